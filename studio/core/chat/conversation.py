@@ -1,0 +1,49 @@
+"""Plain data of a conversation; the store persists it, the session mutates it, the UI shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from studio.core.chat.sampling import SamplingParams
+
+
+class MessageStatus(str, Enum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"      # being written right now
+    INTERRUPTED = "interrupted"  # the app or worker died while streaming; partial text kept
+    STOPPED = "stopped"          # the user pressed Stop; partial text kept
+    ERROR = "error"              # generation failed; `error` in stats says why
+
+
+@dataclass
+class Message:
+    id: int
+    conversation_id: int
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    status: MessageStatus = MessageStatus.COMPLETE
+    created_at: float = 0.0
+    # tokens, tokens_per_s, ttft_ms, prompt_tokens, n_ctx, finish_reason, error, model
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str
+    system_prompt: str = ""
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    model: str = ""  # path of the model last used in this conversation
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class SearchHit:
+    conversation_id: int
+    conversation_title: str
+    message_id: int
+    role: str
+    snippet: str  # matched terms wrapped in [ and ]

@@ -1,0 +1,224 @@
+"""The per-conversation controller: turns user actions into engine requests and store writes.
+
+State machine: idle → loading → prompt → generating → (stopping) → idle, or → error.
+Every streamed token is written to the store at once, so killing the app loses nothing.
+Events (Emitter): state(state), reset(conversation, messages), message_added(message),
+message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
+error(kind, message, log_tail).
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+
+from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.sampling import SamplingParams
+from studio.core.chat.store import ChatStore
+from studio.core.engine.client import EngineClient, Generation
+from studio.core.events import Emitter
+from studio.core.workers.protocol import WorkerError
+
+
+class SessionState(str, Enum):
+    IDLE = "idle"
+    LOADING = "loading"
+    PROMPT = "prompt"          # the engine is reading the prompt
+    GENERATING = "generating"
+    STOPPING = "stopping"
+    ERROR = "error"
+
+
+class SessionBusy(RuntimeError):
+    pass
+
+
+class ChatSession(Emitter):
+    def __init__(self, store: ChatStore, engine: EngineClient) -> None:
+        super().__init__()
+        self.store = store
+        self.engine = engine
+        self.conversation: Conversation | None = None
+        self.messages: list[Message] = []
+        self.state = SessionState.IDLE
+        self.last_error: tuple[str, str] | None = None
+        self._generation: Generation | None = None
+        self._stop_requested = False
+
+    # -- conversations ----------------------------------------------------------------------
+    def open(self, conversation_id: int) -> Conversation:
+        self._require_idle()
+        self.conversation = self.store.get_conversation(conversation_id)
+        self.messages = self.store.messages(conversation_id)
+        self.emit("reset", conversation=self.conversation, messages=list(self.messages))
+        return self.conversation
+
+    def new_conversation(self, *, system_prompt: str = "", sampling: SamplingParams | None = None) -> Conversation:
+        self._require_idle()
+        base = self.conversation
+        model = self.engine.model_info.path if self.engine.model_info else ""
+        self.conversation = self.store.create_conversation(
+            system_prompt=system_prompt, model=model,
+            sampling=sampling or (base.sampling if base else SamplingParams()))
+        self.messages = []
+        self.emit("reset", conversation=self.conversation, messages=[])
+        return self.conversation
+
+    def update_settings(self, *, system_prompt: str | None = None, sampling: SamplingParams | None = None,
+                        title: str | None = None) -> None:
+        conversation = self._require_conversation()
+        self.conversation = self.store.update_conversation(
+            conversation.id, system_prompt=system_prompt, sampling=sampling, title=title)
+
+    def close_if_deleted(self, conversation_id: int) -> None:
+        if self.conversation and self.conversation.id == conversation_id:
+            self.conversation = None
+            self.messages = []
+            self.emit("reset", conversation=None, messages=[])
+
+    # -- actions ----------------------------------------------------------------------------
+    async def send(self, text: str) -> Message:
+        """Add a user message and stream the reply; returns the assistant message."""
+        text = text.strip()
+        if not text:
+            raise ValueError("the message is empty")
+        self._require_idle()
+        conversation = self.conversation or self.new_conversation()
+        self._append(self.store.add_message(conversation.id, "user", text))
+        return await self._reply()
+
+    async def regenerate(self) -> Message:
+        """Replace the last reply with a fresh one."""
+        self._require_idle()
+        if not self.messages:
+            raise ValueError("nothing to regenerate yet")
+        last = self.messages[-1]
+        if last.role == "assistant":
+            self._remove_from(last.id)
+        return await self._reply()
+
+    async def edit_and_resend(self, message_id: int, text: str) -> Message:
+        """Replace a user message (and everything after it) and answer it again."""
+        self._require_idle()
+        target = next((m for m in self.messages if m.id == message_id), None)
+        if target is None or target.role != "user":
+            raise ValueError("only your own messages can be edited")
+        if not text.strip():
+            raise ValueError("the message is empty")
+        self._remove_from(message_id)
+        self._append(self.store.add_message(self._require_conversation().id, "user", text.strip()))
+        return await self._reply()
+
+    async def stop(self) -> None:
+        """Stop the reply now; the partial text stays. Later tokens are ignored at once."""
+        if self.state in (SessionState.PROMPT, SessionState.GENERATING, SessionState.LOADING):
+            self._stop_requested = True
+            self._set_state(SessionState.STOPPING)
+            if self._generation is not None:
+                await self._generation.cancel()
+            elif self.state == SessionState.STOPPING:
+                await self.engine.cancel_load()
+
+    # -- internals --------------------------------------------------------------------------
+    async def _reply(self) -> Message:
+        conversation = self._require_conversation()
+        history = self._prompt_messages(conversation)
+        sent_ids = [m.id for m in self.messages if self._in_prompt(m)]
+        reply = self.store.add_message(conversation.id, "assistant", "", status=MessageStatus.STREAMING)
+        self._append(reply)
+        self._stop_requested = False
+        self.last_error = None
+        started = time.perf_counter()
+        try:
+            if not self.engine.ready or (self.engine.model_info and self.engine.model_info.n_ctx != conversation.sampling.n_ctx):
+                self._set_state(SessionState.LOADING)
+            self._generation = await self.engine.generate(history, conversation.sampling)
+            self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
+            if self._stop_requested:
+                await self._generation.cancel()
+            async for kind, value in self._generation:
+                if kind == "token":
+                    if self._stop_requested:
+                        continue
+                    if self.state == SessionState.PROMPT:
+                        self._set_state(SessionState.GENERATING)
+                    reply.content += value
+                    self.store.update_message(reply.id, content=reply.content)
+                    self.emit("message_updated", message=reply, delta=value)
+                elif kind == "trimmed":
+                    self._note_trimmed([sent_ids[i - (1 if conversation.system_prompt else 0)] for i in value
+                                        if 0 <= i - (1 if conversation.system_prompt else 0) < len(sent_ids)])
+            stats = self._generation.stats
+            reply.stats = {**stats.to_dict(), "model": self.engine.model_info.name if self.engine.model_info else "",
+                           "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
+            reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
+            self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+            self.emit("message_updated", message=reply, delta="")
+            self.emit("context", used=stats.context_used, n_ctx=stats.n_ctx)
+            self._set_state(SessionState.IDLE)
+        except WorkerError as exc:
+            self._fail(reply, exc)
+        finally:
+            self._generation = None
+            self._stop_requested = False
+        return reply
+
+    def _fail(self, reply: Message, exc: WorkerError) -> None:
+        if exc.kind == "worker_crashed":
+            self.engine.note_crash(exc)
+        if exc.kind == "cancelled" or (self._stop_requested and exc.kind != "worker_crashed"):
+            reply.status = MessageStatus.STOPPED
+        else:
+            reply.status = MessageStatus.INTERRUPTED if reply.content else MessageStatus.ERROR
+            reply.stats = {**reply.stats, "error": exc.message, "error_kind": exc.kind}
+        self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+        self.emit("message_updated", message=reply, delta="")
+        if reply.status == MessageStatus.STOPPED:
+            self._set_state(SessionState.IDLE)
+            return
+        self.last_error = (exc.kind, exc.message)
+        self._set_state(SessionState.ERROR)
+        self.emit("error", kind=exc.kind, message=exc.message, log_tail=exc.log_tail)
+
+    def _note_trimmed(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        n = len(ids)
+        note = (f"The conversation is longer than the context window: the {n} oldest message"
+                f"{'s were' if n != 1 else ' was'} left out of the prompt (the system prompt is kept). "
+                "Raise the context length in the settings to keep more.")
+        self.emit("trimmed", ids=ids, note=note)
+
+    @staticmethod
+    def _in_prompt(message: Message) -> bool:
+        return message.role in ("user", "assistant") and bool(message.content) and message.status != MessageStatus.ERROR
+
+    def _prompt_messages(self, conversation: Conversation) -> list[dict[str, str]]:
+        history = [{"role": "system", "content": conversation.system_prompt}] if conversation.system_prompt else []
+        history += [{"role": m.role, "content": m.content} for m in self.messages if self._in_prompt(m)]
+        return history
+
+    def _append(self, message: Message) -> None:
+        self.messages.append(message)
+        self.emit("message_added", message=message)
+
+    def _remove_from(self, message_id: int) -> None:
+        index = next(i for i, m in enumerate(self.messages) if m.id == message_id)
+        removed = [m.id for m in self.messages[index:]]
+        self.store.delete_messages_from(message_id)
+        del self.messages[index:]
+        self.emit("messages_removed", ids=removed)
+
+    def _set_state(self, state: SessionState) -> None:
+        if state != self.state:
+            self.state = state
+            self.emit("state", state=state)
+
+    def _require_idle(self) -> None:
+        if self.state in (SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING, SessionState.STOPPING):
+            raise SessionBusy("a reply is still being generated: stop it first")
+
+    def _require_conversation(self) -> Conversation:
+        if self.conversation is None:
+            raise ValueError("no conversation is open")
+        return self.conversation

@@ -1,0 +1,232 @@
+"""Asyncio client of the llama.cpp engine worker (studio.core.engine.worker).
+
+The client remembers what was loaded, so after a worker crash the next request starts a fresh
+worker and loads the same model again before it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, AsyncIterator
+
+from studio.core.chat.sampling import SamplingParams
+from studio.core.events import Emitter
+from studio.core.settings import EngineSettings
+from studio.core.workers.client import Call, WorkerClient
+from studio.core.workers.protocol import WorkerError
+
+ENGINE_MODULE = "studio.core.engine.worker"
+
+
+class EngineState(str, Enum):
+    NO_MODEL = "no_model"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    name: str
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    n_layers: int
+    n_gpu_layers: int
+    n_threads: int
+    template_source: str          # "gguf" or "fallback"
+    template_note: str            # what the user is told about the template
+    backend: str                  # "CPU", "CUDA", "Metal", "Vulkan", ...
+    gpu_offload_supported: bool
+    load_ms: float
+    lora: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class GenerationStats:
+    tokens: int = 0
+    prompt_tokens: int = 0
+    ttft_ms: float = 0.0
+    tokens_per_s: float = 0.0
+    n_ctx: int = 0
+    finish_reason: str = ""
+    stopped: bool = False
+    dropped: int = 0
+
+    @property
+    def context_used(self) -> int:
+        return self.prompt_tokens + self.tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["context_used"] = self.context_used
+        return data
+
+
+class Generation:
+    """One streaming reply. Iterate for ("token", text) and ("trimmed", [indices]) pairs;
+    `stats` is filled when the iteration ends. `cancel()` stops it between tokens."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self.stats = GenerationStats()
+        self.text = ""
+        self._cancel_requested = False
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
+        async for event in self._call:
+            kind = event.get("event")
+            if kind == "token":
+                self.text += event["text"]
+                yield "token", event["text"]
+            elif kind == "trimmed":
+                self.stats.dropped = len(event["dropped"])
+                yield "trimmed", event["dropped"]
+            elif kind == "prompt":
+                self.stats.prompt_tokens = event["prompt_tokens"]
+                yield "prompt", event["prompt_tokens"]
+        result = self._call.result or {}
+        known = GenerationStats.__dataclass_fields__
+        for key, value in result.items():
+            if key in known and key != "dropped":
+                setattr(self.stats, key, value)
+        self.stats.stopped = bool(result.get("stopped") or result.get("cancelled") or self._cancel_requested)
+
+    async def cancel(self) -> None:
+        self._cancel_requested = True
+        await self._call.cancel()
+
+
+class EngineClient(Emitter):
+    """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail)."""
+
+    def __init__(self, settings: EngineSettings | None = None, worker: WorkerClient | None = None) -> None:
+        super().__init__()
+        self.settings = settings or EngineSettings()
+        self.worker = worker or WorkerClient(ENGINE_MODULE, name="engine")
+        self.state = EngineState.NO_MODEL
+        self.model_info: ModelInfo | None = None
+        self._wanted: dict[str, Any] | None = None   # last successful load request
+        self._loaded_generation = -1                 # worker generation the model lives in
+        self._load_call: Call | None = None
+
+    def _set_state(self, state: EngineState) -> None:
+        if state != self.state:
+            self.state = state
+            self.emit("state", state=state)
+
+    @property
+    def ready(self) -> bool:
+        return (self.model_info is not None and self.worker.running
+                and self._loaded_generation == self.worker.generation)
+
+    async def load(self, path: str, *, n_ctx: int | None = None, settings: EngineSettings | None = None,
+                   lora: list[dict[str, Any]] | None = None) -> ModelInfo:
+        """Load a model (replacing the current one). Raises WorkerError with a human message; the
+        previous model stays loaded when validation fails before llama.cpp is touched."""
+        settings = settings or self.settings
+        params = {
+            "path": str(path),
+            "n_ctx": int(n_ctx or (self._wanted or {}).get("n_ctx") or 4096),
+            "n_gpu_layers": settings.n_gpu_layers,
+            "n_threads": settings.n_threads,
+            "n_batch": settings.n_batch,
+            "flash_attn": settings.flash_attn,
+            "lora": lora or [],
+        }
+        previous_state = self.state
+        self._set_state(EngineState.LOADING)
+        self.emit("load_progress", fraction=0.0, stage="starting")
+        started = time.perf_counter()
+        try:
+            self._load_call = await self.worker.request("load", **params)
+            result = await self._load_call.wait(self._on_load_event)
+        except WorkerError as exc:
+            self._after_failure(exc, previous_state)
+            raise
+        finally:
+            self._load_call = None
+        if result.get("cancelled"):
+            self._set_state(previous_state if self.ready else EngineState.NO_MODEL)
+            raise WorkerError("cancelled", "loading was cancelled")
+        result.setdefault("load_ms", (time.perf_counter() - started) * 1000)
+        self.model_info = ModelInfo.from_dict(result)
+        self._wanted = params
+        self.settings = settings
+        self._loaded_generation = self.worker.generation
+        self._set_state(EngineState.READY)
+        self.emit("load_progress", fraction=1.0, stage="ready")
+        self.emit("loaded", info=self.model_info)
+        return self.model_info
+
+    async def cancel_load(self) -> None:
+        if self._load_call is not None:
+            await self._load_call.cancel()
+
+    def _on_load_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "progress":
+            self.emit("load_progress", fraction=float(event.get("fraction", 0.0)), stage=event.get("stage", ""))
+
+    def _after_failure(self, exc: WorkerError, previous_state: EngineState) -> None:
+        if exc.kind == "worker_crashed":
+            self._set_state(EngineState.ERROR)
+            self.emit("crashed", message=exc.message, log_tail=exc.log_tail)
+        else:  # validation or llama.cpp refused: whatever was loaded before is still there
+            self._set_state(previous_state if self.ready else EngineState.NO_MODEL)
+
+    async def ensure_loaded(self, n_ctx: int | None = None) -> ModelInfo:
+        """Make sure the wanted model is live in a running worker with the wanted context size."""
+        if self._wanted is None:
+            raise WorkerError("no_model", "no model is loaded: pick one in the model picker or drop a .gguf file")
+        if not self.ready or (n_ctx and self.model_info and self.model_info.n_ctx != n_ctx):
+            return await self.load(self._wanted["path"], n_ctx=n_ctx or self._wanted["n_ctx"],
+                                   lora=self._wanted.get("lora"))
+        assert self.model_info is not None
+        return self.model_info
+
+    async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None) -> Generation:
+        sampling = sampling or SamplingParams()
+        await self.ensure_loaded(sampling.n_ctx)
+        params = sampling.to_dict()
+        params.pop("n_ctx", None)
+        try:
+            call = await self.worker.request("generate", messages=messages, sampling=params)
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+        return Generation(call)
+
+    async def complete(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None) -> tuple[str, GenerationStats]:
+        """Convenience for the CLI and tests: run a whole reply."""
+        generation = await self.generate(messages, sampling)
+        try:
+            async for _ in generation:
+                pass
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+        return generation.text, generation.stats
+
+    async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> dict[str, Any]:
+        await self.ensure_loaded()
+        return await self.worker.call("tokenize", text=text, add_special=add_special, parse_special=parse_special)
+
+    async def system_info(self) -> dict[str, Any]:
+        return await self.worker.call("system_info")
+
+    def note_crash(self, exc: WorkerError) -> None:
+        """Called by sessions when a stream dies, so the engine state and listeners learn of it."""
+        self._after_failure(exc, self.state)
+
+    async def close(self) -> None:
+        await self.worker.close()
+        self.model_info = None
+        self._set_state(EngineState.NO_MODEL)

@@ -1,0 +1,236 @@
+"""Client side of the worker protocol, on asyncio (works under qasync, in the CLI and in tests).
+
+One client owns at most one worker process. A worker that dies (crash, OOM, kill -9) fails every
+request in flight with kind "worker_crashed" and its log tail; the next request spawns a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import sys
+from collections import deque
+from typing import Any, AsyncIterator, Callable
+
+from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerError
+
+_TERMINAL = ("done", "error")
+_STREAM_LIMIT = 64 * 1024 * 1024  # one event may carry a whole logits vector
+
+
+def worker_command(module: str) -> list[str]:
+    """How to start `python -m module`; a frozen bundle re-enters its own executable."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--run-worker", module]
+    return [sys.executable, "-u", "-m", module]
+
+
+class Call:
+    """A request in flight. `async for event in call` yields its non-final events; afterwards
+    `call.result` holds the done payload. An error event raises WorkerError from the iteration."""
+
+    def __init__(self, client: "WorkerClient", call_id: int, op: str) -> None:
+        self.id = call_id
+        self.op = op
+        self.result: dict[str, Any] | None = None
+        self._client = client
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.finished = False
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        self._events.put_nowait(event)
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        while not self.finished:
+            event = await self._events.get()
+            kind = event.get("event")
+            if kind == "done":
+                self.finished = True
+                self.result = event.get("result") or {}
+                return
+            if kind == "error":
+                self.finished = True
+                raise WorkerError(event.get("kind", "error"), event.get("message", "unknown error"),
+                                  event.get("log_tail", ""))
+            yield event
+
+    async def wait(self, on_event: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+        async for event in self:
+            if on_event is not None:
+                on_event(event)
+        return self.result or {}
+
+    async def cancel(self) -> None:
+        if not self.finished:
+            await self._client.cancel(self.id)
+
+
+class WorkerClient:
+    def __init__(self, module: str, *, name: str | None = None, env: dict[str, str] | None = None,
+                 log_lines: int = 300) -> None:
+        self.module = module
+        self.name = name or module.rsplit(".", 2)[-2]
+        self._env = env
+        self._proc: asyncio.subprocess.Process | None = None
+        self._calls: dict[int, Call] = {}
+        self._ids = itertools.count(1)
+        self._log: deque[str] = deque(maxlen=log_lines)
+        self._readers: list[asyncio.Task[None]] = []
+        self._start_lock = asyncio.Lock()
+        self._closing = False
+        self.generation = 0  # bumps each time a fresh worker process starts
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._log)[-lines:])
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self.running:
+                return
+            env = dict(os.environ if self._env is None else self._env)
+            env["PYTHONUNBUFFERED"] = "1"
+            env.setdefault("PYTHONIOENCODING", "utf-8")
+            self._log.clear()
+            self._closing = False
+            self._proc = await asyncio.create_subprocess_exec(
+                *worker_command(self.module),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
+            )
+            self.generation += 1
+            proc = self._proc
+            self._readers = [
+                asyncio.ensure_future(self._read_stdout(proc)),
+                asyncio.ensure_future(self._read_stderr(proc)),
+            ]
+
+    async def request(self, op: str, **params: Any) -> Call:
+        """Send a request and return its Call; starts the worker if none is running."""
+        await self.start()
+        call = Call(self, next(self._ids), op)
+        self._calls[call.id] = call
+        try:
+            await self._send({"v": PROTOCOL_VERSION, "id": call.id, "op": op, **params})
+        except (ConnectionError, RuntimeError) as exc:
+            self._calls.pop(call.id, None)
+            raise WorkerError("worker_crashed", f"the {self.name} worker is not accepting requests: {exc}",
+                              self.log_tail()) from exc
+        return call
+
+    async def call(self, op: str, *, on_event: Callable[[dict[str, Any]], Any] | None = None,
+                   **params: Any) -> dict[str, Any]:
+        return await (await self.request(op, **params)).wait(on_event)
+
+    async def cancel(self, call_id: int) -> None:
+        if self.running:
+            try:
+                await self._send({"v": PROTOCOL_VERSION, "id": next(self._ids), "op": "cancel", "target": call_id})
+            except (ConnectionError, RuntimeError):
+                pass
+
+    async def close(self, timeout: float = 3.0) -> None:
+        """Stop in stages: ask politely, then terminate, then kill."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        self._closing = True
+        try:
+            await self._send({"v": PROTOCOL_VERSION, "id": 0, "op": "shutdown"})
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except (ConnectionError, RuntimeError, AssertionError):
+            pass
+        for action in (None, proc.terminate, proc.kill):
+            if action is not None:
+                try:
+                    action()
+                except ProcessLookupError:
+                    break
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+                break
+            except asyncio.TimeoutError:
+                continue
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    def kill(self) -> None:
+        """Hard-kill the worker (tests, and the UI's last resort)."""
+        if self.running:
+            assert self._proc is not None
+            self._proc.kill()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            raise ConnectionError("worker not running")
+        proc.stdin.write((json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8"))
+        await proc.stdin.drain()
+
+    async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                self._log.append("[client] dropped an oversized protocol line")
+                continue
+            if not line:
+                break
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self._log.append("[stdout] " + line.decode("utf-8", "replace").rstrip())
+                continue
+            call = self._calls.get(event.get("id", 0))
+            if call is not None:
+                call._deliver(event)
+                if event.get("event") in _TERMINAL:
+                    self._calls.pop(call.id, None)
+        returncode = await proc.wait()
+        if len(self._readers) > 1:  # the log tail must include the worker's last words
+            try:
+                await asyncio.wait_for(asyncio.shield(self._readers[1]), 1.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        self._fail_pending(self._death_message(returncode))
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            self._log.append(line.decode("utf-8", "replace").rstrip())
+
+    def _death_message(self, returncode: int) -> str:
+        if self._closing:
+            return f"the {self.name} worker was shut down"
+        if returncode < 0:
+            try:
+                signame = signal.Signals(-returncode).name
+            except ValueError:
+                signame = f"signal {-returncode}"
+            hint = " (often: out of memory)" if signame == "SIGKILL" else ""
+            return f"the {self.name} worker was killed by {signame}{hint}"
+        return f"the {self.name} worker exited unexpectedly with code {returncode}"
+
+    def _fail_pending(self, message: str) -> None:
+        calls, self._calls = self._calls, {}
+        tail = self.log_tail()
+        for call in calls.values():
+            call._deliver({"id": call.id, "event": "error", "kind": "worker_crashed",
+                           "message": message, "log_tail": tail})
