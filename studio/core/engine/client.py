@@ -179,8 +179,12 @@ class EngineClient(Emitter):
         if exc.kind == "worker_crashed":
             self._set_state(EngineState.ERROR)
             self.emit("crashed", message=exc.message, log_tail=exc.log_tail)
-        else:  # validation or llama.cpp refused: whatever was loaded before is still there
-            self._set_state(previous_state if self.ready else EngineState.NO_MODEL)
+        else:
+            if exc.kind == "llama_load_failed":
+                # The worker dropped the old model before llama.cpp refused the new one; the next
+                # request reloads the old one (self._wanted is unchanged), so it stays usable.
+                self._loaded_generation = -1
+            self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
 
     async def ensure_loaded(self, n_ctx: int | None = None) -> ModelInfo:
         """Make sure the wanted model is live in a running worker with the wanted context size."""

@@ -192,7 +192,8 @@ class Engine:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         llm = self._require_model()
         prompt = self.render(messages)
-        add_bos = not (self.bos_text and prompt.startswith(self.bos_text))
+        # Follow the model's own add_bos flag, and never double a BOS the template already wrote.
+        add_bos = bool(llm._model.add_bos_token()) and not (self.bos_text and prompt.startswith(self.bos_text))
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     # -- generate ---------------------------------------------------------------------------
@@ -286,7 +287,8 @@ class Engine:
         llm = self._require_model()
         ids = llm.tokenize(str(req.params["text"]).encode("utf-8"), add_bos=bool(req.params.get("add_special", True)),
                            special=bool(req.params.get("parse_special", True)))
-        pieces = [llm._model.token_to_piece(t, special=True) for t in ids]
+        # _internals.token_to_piece returns its whole zero-padded buffer; detokenize trims it.
+        pieces = [llm.detokenize([t], special=True) for t in ids]
         return {"ids": ids, "pieces_hex": [p.hex() for p in pieces]}
 
     def count_prompt(self, req: Request) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""Export a conversation as Markdown (to read or share) or JSON (to keep or re-import).
+
+Files are written atomically: a temporary file in the same folder, flushed and fsynced, then
+renamed over the target, so a crash never leaves a half-written export behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.sampling import SamplingParams
+
+FORMAT = "local-llm-studio.conversation"
+FORMAT_VERSION = 1
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+JSON_SUFFIXES = (".json",)
+
+_ROLE_HEADINGS = {"user": "User", "assistant": "Assistant", "system": "System"}
+_STATUS_NOTES = {
+    MessageStatus.INTERRUPTED: "Interrupted: the app or model stopped before this reply was finished.",
+    MessageStatus.STOPPED: "Stopped by the user before the reply was finished.",
+    MessageStatus.STREAMING: "Still being written when this was exported.",
+    MessageStatus.ERROR: "The reply failed.",
+}
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "unknown"
+
+
+def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
+    lines = [f"# {conversation.title}", ""]
+    if conversation.model:
+        lines.append(f"- **Model:** `{Path(conversation.model).name}`")
+    lines.append(f"- **Started:** {_iso(conversation.created_at)}")
+    sampling = conversation.sampling.to_dict()
+    lines.append("- **Sampling:** " + ", ".join(f"{key} {value}" for key, value in sampling.items()))
+    lines.append("")
+    if conversation.system_prompt.strip():
+        lines += ["## System prompt", ""]
+        lines += [f"> {line}" if line else ">" for line in conversation.system_prompt.splitlines()]
+        lines.append("")
+    for message in messages:
+        lines += [f"## {_ROLE_HEADINGS.get(message.role, message.role.title())}", ""]
+        if message.content:
+            lines += [message.content.rstrip("\n"), ""]
+        note = _STATUS_NOTES.get(message.status)
+        if note:
+            error = message.stats.get("error") if message.status == MessageStatus.ERROR else None
+            lines += [f"*[{note}{' ' + str(error) if error else ''}]*", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def to_json(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "exported_at": time.time(),
+        "title": conversation.title,
+        "system_prompt": conversation.system_prompt,
+        "model": conversation.model,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "sampling": conversation.sampling.to_dict(),
+        "messages": [
+            {"role": m.role, "content": m.content, "status": MessageStatus(m.status).value,
+             "stats": dict(m.stats), "created_at": m.created_at}
+            for m in messages
+        ],
+    }
+
+
+def from_json(data: dict[str, Any]) -> tuple[Conversation, list[Message]]:
+    """Read what `to_json` wrote (ids are 0: the store assigns new ones on import)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("this is not a Local LLM Studio conversation export")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"this export has format version {version!r}; this app reads up to {FORMAT_VERSION}")
+    conversation = Conversation(
+        id=0, title=str(data.get("title", "")), system_prompt=str(data.get("system_prompt", "")),
+        sampling=SamplingParams.from_dict(data.get("sampling")), model=str(data.get("model", "")),
+        created_at=float(data.get("created_at", 0.0)), updated_at=float(data.get("updated_at", 0.0)))
+    messages = [
+        Message(id=0, conversation_id=0, role=str(m["role"]), content=str(m.get("content", "")),
+                status=MessageStatus(m.get("status", "complete")), created_at=float(m.get("created_at", 0.0)),
+                stats=dict(m.get("stats") or {}))
+        for m in data.get("messages", [])
+    ]
+    return conversation, messages
+
+
+def write_export(path: Path | str, conversation: Conversation, messages: list[Message]) -> Path:
+    """Write Markdown or JSON by the suffix of `path`, atomically; returns the path written."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        text = to_markdown(conversation, messages)
+    elif suffix in JSON_SUFFIXES:
+        text = json.dumps(to_json(conversation, messages), ensure_ascii=False, indent=2) + "\n"
+    else:
+        raise ValueError(
+            f"cannot export to {path.name!r}: choose a file name ending in .md, .markdown or .json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows it (POSIX); best effort."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,594 @@
+"""Read and validate GGUF model files before llama.cpp ever sees them.
+
+The header is walked with `struct` over an mmap instead of `gguf.GGUFReader`: the reader builds a
+numpy view per token string (~2 s and lots of memory for a 49k vocabulary), while skipping arrays
+by their lengths takes tens of milliseconds. The gguf package still supplies the format knowledge
+(value types, tensor types and sizes, file types, architecture names).
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gguf
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
+
+SUPPORTED_VERSIONS = (2, 3)
+KNOWN_ARCHITECTURES = frozenset(gguf.MODEL_ARCH_NAMES.values())
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+_CUT_SHORT = "the download or copy was cut short; download it again"
+
+_SCALAR_FORMATS = {
+    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
+    GGUFValueType.INT16: "<h", GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i",
+    GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
+    GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
+}
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; `message` says why and what to do."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def format_size(n: int | float) -> str:
+    """Decimal units, like file managers and download pages show them."""
+    if n < 1000:
+        return f"{int(n)} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _format_count(n: int) -> str:
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.2f} B"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    return f"{n:,}"
+
+
+@dataclass
+class GGUFInfo:
+    path: Path
+    file_size: int
+    version: int
+    architecture: str
+    name: str | None
+    general_type: str | None
+    quantization: str
+    parameter_count: int
+    context_length: int | None
+    block_count: int | None
+    head_count: int | None
+    head_count_kv: int | None
+    embedding_length: int | None
+    vocab_size: int | None
+    chat_template: str | None
+    bos_token_id: int | None
+    eos_token_id: int | None
+    tensor_count: int
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> list[tuple[str, str]]:
+        def opt(v: int | None) -> str:
+            return "—" if v is None else f"{v:,}"
+
+        heads = opt(self.head_count)
+        if self.head_count_kv is not None and self.head_count_kv != self.head_count:
+            heads += f" ({self.head_count_kv:,} key/value)"
+        return [
+            ("File", self.path.name),
+            ("Name", self.name or "—"),
+            ("Size", format_size(self.file_size)),
+            ("Architecture", self.architecture),
+            ("Parameters", _format_count(self.parameter_count)),
+            ("Quantization", self.quantization),
+            ("Context length", opt(self.context_length)),
+            ("Layers", opt(self.block_count)),
+            ("Attention heads", heads),
+            ("Embedding size", opt(self.embedding_length)),
+            ("Vocabulary", opt(self.vocab_size)),
+            ("Chat template", "built in" if self.chat_template else "none (plain prompts)"),
+            ("Tensors", f"{self.tensor_count:,}"),
+            ("GGUF version", str(self.version)),
+        ]
+
+
+# --- header walk -------------------------------------------------------------------------------
+
+class _Short(Exception):
+    """The file ended while reading args[0]."""
+
+
+class _Bad(Exception):
+    """The header holds something impossible."""
+
+
+class _Scanner:
+    def __init__(self, buf: Any, size: int):
+        self.buf, self.size, self.pos = buf, size, 0
+
+    def take(self, fmt: str, what: str) -> Any:
+        n = struct.calcsize(fmt)
+        if self.pos + n > self.size:
+            raise _Short(what)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += n
+        return value
+
+    def skip(self, n: int, what: str) -> None:
+        if self.pos + n > self.size:
+            raise _Short(what)
+        self.pos += n
+
+    def length(self, what: str) -> int:
+        n = self.take("<Q", what)
+        if n > self.size:  # a real length can never exceed the whole file
+            raise _Bad(f"{what} claims {n:,} items/bytes, more than the whole file")
+        return n
+
+    def string(self, what: str) -> str:
+        n = self.length(what)
+        start = self.pos
+        self.skip(n, what)
+        try:
+            return bytes(self.buf[start:start + n]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Bad(f"{what} is not valid UTF-8 text") from None
+
+    def value(self, raw_type: int, what: str) -> Any:
+        try:
+            vtype = GGUFValueType(raw_type)
+        except ValueError:
+            raise _Bad(f"{what} has unknown value type {raw_type}") from None
+        if vtype in _SCALAR_FORMATS:
+            return self.take(_SCALAR_FORMATS[vtype], what)
+        if vtype == GGUFValueType.STRING:
+            return self.string(what)
+        item_raw = self.take("<I", what)
+        count = self.length(what)
+        try:
+            item_type = GGUFValueType(item_raw)
+        except ValueError:
+            raise _Bad(f"{what} is an array of unknown value type {item_raw}") from None
+        least = struct.calcsize(_SCALAR_FORMATS.get(item_type, "<Q"))  # strings/arrays: >= 8
+        if count * least > self.size - self.pos:  # would run off the end: fail before looping
+            raise _Short(what)
+        if item_type in _SCALAR_FORMATS:
+            self.skip(count * struct.calcsize(_SCALAR_FORMATS[item_type]), what)
+        elif item_type == GGUFValueType.STRING:
+            for _ in range(count):  # skip by length; decoding 49k tokens is not needed here
+                self.skip(self.length(what), what)
+        else:
+            for _ in range(count):
+                self.value(item_raw, what)
+        kind = "str" if item_type == GGUFValueType.STRING else item_type.name.lower()
+        return f"[array of {count} {kind}]"
+
+
+@dataclass
+class _Tensor:
+    name: str
+    ggml_type: GGMLQuantizationType
+    n_elements: int
+    n_bytes: int
+    offset: int
+    n_dims: int
+
+
+def _scan(buf: Any, size: int) -> tuple[dict[str, Any], list[_Tensor], int]:
+    """Walk the header; returns (metadata, tensors, absolute offset where tensor data starts)."""
+    sc = _Scanner(buf, size)
+    sc.pos = 8  # magic and version were checked already
+    n_tensors = sc.take("<Q", "the tensor count")
+    n_kv = sc.take("<Q", "the metadata count")
+    if n_tensors > size or n_kv > size:
+        raise _Bad(f"the header claims {n_tensors:,} tensors and {n_kv:,} metadata entries")
+    meta: dict[str, Any] = {}
+    for i in range(n_kv):
+        key = sc.string(f"metadata key #{i + 1}")
+        if key in meta:
+            raise _Bad(f"metadata key '{key}' appears twice")
+        meta[key] = sc.value(sc.take("<I", f"metadata '{key}'"), f"metadata '{key}'")
+    alignment = meta.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise _Bad(f"general.alignment is {alignment!r}, not a power of two")
+    tensors: list[_Tensor] = []
+    names: set[str] = set()
+    for i in range(n_tensors):
+        name = sc.string(f"tensor #{i + 1}'s name")
+        what = f"tensor '{name}'"
+        n_dims = sc.take("<I", what)
+        if n_dims > _MAX_DIMS:
+            raise _Bad(f"{what} has {n_dims} dimensions (llama.cpp allows at most {_MAX_DIMS})")
+        dims = [sc.take("<Q", what) for _ in range(n_dims)]
+        raw_type = sc.take("<I", what)
+        offset = sc.take("<Q", what)
+        try:
+            ggml_type = GGMLQuantizationType(raw_type)
+            block, type_size = GGML_QUANT_SIZES[ggml_type]
+        except (ValueError, KeyError):
+            raise _Bad(f"{what} has unknown data type {raw_type} (damaged, or made by a newer "
+                       "llama.cpp than this app ships)") from None
+        if name in names:
+            raise _Bad(f"tensor '{name}' appears twice")
+        names.add(name)
+        if dims and dims[0] % block:
+            raise _Bad(f"{what} has a row of {dims[0]} values, not a multiple of its "
+                       f"{ggml_type.name} block size {block}")
+        if offset % alignment:
+            raise _Bad(f"{what} starts at offset {offset}, not aligned to {alignment} bytes")
+        n_elements = 1
+        for d in dims:
+            n_elements *= d
+        tensors.append(_Tensor(name, ggml_type, n_elements, n_elements * type_size // block,
+                               offset, n_dims))
+    data_start = -(-sc.pos // alignment) * alignment
+    return meta, tensors, data_start
+
+
+# --- not-a-GGUF detection ----------------------------------------------------------------------
+
+_OLD_GGML = ("an old GGML-era model (before GGUF); convert it with llama.cpp's "
+             "convert_llama_ggml_to_gguf.py")
+_SIGNATURES = [
+    (b"PK\x03\x04", "a ZIP archive (PyTorch checkpoints are ZIP files too)"),
+    (b"version https://git-lfs", "a Git LFS pointer, not the model itself; fetch the real file "
+     "with `git lfs pull` or the site's download button"),
+    (b"\x1f\x8b", "a gzip archive; unpack it first"),
+    (b"7z\xbc\xaf", "a 7-Zip archive; unpack it first"),
+    (b"Rar!", "a RAR archive; unpack it first"),
+    (b"\x89HDF", "an HDF5 (Keras) weights file"),
+    (b"lmgg", _OLD_GGML), (b"tjgg", _OLD_GGML), (b"fmgg", _OLD_GGML),
+]
+
+
+def _describe_foreign(head: bytes, size: int) -> str | None:
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle (an old PyTorch checkpoint)"
+    if len(head) > 8 and head[8:9] == b"{" and 0 < struct.unpack_from("<Q", head)[0] < size:
+        return ("safetensors weights; convert them to GGUF with llama.cpp's "
+                "convert_hf_to_gguf.py")
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        return "an HTML page (often an error or login page saved instead of the model)"
+    for cut in range(4):  # the 64-byte window may split a multi-byte character
+        try:
+            decoded = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded and all(c.isprintable() or c in "\r\n\t" for c in decoded):
+            return "a text file"
+        break
+    return None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def _int(meta: dict[str, Any], key: str) -> int | None:
+    v = meta.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _quantization(meta: dict[str, Any], tensors: list[_Tensor]) -> str:
+    file_type = _int(meta, "general.file_type")
+    if file_type is not None:
+        try:
+            ftype = gguf.LlamaFileType(file_type)
+        except ValueError:
+            ftype = None
+        if ftype is not None and ftype != gguf.LlamaFileType.GUESSED:
+            return "F32" if ftype == gguf.LlamaFileType.ALL_F32 else ftype.name.removeprefix("MOSTLY_")
+    # No usable file type: name it after the type holding most bytes of the matrices.
+    weights: dict[str, int] = {}
+    for t in tensors:
+        if t.n_dims >= 2 or len(tensors) == 1:
+            weights[t.ggml_type.name] = weights.get(t.ggml_type.name, 0) + t.n_bytes
+    return max(weights, key=weights.__getitem__) if weights else "unknown"
+
+
+def read_gguf_info(path: str | Path) -> GGUFInfo:
+    """Validate a GGUF file and return its metadata; raises ModelFileError saying what is wrong."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelFileError("not_found", f"no such file: {path}")
+    if not path.is_file():
+        raise ModelFileError("not_a_file", f"{path} is a folder or device, not a model file")
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ModelFileError("empty", f"{path.name} is empty (0 bytes); {_CUT_SHORT}")
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return _read(path, buf, size)
+    except PermissionError:
+        raise ModelFileError("not_a_file", f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise ModelFileError("not_a_file", f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
+    head = bytes(buf[:64])
+    if not head.startswith(b"GGUF"):
+        if size < 4 and b"GGUF".startswith(head):
+            raise ModelFileError("truncated", f"truncated: the file has only {size} bytes; "
+                                 f"{_CUT_SHORT}")
+        what = _describe_foreign(head, size)
+        looks = f" (looks like {what})" if what else ""
+        raise ModelFileError("not_gguf", f"not a GGUF file: it starts with {head[:4]!r}{looks}, "
+                             "not 'GGUF'")
+    if size < 8:
+        raise ModelFileError("truncated", f"truncated: the file has only {size} bytes, not even "
+                             f"a full GGUF header; {_CUT_SHORT}")
+    version = struct.unpack_from("<I", head, 4)[0]
+    if version not in SUPPORTED_VERSIONS:
+        if version and version & 0xFFFF == 0:
+            raise ModelFileError("unsupported_version", "this GGUF file is big-endian (made for "
+                                 "machines like IBM Z); get the little-endian file instead")
+        hint = ("made by an early converter; convert the model again with a current llama.cpp"
+                if version < 2 else "probably made by a newer llama.cpp than this app ships")
+        raise ModelFileError("unsupported_version", f"unsupported GGUF version {version} (this "
+                             f"app reads versions 2 and 3), {hint}")
+    try:
+        meta, tensors, data_start = _scan(buf, size)
+    except _Short as short:
+        raise ModelFileError("truncated", f"truncated: the file has only {format_size(size)} and "
+                             f"ends inside its header (while reading {short.args[0]}), so the "
+                             f"weights are missing — {_CUT_SHORT}") from None
+    except RecursionError:
+        raise ModelFileError("corrupt", "corrupt GGUF header: arrays nested impossibly deep; "
+                             "the file is damaged, download it again") from None
+    except _Bad as bad:
+        raise ModelFileError("corrupt", f"corrupt GGUF header: {bad}; the file is damaged, "
+                             "download it again") from None
+    expected = max((data_start + t.offset + t.n_bytes for t in tensors), default=data_start)
+    if size < expected:
+        raise ModelFileError("truncated", f"truncated: expected {format_size(expected)}, file has "
+                             f"{format_size(size)} — {_CUT_SHORT}")
+
+    general_type = meta.get("general.type")
+    arch = meta.get("general.architecture")
+    if general_type == "adapter" or "adapter.type" in meta:
+        raise ModelFileError("not_a_model", "this is a LoRA adapter, not a model; attach it to a "
+                             "base model in chat settings")
+    if arch == "clip" or general_type == "mmproj":
+        raise ModelFileError("not_a_model", "this is a vision projector (mmproj) that goes with a "
+                             "multimodal model; it cannot chat on its own")
+    if not tensors:
+        raise ModelFileError("not_a_model", "this GGUF file holds no weights (probably a "
+                             "vocabulary-only file); pick the model file instead")
+    if not isinstance(arch, str) or not arch:
+        raise ModelFileError("unknown_architecture", "the file does not say which architecture it "
+                             "is (general.architecture is missing), so llama.cpp cannot run it")
+    if arch not in KNOWN_ARCHITECTURES:
+        raise ModelFileError("unknown_architecture", f"unknown architecture '{arch}' — llama.cpp "
+                             "cannot run it (it may need a newer llama.cpp than this app ships)")
+    template = meta.get("tokenizer.chat_template")
+    template = template if isinstance(template, str) and template.strip() else None
+    if template is not None:
+        check_chat_template(template)
+
+    vocab = _int(meta, f"{arch}.vocab_size")
+    tokens = meta.get("tokenizer.ggml.tokens")
+    if vocab is None and isinstance(tokens, str):
+        match = re.match(r"\[array of (\d+) ", tokens)
+        vocab = int(match.group(1)) if match else None
+    name = meta.get("general.name")
+    return GGUFInfo(
+        path=path, file_size=size, version=version, architecture=arch,
+        name=name if isinstance(name, str) else None,
+        general_type=general_type if isinstance(general_type, str) else None,
+        quantization=_quantization(meta, tensors),
+        parameter_count=sum(t.n_elements for t in tensors),
+        context_length=_int(meta, f"{arch}.context_length"),
+        block_count=_int(meta, f"{arch}.block_count"),
+        head_count=_int(meta, f"{arch}.attention.head_count"),
+        head_count_kv=_int(meta, f"{arch}.attention.head_count_kv"),
+        embedding_length=_int(meta, f"{arch}.embedding_length"),
+        vocab_size=vocab, chat_template=template,
+        bos_token_id=_int(meta, "tokenizer.ggml.bos_token_id"),
+        eos_token_id=_int(meta, "tokenizer.ggml.eos_token_id"),
+        tensor_count=len(tensors), metadata=meta,
+    )
+
+
+# --- chat templates ----------------------------------------------------------------------------
+
+# Names that only matter to a template trying to escape (SSTI payloads reach os/builtins via these).
+_FORBIDDEN_NAMES = frozenset({
+    "os", "sys", "subprocess", "builtins", "importlib", "eval", "exec", "compile", "open",
+    "getattr", "setattr", "delattr", "globals", "locals", "vars", "input", "breakpoint",
+    "lipsum", "cycler", "joiner", "config", "request",
+})
+_INTERNALS = re.compile(r"__(?:class|globals|builtins|subclasses|init|mro|bases?|import|dict|"
+                        r"code|func|self|getattribute|reduce(?:_ex)?|loader|spec)__")
+_SAMPLE_CHAT = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Hello!"},
+    {"role": "assistant", "content": "Hi, how can I help?"},
+    {"role": "user", "content": "Tell me a joke."},
+]
+_LOOP_BUDGET = 100_000  # range() items per render; a 4-message chat needs a handful
+
+
+class _LoopBudget:
+    def __init__(self) -> None:
+        self.left = _LOOP_BUDGET
+
+    def range(self, *args: int) -> range:
+        r = range(*args)
+        self.left -= len(r)
+        if self.left < 0:
+            raise ModelFileError("template_unsafe", "chat template refused as unsafe: it loops "
+                                 f"more than {_LOOP_BUDGET:,} times on a 4-message chat")
+        return r
+
+
+def _unsafe(reason: str) -> ModelFileError:
+    return ModelFileError("template_unsafe", f"chat template refused as unsafe: it reaches for "
+                          f"'{reason}'; this file may be malicious, do not use it")
+
+
+def _environment() -> Any:
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Generation(jinja2.ext.Extension):  # HF's {% generation %} marker, as llama_cpp allows
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            parser.stream.skip(1)
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    return ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                         extensions=[Generation, jinja2.ext.loopcontrols])
+
+
+def _static_refusals(ast: Any, env: Any) -> list[str]:
+    from jinja2 import nodes
+
+    def const(node: Any) -> Any:  # '__cla' ~ 'ss__' folds to '__class__', as the compiler would
+        try:
+            return node.as_const(nodes.EvalContext(env))
+        except Exception:  # noqa: BLE001 - not a constant
+            return None
+
+    found: list[str] = []
+    for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Const)):
+        if isinstance(node, nodes.Name) and (node.name in _FORBIDDEN_NAMES
+                                             or node.name.startswith("__")):
+            found.append(node.name)
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            found.append(node.attr)
+        arg = node.arg if isinstance(node, nodes.Getitem) else (
+            node.args[0] if isinstance(node, nodes.Filter) and node.name == "attr" and node.args
+            else None)
+        value = const(arg) if arg is not None else None
+        if isinstance(value, str) and value.startswith("_"):
+            found.append(value)
+        if isinstance(node, nodes.Const) and isinstance(node.value, str):
+            found += _INTERNALS.findall(node.value)
+    return list(dict.fromkeys(found))
+
+
+def check_chat_template(template: str) -> None:
+    """Refuse chat templates that try to leave the Jinja sandbox; also make sure they render."""
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError
+
+    env = _environment()
+    try:
+        ast = env.parse(template)
+    except TemplateSyntaxError as exc:
+        raise ModelFileError("corrupt", f"chat template does not render: syntax error on line "
+                             f"{exc.lineno}: {exc.message}") from None
+    reasons = sorted(_static_refusals(ast, env), key=template.find)  # in reading order
+    if reasons:
+        raise _unsafe("', '".join(reasons))
+
+    def refuse(obj: Any, attribute: str) -> Any:  # the sandbox would quietly yield Undefined
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object")
+
+    try:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    except ImportError:  # same sandbox, settings and helpers, without llama.cpp in this process
+        env.unsafe_undefined = refuse
+        env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False,
+                                                                       indent=indent)
+        tpl = env.from_string(template)
+
+        def render(messages: list[dict[str, str]], budget: _LoopBudget) -> str:
+            def raise_exception(message: str) -> None:
+                raise ValueError(message)
+
+            return tpl.render(messages=messages, bos_token="<s>", eos_token="</s>",
+                              add_generation_prompt=True, raise_exception=raise_exception,
+                              strftime_now=lambda f: datetime.now().strftime(f),
+                              range=budget.range)
+    else:
+        formatter = Jinja2ChatFormatter(template=template, eos_token="</s>", bos_token="<s>")
+        inner = getattr(getattr(formatter, "_environment", None), "environment", None)
+        if inner is not None:  # recompile so constant folding meets `refuse` too
+            inner.unsafe_undefined = refuse
+            formatter._environment = inner.from_string(template)
+
+        def render(messages: list[dict[str, str]], budget: _LoopBudget) -> str:
+            return formatter(messages=messages, range=budget.range).prompt
+
+    # Some templates (Gemma) refuse a system turn; a user/assistant chat must still work.
+    error: Exception | None = None
+    for messages in (_SAMPLE_CHAT, _SAMPLE_CHAT[1:]):
+        try:
+            render(messages, _LoopBudget())
+            return
+        except SecurityError as exc:
+            found = re.search(r"attribute '([^']+)'", str(exc))
+            raise _unsafe(found.group(1) if found else str(exc)) from None
+        except ModelFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any render failure means "unusable"
+            error = exc
+    raise ModelFileError("corrupt", f"chat template does not render: {error}") from None
+
+
+# --- llama.cpp load errors ---------------------------------------------------------------------
+
+_LLAMA_RULES: list[tuple[str, str]] = [
+    (r"unknown model architecture: '([^']*)'", "unknown architecture '{0}' — this llama.cpp "
+     "cannot run it; it may need a newer version of the app"),
+    (r"missing tensor '([^']*)'", "the weight '{0}' is missing, so the file is incomplete or was "
+     "converted wrongly; download or convert it again"),
+    (r"wrong number of tensors; expected (\d+), got (\d+)", "the file has {1} weights where this "
+     "architecture needs {0}; it was converted wrongly or for another llama.cpp version"),
+    (r"tensor '([^']*)' has wrong shape", "the weight '{0}' has the wrong shape; the file was "
+     "converted wrongly or for another llama.cpp version"),
+    (r"tensor '([^']*)' data is not within the file bounds", "the file is truncated or corrupt "
+     "(weight '{0}' lies past its end); download it again"),
+    (r"failed to allocate|out of memory|unable to allocate|cudaMalloc failed|OutOfDeviceMemory",
+     "not enough memory: try fewer GPU layers or a smaller context"),
+    (r"invalid magic", "not a GGUF file (its first bytes are wrong); pick a .gguf model file"),
+    (r"version (\d+) but this software only supports", "unsupported GGUF version {0}; this "
+     "llama.cpp reads versions 2 and 3"),
+    (r"key not found in model: (\S+)", "the model lacks the setting '{0}'; it was converted "
+     "wrongly or needs a newer llama.cpp"),
+    (r"unknown pre-tokenizer type: '([^']*)'", "the tokenizer type '{0}' is unknown to this "
+     "llama.cpp; it may need a newer version of the app"),
+    (r"cannot find tokenizer|error loading model vocabulary", "the model's vocabulary is missing "
+     "or damaged; download or convert it again"),
+    (r"failed to read (?:key-value pairs|tensor info|tensor data)|failed to read header",
+     "the file is truncated or corrupt; download it again"),
+    (r"failed to open|No such file", "the file could not be opened; check that it still exists"),
+]
+
+
+def translate_llama_error(log_text: str, path: str | Path | None = None) -> ModelFileError:
+    """Turn llama.cpp's load log into one human sentence, quoting the line it came from."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    where = f"{Path(path).name}: " if path else ""
+    for pattern, text in _LLAMA_RULES:
+        for line in lines:
+            found = re.search(pattern, line, re.IGNORECASE)
+            if found:
+                return ModelFileError("llama_load_failed", f"{where}{text.format(*found.groups())}"
+                                      f' (llama.cpp said: "{line}")')
+    errors = [ln for ln in lines if re.search(r"error|fail|invalid|unable", ln, re.IGNORECASE)]
+    last = (errors or lines or ["no log output"])[-1]
+    return ModelFileError("llama_load_failed", f"{where}llama.cpp could not load this model: {last}")

@@ -1,0 +1,379 @@
+"""The message list of the chat screen: one widget per message, streaming-friendly.
+
+Streaming deltas are appended to a plain string (cheap); a single timer re-renders the Markdown of
+the messages that changed at most 25 times a second, so a fast model never floods the event loop.
+The list follows the newest text unless the user has scrolled up.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+
+from studio.core.chat.conversation import Message, MessageStatus
+from studio.ui.theme import is_dark
+from studio.ui.widgets.markdown import render_markdown
+
+RENDER_INTERVAL_MS = 40  # ≤ 25 Markdown renders per second while streaming
+
+
+def format_stats(stats: dict, tr) -> str:
+    """'N tokens · X tok/s · TTFT Y ms' from a message's stats dict ('' when there are none)."""
+    if not stats or "tokens" not in stats:
+        return ""
+    return tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
+        tokens=int(stats.get("tokens") or 0), speed=f"{float(stats.get('tokens_per_s') or 0):.1f}",
+        ttft=f"{float(stats.get('ttft_ms') or 0):.0f}")
+
+
+class MessageWidget(QFrame):
+    copy_requested = Signal(int)
+    edit_submitted = Signal(int, str)
+    regenerate_requested = Signal(int)
+
+    def __init__(self, message: Message, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message = message
+        self.message_id = message.id
+        self.role = message.role
+        self.text = message.content
+        self._dirty = True
+        self._rendered = None
+        self.setObjectName("MessageBubble")
+        self.setProperty("role", message.role)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 6)
+        layout.setSpacing(4)
+        self.header = QLabel(self.tr("You") if message.role == "user" else self.tr("Assistant"), self)
+        self.header.setObjectName("MessageHeader")
+        layout.addWidget(self.header)
+
+        self.body = QLabel(self)
+        self.body.setObjectName("MessageBody")
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                          | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.body.setOpenExternalLinks(True)
+        self.body.setTextFormat(Qt.TextFormat.RichText if message.role == "assistant" else Qt.TextFormat.PlainText)
+        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.body)
+
+        self.editor = QPlainTextEdit(self)
+        self.editor.setObjectName("MessageEditor")
+        self.editor.hide()
+        layout.addWidget(self.editor)
+        self.edit_buttons = QWidget(self)
+        edit_row = QHBoxLayout(self.edit_buttons)
+        edit_row.setContentsMargins(0, 0, 0, 0)
+        self.save_button = QPushButton(self.tr("Save && resend"), self.edit_buttons)
+        self.save_button.clicked.connect(self._submit_edit)
+        self.cancel_edit_button = QPushButton(self.tr("Cancel"), self.edit_buttons)
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        edit_row.addStretch(1)
+        edit_row.addWidget(self.cancel_edit_button)
+        edit_row.addWidget(self.save_button)
+        self.edit_buttons.hide()
+        layout.addWidget(self.edit_buttons)
+
+        self.marker = QLabel(self)
+        self.marker.setObjectName("MessageMarker")
+        self.marker.setWordWrap(True)
+        self.marker.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.marker.hide()
+        layout.addWidget(self.marker)
+
+        footer = QHBoxLayout()
+        footer.setSpacing(2)
+        self.stats_label = QLabel(self)
+        self.stats_label.setObjectName("MessageStats")
+        footer.addWidget(self.stats_label, 1)
+        self.copy_button = self._action(self.tr("Copy"), lambda: self.copy_requested.emit(self.message_id))
+        footer.addWidget(self.copy_button)
+        self.edit_button = self._action(self.tr("Edit"), self.begin_edit)
+        self.edit_button.setVisible(message.role == "user")
+        footer.addWidget(self.edit_button)
+        self.regenerate_button = self._action(self.tr("Regenerate"),
+                                              lambda: self.regenerate_requested.emit(self.message_id))
+        self.regenerate_button.hide()
+        footer.addWidget(self.regenerate_button)
+        layout.addLayout(footer)
+        self.set_message(message)
+        self.render()
+
+    def _action(self, text: str, slot) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
+    # -- content ----------------------------------------------------------------------------
+    def append(self, delta: str) -> None:
+        if delta:
+            self.text += delta
+            self._dirty = True
+
+    def set_message(self, message: Message) -> None:
+        self.message = message
+        if message.content != self.text:
+            self.text = message.content
+            self._dirty = True
+        self.stats_label.setText(format_stats(message.stats, self.tr) if message.role == "assistant" else "")
+        error = str(message.stats.get("error") or "") if message.stats else ""
+        status = message.status
+        marker = ""
+        if status == MessageStatus.STOPPED:
+            marker = self.tr("■ Stopped — the reply was cut short by you.")
+        elif status == MessageStatus.INTERRUPTED:
+            marker = self.tr("⚠ Interrupted: {error}").format(error=error or self.tr("the engine stopped"))
+        elif status == MessageStatus.ERROR:
+            marker = self.tr("⛔ Error: {error}").format(error=error or self.tr("no reply was produced"))
+        self.marker.setText(marker)
+        self.marker.setVisible(bool(marker))
+        self.setProperty("status", status.value if isinstance(status, MessageStatus) else str(status))
+        self.copy_button.setEnabled(bool(self.text))
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def render(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self.role == "assistant":
+            streaming = self.message.status == MessageStatus.STREAMING
+            if not self.text:
+                html = f"<i>{self.tr('Thinking…')}</i>" if streaming else ""
+            else:
+                html = render_markdown(self.text, is_dark(self))
+            if html != self._rendered:
+                self._rendered = html
+                self.body.setText(html)
+        else:
+            self.body.setText(self.text)
+        self.copy_button.setEnabled(bool(self.text))
+
+    # -- editing ----------------------------------------------------------------------------
+    def begin_edit(self) -> None:
+        self.editor.setPlainText(self.text)
+        self.body.hide()
+        self.editor.show()
+        self.edit_buttons.show()
+        self.editor.setFocus()
+        self.editor.setMinimumHeight(min(240, max(70, self.body.sizeHint().height() + 30)))
+
+    def cancel_edit(self) -> None:
+        self.editor.hide()
+        self.edit_buttons.hide()
+        self.body.show()
+
+    @property
+    def editing(self) -> bool:
+        return self.editor.isVisible() or not self.editor.isHidden()
+
+    def _submit_edit(self) -> None:
+        text = self.editor.toPlainText().strip()
+        if not text:
+            return
+        self.cancel_edit()
+        self.edit_submitted.emit(self.message_id, text)
+
+    # -- looks ------------------------------------------------------------------------------
+    def set_faded(self, faded: bool) -> None:
+        if faded:
+            effect = QGraphicsOpacityEffect(self)
+            effect.setOpacity(0.45)
+            self.setGraphicsEffect(effect)
+            self.setToolTip(self.tr("Left out of the prompt: the conversation no longer fits the context window."))
+        else:
+            self.setGraphicsEffect(None)
+            self.setToolTip("")
+        self.setProperty("faded", faded)
+
+    @property
+    def faded(self) -> bool:
+        return bool(self.property("faded"))
+
+    def set_actions_enabled(self, idle: bool, can_regenerate: bool) -> None:
+        self.edit_button.setEnabled(idle)
+        self.save_button.setEnabled(idle)
+        self.regenerate_button.setVisible(can_regenerate)
+        self.regenerate_button.setEnabled(idle)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - re-render code colours on theme change
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.role == "assistant":
+            self._dirty = True
+            self.render()
+
+
+class MessageList(QScrollArea):
+    """Shows a conversation; `stick_to_bottom` is False while the user looks at older text."""
+
+    edit_submitted = Signal(int, str)
+    regenerate_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MessageList")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self._content = QWidget(self)
+        self._content.setObjectName("MessageListContent")
+        self._layout = QVBoxLayout(self._content)
+        self._layout.setContentsMargins(12, 12, 12, 12)
+        self._layout.setSpacing(10)
+        self.empty_hint = QLabel(self.tr("Start a conversation: type a message below and press Ctrl+Enter."),
+                                 self._content)
+        self.empty_hint.setObjectName("EmptyHint")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self._layout.addWidget(self.empty_hint)
+        self._layout.addStretch(1)
+        self.setWidget(self._content)
+        self.widgets: dict[int, MessageWidget] = {}
+        self.stick_to_bottom = True
+        self._idle = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range_changed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+        self.render_count = 0  # for tests and benchmarks
+
+    # -- building ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        for widget in self.widgets.values():
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self.widgets.clear()
+        self.empty_hint.show()
+        self.stick_to_bottom = True
+
+    def set_messages(self, messages: list[Message]) -> None:
+        self.clear()
+        for message in messages:
+            self.add_message(message, follow=False)
+        self._update_actions()
+        QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def add_message(self, message: Message, follow: bool = True) -> MessageWidget:
+        widget = MessageWidget(message, self._content)
+        widget.copy_requested.connect(self.copy_message)
+        widget.edit_submitted.connect(self.edit_submitted)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self.widgets[message.id] = widget
+        self.empty_hint.hide()
+        if follow:
+            self.stick_to_bottom = True
+            self._update_actions()
+        return widget
+
+    def remove_messages(self, ids: list[int]) -> None:
+        for message_id in ids:
+            widget = self.widgets.pop(message_id, None)
+            if widget is not None:
+                self._layout.removeWidget(widget)
+                widget.deleteLater()
+        self.empty_hint.setVisible(not self.widgets)
+        self._update_actions()
+
+    def update_message(self, message: Message, delta: str) -> None:
+        widget = self.widgets.get(message.id)
+        if widget is None:
+            return
+        if delta:
+            widget.append(delta)
+        else:
+            widget.set_message(message)
+            self._update_actions()
+        if widget.dirty:
+            if message.status == MessageStatus.STREAMING:
+                if not self._timer.isActive():
+                    self._timer.start()
+            else:  # final state: show it now
+                widget.render()
+                self.render_count += 1
+
+    def flush(self) -> None:
+        """Render every message whose text changed since the last tick (the timer's slot)."""
+        dirty = [w for w in self.widgets.values() if w.dirty]
+        for widget in dirty:
+            widget.render()
+            self.render_count += 1
+        if not dirty:
+            self._timer.stop()
+
+    def mark_faded(self, ids: list[int]) -> None:
+        for message_id in ids:
+            widget = self.widgets.get(message_id)
+            if widget is not None:
+                widget.set_faded(True)
+
+    def set_idle(self, idle: bool) -> None:
+        self._idle = idle
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        last_assistant = None
+        ordered = list(self.widgets.values())
+        if ordered and ordered[-1].role == "assistant":
+            last_assistant = ordered[-1].message_id
+        for widget in ordered:
+            widget.set_actions_enabled(self._idle, widget.message_id == last_assistant)
+
+    # -- clipboard --------------------------------------------------------------------------
+    def copy_message(self, message_id: int) -> None:
+        widget = self.widgets.get(message_id)
+        if widget is not None:
+            QGuiApplication.clipboard().setText(widget.text)
+
+    # -- scrolling --------------------------------------------------------------------------
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self.stick_to_bottom = value >= bar.maximum() - 24
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self.stick_to_bottom:
+            self.verticalScrollBar().setValue(maximum)
+
+    def scroll_to_bottom(self) -> None:
+        self.stick_to_bottom = True
+        self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+
+    def scroll_to_message(self, message_id: int) -> bool:
+        widget = self.widgets.get(message_id)
+        if widget is None:
+            return False
+        self.flush()
+        self.stick_to_bottom = False
+
+        def show() -> None:
+            self.ensureWidgetVisible(widget, 0, 40)
+            self.stick_to_bottom = self.verticalScrollBar().value() >= self.verticalScrollBar().maximum() - 24
+            widget.setProperty("highlight", True)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+            QTimer.singleShot(1500, lambda: _unhighlight(widget))
+
+        self._content.adjustSize()
+        QTimer.singleShot(0, show)
+        return True
+
+
+def _unhighlight(widget: MessageWidget) -> None:
+    try:
+        widget.setProperty("highlight", False)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+    except RuntimeError:  # the widget is gone
+        pass

@@ -1,0 +1,267 @@
+"""Right side of the chat screen: per-conversation settings and the engine's load settings.
+
+Conversation settings (system prompt, sampling, context length) are reported with
+`conversation_changed` after a short pause, and the owner saves them through the session.
+Engine settings are only applied on "Apply", which reloads the model (`engine_apply_requested`).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from studio.core.chat.conversation import Conversation
+from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.client import ModelInfo
+from studio.core.settings import EngineSettings
+
+CUSTOM = "__custom__"
+MAX_GPU_LAYERS = 999
+
+
+class ChatSettingsPanel(QScrollArea):
+    conversation_changed = Signal()
+    engine_apply_requested = Signal(object)  # EngineSettings
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ChatSettingsPanel")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self._loading = False
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(300)
+        self._save_timer.timeout.connect(self.conversation_changed)
+
+        # -- conversation ---------------------------------------------------------------------
+        chat_box = QGroupBox(self.tr("This conversation"), body)
+        form = QFormLayout(chat_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.system_prompt = QPlainTextEdit(chat_box)
+        self.system_prompt.setPlaceholderText(self.tr("Optional instructions for the assistant"))
+        self.system_prompt.setFixedHeight(80)
+        self.system_prompt.textChanged.connect(self._changed)
+        form.addRow(self.tr("System prompt"), self.system_prompt)
+
+        self.preset = QComboBox(chat_box)
+        for name in PRESETS:
+            self.preset.addItem(self.tr_preset(name), name)
+        self.preset.addItem(self.tr("Custom"), CUSTOM)
+        self.preset.activated.connect(self._preset_chosen)
+        form.addRow(self.tr("Preset"), self.preset)
+
+        def dspin(lo: float, hi: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
+            box = QDoubleSpinBox(chat_box)
+            box.setRange(lo, hi)
+            box.setSingleStep(step)
+            box.setDecimals(decimals)
+            box.valueChanged.connect(self._changed)
+            return box
+
+        def ispin(lo: int, hi: int, step: int = 1) -> QSpinBox:
+            box = QSpinBox(chat_box)
+            box.setRange(lo, hi)
+            box.setSingleStep(step)
+            box.valueChanged.connect(self._changed)
+            return box
+
+        self.temperature = dspin(0.0, 2.0, 0.05)
+        self.top_p = dspin(0.0, 1.0, 0.01)
+        self.top_k = ispin(0, 1000)
+        self.min_p = dspin(0.0, 1.0, 0.01)
+        self.repeat_penalty = dspin(0.5, 2.0, 0.01)
+        self.max_tokens = ispin(1, 32768, 64)
+        self.seed = ispin(-1, 2**31 - 1)
+        self.seed.setSpecialValueText(self.tr("random"))
+        self.n_ctx = ispin(256, 262144, 512)
+        form.addRow(self.tr("Temperature"), self.temperature)
+        form.addRow(self.tr("Top-p"), self.top_p)
+        form.addRow(self.tr("Top-k"), self.top_k)
+        form.addRow(self.tr("Min-p"), self.min_p)
+        form.addRow(self.tr("Repeat penalty"), self.repeat_penalty)
+        form.addRow(self.tr("Max tokens"), self.max_tokens)
+        form.addRow(self.tr("Seed"), self.seed)
+        form.addRow(self.tr("Context length"), self.n_ctx)
+        note = QLabel(self.tr("Saved with this conversation. A new context length reloads the model "
+                              "before the next reply."), chat_box)
+        note.setWordWrap(True)
+        note.setObjectName("Hint")
+        form.addRow(note)
+        layout.addWidget(chat_box)
+
+        # -- engine ---------------------------------------------------------------------------
+        engine_box = QGroupBox(self.tr("Engine"), body)
+        eform = QFormLayout(engine_box)
+        self.backend_label = QLabel("—", engine_box)
+        eform.addRow(self.tr("Backend"), self.backend_label)
+
+        gpu_row = QHBoxLayout()
+        self.gpu_layers = QSpinBox(engine_box)
+        self.gpu_layers.setRange(0, MAX_GPU_LAYERS)
+        self.gpu_all = QCheckBox(self.tr("All"), engine_box)
+        self.gpu_all.toggled.connect(lambda on: self.gpu_layers.setEnabled(not on and self._offload_supported))
+        gpu_row.addWidget(self.gpu_layers, 1)
+        gpu_row.addWidget(self.gpu_all)
+        eform.addRow(self.tr("GPU layers"), gpu_row)
+        self.gpu_hint = QLabel(self.tr("This llama.cpp build has no GPU support: the model runs on the CPU."),
+                               engine_box)
+        self.gpu_hint.setWordWrap(True)
+        self.gpu_hint.setObjectName("Hint")
+        self.gpu_hint.hide()
+        eform.addRow(self.gpu_hint)
+
+        threads_row = QHBoxLayout()
+        self.threads = QSpinBox(engine_box)
+        self.threads.setRange(1, 256)
+        self.threads_auto = QCheckBox(self.tr("Auto"), engine_box)
+        self.threads_auto.toggled.connect(lambda on: self.threads.setEnabled(not on))
+        threads_row.addWidget(self.threads, 1)
+        threads_row.addWidget(self.threads_auto)
+        eform.addRow(self.tr("Threads"), threads_row)
+
+        self.batch = QSpinBox(engine_box)
+        self.batch.setRange(16, 8192)
+        self.batch.setSingleStep(64)
+        eform.addRow(self.tr("Batch size"), self.batch)
+        self.flash_attn = QCheckBox(self.tr("Flash attention"), engine_box)
+        eform.addRow("", self.flash_attn)
+        self.apply_button = QPushButton(self.tr("Apply (reloads the model)"), engine_box)
+        self.apply_button.clicked.connect(self._apply_engine)
+        eform.addRow(self.apply_button)
+
+        self.template_note = QLabel(engine_box)
+        self.template_note.setWordWrap(True)
+        self.template_note.setObjectName("TemplateNote")
+        self.template_note.hide()
+        eform.addRow(self.template_note)
+        layout.addWidget(engine_box)
+        layout.addStretch(1)
+        self.setWidget(body)
+        self._offload_supported = True
+        self.set_conversation(None)
+        self.set_engine_settings(EngineSettings())
+
+    def tr_preset(self, name: str) -> str:
+        names = {"Balanced": self.tr("Balanced"), "Precise": self.tr("Precise"),
+                 "Creative": self.tr("Creative"), "Code": self.tr("Code")}
+        return names.get(name, name)
+
+    # -- conversation -----------------------------------------------------------------------
+    def set_conversation(self, conversation: Conversation | None) -> None:
+        """Show a conversation's settings without reporting them as a change."""
+        self._save_timer.stop()
+        self._loading = True
+        try:
+            sampling = conversation.sampling if conversation else SamplingParams()
+            self.system_prompt.setPlainText(conversation.system_prompt if conversation else "")
+            self._show_sampling(sampling)
+        finally:
+            self._loading = False
+        self.setEnabled(True)
+
+    def _show_sampling(self, s: SamplingParams) -> None:
+        was = self._loading
+        self._loading = True
+        try:
+            self.temperature.setValue(s.temperature)
+            self.top_p.setValue(s.top_p)
+            self.top_k.setValue(s.top_k)
+            self.min_p.setValue(s.min_p)
+            self.repeat_penalty.setValue(s.repeat_penalty)
+            self.max_tokens.setValue(s.max_tokens)
+            self.seed.setValue(s.seed)
+            self.n_ctx.setValue(s.n_ctx)
+        finally:
+            self._loading = was
+        self._sync_preset()
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(temperature=round(self.temperature.value(), 4), top_p=round(self.top_p.value(), 4),
+                              top_k=self.top_k.value(), min_p=round(self.min_p.value(), 4),
+                              repeat_penalty=round(self.repeat_penalty.value(), 4),
+                              max_tokens=self.max_tokens.value(), seed=self.seed.value(), n_ctx=self.n_ctx.value())
+
+    def system_prompt_text(self) -> str:
+        return self.system_prompt.toPlainText().strip()
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the sampling fields from a preset, keeping the context length, and report it."""
+        preset = PRESETS[name]
+        current = self.sampling()
+        self._show_sampling(SamplingParams(**{**preset.to_dict(), "n_ctx": current.n_ctx}))
+        self._changed()
+
+    def _preset_chosen(self, index: int) -> None:
+        name = self.preset.itemData(index)
+        if name != CUSTOM:
+            self.apply_preset(name)
+
+    def _sync_preset(self) -> None:
+        current = self.sampling().to_dict()
+        current.pop("n_ctx")
+        for index in range(self.preset.count()):
+            name = self.preset.itemData(index)
+            if name == CUSTOM:
+                continue
+            wanted = PRESETS[name].to_dict()
+            wanted.pop("n_ctx")
+            if all(abs(float(wanted[k]) - float(current[k])) < 1e-6 for k in wanted):
+                self.preset.setCurrentIndex(index)
+                return
+        self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
+
+    def _changed(self, *_args) -> None:
+        if self._loading:
+            return
+        self._sync_preset()
+        self._save_timer.start()
+
+    def flush(self) -> None:
+        """Report a pending change now (before sending a message)."""
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self.conversation_changed.emit()
+
+    # -- engine -----------------------------------------------------------------------------
+    def set_engine_settings(self, settings: EngineSettings) -> None:
+        self.gpu_all.setChecked(settings.n_gpu_layers < 0)
+        self.gpu_layers.setValue(max(0, settings.n_gpu_layers))
+        self.threads_auto.setChecked(not settings.n_threads)
+        self.threads.setValue(settings.n_threads or 4)
+        self.threads.setEnabled(bool(settings.n_threads))
+        self.batch.setValue(settings.n_batch)
+        self.flash_attn.setChecked(settings.flash_attn)
+
+    def engine_settings(self) -> EngineSettings:
+        gpu = -1 if self.gpu_all.isChecked() else self.gpu_layers.value()
+        if not self._offload_supported:
+            gpu = 0
+        return EngineSettings(n_gpu_layers=gpu, n_threads=None if self.threads_auto.isChecked() else self.threads.value(),
+                              n_batch=self.batch.value(), flash_attn=self.flash_attn.isChecked())
+
+    def set_model_info(self, info: ModelInfo | None, backend: str | None = None) -> None:
+        if info is None:
+            self.backend_label.setText(backend or "—")
+            self.template_note.hide()
+            return
+        self._offload_supported = bool(info.gpu_offload_supported)
+        self.backend_label.setText(info.backend)
+        self.gpu_layers.setMaximum(max(1, info.n_layers))
+        self.gpu_layers.setEnabled(self._offload_supported and not self.gpu_all.isChecked())
+        self.gpu_all.setEnabled(self._offload_supported)
+        self.gpu_hint.setVisible(not self._offload_supported)
+        if info.n_threads and self.threads_auto.isChecked():
+            self.threads.setValue(int(info.n_threads))
+        if info.template_source == "fallback":
+            self.template_note.setText(self.tr("No chat template in this model: {note}").format(note=info.template_note))
+            self.template_note.show()
+        else:
+            self.template_note.hide()
+
+    def _apply_engine(self) -> None:
+        self.engine_apply_requested.emit(self.engine_settings())

@@ -1,0 +1,429 @@
+"""The Chat screen: conversations on the left, the conversation in the middle, settings on the right.
+
+All chat behaviour lives in studio.core.chat.session.ChatSession; this widget turns clicks and keys
+into session calls (run as asyncio tasks on the qasync loop) and shows the session's events.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.session import ChatSession, SessionBusy, SessionState
+from studio.core.engine.client import EngineClient, EngineState, ModelInfo
+from studio.ui.chat_messages import MessageList
+from studio.ui.chat_settings import ChatSettingsPanel
+from studio.ui.chat_sidebar import ConversationSidebar
+from studio.ui.tasks import spawn
+from studio.ui.widgets.banner import Banner
+
+BUSY = (SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING, SessionState.STOPPING)
+
+
+class Composer(QPlainTextEdit):
+    """Multi-line input: Ctrl+Enter sends, Esc stops (also when the window shortcuts don't fire)."""
+
+    send_requested = Signal()
+    stop_requested = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.send_requested.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.stop_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ChatView(QWidget):
+    def __init__(self, store, engine: EngineClient, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ChatView")
+        self.store = store
+        self.engine = engine
+        self.session = ChatSession(store, engine)
+        self._unsubscribe: list = []
+        self._last_stats: dict = {}
+
+        self.sidebar = ConversationSidebar(store, self)
+        self.settings_panel = ChatSettingsPanel(self)
+
+        center = QWidget(self)
+        column = QVBoxLayout(center)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        self.error_banner = Banner(center)
+        self.error_banner.setObjectName("Banner")
+        column.addWidget(self.error_banner)
+        self.trimmed_banner = Banner(center)
+        column.addWidget(self.trimmed_banner)
+        self.messages = MessageList(center)
+        column.addWidget(self.messages, 1)
+
+        composer_row = QHBoxLayout()
+        composer_row.setContentsMargins(8, 0, 8, 0)
+        self.composer = Composer(center)
+        self.composer.setObjectName("Composer")
+        self.composer.setPlaceholderText(self.tr("Message the model… (Ctrl+Enter to send, Esc to stop)"))
+        self.composer.setFixedHeight(84)
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        composer_row.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton(self.tr("Send"), center)
+        self.send_button.setObjectName("SendButton")
+        self.send_button.setToolTip(self.tr("Send (Ctrl+Enter)"))
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton(self.tr("Stop"), center)
+        self.stop_button.setToolTip(self.tr("Stop the reply (Esc)"))
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        composer_row.addLayout(buttons)
+        column.addLayout(composer_row)
+
+        status_row = QHBoxLayout()
+        status_row.setContentsMargins(8, 0, 8, 4)
+        self.state_label = QLabel(center)
+        self.state_label.setObjectName("EngineState")
+        self.perf_label = QLabel(center)
+        self.perf_label.setObjectName("PerfLabel")
+        self.context_bar = QProgressBar(center)
+        self.context_bar.setObjectName("ContextBar")
+        self.context_bar.setMaximumWidth(220)
+        self.context_bar.setMaximumHeight(16)
+        self.context_bar.setRange(0, 1)
+        self.context_bar.setValue(0)
+        self.context_bar.setFormat(self.tr("context %v / %m"))
+        self.context_bar.setToolTip(self.tr("Tokens of the context window used by the last reply"))
+        status_row.addWidget(self.state_label)
+        status_row.addWidget(self.perf_label, 1)
+        status_row.addWidget(QLabel(self.tr("Context:"), center))
+        status_row.addWidget(self.context_bar)
+        column.addLayout(status_row)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("ChatSplitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.settings_panel)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([230, 640, 290])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+        self._make_actions()
+        self._connect()
+        self._on_state(self.session.state)
+        self._on_engine_state(engine.state)
+
+    # -- wiring -----------------------------------------------------------------------------
+    def _make_actions(self) -> None:
+        self.send_action = QAction(self.tr("Send"), self)
+        self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.send_action.triggered.connect(self.send)
+        self.stop_action = QAction(self.tr("Stop"), self)
+        self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.stop_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.stop_action.triggered.connect(self.stop)
+        self.new_action = QAction(self.tr("New chat"), self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_chat)
+        self.search_action = QAction(self.tr("Search messages"), self)
+        self.search_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.search_action.triggered.connect(self.sidebar.focus_search)
+        self.toggle_settings_action = QAction(self.tr("Chat settings panel"), self)
+        self.toggle_settings_action.setCheckable(True)
+        self.toggle_settings_action.setChecked(True)
+        self.toggle_settings_action.toggled.connect(self.settings_panel.setVisible)
+        for action in (self.send_action, self.stop_action):
+            self.addAction(action)
+
+    def _connect(self) -> None:
+        s = self.session
+        self._unsubscribe = [
+            s.subscribe("state", self._on_state),
+            s.subscribe("reset", self._on_reset),
+            s.subscribe("message_added", self._on_message_added),
+            s.subscribe("message_updated", self._on_message_updated),
+            s.subscribe("messages_removed", self._on_messages_removed),
+            s.subscribe("trimmed", self._on_trimmed),
+            s.subscribe("context", self._on_context),
+            s.subscribe("error", self._on_error),
+            self.engine.subscribe("state", self._on_engine_state),
+            self.engine.subscribe("loaded", self._on_loaded),
+        ]
+        self.sidebar.open_requested.connect(self.open_conversation)
+        self.sidebar.hit_activated.connect(self.open_conversation)
+        self.sidebar.new_requested.connect(self.new_chat)
+        self.sidebar.rename_requested.connect(self.rename_conversation)
+        self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.export_requested.connect(self.export_conversation)
+        self.messages.edit_submitted.connect(self.edit_and_resend)
+        self.messages.regenerate_requested.connect(lambda _mid: self.regenerate())
+        self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
+
+    def disconnect_core(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    # -- start-up ---------------------------------------------------------------------------
+    def start(self, conversation_id: int = 0) -> None:
+        """Open the given (or the newest) conversation; create the first one on a fresh install."""
+        ids = [c.id for c in self.store.list_conversations()]
+        if conversation_id in ids:
+            self.session.open(conversation_id)
+        elif ids:
+            self.session.open(ids[0])
+        else:
+            self.session.new_conversation()
+
+    @property
+    def busy(self) -> bool:
+        return self.session.state in BUSY
+
+    def current_n_ctx(self) -> int:
+        conversation = self.session.conversation
+        return conversation.sampling.n_ctx if conversation else self.settings_panel.sampling().n_ctx
+
+    # -- actions ----------------------------------------------------------------------------
+    def send(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if not text or self.busy:
+            return
+        self.settings_panel.flush()
+        self.composer.clear()
+        self.error_banner.hide()
+        spawn(self._send(text), on_error=self._unexpected)
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self.session.send(text)
+        except (SessionBusy, ValueError) as exc:
+            if not self.composer.toPlainText():
+                self.composer.setPlainText(text)
+            self.show_note(str(exc))
+
+    def stop(self) -> None:
+        if self.busy and self.session.state != SessionState.STOPPING:
+            spawn(self.session.stop(), on_error=self._unexpected)
+
+    def regenerate(self) -> None:
+        if self.busy:
+            return
+        self.error_banner.hide()
+        spawn(self._guarded(self.session.regenerate()), on_error=self._unexpected)
+
+    def edit_and_resend(self, message_id: int, text: str) -> None:
+        if self.busy:
+            self.show_note(self.tr("A reply is still being written: stop it first."))
+            return
+        self.error_banner.hide()
+        spawn(self._guarded(self.session.edit_and_resend(message_id, text)), on_error=self._unexpected)
+
+    async def _guarded(self, coro) -> None:
+        try:
+            await coro
+        except (SessionBusy, ValueError) as exc:
+            self.show_note(str(exc))
+
+    def new_chat(self) -> None:
+        if self.busy:
+            self.show_note(self.tr("A reply is still being written: stop it first."))
+            return
+        self.settings_panel.flush()
+        conversation = self.session.conversation
+        self.session.new_conversation(system_prompt=conversation.system_prompt if conversation else "")
+        self.composer.setFocus()
+
+    def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
+        current = self.session.conversation
+        if current is None or current.id != conversation_id:
+            if self.busy:
+                self.show_note(self.tr("A reply is still being written: stop it first."))
+                self.sidebar.refresh(current.id if current else None)
+                return
+            self.settings_panel.flush()
+            try:
+                self.session.open(conversation_id)
+            except LookupError as exc:
+                self.show_note(str(exc))
+                self.sidebar.refresh()
+                return
+        if message_id:
+            self.messages.scroll_to_message(message_id)
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        current = self.session.conversation
+        if current is not None and current.id == conversation_id:
+            self.session.update_settings(title=title)
+        else:
+            self.store.update_conversation(conversation_id, title=title)
+        self.sidebar.refresh()
+
+    def confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        current = self.session.conversation
+        if current is not None and current.id == conversation_id and self.busy:
+            self.show_note(self.tr("A reply is still being written: stop it first."))
+            return
+        try:
+            title = self.store.get_conversation(conversation_id).title
+        except LookupError:
+            self.sidebar.refresh()
+            return
+        if not self.confirm(self.tr("Delete conversation"),
+                            self.tr("Delete “{title}” and all its messages? This cannot be undone.").format(title=title)):
+            return
+        self.store.delete_conversation(conversation_id)
+        self.session.close_if_deleted(conversation_id)
+        if self.session.conversation is None:
+            self.start()
+        self.sidebar.refresh(self.session.conversation.id if self.session.conversation else None)
+
+    def export_conversation(self, conversation_id: int, fmt: str, path: str | None = None) -> Path | None:
+        if path is None:
+            title = self.store.get_conversation(conversation_id).title
+            safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in title).strip() or "conversation"
+            filters = self.tr("Markdown (*.md)") if fmt == "md" else self.tr("JSON (*.json)")
+            path, _ = QFileDialog.getSaveFileName(self, self.tr("Export conversation"),
+                                                  str(Path.home() / f"{safe}.{fmt}"), filters)
+            if not path:
+                return None
+            if not path.lower().endswith(f".{fmt}") and not (fmt == "md" and path.lower().endswith(".markdown")):
+                path += f".{fmt}"
+        try:
+            written = self.store.export(conversation_id, path)
+        except (OSError, ValueError, LookupError) as exc:
+            self.show_error(self.tr("Could not export the conversation: {reason}").format(reason=exc))
+            return None
+        self.show_note(self.tr("Exported to {path}").format(path=written))
+        return Path(written)
+
+    def _save_conversation_settings(self) -> None:
+        if self.session.conversation is None:
+            return
+        self.session.update_settings(system_prompt=self.settings_panel.system_prompt_text(),
+                                     sampling=self.settings_panel.sampling())
+
+    # -- messages to the user ---------------------------------------------------------------
+    def show_note(self, text: str) -> None:
+        self.trimmed_banner.show_message(text, "info")
+
+    def show_error(self, text: str, details: str = "") -> None:
+        self.error_banner.show_message(text, "error", details=details)
+
+    def _unexpected(self, exc: BaseException) -> None:
+        self.show_error(self.tr("Something went wrong: {reason}").format(reason=exc),
+                        details=f"{type(exc).__name__}: {exc}")
+
+    # -- session events ---------------------------------------------------------------------
+    def _on_state(self, state: SessionState) -> None:
+        busy = state in BUSY
+        self.send_button.setEnabled(not busy)
+        self.send_action.setEnabled(not busy)
+        self.stop_button.setEnabled(busy and state != SessionState.STOPPING)
+        self.stop_action.setEnabled(busy)
+        self.messages.set_idle(not busy)
+        self.state_label.setText(self._state_text(state))
+        self.state_label.setProperty("state", state.value)
+
+    def _state_text(self, state: SessionState) -> str:
+        if state == SessionState.IDLE and self.engine.state == EngineState.LOADING:
+            return self.tr("● loading model")
+        if state == SessionState.IDLE and self.engine.state == EngineState.NO_MODEL:
+            return self.tr("○ no model loaded")
+        return {
+            SessionState.IDLE: self.tr("● ready"),
+            SessionState.LOADING: self.tr("● loading model"),
+            SessionState.PROMPT: self.tr("● reading prompt"),
+            SessionState.GENERATING: self.tr("● generating"),
+            SessionState.STOPPING: self.tr("● stopping"),
+            SessionState.ERROR: self.tr("● error"),
+        }[state]
+
+    def _on_engine_state(self, state: EngineState) -> None:
+        self.state_label.setText(self._state_text(self.session.state))
+
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self.settings_panel.set_model_info(info)
+        if self.context_bar.maximum() <= 1 or not self._last_stats:
+            self.context_bar.setRange(0, max(1, int(info.n_ctx)))
+            self.context_bar.setValue(0)
+        else:
+            self.context_bar.setMaximum(max(1, int(info.n_ctx)))
+
+    def _on_reset(self, conversation: Conversation | None, messages: list[Message]) -> None:
+        self.messages.set_messages(messages)
+        self.settings_panel.set_conversation(conversation)
+        self.trimmed_banner.hide()
+        self.sidebar.refresh(conversation.id if conversation else None)
+        last = next((m for m in reversed(messages) if m.role == "assistant" and m.stats), None)
+        self._show_perf(last.stats if last else {})
+
+    def _on_message_added(self, message: Message) -> None:
+        self.messages.add_message(message)
+        if message.role == "user":
+            self.sidebar.refresh(message.conversation_id)
+
+    def _on_message_updated(self, message: Message, delta: str) -> None:
+        self.messages.update_message(message, delta)
+        if not delta and message.status != MessageStatus.STREAMING and message.stats:
+            self._show_perf(message.stats)
+
+    def _on_messages_removed(self, ids: list[int]) -> None:
+        self.messages.remove_messages(ids)
+
+    def _on_trimmed(self, ids: list[int], note: str) -> None:
+        source = ("The conversation is longer than the context window: {count} older message(s) were left "
+                  "out of the prompt (the system prompt is kept). Raise the context length in the settings "
+                  "to keep more.")
+        translated = QCoreApplication.translate("ChatView", source)
+        text = note if translated == source else translated.format(count=len(ids))
+        self.trimmed_banner.show_message(text, "warning")
+        self.messages.mark_faded(ids)
+
+    def _on_context(self, used: int, n_ctx: int) -> None:
+        self.context_bar.setRange(0, max(1, int(n_ctx)))
+        self.context_bar.setValue(min(int(used), max(1, int(n_ctx))))
+
+    def _on_error(self, kind: str, message: str, log_tail: str) -> None:
+        if kind == "worker_crashed":
+            text = self.tr("The engine stopped unexpectedly: {reason}. The partial reply was kept; send "
+                           "again and the engine restarts by itself.").format(reason=message)
+        elif kind == "no_model":
+            text = self.tr("No model is loaded. Pick one in the model picker or drop a .gguf file "
+                           "on the window.")
+        elif kind == "context_overflow":
+            text = self.tr("The message does not fit in the context window: {reason}").format(reason=message)
+        else:
+            text = self.tr("The reply failed: {reason}").format(reason=message)
+        self.error_banner.show_message(text, "error", details=log_tail or message)
+
+    def _show_perf(self, stats: dict) -> None:
+        self._last_stats = stats or {}
+        if not stats or "tokens_per_s" not in stats:
+            self.perf_label.setText("")
+            return
+        self.perf_label.setText(self.tr("last reply: {speed} tok/s · TTFT {ttft} ms").format(
+            speed=f"{float(stats.get('tokens_per_s') or 0):.1f}", ttft=f"{float(stats.get('ttft_ms') or 0):.0f}"))
+        if stats.get("n_ctx"):
+            self._on_context(int(stats.get("context_used") or 0), int(stats["n_ctx"]))

@@ -1,0 +1,491 @@
+"""The main window: model toolbar, the screens (tabs), status bar, and .gguf drag-and-drop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton, QSizePolicy,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+
+from studio import APP_NAME
+from studio.core.engine.client import EngineClient, EngineState, ModelInfo
+from studio.core.settings import AppSettings, EngineSettings, save_settings
+from studio.core.workers.protocol import WorkerError
+from studio.ui.chat_view import ChatView
+from studio.ui.i18n import LANGUAGES
+from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
+from studio.ui.tasks import in_thread, spawn
+from studio.ui.widgets.banner import Banner
+from studio.ui.widgets.drop_overlay import DropOverlay
+
+ADD_FILE = "__add_file__"
+FROM_HUB = "__from_hub__"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: AppSettings, store, engine: EngineClient, library=None, *,
+                 settings_path: Path | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.settings_path = settings_path
+        self.store = store
+        self.engine = engine
+        self.library = library
+        self._closed = False
+        self._closing = False
+        self._loading_path: str | None = None
+        self._entries: list = []
+        self.hub_dialog: HubDownloadDialog | None = None
+        self.setWindowTitle(APP_NAME)
+        self.setObjectName("MainWindow")
+        self.setAcceptDrops(True)
+        self.resize(1200, 780)
+
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.banner = Banner(central)
+        self.banner.setObjectName("Banner")
+        column.addWidget(self.banner)
+        self.starter_panel = StarterPanel(central)
+        self.starter_panel.provisioned.connect(lambda path: spawn(self._after_new_file(path)))
+        self.starter_panel.hub_requested.connect(self.open_hub_dialog)
+        column.addWidget(self.starter_panel)
+        self.tabs = QTabWidget(central)
+        self.tabs.setObjectName("Screens")
+        self.tabs.setDocumentMode(True)
+        self.chat = ChatView(store, engine, self.tabs)
+        self.tabs.addTab(self.chat, self.tr("Chat"))
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.drop_overlay = DropOverlay(self)
+
+        self._make_toolbar()
+        self._make_menus()
+        self._make_status_bar()
+        self._unsubscribe = [
+            engine.subscribe("state", self._on_engine_state),
+            engine.subscribe("load_progress", self._on_load_progress),
+            engine.subscribe("loaded", self._on_loaded),
+            engine.subscribe("crashed", self._on_crashed),
+        ]
+        self.chat.settings_panel.engine_apply_requested.connect(self.apply_engine_settings)
+        self.chat.settings_panel.set_engine_settings(settings.engine)
+        self.restore_window()
+        self.chat.start(settings.last_conversation_id)
+        self._on_engine_state(engine.state)
+
+    # -- building ---------------------------------------------------------------------------
+    def _make_toolbar(self) -> None:
+        bar = QToolBar(self.tr("Model"), self)
+        bar.setObjectName("ModelToolbar")
+        bar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        bar.addWidget(QLabel(self.tr("Model:") + " ", bar))
+        self.model_picker = QComboBox(bar)
+        self.model_picker.setObjectName("ModelPicker")
+        self.model_picker.setMinimumWidth(320)
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_picker.activated.connect(self._on_picker_activated)
+        bar.addWidget(self.model_picker)
+        self.add_file_action = QAction(self.tr("Add model file…"), self)
+        self.add_file_action.triggered.connect(self.add_model_file)
+        self.hub_action = QAction(self.tr("Download from Hugging Face…"), self)
+        self.hub_action.triggered.connect(self.open_hub_dialog)
+        bar.addAction(self.add_file_action)
+        bar.addAction(self.hub_action)
+        bar.addSeparator()
+        self.backend_label = QLabel(bar)
+        self.backend_label.setObjectName("BackendLabel")
+        self.backend_label.setToolTip(self.tr("The llama.cpp backend that runs the model"))
+        bar.addWidget(self.backend_label)
+        bar.addSeparator()
+        self.load_progress = QProgressBar(bar)
+        self.load_progress.setObjectName("LoadProgress")
+        self.load_progress.setRange(0, 1000)
+        self.load_progress.setMaximumWidth(220)
+        self.load_progress.setFormat(self.tr("Loading… %p%"))
+        self.cancel_load_button = QPushButton(self.tr("Cancel"), bar)
+        self.cancel_load_button.setToolTip(self.tr("Cancel loading the model"))
+        self.cancel_load_button.clicked.connect(self.cancel_load)
+        self._progress_action = bar.addWidget(self.load_progress)
+        self._cancel_action = bar.addWidget(self.cancel_load_button)
+        self._set_loading_ui(False)
+        spacer = QWidget(bar)
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.settings_toggle = self.chat.toggle_settings_action
+        bar.addAction(self.settings_toggle)
+        self.toolbar = bar
+
+    def _make_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu(self.tr("&File"))
+        file_menu.addAction(self.chat.new_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.add_file_action)
+        file_menu.addAction(self.hub_action)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction(self.tr("&Quit"))
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.close)
+        edit_menu = menu.addMenu(self.tr("&Edit"))
+        edit_menu.addAction(self.chat.search_action)
+        view_menu = menu.addMenu(self.tr("&View"))
+        view_menu.addAction(self.chat.toggle_settings_action)
+        language_menu = view_menu.addMenu(self.tr("Language (applies after restart)"))
+        group = QActionGroup(self)
+        self.language_actions: dict[str, QAction] = {}
+        for code in LANGUAGES:
+            label = self.tr("System default") if code == "" else LANGUAGES[code]
+            action = language_menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(code == self.settings.language)
+            action.triggered.connect(lambda _=False, c=code: self.set_language(c))
+            group.addAction(action)
+            self.language_actions[code] = action
+        # Window-wide shortcuts live on actions that belong to the window.
+        for action in (self.chat.new_action, self.chat.search_action):
+            self.addAction(action)
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_model = QLabel(self.tr("No model"), bar)
+        self.status_ctx = QLabel(bar)
+        self.status_backend = QLabel(bar)
+        self.status_threads = QLabel(bar)
+        for label in (self.status_model, self.status_ctx, self.status_backend, self.status_threads):
+            bar.addPermanentWidget(label)
+
+    # -- window state -----------------------------------------------------------------------
+    def restore_window(self) -> None:
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode("ascii")))
+        if self.settings.window_state:
+            self.restoreState(QByteArray.fromBase64(self.settings.window_state.encode("ascii")))
+        if self.settings.splitter_state:
+            self.chat.splitter.restoreState(QByteArray.fromBase64(self.settings.splitter_state.encode("ascii")))
+            self.chat.toggle_settings_action.setChecked(self.chat.splitter.sizes()[2] > 0)
+
+    def remember_window(self) -> None:
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        self.settings.window_state = bytes(self.saveState().toBase64()).decode("ascii")
+        self.settings.splitter_state = bytes(self.chat.splitter.saveState().toBase64()).decode("ascii")
+        if self.chat.session.conversation is not None:
+            self.settings.last_conversation_id = self.chat.session.conversation.id
+        self.save_settings()
+
+    def save_settings(self) -> None:
+        try:
+            save_settings(self.settings, self.settings_path)
+        except OSError as exc:
+            self.show_banner(self.tr("Could not save the settings: {reason}").format(reason=exc), "warning")
+
+    def set_language(self, code: str) -> None:
+        self.settings.language = code
+        self.save_settings()
+        self.show_banner(self.tr("The language changes the next time you start {app}.").format(app=APP_NAME), "info")
+
+    # -- start-up ---------------------------------------------------------------------------
+    async def startup(self) -> None:
+        """After the window shows: list the models, then load the last (or the starter) model."""
+        if self.library is None:
+            def make_library():
+                from studio.core.models.library import ModelLibrary
+                return ModelLibrary()
+            self.library = await in_thread(make_library)
+        await self.refresh_models()
+        path = self._initial_model()
+        if path:
+            await self.load_model(path)
+        else:
+            from studio.core.models.starter import is_starter_present
+            if not is_starter_present():
+                self.starter_panel.offer()
+            spawn(self._show_system_backend())
+
+    def _initial_model(self) -> str | None:
+        last = self.settings.last_model
+        usable = {str(e.path) for e in self._entries if e.ok}
+        if last and last in usable:
+            return last
+        default = next((e for e in self._entries if e.is_starter and e.ok), None) or \
+            next((e for e in self._entries if e.ok), None)
+        return str(default.path) if default else None
+
+    async def _show_system_backend(self) -> None:
+        try:
+            info = await self.engine.system_info()
+        except WorkerError:
+            return
+        self.backend_label.setText(self.tr("Backend: {name}").format(name=info.get("backend", "?")))
+        self.chat.settings_panel.set_model_info(None, info.get("backend"))
+
+    async def refresh_models(self) -> None:
+        if self.library is None:
+            return
+        self._entries = await in_thread(self.library.list)
+        self._fill_picker()
+
+    def _fill_picker(self) -> None:
+        picker = self.model_picker
+        picker.blockSignals(True)
+        try:
+            picker.clear()
+            for entry in self._entries:
+                details = " · ".join(x for x in (entry.quantization, _size(entry.size)) if x)
+                label = f"{entry.name}  ({details})" if details else entry.name
+                picker.addItem(label, str(entry.path))
+                index = picker.count() - 1
+                if not entry.ok:
+                    picker.setItemData(index, self.tr("Unusable: {reason}").format(reason=entry.error),
+                                       Qt.ItemDataRole.ToolTipRole)
+                    item = picker.model().item(index)
+                    if item is not None:
+                        item.setEnabled(False)
+                else:
+                    picker.setItemData(index, str(entry.path), Qt.ItemDataRole.ToolTipRole)
+            if not self._entries:
+                picker.addItem(self.tr("No models yet"), "")
+                item = picker.model().item(0)
+                if item is not None:
+                    item.setEnabled(False)
+            picker.insertSeparator(picker.count())
+            picker.addItem(self.tr("Add model file…"), ADD_FILE)
+            picker.addItem(self.tr("Download from Hugging Face…"), FROM_HUB)
+            self._select_in_picker(self._current_path())
+        finally:
+            picker.blockSignals(False)
+
+    def _current_path(self) -> str:
+        return self._loading_path or (self.engine.model_info.path if self.engine.model_info else "")
+
+    def _select_in_picker(self, path: str) -> None:
+        index = self.model_picker.findData(path) if path else -1
+        if index < 0 and path:
+            index = self.model_picker.findData(str(Path(path)))
+        if index >= 0:
+            self.model_picker.setCurrentIndex(index)
+
+    def _on_picker_activated(self, index: int) -> None:
+        data = self.model_picker.itemData(index)
+        self._select_in_picker(self._current_path())
+        if data == ADD_FILE:
+            self.add_model_file()
+        elif data == FROM_HUB:
+            self.open_hub_dialog()
+        elif data and data != self._current_path():
+            self._select_in_picker(data)
+            spawn(self.load_model(data), on_error=self._unexpected)
+
+    # -- loading ----------------------------------------------------------------------------
+    async def load_model(self, path: str, settings: EngineSettings | None = None) -> ModelInfo | None:
+        """Load a model; on failure the inline banner says why and the previous model stays."""
+        if self.chat.busy:
+            self.show_banner(self.tr("A reply is still being written: stop it before switching models."), "warning")
+            self._select_in_picker(self._current_path())
+            return None
+        self._loading_path = path
+        self._select_in_picker(path)
+        self.banner.hide()
+        try:
+            info = await self.engine.load(path, n_ctx=self.chat.current_n_ctx(), settings=settings)
+        except WorkerError as exc:
+            if exc.kind == "cancelled":
+                self.show_banner(self.tr("Loading was cancelled."), "info")
+            else:
+                name = Path(path).name
+                kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
+                text = self.tr("Could not load {name}: {reason}").format(name=name, reason=exc.message)
+                if kept:
+                    text += " " + self.tr("{model} is still loaded.").format(model=kept)
+                self.show_banner(text, "error", details=exc.log_tail)
+            return None
+        finally:
+            self._loading_path = None
+            self._select_in_picker(self._current_path())
+        self.settings.last_model = info.path
+        self.save_settings()
+        return info
+
+    def cancel_load(self) -> None:
+        spawn(self.engine.cancel_load())
+
+    def apply_engine_settings(self, settings: EngineSettings) -> None:
+        self.settings.engine = settings
+        self.save_settings()
+        path = self._current_path() or self.settings.last_model
+        if path:
+            spawn(self.load_model(path, settings=settings), on_error=self._unexpected)
+        else:
+            self.engine.settings = settings
+
+    # -- adding models ----------------------------------------------------------------------
+    def add_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a GGUF model"), str(Path.home()),
+                                              self.tr("GGUF models (*.gguf);;All files (*)"))
+        if path:
+            spawn(self.import_and_load(path), on_error=self._unexpected)
+
+    def open_hub_dialog(self) -> HubDownloadDialog:
+        from studio.core.models.starter import STARTER_HF_FILENAME, STARTER_HF_REPO
+
+        dialog = HubDownloadDialog(self, repo=STARTER_HF_REPO, filename=STARTER_HF_FILENAME)
+        dialog.downloaded.connect(lambda path: spawn(self._after_new_file(path)))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.hub_dialog = dialog
+        return dialog
+
+    async def _after_new_file(self, path: str) -> None:
+        self.starter_panel.hide()
+        await self.import_and_load(path)
+
+    async def import_and_load(self, path: str) -> ModelInfo | None:
+        """Validate a file with the library (GGUF checks), add it to the picker, and load it."""
+        from studio.core.models.gguf_info import ModelFileError
+
+        if self.library is None:
+            from studio.core.models.library import ModelLibrary
+            self.library = ModelLibrary()
+        try:
+            entry = await in_thread(self.library.add, path)
+        except ModelFileError as exc:
+            kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
+            text = self.tr("{name} cannot be used: {reason}").format(name=Path(path).name, reason=exc.message)
+            if kept:
+                text += " " + self.tr("{model} is still loaded.").format(model=kept)
+            self.show_banner(text, "error")
+            return None
+        except OSError as exc:
+            self.show_banner(self.tr("{name} cannot be read: {reason}").format(
+                name=Path(path).name, reason=exc.strerror or exc), "error")
+            return None
+        await self.refresh_models()
+        return await self.load_model(str(entry.path))
+
+    # -- drag and drop ----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        mime = event.mimeData()
+        if mime.hasUrls() and gguf_paths(mime.urls()):
+            event.acceptProposedAction()
+            self.drop_overlay.show_hint(self.tr("Drop the .gguf file to add and load it"))
+        elif mime.hasUrls():
+            self.drop_overlay.show_hint(self.tr("Only .gguf model files can be dropped here"), accepting=False)
+            event.ignore()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and gguf_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        self.drop_overlay.hide()
+        event.accept()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.drop_overlay.hide()
+        paths = gguf_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if len(paths) > 1:
+            self.show_banner(self.tr("Several files were dropped: loading {name} only.").format(
+                name=os.path.basename(paths[0])), "info")
+        spawn(self.import_and_load(paths[0]), on_error=self._unexpected)
+
+    # -- engine events ----------------------------------------------------------------------
+    def _set_loading_ui(self, loading: bool) -> None:
+        self._progress_action.setVisible(loading)
+        self._cancel_action.setVisible(loading)
+        self.model_picker.setEnabled(not loading)
+
+    def _on_engine_state(self, state: EngineState) -> None:
+        self._set_loading_ui(state == EngineState.LOADING)
+        if state == EngineState.LOADING:
+            self.load_progress.setValue(0)
+        if state == EngineState.NO_MODEL and self.engine.model_info is None:
+            self.status_model.setText(self.tr("No model"))
+
+    def _on_load_progress(self, fraction: float, stage: str) -> None:
+        self.load_progress.setValue(int(fraction * 1000))
+        self.load_progress.setToolTip(stage)
+
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self.backend_label.setText(self.tr("Backend: {name}").format(name=info.backend))
+        self.status_model.setText(self.tr("Model: {name}").format(name=info.name))
+        self.status_ctx.setText(self.tr("n_ctx {n}").format(n=info.n_ctx))
+        self.status_backend.setText(info.backend)
+        self.status_threads.setText(self.tr("{n} threads").format(n=info.n_threads))
+        self.status_model.setToolTip(info.path)
+        self._select_in_picker(info.path)
+        self.starter_panel.hide()
+
+    def _on_crashed(self, message: str, log_tail: str) -> None:
+        self.status_model.setText(self.tr("Engine stopped — restarts on the next message"))
+
+    # -- messages ---------------------------------------------------------------------------
+    def show_banner(self, text: str, level: str = "info", details: str = "") -> None:
+        self.banner.show_message(text, level, details=details)
+
+    def _unexpected(self, exc: BaseException) -> None:
+        self.show_banner(self.tr("Something went wrong: {reason}").format(reason=exc), "error",
+                         details=f"{type(exc).__name__}: {exc}")
+
+    # -- closing ----------------------------------------------------------------------------
+    async def shutdown(self) -> None:
+        """Save the window, stop a running reply, close the engine worker and the store."""
+        if self._closed:
+            return
+        self._closing = True
+        self.remember_window()
+        self.chat.settings_panel.flush()
+        try:
+            if self.chat.busy:
+                await asyncio.wait_for(self.chat.session.stop(), 3)
+        except (asyncio.TimeoutError, WorkerError):
+            pass
+        try:
+            await self.engine.close()
+        finally:
+            self.chat.disconnect_core()
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe = []
+            self.store.close()
+            self._closed = True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._closed:
+            event.accept()
+            return
+        event.ignore()
+        if self._closing:
+            return
+        self.remember_window()  # saved now, even if the shutdown below is cut short
+
+        async def close_later() -> None:
+            try:
+                await self.shutdown()
+            finally:
+                self._closed = True
+                self.close()
+
+        spawn(close_later())

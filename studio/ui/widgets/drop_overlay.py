@@ -1,0 +1,50 @@
+"""A translucent hint drawn over a window while files are dragged onto it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QWidget
+
+
+class DropOverlay(QWidget):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setObjectName("DropOverlay")
+        self.text = ""
+        self.accepting = True
+        parent.installEventFilter(self)
+        self.hide()
+
+    def show_hint(self, text: str, accepting: bool = True) -> None:
+        self.text = text
+        self.accepting = accepting
+        self.setGeometry(self.parentWidget().rect())
+        self.raise_()
+        self.show()
+        self.update()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize:
+            self.setGeometry(self.parentWidget().rect())
+        return False
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        accent = palette.color(QPalette.ColorRole.Highlight) if self.accepting else QColor(220, 50, 47)
+        veil = QColor(palette.color(QPalette.ColorRole.Window))
+        veil.setAlpha(215)
+        painter.fillRect(self.rect(), veil)
+        pen = QPen(accent, 3, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(16, 16, -16, -16), 12, 12)
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        painter.drawText(self.rect().adjusted(40, 40, -40, -40),
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text)

@@ -1,0 +1,172 @@
+"""The llama.cpp engine worker with the real starter model (no Qt)."""
+
+import asyncio
+import time
+
+import pytest
+
+from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
+from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.client import EngineClient, EngineState
+from studio.core.workers.protocol import WorkerError
+
+pytestmark = pytest.mark.slow
+PRECISE = PRESETS["Precise"]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def ask(text):
+    return [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": text}]
+
+
+def test_load_reports_model_backend_and_template(starter_model):
+    async def go():
+        engine = EngineClient()
+        progress = []
+        engine.subscribe("load_progress", lambda fraction, stage: progress.append(fraction))
+        try:
+            info = await engine.load(str(starter_model), n_ctx=2048)
+            assert info.architecture == "llama"
+            assert info.n_ctx == 2048 and info.n_ctx_train >= 2048
+            assert info.n_layers == 30
+            assert info.template_source == "gguf"
+            assert info.backend == "CPU"
+            assert engine.state == EngineState.READY
+            assert progress[0] == 0.0 and progress[-1] == 1.0 and len(progress) >= 3
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_capital_of_france_at_temperature_zero(starter_model):
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=2048)
+            text, stats = await engine.complete(ask("What is the capital of France?"), PRECISE)
+            assert "Paris" in text
+            assert stats.tokens > 0 and stats.prompt_tokens > 0
+            assert stats.tokens_per_s > 0 and stats.ttft_ms > 0
+            assert stats.finish_reason == "stop"
+            again, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+            assert again == text  # temperature 0 + fixed seed is deterministic
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_stop_halts_generation_within_100ms(starter_model):
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=2048)
+            sampling = SamplingParams(temperature=0.8, max_tokens=2000, seed=1)
+            generation = await engine.generate(ask("Write a very long story about a dragon."), sampling)
+            tokens_after_cancel = 0
+            cancelled_at = None
+            async for kind, _value in generation:
+                if kind != "token":
+                    continue
+                if cancelled_at is None and len(generation.text) > 40:
+                    cancelled_at = time.perf_counter()
+                    await generation.cancel()
+                elif cancelled_at is not None:
+                    tokens_after_cancel += 1
+            elapsed = time.perf_counter() - cancelled_at
+            assert elapsed < 0.1, f"stop took {elapsed * 1000:.0f} ms"
+            assert tokens_after_cancel <= 2
+            assert generation.stats.stopped and generation.stats.finish_reason == "cancelled"
+            assert len(generation.text) > 40
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_killed_worker_is_reported_and_next_request_reloads(starter_model):
+    async def go():
+        engine = EngineClient()
+        crashes = []
+        engine.subscribe("crashed", lambda message, log_tail: crashes.append(message))
+        try:
+            await engine.load(str(starter_model), n_ctx=2048)
+            generation = await engine.generate(ask("Count from one to one hundred."),
+                                               SamplingParams(max_tokens=500, seed=3))
+            with pytest.raises(WorkerError) as info:
+                async for kind, _ in generation:
+                    if kind == "token" and len(generation.text) > 10:
+                        engine.worker.kill()
+            assert info.value.kind == "worker_crashed"
+            assert "SIGKILL" in info.value.message
+            engine.note_crash(info.value)
+            assert crashes and engine.state == EngineState.ERROR
+            text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+            assert "Paris" in text
+            assert engine.state == EngineState.READY
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_context_overflow_drops_oldest_turns_and_says_so(starter_model):
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=256)
+            history = [{"role": "system", "content": "You are terse."}]
+            for i in range(12):
+                history += [{"role": "user", "content": f"Tell me fact number {i} about the sea, in detail."},
+                            {"role": "assistant", "content": f"Fact {i}: the sea is large and salty and deep."}]
+            history.append({"role": "user", "content": "Thanks!"})
+            generation = await engine.generate(history, SamplingParams(max_tokens=32, seed=0, n_ctx=256))
+            trimmed = None
+            async for kind, value in generation:
+                if kind == "trimmed":
+                    trimmed = value
+            assert trimmed and trimmed[0] == 1  # the first user turn, never the system prompt (0)
+            assert 0 not in trimmed and len(history) - 1 not in trimmed
+            assert generation.stats.prompt_tokens + 32 <= 256
+            assert generation.stats.dropped == len(trimmed)
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_tokenize_matches_llama_cpp(starter_model):
+    import llama_cpp
+
+    text = "Hello 世界! 🙂 tokens"
+    llm = llama_cpp.Llama(str(starter_model), vocab_only=True, verbose=False)
+    expected = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=512)
+            result = await engine.tokenize(text)
+            assert result["ids"] == expected
+            assert b"".join(bytes.fromhex(h) for h in result["pieces_hex"]).decode("utf-8").endswith(text)
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_bad_file_keeps_previous_model_usable(starter_model, tmp_path):
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_text("just some notes, not a model\n")
+
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=1024)
+            with pytest.raises(WorkerError) as info:
+                await engine.load(str(bogus))
+            assert info.value.kind == "not_gguf"
+            assert "not a GGUF file" in info.value.message
+            text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+            assert "Paris" in text
+        finally:
+            await engine.close()
+    run(go())
