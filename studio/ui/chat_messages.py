@@ -208,7 +208,7 @@ class MessageWidget(QFrame):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - re-render code colours on theme change
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and self.role == "assistant":
+        if event.type() == QEvent.Type.ApplicationPaletteChange and self.role == "assistant":
             self._dirty = True
             self.render()
 
@@ -240,6 +240,7 @@ class MessageList(QScrollArea):
         self.setWidget(self._content)
         self.widgets: dict[int, MessageWidget] = {}
         self.stick_to_bottom = True
+        self._scroll_target = 0
         self._idle = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
@@ -263,7 +264,13 @@ class MessageList(QScrollArea):
         for message in messages:
             self.add_message(message, follow=False)
         self._update_actions()
-        QTimer.singleShot(0, self.scroll_to_bottom)
+        self._scroll_target = 0
+        QTimer.singleShot(0, self._settle_scroll)
+
+    def _settle_scroll(self) -> None:
+        """After a conversation is shown: go to the asked-for message, else to the newest one."""
+        if not self._scroll_target:
+            self.scroll_to_bottom()
 
     def add_message(self, message: Message, follow: bool = True) -> MessageWidget:
         widget = MessageWidget(message, self._content)
@@ -356,8 +363,10 @@ class MessageList(QScrollArea):
             return False
         self.flush()
         self.stick_to_bottom = False
+        self._scroll_target = message_id
 
         def show() -> None:
+            self._scroll_target = 0
             self.ensureWidgetVisible(widget, 0, 40)
             self.stick_to_bottom = self.verticalScrollBar().value() >= self.verticalScrollBar().maximum() - 24
             widget.setProperty("highlight", True)

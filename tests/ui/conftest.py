@@ -84,7 +84,7 @@ def window(qtbot, run, studio_home, tmp_path, starter_model):
     win.show()
     qtbot.waitExposed(win)
     # Short replies keep the suite fast; 2048 matches the core tests (same greedy output).
-    set_sampling(win, max_tokens=48, n_ctx=2048)
+    set_sampling(win, max_tokens=16, n_ctx=2048)
     run(win.startup(), timeout=90)
     assert win.engine.ready, win.banner.text()
     assert win.engine.model_info.n_ctx == 2048

@@ -69,7 +69,7 @@ def test_precise_preset_knows_paris(qtbot, run, window):
     set_sampling(win, preset="Precise")
     assert win.chat.settings_panel.preset.currentData() == "Precise"
     assert win.chat.session.conversation.sampling.temperature == 0.0
-    set_sampling(win, max_tokens=40)
+    set_sampling(win, max_tokens=24)
     type_and_send(qtbot, win, "What is the capital of France?")
     reply = wait_reply_done(run, win)
     assert "Paris" in reply.text, reply.text
@@ -156,7 +156,7 @@ def test_worker_killed_mid_stream_then_next_send_works(qtbot, run, window):
     assert banner.details.isVisibleTo(win)
     assert "Interrupted" in reply.marker.text()
     # the next send restarts the engine by itself
-    set_sampling(win, max_tokens=24)
+    set_sampling(win, max_tokens=12)
     type_and_send(qtbot, win, "Say OK.")
     assert not banner.isVisibleTo(win)
     nxt = wait_reply_done(run, win, 90)

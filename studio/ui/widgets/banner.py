@@ -6,7 +6,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy,
                                QToolButton, QVBoxLayout, QWidget)
 
 _TINTS = {"error": QColor(220, 50, 47), "warning": QColor(230, 160, 0), "info": QColor(38, 139, 210)}
@@ -104,14 +104,17 @@ class Banner(QFrame):
         self.details_button.setText(self.tr("Hide details") if on else self.tr("Show details"))
 
     def _restyle(self) -> None:
-        base = self.palette().color(QPalette.ColorRole.Base)
+        # The application palette, not ours: our own palette is changed by the style sheet below.
+        base = QApplication.palette().color(QPalette.ColorRole.Base)
         tint = _TINTS.get(self.level, _TINTS["info"])
         background = _mix(base, tint, 0.16)
         border = _mix(base, tint, 0.6)
-        self.setStyleSheet(f"QFrame#Banner {{ background-color: {background.name()}; "
-                           f"border: 1px solid {border.name()}; border-radius: 4px; }}")
+        sheet = (f"QFrame#Banner {{ background-color: {background.name()}; "
+                 f"border: 1px solid {border.name()}; border-radius: 4px; }}")
+        if sheet != self.styleSheet():
+            self.setStyleSheet(sheet)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - follow the system palette live
+    def changeEvent(self, event) -> None:  # noqa: N802 - follow the system light/dark switch live
         super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange and self.isVisible():
+        if event.type() == event.Type.ApplicationPaletteChange and self.isVisible():
             self._restyle()

