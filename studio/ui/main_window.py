@@ -208,6 +208,10 @@ class MainWindow(QMainWindow):
                 return ModelLibrary()
             self.library = await in_thread(make_library)
         await self.refresh_models()
+        # Build the Markdown renderer (markdown-it, pygments) now, off the GUI thread, so the
+        # first streamed reply does not pay for it.
+        from studio.ui.widgets.markdown import render_markdown
+        await in_thread(render_markdown, "warm-up `code`\n\n```python\nx = 1\n```")
         path = self._initial_model()
         if path:
             await self.load_model(path)

@@ -1,12 +1,34 @@
 """Look and feel: Fusion (which follows the system light/dark scheme in Qt 6) plus a small
-stylesheet that only uses palette roles, so both schemes work without hard-coded colours."""
+stylesheet that only uses palette roles, so both schemes work without hard-coded colours.
+
+With an application style sheet in place Qt does not push a new application palette down to the
+widgets, so on a palette change (the system switched between light and dark) the sheet is applied
+again, and `theme_watcher().changed` tells widgets that draw their own colours (code blocks,
+banners) to redo them.
+"""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.ui.resources import resource
+
+
+class ThemeWatcher(QObject):
+    changed = Signal()
+
+
+_watcher: ThemeWatcher | None = None
+_reapplying = False
+
+
+def theme_watcher() -> ThemeWatcher:
+    global _watcher
+    if _watcher is None:
+        _watcher = ThemeWatcher()
+    return _watcher
 
 
 def apply_theme(app: QApplication) -> None:
@@ -16,8 +38,24 @@ def apply_theme(app: QApplication) -> None:
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
     except OSError:
         pass
+    if not getattr(app, "_studio_theme_hooked", False):
+        app.paletteChanged.connect(_on_palette_changed)
+        app._studio_theme_hooked = True
+
+
+def _on_palette_changed(*_args) -> None:
+    global _reapplying
+    if _reapplying:
+        return
+    app = QApplication.instance()
+    _reapplying = True
+    try:
+        app.setStyleSheet(app.styleSheet())  # re-polish every widget with the new palette
+    finally:
+        _reapplying = False
+    theme_watcher().changed.emit()
 
 
 def is_dark(widget: QWidget | None = None) -> bool:
-    palette = widget.palette() if widget is not None else QApplication.palette()
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+    """Whether the application's colour scheme is dark (the application palette decides)."""
+    return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from gguf import GGUFWriter
 
-from studio.core.models import gguf_info
+from studio.core.models import templates
 from studio.core.models.gguf_info import (
     ModelFileError,
-    check_chat_template,
     read_gguf_info,
-    translate_llama_error,
 )
+from studio.core.models.llama_errors import translate_llama_error
+from studio.core.models.templates import check_chat_template
 
 CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
           "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -251,7 +251,7 @@ def test_escaping_templates_are_refused_and_never_run(tmp_path, render_path, tem
 @pytest.mark.parametrize("template, _", ESCAPES)
 def test_the_sandbox_alone_still_refuses(tmp_path, monkeypatch, render_path, template, _):
     """Defence in depth: with the static check switched off, rendering must still refuse."""
-    monkeypatch.setattr(gguf_info, "_static_refusals", lambda ast, env: [])
+    monkeypatch.setattr(templates, "_static_refusals", lambda ast, env: [])
     marker = tmp_path / "pwned"
     with pytest.raises(ModelFileError) as caught:
         check_chat_template(template.replace("MARKER", str(marker)))

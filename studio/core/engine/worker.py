@@ -80,7 +80,8 @@ class Engine:
 
     # -- load -------------------------------------------------------------------------------
     def load(self, req: Request) -> dict[str, Any]:
-        from studio.core.models.gguf_info import ModelFileError, read_gguf_info, translate_llama_error
+        from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+        from studio.core.models.llama_errors import translate_llama_error
 
         path = str(req.params["path"])
         req.emit("progress", fraction=0.0, stage="checking file")

@@ -8,12 +8,10 @@ by their lengths takes tens of milliseconds. The gguf package still supplies the
 
 from __future__ import annotations
 
-import json
 import mmap
 import re
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +383,8 @@ def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
     template = meta.get("tokenizer.chat_template")
     template = template if isinstance(template, str) and template.strip() else None
     if template is not None:
+        from studio.core.models.templates import check_chat_template  # avoids an import cycle
+
         check_chat_template(template)
 
     vocab = _int(meta, f"{arch}.vocab_size")
@@ -409,186 +409,3 @@ def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
         eos_token_id=_int(meta, "tokenizer.ggml.eos_token_id"),
         tensor_count=len(tensors), metadata=meta,
     )
-
-
-# --- chat templates ----------------------------------------------------------------------------
-
-# Names that only matter to a template trying to escape (SSTI payloads reach os/builtins via these).
-_FORBIDDEN_NAMES = frozenset({
-    "os", "sys", "subprocess", "builtins", "importlib", "eval", "exec", "compile", "open",
-    "getattr", "setattr", "delattr", "globals", "locals", "vars", "input", "breakpoint",
-    "lipsum", "cycler", "joiner", "config", "request",
-})
-_INTERNALS = re.compile(r"__(?:class|globals|builtins|subclasses|init|mro|bases?|import|dict|"
-                        r"code|func|self|getattribute|reduce(?:_ex)?|loader|spec)__")
-_SAMPLE_CHAT = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Hello!"},
-    {"role": "assistant", "content": "Hi, how can I help?"},
-    {"role": "user", "content": "Tell me a joke."},
-]
-_LOOP_BUDGET = 100_000  # range() items per render; a 4-message chat needs a handful
-
-
-class _LoopBudget:
-    def __init__(self) -> None:
-        self.left = _LOOP_BUDGET
-
-    def range(self, *args: int) -> range:
-        r = range(*args)
-        self.left -= len(r)
-        if self.left < 0:
-            raise ModelFileError("template_unsafe", "chat template refused as unsafe: it loops "
-                                 f"more than {_LOOP_BUDGET:,} times on a 4-message chat")
-        return r
-
-
-def _unsafe(reason: str) -> ModelFileError:
-    return ModelFileError("template_unsafe", f"chat template refused as unsafe: it reaches for "
-                          f"'{reason}'; this file may be malicious, do not use it")
-
-
-def _environment() -> Any:
-    import jinja2.ext
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class Generation(jinja2.ext.Extension):  # HF's {% generation %} marker, as llama_cpp allows
-        tags = {"generation"}
-
-        def parse(self, parser: Any) -> Any:
-            parser.stream.skip(1)
-            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
-
-    return ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                         extensions=[Generation, jinja2.ext.loopcontrols])
-
-
-def _static_refusals(ast: Any, env: Any) -> list[str]:
-    from jinja2 import nodes
-
-    def const(node: Any) -> Any:  # '__cla' ~ 'ss__' folds to '__class__', as the compiler would
-        try:
-            return node.as_const(nodes.EvalContext(env))
-        except Exception:  # noqa: BLE001 - not a constant
-            return None
-
-    found: list[str] = []
-    for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Const)):
-        if isinstance(node, nodes.Name) and (node.name in _FORBIDDEN_NAMES
-                                             or node.name.startswith("__")):
-            found.append(node.name)
-        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
-            found.append(node.attr)
-        arg = node.arg if isinstance(node, nodes.Getitem) else (
-            node.args[0] if isinstance(node, nodes.Filter) and node.name == "attr" and node.args
-            else None)
-        value = const(arg) if arg is not None else None
-        if isinstance(value, str) and value.startswith("_"):
-            found.append(value)
-        if isinstance(node, nodes.Const) and isinstance(node.value, str):
-            found += _INTERNALS.findall(node.value)
-    return list(dict.fromkeys(found))
-
-
-def check_chat_template(template: str) -> None:
-    """Refuse chat templates that try to leave the Jinja sandbox; also make sure they render."""
-    from jinja2.exceptions import SecurityError, TemplateSyntaxError
-
-    env = _environment()
-    try:
-        ast = env.parse(template)
-    except TemplateSyntaxError as exc:
-        raise ModelFileError("corrupt", f"chat template does not render: syntax error on line "
-                             f"{exc.lineno}: {exc.message}") from None
-    reasons = sorted(_static_refusals(ast, env), key=template.find)  # in reading order
-    if reasons:
-        raise _unsafe("', '".join(reasons))
-
-    def refuse(obj: Any, attribute: str) -> Any:  # the sandbox would quietly yield Undefined
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object")
-
-    try:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-    except ImportError:  # same sandbox, settings and helpers, without llama.cpp in this process
-        env.unsafe_undefined = refuse
-        env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False,
-                                                                       indent=indent)
-        tpl = env.from_string(template)
-
-        def render(messages: list[dict[str, str]], budget: _LoopBudget) -> str:
-            def raise_exception(message: str) -> None:
-                raise ValueError(message)
-
-            return tpl.render(messages=messages, bos_token="<s>", eos_token="</s>",
-                              add_generation_prompt=True, raise_exception=raise_exception,
-                              strftime_now=lambda f: datetime.now().strftime(f),
-                              range=budget.range)
-    else:
-        formatter = Jinja2ChatFormatter(template=template, eos_token="</s>", bos_token="<s>")
-        inner = getattr(getattr(formatter, "_environment", None), "environment", None)
-        if inner is not None:  # recompile so constant folding meets `refuse` too
-            inner.unsafe_undefined = refuse
-            formatter._environment = inner.from_string(template)
-
-        def render(messages: list[dict[str, str]], budget: _LoopBudget) -> str:
-            return formatter(messages=messages, range=budget.range).prompt
-
-    # Some templates (Gemma) refuse a system turn; a user/assistant chat must still work.
-    error: Exception | None = None
-    for messages in (_SAMPLE_CHAT, _SAMPLE_CHAT[1:]):
-        try:
-            render(messages, _LoopBudget())
-            return
-        except SecurityError as exc:
-            found = re.search(r"attribute '([^']+)'", str(exc))
-            raise _unsafe(found.group(1) if found else str(exc)) from None
-        except ModelFileError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any render failure means "unusable"
-            error = exc
-    raise ModelFileError("corrupt", f"chat template does not render: {error}") from None
-
-
-# --- llama.cpp load errors ---------------------------------------------------------------------
-
-_LLAMA_RULES: list[tuple[str, str]] = [
-    (r"unknown model architecture: '([^']*)'", "unknown architecture '{0}' — this llama.cpp "
-     "cannot run it; it may need a newer version of the app"),
-    (r"missing tensor '([^']*)'", "the weight '{0}' is missing, so the file is incomplete or was "
-     "converted wrongly; download or convert it again"),
-    (r"wrong number of tensors; expected (\d+), got (\d+)", "the file has {1} weights where this "
-     "architecture needs {0}; it was converted wrongly or for another llama.cpp version"),
-    (r"tensor '([^']*)' has wrong shape", "the weight '{0}' has the wrong shape; the file was "
-     "converted wrongly or for another llama.cpp version"),
-    (r"tensor '([^']*)' data is not within the file bounds", "the file is truncated or corrupt "
-     "(weight '{0}' lies past its end); download it again"),
-    (r"failed to allocate|out of memory|unable to allocate|cudaMalloc failed|OutOfDeviceMemory",
-     "not enough memory: try fewer GPU layers or a smaller context"),
-    (r"invalid magic", "not a GGUF file (its first bytes are wrong); pick a .gguf model file"),
-    (r"version (\d+) but this software only supports", "unsupported GGUF version {0}; this "
-     "llama.cpp reads versions 2 and 3"),
-    (r"key not found in model: (\S+)", "the model lacks the setting '{0}'; it was converted "
-     "wrongly or needs a newer llama.cpp"),
-    (r"unknown pre-tokenizer type: '([^']*)'", "the tokenizer type '{0}' is unknown to this "
-     "llama.cpp; it may need a newer version of the app"),
-    (r"cannot find tokenizer|error loading model vocabulary", "the model's vocabulary is missing "
-     "or damaged; download or convert it again"),
-    (r"failed to read (?:key-value pairs|tensor info|tensor data)|failed to read header",
-     "the file is truncated or corrupt; download it again"),
-    (r"failed to open|No such file", "the file could not be opened; check that it still exists"),
-]
-
-
-def translate_llama_error(log_text: str, path: str | Path | None = None) -> ModelFileError:
-    """Turn llama.cpp's load log into one human sentence, quoting the line it came from."""
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    where = f"{Path(path).name}: " if path else ""
-    for pattern, text in _LLAMA_RULES:
-        for line in lines:
-            found = re.search(pattern, line, re.IGNORECASE)
-            if found:
-                return ModelFileError("llama_load_failed", f"{where}{text.format(*found.groups())}"
-                                      f' (llama.cpp said: "{line}")')
-    errors = [ln for ln in lines if re.search(r"error|fail|invalid|unable", ln, re.IGNORECASE)]
-    last = (errors or lines or ["no log output"])[-1]
-    return ModelFileError("llama_load_failed", f"{where}llama.cpp could not load this model: {last}")

@@ -7,7 +7,9 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QStyle, QToolButton, QVBoxLayout, QWidget)
+
+from studio.ui.theme import theme_watcher
 
 _TINTS = {"error": QColor(220, 50, 47), "warning": QColor(230, 160, 0), "info": QColor(38, 139, 210)}
 
@@ -64,6 +66,7 @@ class Banner(QFrame):
         self.details.hide()
         outer.addWidget(self.details)
         self._action_buttons: list[QPushButton] = []
+        theme_watcher().changed.connect(self._on_theme_changed)
         self.hide()
 
     # -- API --------------------------------------------------------------------------------
@@ -71,7 +74,10 @@ class Banner(QFrame):
                      actions: list[tuple[str, Callable[[], object]]] | None = None) -> None:
         self.level = level
         self.label.setText(text)
-        self.icon.setText({"error": "⛔", "warning": "⚠", "info": "ℹ"}.get(level, ""))
+        icon = {"error": QStyle.StandardPixmap.SP_MessageBoxCritical,
+                "warning": QStyle.StandardPixmap.SP_MessageBoxWarning}.get(level, QStyle.StandardPixmap.SP_MessageBoxInformation)
+        size = self.fontMetrics().height()
+        self.icon.setPixmap(self.style().standardIcon(icon).pixmap(size, size))
         self.details.setPlainText(details)
         self.details_button.setChecked(False)
         self.details_button.setVisible(bool(details.strip()))
@@ -114,7 +120,6 @@ class Banner(QFrame):
         if sheet != self.styleSheet():
             self.setStyleSheet(sheet)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - follow the system light/dark switch live
-        super().changeEvent(event)
-        if event.type() == event.Type.ApplicationPaletteChange and self.isVisible():
+    def _on_theme_changed(self) -> None:  # follow the system light/dark switch live
+        if self.isVisible():
             self._restyle()
