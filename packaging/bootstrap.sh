@@ -116,7 +116,8 @@ do_setup() {
 
     say "Installing Local LLM Studio with [train,test] extras"
     say "llama-cpp-python compiles llama.cpp from source: the first build takes a few minutes"
-    pip_install -e ".[train,test]"
+    pip_install -e ".[train,test]" || die "installing failed (see above). If llama-cpp-python did not build, \
+install a C/C++ compiler and CMake (Debian/Ubuntu: sudo apt install build-essential cmake; macOS: xcode-select --install)"
 }
 
 # torch goes in first and on its own, so that nothing later resolves it to another build. On Linux,
@@ -161,7 +162,9 @@ build_llama() {
     local req
     req="$(grep -Eo '"llama-cpp-python[^"]*"' pyproject.toml | head -n1 | tr -d '"' || true)"
     say "Building ${req:-llama-cpp-python} with CMAKE_ARGS=$CMAKE_ARGS (a few minutes)"
-    pip_install --force-reinstall --no-cache-dir --no-deps "${req:-llama-cpp-python}"
+    pip_install --force-reinstall --no-cache-dir --no-deps "${req:-llama-cpp-python}" \
+        || die "llama-cpp-python did not build with CMAKE_ARGS=$CMAKE_ARGS (see above): check that the GPU \
+toolkit (CUDA, Vulkan SDK) is installed and works, or run without CMAKE_ARGS for the CPU build"
     printf '%s' "$CMAKE_ARGS" >"$CMAKE_STAMP"
 }
 
@@ -218,7 +221,7 @@ case "$MODE" in
 ==> Setup is complete, but there is no display to open a window on (\$DISPLAY and \$WAYLAND_DISPLAY are unset).
     - On a desktop: run this command from a terminal inside your graphical session.
     - Over SSH: connect with 'ssh -X' (or -Y) to forward the window.
-    - Headless: 'xvfb-run $VBIN/studio' or 'QT_QPA_PLATFORM=offscreen $VBIN/studio'.
+    - Headless (virtual display): 'xvfb-run $VBIN/studio'.
     - The command line works without a display, e.g.
         $VBIN/studio chat --prompt "Hello"       (the starter model; --model PATH for others)
 EOF

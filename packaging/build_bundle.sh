@@ -40,7 +40,9 @@ if [[ "${STUDIO_SKIP_SMOKE:-}" != 1 ]]; then
     say "Smoke test: the bundled CLI and engine worker answer with the starter model"
     "$DIST/studio$EXE" --help >/dev/null || die "the bundle does not start: $DIST/studio$EXE --help failed"
     model="$("$VPY" -m studio.core.models.starter | tail -n1)"
-    STUDIO_HOME="$(mktemp -d)" "$DIST/studio$EXE" chat --model "$model" --prompt "Say hi." \
+    home="$(mktemp -d)"
+    trap 'rm -rf "$home"' EXIT
+    STUDIO_HOME="$home" "$DIST/studio$EXE" chat --model "$model" --prompt "Say hi." \
         --max-tokens 8 --seed 1 --json >/dev/null || die "the bundled app could not chat with $model"
     say "Smoke test passed"
 fi

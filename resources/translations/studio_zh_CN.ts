@@ -162,10 +162,6 @@
       <translation>停止回复（Esc）</translation>
     </message>
     <message>
-      <source>context %v / %m</source>
-      <translation>上下文 %v / %m</translation>
-    </message>
-    <message>
       <source>Tokens of the context window used by the last reply</source>
       <translation>上一次回复占用的上下文词元数</translation>
     </message>
@@ -254,6 +250,10 @@
       <translation>对话长度超出了上下文窗口：最早的 {count} 条消息未放入提示（系统提示词会保留）。在设置中增大上下文长度可以保留更多内容。</translation>
     </message>
     <message>
+      <source>{used} / {n_ctx} tokens</source>
+      <translation>{used} / {n_ctx} 词元</translation>
+    </message>
+    <message>
       <source>The engine stopped unexpectedly: {reason}. The partial reply was kept; send again and the engine restarts by itself.</source>
       <translation>推理引擎意外停止：{reason}。已保留部分回复；再次发送时引擎会自动重启。</translation>
     </message>
@@ -268,6 +268,10 @@
     <message>
       <source>The reply failed: {reason}</source>
       <translation>回复失败：{reason}</translation>
+    </message>
+    <message>
+      <source>The worker wrote nothing to its log. Reason: {reason}</source>
+      <translation>工作进程没有写入任何日志。原因：{reason}</translation>
     </message>
     <message>
       <source>last reply: {speed} tok/s · TTFT {ttft} ms</source>
@@ -313,8 +317,16 @@
       <translation>搜索失败：{error}</translation>
     </message>
     <message>
-      <source>{count} matching messages</source>
-      <translation>{count} 条匹配的消息</translation>
+      <source>Matches: {count}</source>
+      <translation>匹配：{count} 条</translation>
+    </message>
+    <message>
+      <source>Title</source>
+      <translation>标题</translation>
+    </message>
+    <message>
+      <source>System prompt</source>
+      <translation>系统提示词</translation>
     </message>
     <message>
       <source>No messages match “{query}”.</source>
@@ -583,12 +595,12 @@
       <translation>推理引擎已停止</translation>
     </message>
     <message>
-      <source>⛔ Error: {error}</source>
-      <translation>⛔ 错误：{error}</translation>
-    </message>
-    <message>
       <source>no reply was produced</source>
       <translation>没有生成回复</translation>
+    </message>
+    <message>
+      <source>✖ Error: {error}</source>
+      <translation>✖ 错误：{error}</translation>
     </message>
     <message>
       <source>Thinking…</source>

@@ -204,8 +204,7 @@ class MessageWidget(QFrame):
     def set_actions_enabled(self, idle: bool, can_regenerate: bool) -> None:
         self.edit_button.setEnabled(idle)
         self.save_button.setEnabled(idle)
-        self.regenerate_button.setVisible(can_regenerate)
-        self.regenerate_button.setEnabled(idle)
+        self.regenerate_button.setVisible(can_regenerate and idle)
 
     def _on_theme_changed(self) -> None:  # code colours follow light/dark
         if self.role == "assistant":

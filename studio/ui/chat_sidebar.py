@@ -178,7 +178,7 @@ class ConversationSidebar(QWidget):
             hits = []
             self.hits_label.setText(self.tr("Search failed: {error}").format(error=exc))
         else:
-            self.hits_label.setText(self.tr("{count} matching messages").format(count=len(hits)) if hits
+            self.hits_label.setText(self.tr("Matches: {count}").format(count=len(hits)) if hits
                                     else self.tr("No messages match “{query}”.").format(query=query))
         self.hits_label.show()
         self.hits.clear()
@@ -190,7 +190,8 @@ class ConversationSidebar(QWidget):
             label.setObjectName("SearchHit")
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.RichText)
-            role = self.tr("You") if hit.role == "user" else self.tr("Assistant")
+            role = {"user": self.tr("You"), "assistant": self.tr("Assistant"), "title": self.tr("Title"),
+                    "system": self.tr("System prompt")}.get(hit.role, hit.role)
             label.setText(f"<b>{html.escape(hit.conversation_title or self.tr('Untitled'))}</b>"
                           f" <span style='font-size:small'>· {html.escape(role)}</span><br>"
                           f"{snippet_html(hit.snippet)}")

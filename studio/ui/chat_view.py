@@ -413,7 +413,9 @@ class ChatView(QWidget):
             text = self.tr("The message does not fit in the context window: {reason}").format(reason=message)
         else:
             text = self.tr("The reply failed: {reason}").format(reason=message)
-        self.error_banner.show_message(text, "error", details=log_tail or message)
+        details = log_tail.strip() or self.tr("The worker wrote nothing to its log. Reason: {reason}").format(
+            reason=message)
+        self.error_banner.show_message(text, "error", details=details)
 
     def _show_perf(self, stats: dict) -> None:
         self._last_stats = stats or {}

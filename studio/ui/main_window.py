@@ -315,7 +315,7 @@ class MainWindow(QMainWindow):
                 kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
                 text = self.tr("Could not load {name}: {reason}").format(name=name, reason=exc.message)
                 if kept:
-                    text += " " + self.tr("{model} is still loaded.").format(model=kept)
+                    text += "\n" + self.tr("{model} is still loaded.").format(model=kept)
                 self.show_banner(text, "error", details=exc.log_tail)
             return None
         finally:
@@ -371,7 +371,7 @@ class MainWindow(QMainWindow):
             kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
             text = self.tr("{name} cannot be used: {reason}").format(name=Path(path).name, reason=exc.message)
             if kept:
-                text += " " + self.tr("{model} is still loaded.").format(model=kept)
+                text += "\n" + self.tr("{model} is still loaded.").format(model=kept)
             self.show_banner(text, "error")
             return None
         except OSError as exc:

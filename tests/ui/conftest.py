@@ -55,7 +55,7 @@ class Runner:
         return task.result()
 
     def until(self, predicate, timeout: float = 60.0) -> None:
-        self.qtbot.waitUntil(predicate, timeout=int(timeout * 1000))
+        self.qtbot.waitUntil(lambda: bool(predicate()), timeout=int(timeout * 1000))
 
 
 @pytest.fixture()

@@ -75,6 +75,14 @@ def test_cjk_conversation_screenshot_and_smooth_streaming(qtbot, run, window, sc
 
     ticker.timeout.connect(tick)
     ticker.start()
+    mid_stream = []
+
+    def grab_mid_stream(message, delta):  # one picture while the reply is still being written
+        if not mid_stream and message.status == MessageStatus.STREAMING and len(message.content) > 30:
+            chat.messages.flush()
+            mid_stream.append(win.grab())
+
+    chat.session.subscribe("message_updated", grab_mid_stream)
     send(qtbot, win, "用一句话介绍巴黎")
     run.until(lambda: chat.session.state == SessionState.IDLE
               and chat.session.messages[-1].status != MessageStatus.STREAMING, 90)
@@ -87,6 +95,8 @@ def test_cjk_conversation_screenshot_and_smooth_streaming(qtbot, run, window, sc
           f"longest loop gap {max(gaps) * 1000:.1f} ms wall (machine load included)")
     qtbot.wait(100)
     win.grab().save(str(screenshot_dir / "chat_cjk.png"))
+    if mid_stream:
+        mid_stream[0].save(str(screenshot_dir / "chat_cjk_streaming.png"))
 
 
 def test_markdown_and_dark_screenshots(qtbot, run, window, screenshot_dir):

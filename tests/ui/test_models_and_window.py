@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import SessionState
@@ -239,3 +241,49 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
     ms = float(shown.split("after")[1].split("ms")[0])
     print(shown)
     assert ms < 3000  # the goal is ≤ 1 s on an idle machine; CI machines are often busy
+
+
+def test_run_app_first_run_loads_starter_and_closes_cleanly(tmp_path, starter_model):
+    """The real entry point: first run picks the starter model, and closing saves and stops the worker."""
+    code = (
+        "import sys\n"
+        "from studio.ui import main_window\n"
+        "original = main_window.MainWindow.startup\n"
+        "async def startup(self):\n"
+        "    await original(self)\n"
+        "    info = self.engine.model_info\n"
+        "    print('LOADED', self.engine.ready, info.path if info else None, self.engine.worker.pid, flush=True)\n"
+        "    self.close()\n"
+        "main_window.MainWindow.startup = startup\n"
+        "from studio.ui.app import run_app\n"
+        "sys.exit(run_app(['studio']))\n"
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "STUDIO_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("STUDIO_EXIT_AFTER_SHOW", None)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("LOADED"))
+    _, ready, path, pid = line.split(" ")
+    assert ready == "True" and path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    settings = json.loads((home / "config" / "settings.json").read_text(encoding="utf-8"))
+    assert settings["last_model"] == path and settings["window_geometry"] and settings["window_state"]
+    assert settings["last_conversation_id"] >= 1
+    assert (home / "data" / "chats.sqlite3").is_file()
+
+
+def test_picker_entries_add_file_and_switch_model(qtbot, run, window, tmp_path, monkeypatch):
+    win = window
+    picker = win.model_picker
+    labels = [picker.itemText(i) for i in range(picker.count())]
+    assert "Add model file…" in labels and "Download from Hugging Face…" in labels
+    assert picker.currentData() == win.engine.model_info.path
+    bad = tmp_path / "empty.gguf"
+    bad.write_bytes(b"")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(bad), "")))
+    picker.activated.emit(labels.index("Add model file…"))
+    run.until(lambda: win.banner.isVisible(), 20)
+    assert expected_message(bad) in win.banner.text()
+    assert picker.currentData() == win.engine.model_info.path  # the picker still shows the loaded model

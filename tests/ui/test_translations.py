@@ -1,0 +1,53 @@
+"""The Simplified Chinese translation covers every user-visible string, and the .qm is current."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+PLACEHOLDER = re.compile(r"\{\w+\}|%[pvm]")
+REPO = Path(__file__).resolve().parents[2]
+TS = REPO / "resources" / "translations" / "studio_zh_CN.ts"
+QM = REPO / "resources" / "translations" / "studio_zh_CN.qm"
+
+
+def _tool(name: str) -> str:
+    candidate = Path(sys.executable).with_name(name)
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def _messages(path: Path) -> dict[tuple[str, str], ET.Element]:
+    root = ET.parse(path).getroot()
+    return {(context.findtext("name"), message.findtext("source")): message.find("translation")
+            for context in root.iter("context") for message in context.iter("message")}
+
+
+def test_every_ui_string_is_translated(tmp_path):
+    fresh = tmp_path / "fresh.ts"
+    sources = sorted(str(p) for p in (REPO / "studio" / "ui").rglob("*.py"))
+    subprocess.run([_tool("pyside6-lupdate"), *sources, "-no-obsolete", "-locations", "none", "-ts", str(fresh)],
+                   check=True, capture_output=True)
+    wanted = set(_messages(fresh))
+    have = _messages(TS)
+    missing = sorted(wanted - set(have))
+    assert not missing, f"strings missing from {TS.name}: {missing[:10]}"
+    unfinished = sorted(key for key in wanted if have[key].get("type") == "unfinished" or not have[key].text)
+    assert not unfinished, f"untranslated: {unfinished[:10]}"
+    broken = [key for key in wanted
+              if sorted(PLACEHOLDER.findall(key[1])) != sorted(PLACEHOLDER.findall(have[key].text))]
+    assert not broken, f"placeholders differ: {broken[:10]}"
+
+
+def test_compiled_translation_is_current(tmp_path):
+    out = tmp_path / "check.qm"
+    subprocess.run([_tool("pyside6-lrelease"), str(TS), "-qm", str(out)], check=True, capture_output=True)
+    assert out.read_bytes() == QM.read_bytes(), "run pyside6-lrelease (see resources/translations/README.md)"
