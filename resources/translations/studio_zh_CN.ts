@@ -469,14 +469,6 @@
       <translation>后端：{name}</translation>
     </message>
     <message>
-      <source>Unusable: {reason}</source>
-      <translation>不可用：{reason}</translation>
-    </message>
-    <message>
-      <source>No models yet</source>
-      <translation>还没有模型</translation>
-    </message>
-    <message>
       <source>A reply is still being written: stop it before switching models.</source>
       <translation>回复仍在生成中：请先停止再切换模型。</translation>
     </message>
@@ -529,8 +521,8 @@
       <translation>n_ctx {n}</translation>
     </message>
     <message>
-      <source>{n} threads</source>
-      <translation>{n} 个线程</translation>
+      <source>threads: {n}</source>
+      <translation>线程：{n}</translation>
     </message>
     <message>
       <source>Engine stopped — restarts on the next message</source>
@@ -609,6 +601,25 @@
     <message>
       <source>Left out of the prompt: the conversation no longer fits the context window.</source>
       <translation>未放入提示：对话已超出上下文窗口。</translation>
+    </message>
+  </context>
+  <context>
+    <name>ModelPicker</name>
+    <message>
+      <source>Unusable: {reason}</source>
+      <translation>不可用：{reason}</translation>
+    </message>
+    <message>
+      <source>No models yet</source>
+      <translation>还没有模型</translation>
+    </message>
+    <message>
+      <source>Add model file…</source>
+      <translation>添加模型文件…</translation>
+    </message>
+    <message>
+      <source>Download from Hugging Face…</source>
+      <translation>从 Hugging Face 下载…</translation>
     </message>
   </context>
   <context>

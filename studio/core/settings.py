@@ -17,7 +17,7 @@ SETTINGS_VERSION = 1
 @dataclass
 class EngineSettings:
     n_gpu_layers: int = 0      # 0 = CPU only, -1 = offload every layer
-    n_threads: int | None = None  # None = the engine picks (physical cores)
+    n_threads: int | None = None  # None = the engine picks (physical cores minus one)
     n_batch: int = 512
     flash_attn: bool = False
 

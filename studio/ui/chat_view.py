@@ -202,7 +202,7 @@ class ChatView(QWidget):
     # -- actions ----------------------------------------------------------------------------
     def send(self) -> None:
         text = self.composer.toPlainText().strip()
-        if not text or self.busy:
+        if not text or not self.send_button.isEnabled():
             return
         self.settings_panel.flush()
         self.composer.clear()
@@ -336,8 +336,10 @@ class ChatView(QWidget):
     # -- session events ---------------------------------------------------------------------
     def _on_state(self, state: SessionState) -> None:
         busy = state in BUSY
-        self.send_button.setEnabled(not busy)
-        self.send_action.setEnabled(not busy)
+        # While the window loads a model (engine loading, session idle) sending waits for it.
+        can_send = not busy and self.engine.state != EngineState.LOADING
+        self.send_button.setEnabled(can_send)
+        self.send_action.setEnabled(can_send)
         self.stop_button.setEnabled(busy and state != SessionState.STOPPING)
         self.stop_action.setEnabled(busy)
         self.messages.set_idle(not busy)
@@ -359,7 +361,7 @@ class ChatView(QWidget):
         }[state]
 
     def _on_engine_state(self, state: EngineState) -> None:
-        self.state_label.setText(self._state_text(self.session.state))
+        self._on_state(self.session.state)
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.settings_panel.set_model_info(info)

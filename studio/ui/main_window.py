@@ -6,9 +6,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton, QSizePolicy,
                                QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from studio import APP_NAME
@@ -21,18 +21,7 @@ from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.drop_overlay import DropOverlay
-
-ADD_FILE = "__add_file__"
-FROM_HUB = "__from_hub__"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
+from studio.ui.widgets.model_picker import ModelPicker
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings, store, engine: EngineClient, library=None, *,
@@ -72,6 +61,11 @@ class MainWindow(QMainWindow):
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.drop_overlay = DropOverlay(self)
+        # Text fields accept drops themselves (they would paste the file's path): send .gguf drags
+        # that land on them to the window instead.
+        for target in (self.chat.composer.viewport(), self.chat.sidebar.search_box,
+                       self.chat.settings_panel.system_prompt.viewport()):
+            target.installEventFilter(self)
 
         self._make_toolbar()
         self._make_menus()
@@ -95,11 +89,10 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         bar.addWidget(QLabel(self.tr("Model:") + " ", bar))
-        self.model_picker = QComboBox(bar)
-        self.model_picker.setObjectName("ModelPicker")
-        self.model_picker.setMinimumWidth(320)
-        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_picker.activated.connect(self._on_picker_activated)
+        self.model_picker = ModelPicker(bar)
+        self.model_picker.model_chosen.connect(lambda path: spawn(self.load_model(path), on_error=self._unexpected))
+        self.model_picker.add_file_requested.connect(self.add_model_file)
+        self.model_picker.hub_requested.connect(self.open_hub_dialog)
         bar.addWidget(self.model_picker)
         self.add_file_action = QAction(self.tr("Add model file…"), self)
         self.add_file_action.triggered.connect(self.add_model_file)
@@ -242,58 +235,13 @@ class MainWindow(QMainWindow):
         if self.library is None:
             return
         self._entries = await in_thread(self.library.list)
-        self._fill_picker()
-
-    def _fill_picker(self) -> None:
-        picker = self.model_picker
-        picker.blockSignals(True)
-        try:
-            picker.clear()
-            for entry in self._entries:
-                details = " · ".join(x for x in (entry.quantization, _size(entry.size)) if x)
-                label = f"{entry.name}  ({details})" if details else entry.name
-                picker.addItem(label, str(entry.path))
-                index = picker.count() - 1
-                if not entry.ok:
-                    picker.setItemData(index, self.tr("Unusable: {reason}").format(reason=entry.error),
-                                       Qt.ItemDataRole.ToolTipRole)
-                    item = picker.model().item(index)
-                    if item is not None:
-                        item.setEnabled(False)
-                else:
-                    picker.setItemData(index, str(entry.path), Qt.ItemDataRole.ToolTipRole)
-            if not self._entries:
-                picker.addItem(self.tr("No models yet"), "")
-                item = picker.model().item(0)
-                if item is not None:
-                    item.setEnabled(False)
-            picker.insertSeparator(picker.count())
-            picker.addItem(self.tr("Add model file…"), ADD_FILE)
-            picker.addItem(self.tr("Download from Hugging Face…"), FROM_HUB)
-            self._select_in_picker(self._current_path())
-        finally:
-            picker.blockSignals(False)
+        self.model_picker.set_entries(self._entries, self._current_path())
 
     def _current_path(self) -> str:
         return self._loading_path or (self.engine.model_info.path if self.engine.model_info else "")
 
     def _select_in_picker(self, path: str) -> None:
-        index = self.model_picker.findData(path) if path else -1
-        if index < 0 and path:
-            index = self.model_picker.findData(str(Path(path)))
-        if index >= 0:
-            self.model_picker.setCurrentIndex(index)
-
-    def _on_picker_activated(self, index: int) -> None:
-        data = self.model_picker.itemData(index)
-        self._select_in_picker(self._current_path())
-        if data == ADD_FILE:
-            self.add_model_file()
-        elif data == FROM_HUB:
-            self.open_hub_dialog()
-        elif data and data != self._current_path():
-            self._select_in_picker(data)
-            spawn(self.load_model(data), on_error=self._unexpected)
+        self.model_picker.show_path(path)
 
     # -- loading ----------------------------------------------------------------------------
     async def load_model(self, path: str, settings: EngineSettings | None = None) -> ModelInfo | None:
@@ -382,6 +330,22 @@ class MainWindow(QMainWindow):
         return await self.load_model(str(entry.path))
 
     # -- drag and drop ----------------------------------------------------------------------
+    _DRAG_EVENTS = {QEvent.Type.DragEnter: "dragEnterEvent", QEvent.Type.DragMove: "dragMoveEvent",
+                    QEvent.Type.DragLeave: "dragLeaveEvent", QEvent.Type.Drop: "dropEvent"}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        handler = self._DRAG_EVENTS.get(event.type())
+        if handler is None:
+            return False
+        if event.type() == QEvent.Type.DragLeave:
+            self.drop_overlay.hide()
+            return False
+        mime = event.mimeData()
+        if mime is not None and mime.hasUrls() and gguf_paths(mime.urls()):
+            getattr(self, handler)(event)
+            return True
+        return False
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         mime = event.mimeData()
         if mime.hasUrls() and gguf_paths(mime.urls()):
@@ -434,11 +398,11 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.backend_label.setText(self.tr("Backend: {name}").format(name=info.backend))
-        self.status_model.setText(self.tr("Model: {name}").format(name=info.name))
+        self.status_model.setText(self.tr("Model: {name}").format(name=Path(info.path).stem))
         self.status_ctx.setText(self.tr("n_ctx {n}").format(n=info.n_ctx))
         self.status_backend.setText(info.backend)
-        self.status_threads.setText(self.tr("{n} threads").format(n=info.n_threads))
-        self.status_model.setToolTip(info.path)
+        self.status_threads.setText(self.tr("threads: {n}").format(n=info.n_threads))
+        self.status_model.setToolTip(f"{info.name}\n{info.path}")
         self._select_in_picker(info.path)
         self.starter_panel.hide()
 

@@ -126,6 +126,8 @@ def test_markdown_and_dark_screenshots(qtbot, run, window, screenshot_dir):
                          (QPalette.ColorRole.Mid, "#55585e"), (QPalette.ColorRole.Midlight, "#3a3d42"),
                          (QPalette.ColorRole.PlaceholderText, "#9aa0a6")):
         dark.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        dark.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6f75"))
     try:
         app.setPalette(dark)
         win.banner.show_message("A dark-mode banner: the palette drives every colour.", "error")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import SessionState
@@ -117,8 +117,9 @@ def test_dropping_a_good_model_adds_and_loads_it(qtbot, run, window, tmp_path, s
     assert win.model_picker.findData(str(other.resolve())) >= 0
     assert win.model_picker.currentData() == str(other.resolve())
     assert win.settings.last_model == str(other.resolve())
-    assert "MyCopy" in win.status_model.text() or win.engine.model_info.name in win.status_model.text()
-    assert win.status_ctx.text() and win.status_backend.text() == "CPU" and "threads" in win.status_threads.text()
+    assert win.status_model.text() == "Model: MyCopy-135M"
+    assert win.status_ctx.text() == "n_ctx 2048" and win.status_backend.text() == "CPU"
+    assert win.status_threads.text() == f"threads: {win.engine.model_info.n_threads}"
     assert "CPU" in win.backend_label.text()
 
 
@@ -287,3 +288,22 @@ def test_picker_entries_add_file_and_switch_model(qtbot, run, window, tmp_path, 
     run.until(lambda: win.banner.isVisible(), 20)
     assert expected_message(bad) in win.banner.text()
     assert picker.currentData() == win.engine.model_info.path  # the picker still shows the loaded model
+
+
+def test_gguf_dropped_on_the_composer_goes_to_the_window(qtbot, run, window, tmp_path):
+    win = window
+    fake = tmp_path / "pasted.gguf"
+    fake.write_text("not a model", encoding="utf-8")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(fake))])
+    target = win.chat.composer.viewport()
+    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted() and win.drop_overlay.isVisible()
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    run.until(lambda: win.banner.isVisible(), 20)
+    assert expected_message(fake) in win.banner.text()
+    assert win.chat.composer.toPlainText() == ""  # the path was not pasted into the message
