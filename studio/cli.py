@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__")
         return 0
+    if argv and argv[0].lower().endswith(".gguf"):  # `studio model.gguf` opens it in the app
+        return gui_main()
     args = _parser().parse_args(argv)
     if args.command in (None, "gui"):
         return gui_main()
@@ -81,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def gui_main() -> int:
     from studio.ui.app import run_app
-    return run_app(sys.argv)
+    return run_app([sys.argv[0], *[a for a in sys.argv[1:] if a != "gui"]])
 
 
 def _resolve_model(name_or_path: str) -> Path:

@@ -67,7 +67,15 @@ def run_app(argv: list[str] | None = None) -> int:
             window.close()
             return
         # The model library (gguf/numpy) and the model itself come after the window shows.
-        spawn(window.startup(), on_error=window._unexpected)
+        spawn(start_then_open(), on_error=window._unexpected)
+
+    # Files given on the command line (the desktop entry passes %F) open like dropped ones.
+    opened = [a for a in argv[1:] if a.lower().endswith(".gguf")]
+
+    async def start_then_open() -> None:
+        await window.startup()
+        for path in opened:
+            await window.import_and_load(os.path.abspath(path))
 
     QTimer.singleShot(0, shown)
     with loop:

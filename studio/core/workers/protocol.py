@@ -118,6 +118,10 @@ def serve(handlers: dict[str, Handler], *, name: str) -> None:
             with active_lock:
                 active[req_id] = request
             pending.put(request)
+        # stdin closed: the client is gone (maybe killed), so nobody wants the work in flight.
+        with active_lock:
+            for request in active.values():
+                request._cancel.set()
         pending.put(None)
 
     threading.Thread(target=read_requests, name=f"{name}-stdin", daemon=True).start()
