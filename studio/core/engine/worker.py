@@ -58,7 +58,8 @@ def physical_cores() -> int:
 def default_threads() -> int:
     """Physical cores minus one, at least one. llama.cpp's threads meet at a barrier after every
     op, so one descheduled thread stalls them all: on 2 busy cores two threads ran at 1.5-3 tok/s
-    against 60 tok/s for one (measured here). The spare core keeps the chat window rendering."""
+    against 60 tok/s for one (measured here). The spare core keeps the chat window rendering.
+    Prompt reading is a short burst while the window waits, so it gets every physical core."""
     return max(1, physical_cores() - 1)
 
 
@@ -124,7 +125,7 @@ class Engine:
         try:
             llm = llama_cpp.Llama(
                 model_path=path, n_ctx=int(req.params.get("n_ctx") or 4096), n_gpu_layers=n_gpu_layers,
-                n_threads=n_threads, n_threads_batch=n_threads, n_batch=int(req.params.get("n_batch") or 512),
+                n_threads=n_threads, n_threads_batch=int(req.params.get("n_threads") or physical_cores()), n_batch=int(req.params.get("n_batch") or 512),
                 flash_attn=bool(req.params.get("flash_attn")), verbose=False,
             )
         except Exception as exc:
