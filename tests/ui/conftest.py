@@ -63,6 +63,16 @@ def run(qtbot, qloop) -> Runner:
     return Runner(qtbot, qloop)
 
 
+@pytest.fixture(autouse=True)
+def _loop_only_during_ui_tests(qloop):
+    """qasync marks its loop as running for good; scope that to each UI test so plain-asyncio tests
+    that run after the UI tests (asyncio.run) still work."""
+    asyncio.events._set_running_loop(qloop)
+    asyncio.set_event_loop(qloop)
+    yield
+    asyncio.events._set_running_loop(None)
+
+
 def make_window(tmp_path: Path, library=None):
     from studio.core.chat.store import ChatStore
     from studio.core.engine.client import EngineClient

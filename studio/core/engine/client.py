@@ -43,6 +43,7 @@ class ModelInfo:
     gpu_offload_supported: bool
     load_ms: float
     lora: list[dict[str, Any]] = field(default_factory=list)
+    general_name: str = ""        # general.name from the GGUF (often a training tag)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":

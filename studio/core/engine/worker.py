@@ -142,7 +142,9 @@ class Engine:
         n_layers = int(llama_c.llama_model_n_layer(llm._model.model))
         self.info = {
             "path": path,
-            "name": gguf.name or os.path.splitext(os.path.basename(path))[0],
+            # The file name, as the picker and library show it; general.name is often a training tag.
+            "name": os.path.splitext(os.path.basename(path))[0],
+            "general_name": gguf.name or "",
             "architecture": gguf.architecture,
             "n_ctx": int(llm.n_ctx()),
             "n_ctx_train": int(llm._model.n_ctx_train()),
