@@ -583,8 +583,8 @@
       <translation>⚠ 已中断：{error}</translation>
     </message>
     <message>
-      <source>the engine stopped</source>
-      <translation>推理引擎已停止</translation>
+      <source>the app or the engine stopped before the reply finished</source>
+      <translation>回复完成前程序或推理引擎已停止</translation>
     </message>
     <message>
       <source>no reply was produced</source>

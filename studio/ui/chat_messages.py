@@ -32,6 +32,7 @@ class MessageWidget(QFrame):
         self.text = message.content
         self._dirty = True
         self._rendered = None
+        self._drawn_status = None
         self.setObjectName("MessageBubble")
         self.setProperty("role", message.role)
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -120,7 +121,8 @@ class MessageWidget(QFrame):
 
     def set_message(self, message: Message) -> None:
         self.message = message
-        if message.content != self.text:
+        # The session mutates one Message in place, so compare with what was last drawn.
+        if message.content != self.text or message.status != self._drawn_status:
             self.text = message.content
             self._dirty = True
         self.stats_label.setText(self.format_stats(message.stats) if message.role == "assistant" else "")
@@ -130,7 +132,8 @@ class MessageWidget(QFrame):
         if status == MessageStatus.STOPPED:
             marker = self.tr("■ Stopped — the reply was cut short by you.")
         elif status == MessageStatus.INTERRUPTED:
-            marker = self.tr("⚠ Interrupted: {error}").format(error=error or self.tr("the engine stopped"))
+            cause = error or self.tr("the app or the engine stopped before the reply finished")
+            marker = self.tr("⚠ Interrupted: {error}").format(error=cause)
         elif status == MessageStatus.ERROR:
             marker = self.tr("✖ Error: {error}").format(error=error or self.tr("no reply was produced"))
         self.marker.setText(marker)
@@ -146,6 +149,7 @@ class MessageWidget(QFrame):
         if not self._dirty:
             return
         self._dirty = False
+        self._drawn_status = self.message.status
         if self.role == "assistant":
             streaming = self.message.status == MessageStatus.STREAMING
             if not self.text:

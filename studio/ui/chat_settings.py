@@ -7,6 +7,8 @@ Engine settings are only applied on "Apply", which reloads the model (`engine_ap
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
@@ -232,7 +234,7 @@ class ChatSettingsPanel(QScrollArea):
         self.gpu_all.setChecked(settings.n_gpu_layers < 0)
         self.gpu_layers.setValue(max(0, settings.n_gpu_layers))
         self.threads_auto.setChecked(not settings.n_threads)
-        self.threads.setValue(settings.n_threads or 4)
+        self.threads.setValue(settings.n_threads or max(1, (os.cpu_count() or 2) - 1))
         self.threads.setEnabled(bool(settings.n_threads))
         self.batch.setValue(settings.n_batch)
         self.flash_attn.setChecked(settings.flash_attn)

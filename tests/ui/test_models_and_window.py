@@ -307,3 +307,22 @@ def test_gguf_dropped_on_the_composer_goes_to_the_window(qtbot, run, window, tmp
     run.until(lambda: win.banner.isVisible(), 20)
     assert expected_message(fake) in win.banner.text()
     assert win.chat.composer.toPlainText() == ""  # the path was not pasted into the message
+
+
+def test_send_without_a_model_says_what_to_do(qtbot, run, studio_home, tmp_path):
+    win = make_window(tmp_path)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        chat = win.chat
+        chat.composer.setPlainText("Hello?")
+        qtbot.keyClick(chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: chat.session.state == SessionState.ERROR, timeout=10_000)
+        reply = chat.messages.widgets[chat.session.messages[-1].id]
+        qtbot.waitUntil(lambda: "no model is loaded" in reply.marker.text(), timeout=5_000)
+        assert "Thinking" not in reply.body.text()  # the placeholder goes once the reply failed
+        assert chat.session.messages[-1].status == MessageStatus.ERROR
+        assert "model" in chat.error_banner.text().lower()
+    finally:
+        run(win.shutdown(), 30)
+        win.close()
