@@ -39,3 +39,19 @@ def test_overflow_when_even_the_last_message_does_not_fit():
     msgs = [{"role": "user", "content": "word " * 500}]
     with pytest.raises(ContextOverflow, match="needs"):
         fit_messages(msgs, n_ctx=100, reserve=10, count_tokens=words)
+
+
+def test_long_history_needs_only_a_few_renders():
+    msgs = conversation(400)  # 802 messages
+    calls = []
+
+    def counting(kept):
+        calls.append(len(kept))
+        return words(kept)
+
+    fit = fit_messages(msgs, n_ctx=300, reserve=20, count_tokens=counting)
+    assert fit.prompt_tokens <= 280
+    assert len(calls) <= 12  # binary search, not one render per dropped exchange
+    # the fewest exchanges were dropped: one more would have fitted too, one fewer would not
+    kept_pairs = sum(1 for m in fit.messages if m["role"] == "assistant")
+    assert words(fit.messages) + 26 > 280 or kept_pairs == 400  # an exchange is 26 "tokens"

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -100,7 +101,6 @@ def test_killed_worker_is_reported_and_next_request_reloads(starter_model):
                         engine.worker.kill()
             assert info.value.kind == "worker_crashed"
             assert "SIGKILL" in info.value.message
-            engine.note_crash(info.value)
             assert crashes and engine.state == EngineState.ERROR
             text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
             assert "Paris" in text
@@ -167,6 +167,61 @@ def test_bad_file_keeps_previous_model_usable(starter_model, tmp_path):
             assert "not a GGUF file" in info.value.message
             text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
             assert "Paris" in text
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_cancelled_model_switch_keeps_chatting(starter_model):
+    """Cancel a reload halfway: the old model may already be gone in the worker, yet the next
+    request must work (it reloads), never 'no model is loaded'."""
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=1024)
+            def cancel_once(fraction, stage):
+                if stage == "loading weights":
+                    unsubscribe()
+                    asyncio.ensure_future(engine.cancel_load())
+
+            unsubscribe = engine.subscribe("load_progress", cancel_once)
+            with pytest.raises(WorkerError) as info:
+                await engine.load(str(starter_model), n_ctx=2048)
+            assert info.value.kind == "cancelled"
+            text, _ = await engine.complete(ask("What is the capital of France?"), replace(PRECISE, n_ctx=1024))
+            assert "Paris" in text
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_context_length_rounded_up_by_llama_cpp_does_not_reload_each_time(starter_model):
+    async def go():
+        engine = EngineClient()
+        loads = []
+        engine.subscribe("loaded", lambda info: loads.append(info.n_ctx))
+        try:
+            sampling = SamplingParams(max_tokens=4, seed=0, n_ctx=3000)
+            await engine.load(str(starter_model), n_ctx=3000)
+            await engine.complete(ask("Hi"), sampling)
+            await engine.complete(ask("Hello"), sampling)
+            assert len(loads) == 1 and loads[0] >= 3000  # llama.cpp may round 3000 up to 3072
+            assert not engine.needs_load(3000) and engine.needs_load(2048)
+        finally:
+            await engine.close()
+    run(go())
+
+
+def test_tokens_longer_than_32_bytes_survive(starter_model):
+    """llama-cpp-python's detokenize drops pieces over 32 bytes (e.g. a 64-dash rule)."""
+    text = "-" * 64 + "\n" + " " * 40 + "indented"
+    async def go():
+        engine = EngineClient()
+        try:
+            await engine.load(str(starter_model), n_ctx=512)
+            result = await engine.tokenize(text, add_special=False)
+            pieces = b"".join(bytes.fromhex(h) for h in result["pieces_hex"])
+            assert pieces.decode("utf-8") == text
         finally:
             await engine.close()
     run(go())

@@ -108,3 +108,20 @@ def test_worker_killed_mid_stream_keeps_partial_and_next_send_works(harness):
     session.update_settings(sampling=PRECISE)
     reply = loop.run_until_complete(session.send("What is the capital of France?"))
     assert "Paris" in reply.content and session.state == SessionState.IDLE
+
+
+def test_failed_turns_are_merged_so_roles_alternate(harness):
+    """A reply stopped before any text leaves two user turns in a row; strict templates
+    ("roles must alternate") would refuse every later message, so the prompt merges them."""
+    session, store, _engine, loop = harness
+    conversation = session.conversation
+    session.messages = [
+        store.add_message(conversation.id, "user", "first question"),
+        store.add_message(conversation.id, "assistant", "", status=MessageStatus.STOPPED),
+        store.add_message(conversation.id, "user", "second question"),
+    ]
+    history, sources = session._prompt_messages(conversation)
+    roles = [m["role"] for m in history]
+    assert roles == ["system", "user"]
+    assert history[1]["content"] == "first question\n\nsecond question"
+    assert sources[1] == [session.messages[0].id, session.messages[2].id]

@@ -23,31 +23,62 @@ class ContextOverflow(Exception):
     """Even the system prompt and the last message alone do not fit."""
 
 
-def fit_messages(messages: Sequence[ChatMessage], n_ctx: int, reserve: int,
-                 count_tokens: Callable[[list[ChatMessage]], int]) -> FitResult:
-    budget = n_ctx - reserve
-    indexed = list(enumerate(messages))
-    pinned = {i for i, m in indexed if m.get("role") == "system"}
-    if indexed:
-        pinned.add(indexed[-1][0])
-    dropped: list[int] = []
-    kept = indexed
-    while True:
-        tokens = count_tokens([m for _, m in kept])
-        if tokens <= budget:
-            return FitResult([m for _, m in kept], dropped, tokens)
-        droppable = [i for i, _ in kept if i not in pinned]
-        if not droppable:
-            raise ContextOverflow(
-                f"the prompt needs {tokens} tokens but only {max(budget, 0)} of the {n_ctx}-token context "
-                f"are free after reserving {reserve} for the reply: shorten the message or system prompt, "
-                "lower max tokens, or raise the context length")
-        # Drop a whole exchange (the oldest message and, if it is a user turn, its reply).
-        first = droppable[0]
-        group = [first]
-        nxt = next((i for i, _ in kept if i > first), None)
-        if messages[first].get("role") == "user" and nxt is not None and nxt not in pinned \
+def _exchanges(messages: Sequence[ChatMessage], pinned: set[int]) -> list[list[int]]:
+    """Droppable messages grouped oldest first: a user turn goes together with its reply."""
+    groups: list[list[int]] = []
+    index = 0
+    while index < len(messages):
+        if index in pinned:
+            index += 1
+            continue
+        group = [index]
+        nxt = index + 1
+        if messages[index].get("role") == "user" and nxt < len(messages) and nxt not in pinned \
                 and messages[nxt].get("role") == "assistant":
             group.append(nxt)
-        dropped.extend(group)
-        kept = [(i, m) for i, m in kept if i not in group]
+        groups.append(group)
+        index = group[-1] + 1
+    return groups
+
+
+def fit_messages(messages: Sequence[ChatMessage], n_ctx: int, reserve: int,
+                 count_tokens: Callable[[list[ChatMessage]], int]) -> FitResult:
+    """Drop the fewest oldest exchanges so the prompt fits in n_ctx - reserve tokens.
+
+    Dropping more never makes a prompt longer, so the cut is found by binary search: a few
+    renders even for a conversation of thousands of messages."""
+    budget = n_ctx - reserve
+    pinned = {i for i, m in enumerate(messages) if m.get("role") == "system"}
+    if messages:
+        pinned.add(len(messages) - 1)
+    groups = _exchanges(messages, pinned)
+
+    def attempt(k: int) -> tuple[list[int], list[ChatMessage], int]:
+        dropped = sorted(i for group in groups[:k] for i in group)
+        skip = set(dropped)
+        kept = [m for i, m in enumerate(messages) if i not in skip]
+        return dropped, kept, count_tokens(kept)
+
+    dropped, kept, tokens = attempt(0)
+    if tokens <= budget:
+        return FitResult(kept, dropped, tokens)
+    low, high = 1, len(groups)
+    best: tuple[list[int], list[ChatMessage], int] | None = None
+    if groups:
+        everything = attempt(high)
+        if everything[2] <= budget:
+            best = everything
+            while low < high:  # smallest k that fits, in [low, high]
+                mid = (low + high) // 2
+                trial = attempt(mid)
+                if trial[2] <= budget:
+                    best, high = trial, mid
+                else:
+                    low = mid + 1
+    if best is None:
+        smallest = everything[2] if groups else tokens
+        raise ContextOverflow(
+            f"the prompt needs {smallest} tokens but only {max(budget, 0)} of the {n_ctx}-token context "
+            f"are free after reserving {reserve} for the reply: shorten the message or system prompt, "
+            "lower max tokens, or raise the context length")
+    return FitResult(best[1], best[0], best[2])

@@ -9,6 +9,7 @@ error(kind, message, log_tail).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from enum import Enum
 
@@ -124,15 +125,14 @@ class ChatSession(Emitter):
     # -- internals --------------------------------------------------------------------------
     async def _reply(self) -> Message:
         conversation = self._require_conversation()
-        history = self._prompt_messages(conversation)
-        sent_ids = [m.id for m in self.messages if self._in_prompt(m)]
+        history, sources = self._prompt_messages(conversation)
         reply = self.store.add_message(conversation.id, "assistant", "", status=MessageStatus.STREAMING)
         self._append(reply)
         self._stop_requested = False
         self.last_error = None
         started = time.perf_counter()
         try:
-            if not self.engine.ready or (self.engine.model_info and self.engine.model_info.n_ctx != conversation.sampling.n_ctx):
+            if self.engine.needs_load(conversation.sampling.n_ctx):
                 self._set_state(SessionState.LOADING)
             self._generation = await self.engine.generate(history, conversation.sampling)
             self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
@@ -148,8 +148,7 @@ class ChatSession(Emitter):
                     self.store.update_message(reply.id, content=reply.content)
                     self.emit("message_updated", message=reply, delta=value)
                 elif kind == "trimmed":
-                    self._note_trimmed([sent_ids[i - (1 if conversation.system_prompt else 0)] for i in value
-                                        if 0 <= i - (1 if conversation.system_prompt else 0) < len(sent_ids)])
+                    self._note_trimmed([mid for i in value if 0 <= i < len(sources) for mid in sources[i]])
             stats = self._generation.stats
             reply.stats = {**stats.to_dict(), "model": self.engine.model_info.name if self.engine.model_info else "",
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -160,20 +159,30 @@ class ChatSession(Emitter):
             self._set_state(SessionState.IDLE)
         except WorkerError as exc:
             self._fail(reply, exc)
+        except BaseException as exc:  # a store error, a cancelled task: never leave the chat stuck
+            if self._generation is not None:
+                try:
+                    await asyncio.shield(self._generation.cancel())
+                except BaseException:
+                    pass
+            self._fail(reply, WorkerError("internal", f"the reply could not continue: {type(exc).__name__}: {exc}"))
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._generation = None
             self._stop_requested = False
         return reply
 
     def _fail(self, reply: Message, exc: WorkerError) -> None:
-        if exc.kind == "worker_crashed":
-            self.engine.note_crash(exc)
         if exc.kind == "cancelled" or (self._stop_requested and exc.kind != "worker_crashed"):
             reply.status = MessageStatus.STOPPED
         else:
             reply.status = MessageStatus.INTERRUPTED if reply.content else MessageStatus.ERROR
             reply.stats = {**reply.stats, "error": exc.message, "error_kind": exc.kind}
-        self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+        try:
+            self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+        except Exception:  # the store itself failed; the reopened store marks it interrupted
+            pass
         self.emit("message_updated", message=reply, delta="")
         if reply.status == MessageStatus.STOPPED:
             self._set_state(SessionState.IDLE)
@@ -195,10 +204,23 @@ class ChatSession(Emitter):
     def _in_prompt(message: Message) -> bool:
         return message.role in ("user", "assistant") and bool(message.content) and message.status != MessageStatus.ERROR
 
-    def _prompt_messages(self, conversation: Conversation) -> list[dict[str, str]]:
+    def _prompt_messages(self, conversation: Conversation) -> tuple[list[dict[str, str]], list[list[int]]]:
+        """The turns the model sees, and which stored messages each one came from.
+
+        A reply that failed or was stopped empty leaves two user turns in a row, which strict
+        templates ("roles must alternate") refuse: such runs are merged into one turn."""
         history = [{"role": "system", "content": conversation.system_prompt}] if conversation.system_prompt else []
-        history += [{"role": m.role, "content": m.content} for m in self.messages if self._in_prompt(m)]
-        return history
+        sources: list[list[int]] = [[] for _ in history]
+        for m in self.messages:
+            if not self._in_prompt(m):
+                continue
+            if history and history[-1]["role"] == m.role:
+                history[-1] = {"role": m.role, "content": f"{history[-1]['content']}\n\n{m.content}"}
+                sources[-1].append(m.id)
+            else:
+                history.append({"role": m.role, "content": m.content})
+                sources.append([m.id])
+        return history, sources
 
     def _append(self, message: Message) -> None:
         self.messages.append(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from studio.core.chat.sampling import SamplingParams
 from studio.core.events import Emitter
@@ -76,13 +76,23 @@ class Generation:
     """One streaming reply. Iterate for ("token", text) and ("trimmed", [indices]) pairs;
     `stats` is filled when the iteration ends. `cancel()` stops it between tokens."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, on_error: "Callable[[WorkerError], None] | None" = None) -> None:
         self._call = call
+        self._on_error = on_error
         self.stats = GenerationStats()
         self.text = ""
         self._cancel_requested = False
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
+        try:
+            async for item in self._events():
+                yield item
+        except WorkerError as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
+            raise
+
+    async def _events(self) -> AsyncIterator[tuple[str, Any]]:
         async for event in self._call:
             kind = event.get("event")
             if kind == "token":
@@ -156,7 +166,10 @@ class EngineClient(Emitter):
         finally:
             self._load_call = None
         if result.get("cancelled"):
-            self._set_state(previous_state if self.ready else EngineState.NO_MODEL)
+            # The worker may have dropped the old model before the cancel landed: the next request
+            # reloads it (self._wanted is unchanged).
+            self._loaded_generation = -1
+            self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
             raise WorkerError("cancelled", "loading was cancelled")
         result.setdefault("load_ms", (time.perf_counter() - started) * 1000)
         self.model_info = ModelInfo.from_dict(result)
@@ -187,11 +200,16 @@ class EngineClient(Emitter):
                 self._loaded_generation = -1
             self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
 
+    def needs_load(self, n_ctx: int | None = None) -> bool:
+        """Whether the next request must (re)load: no live model, or another context size asked.
+        Compares with the size asked for, since llama.cpp rounds n_ctx up (3000 becomes 3072)."""
+        return not self.ready or bool(n_ctx and self._wanted and self._wanted["n_ctx"] != n_ctx)
+
     async def ensure_loaded(self, n_ctx: int | None = None) -> ModelInfo:
         """Make sure the wanted model is live in a running worker with the wanted context size."""
         if self._wanted is None:
             raise WorkerError("no_model", "no model is loaded: pick one in the model picker or drop a .gguf file")
-        if not self.ready or (n_ctx and self.model_info and self.model_info.n_ctx != n_ctx):
+        if self.needs_load(n_ctx):
             return await self.load(self._wanted["path"], n_ctx=n_ctx or self._wanted["n_ctx"],
                                    lora=self._wanted.get("lora"))
         assert self.model_info is not None
@@ -207,17 +225,13 @@ class EngineClient(Emitter):
         except WorkerError as exc:
             self._after_failure(exc, self.state)
             raise
-        return Generation(call)
+        return Generation(call, on_error=self.note_crash)
 
     async def complete(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None) -> tuple[str, GenerationStats]:
         """Convenience for the CLI and tests: run a whole reply."""
         generation = await self.generate(messages, sampling)
-        try:
-            async for _ in generation:
-                pass
-        except WorkerError as exc:
-            self._after_failure(exc, self.state)
-            raise
+        async for _ in generation:
+            pass
         return generation.text, generation.stats
 
     async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> dict[str, Any]:
@@ -228,8 +242,9 @@ class EngineClient(Emitter):
         return await self.worker.call("system_info")
 
     def note_crash(self, exc: WorkerError) -> None:
-        """Called by sessions when a stream dies, so the engine state and listeners learn of it."""
-        self._after_failure(exc, self.state)
+        """A stream died: if the worker crashed, the engine state and listeners learn of it."""
+        if exc.kind == "worker_crashed":
+            self._after_failure(exc, self.state)
 
     async def close(self) -> None:
         await self.worker.close()

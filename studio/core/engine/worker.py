@@ -79,6 +79,20 @@ def detect_backend() -> tuple[str, bool, str]:
     return backend, offload, report.strip()
 
 
+_PIECE_BUFFER = ctypes.create_string_buffer(64)
+
+
+def token_piece(vocab: Any, token: int, special: bool) -> bytes:
+    """The exact bytes of one token. llama-cpp-python's own helpers use a 32-byte buffer and
+    return nothing for longer pieces (runs of '-' or indentation), which would drop text."""
+    global _PIECE_BUFFER
+    n = llama_c.llama_token_to_piece(vocab, token, _PIECE_BUFFER, len(_PIECE_BUFFER), 0, special)
+    if n < 0:
+        _PIECE_BUFFER = ctypes.create_string_buffer(-n)
+        n = llama_c.llama_token_to_piece(vocab, token, _PIECE_BUFFER, len(_PIECE_BUFFER), 0, special)
+    return _PIECE_BUFFER.raw[:max(n, 0)]
+
+
 class Engine:
     def __init__(self) -> None:
         self.llm: llama_cpp.Llama | None = None
@@ -198,7 +212,16 @@ class Engine:
         try:
             return self.formatter(messages=messages).prompt
         except Exception as exc:  # SecurityError, raise_exception() in the template, ...
-            raise WorkerError("template", f"the chat template could not render this conversation: {exc}") from exc
+            first_error = exc
+        # Some templates (Gemma's) refuse a system turn: fold it into the first user message.
+        if len(messages) > 1 and messages[0]["role"] == "system" and messages[1]["role"] == "user":
+            folded = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"},
+                      *messages[2:]]
+            try:
+                return self.formatter(messages=folded).prompt
+            except Exception:
+                pass
+        raise WorkerError("template", f"the chat template could not render this conversation: {first_error}")
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         llm = self._require_model()
@@ -219,6 +242,7 @@ class Engine:
         cache: dict[int, list[int]] = {}
 
         def count(kept: list[dict[str, str]]) -> int:
+            req.check_cancelled()
             cache[len(kept)] = self.prompt_tokens(kept)
             return len(cache[len(kept)])
 
@@ -232,6 +256,7 @@ class Engine:
         req.emit("prompt", prompt_tokens=len(tokens))
         limit = min(max_tokens if max_tokens > 0 else n_ctx, n_ctx - len(tokens))
 
+        req.check_cancelled()  # Stop pressed while the request waited or the prompt was fitted
         seed = int(s.get("seed", -1))
         llm.set_seed(seed if seed >= 0 else int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF)
         temperature = float(s.get("temperature", 0.7))
@@ -240,6 +265,7 @@ class Engine:
         text, pending, produced = "", "", 0
         first_at: float | None = None
         finish = "length"
+        hit_stop_string = False
         for token in llm.generate(tokens, top_k=int(s.get("top_k", 40)), top_p=float(s.get("top_p", 0.95)),
                                   min_p=float(s.get("min_p", 0.05)), temp=temperature,
                                   repeat_penalty=float(s.get("repeat_penalty", 1.1))):
@@ -249,12 +275,12 @@ class Engine:
                 finish = "stop"
                 break
             produced += 1
-            pending += decoder.decode(llm.detokenize([token]))
-            emit, pending, hit = self._split_stop(pending)
+            pending += decoder.decode(token_piece(vocab, token, False))
+            emit, pending, hit_stop_string = self._split_stop(pending)
             if emit:
                 text += emit
                 req.emit("token", text=emit)
-            if hit:
+            if hit_stop_string:
                 finish = "stop"
                 break
             if req.cancelled:
@@ -262,9 +288,11 @@ class Engine:
                 break
             if produced >= limit:
                 break
-        if pending and finish != "stop":
-            text += pending
-            req.emit("token", text=pending)
+        if not hit_stop_string:  # text held back as a possible stop string is real text after all
+            pending += decoder.decode(b"", final=True)
+            if pending:
+                text += pending
+                req.emit("token", text=pending)
         done = time.perf_counter()
         first_at = first_at or done
         gen_s = done - first_at
@@ -298,8 +326,7 @@ class Engine:
         llm = self._require_model()
         ids = llm.tokenize(str(req.params["text"]).encode("utf-8"), add_bos=bool(req.params.get("add_special", True)),
                            special=bool(req.params.get("parse_special", True)))
-        # _internals.token_to_piece returns its whole zero-padded buffer; detokenize trims it.
-        pieces = [llm.detokenize([t], special=True) for t in ids]
+        pieces = [token_piece(llm._model.vocab, t, True) for t in ids]
         return {"ids": ids, "pieces_hex": [p.hex() for p in pieces]}
 
     def count_prompt(self, req: Request) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Call:
         self.id = call_id
         self.op = op
         self.result: dict[str, Any] | None = None
+        self.worker_generation = client.generation  # which worker process it was sent to
         self._client = client
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.finished = False
@@ -113,10 +114,8 @@ class WorkerClient:
             )
             self.generation += 1
             proc = self._proc
-            self._readers = [
-                asyncio.ensure_future(self._read_stdout(proc)),
-                asyncio.ensure_future(self._read_stderr(proc)),
-            ]
+            stderr_task = asyncio.ensure_future(self._read_stderr(proc))
+            self._readers = [asyncio.ensure_future(self._read_stdout(proc, stderr_task, self.generation)), stderr_task]
 
     async def request(self, op: str, **params: Any) -> Call:
         """Send a request and return its Call; starts the worker if none is running."""
@@ -180,7 +179,8 @@ class WorkerClient:
         proc.stdin.write((json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8"))
         await proc.stdin.drain()
 
-    async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read_stdout(self, proc: asyncio.subprocess.Process, stderr_task: "asyncio.Future[None]",
+                           generation: int) -> None:
         assert proc.stdout is not None
         while True:
             try:
@@ -201,12 +201,11 @@ class WorkerClient:
                 if event.get("event") in _TERMINAL:
                     self._calls.pop(call.id, None)
         returncode = await proc.wait()
-        if len(self._readers) > 1:  # the log tail must include the worker's last words
-            try:
-                await asyncio.wait_for(asyncio.shield(self._readers[1]), 1.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                pass
-        self._fail_pending(self._death_message(returncode))
+        try:  # the log tail must include the worker's last words
+            await asyncio.wait_for(asyncio.shield(stderr_task), 1.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        self._fail_pending(self._death_message(returncode), generation)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -228,9 +227,12 @@ class WorkerClient:
             return f"the {self.name} worker was killed by {signame}{hint}"
         return f"the {self.name} worker exited unexpectedly with code {returncode}"
 
-    def _fail_pending(self, message: str) -> None:
-        calls, self._calls = self._calls, {}
+    def _fail_pending(self, message: str, generation: int) -> None:
+        """Fail the calls sent to the process that died, not those already sent to a fresh one."""
+        calls = [c for c in self._calls.values() if c.worker_generation == generation]
+        for call in calls:
+            self._calls.pop(call.id, None)
         tail = self.log_tail()
-        for call in calls.values():
+        for call in calls:
             call._deliver({"id": call.id, "event": "error", "kind": "worker_crashed",
                            "message": message, "log_tail": tail})

@@ -106,8 +106,12 @@ def serve(handlers: dict[str, Handler], *, name: str) -> None:
                               "message": f"protocol version {message.get('v')!r} not supported (worker speaks {PROTOCOL_VERSION})"})
                 continue
             if op == "cancel":
+                try:
+                    target_id = int(message.get("target", -1))
+                except (TypeError, ValueError):
+                    continue
                 with active_lock:
-                    target = active.get(int(message.get("target", -1)))
+                    target = active.get(target_id)
                 if target is not None:
                     target._cancel.set()
                 continue
