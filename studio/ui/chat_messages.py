@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
 
 from studio.core.chat.conversation import Message, MessageStatus
 from studio.ui.theme import is_dark, theme_watcher
-from studio.ui.widgets.markdown import render_markdown
+from studio.ui.widgets.markdown_body import MarkdownBody
 
 RENDER_INTERVAL_MS = 40  # ≤ 25 Markdown renders per second while streaming
 
@@ -31,7 +31,6 @@ class MessageWidget(QFrame):
         self.role = message.role
         self.text = message.content
         self._dirty = True
-        self._rendered = None
         self._drawn_status = None
         self.setObjectName("MessageBubble")
         self.setProperty("role", message.role)
@@ -45,14 +44,7 @@ class MessageWidget(QFrame):
         self.header.setObjectName("MessageHeader")
         layout.addWidget(self.header)
 
-        self.body = QLabel(self)
-        self.body.setObjectName("MessageBody")
-        self.body.setWordWrap(True)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                          | Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.body.setOpenExternalLinks(True)
-        self.body.setTextFormat(Qt.TextFormat.RichText if message.role == "assistant" else Qt.TextFormat.PlainText)
-        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.body = MarkdownBody(self, rich=message.role == "assistant")
         layout.addWidget(self.body)
 
         self.editor = QPlainTextEdit(self)
@@ -154,14 +146,11 @@ class MessageWidget(QFrame):
             streaming = self.message.status == MessageStatus.STREAMING
             if not self.text:
                 thinking = self.tr("Thinking…")
-                html = f"<i>{thinking}</i>" if streaming else ""
+                self.body.set_html(f"<i>{thinking}</i>" if streaming else "")
             else:
-                html = render_markdown(self.text, is_dark(self))
-            if html != self._rendered:
-                self._rendered = html
-                self.body.setText(html)
+                self.body.set_markdown(self.text, is_dark(self))
         else:
-            self.body.setText(self.text)
+            self.body.set_plain(self.text)
         self.copy_button.setEnabled(bool(self.text))
 
     # -- editing ----------------------------------------------------------------------------
