@@ -37,3 +37,17 @@ def test_importing_core_and_cli_loads_no_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_linter_contract_holds():
+    """The same rule as import-linter states it (pyproject.toml), so `lint-imports` agrees."""
+    import shutil
+
+    import pytest
+
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if linter is None:
+        pytest.skip("import-linter is not installed (it comes with the [test] extra)")
+    result = subprocess.run([linter], capture_output=True, text=True, timeout=120, cwd=CORE.parents[1])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
