@@ -149,6 +149,9 @@ class Engine:
             raise WorkerError(err.kind, err.message) from exc
         finally:
             llama_c.llama_model_default_params = default_params
+        if req.cancelled:  # Cancel landed after the weights, while the context was being built
+            llm.close()
+            raise Cancelled()
         req.emit("progress", fraction=0.97, stage="preparing chat template")
         self.llm = llm
         template_source, template_note = self._make_formatter(gguf.chat_template)
