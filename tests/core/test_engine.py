@@ -15,8 +15,15 @@ pytestmark = pytest.mark.slow
 PRECISE = PRESETS["Precise"]
 
 
-def run(coro):
-    return asyncio.run(coro)
+def with_engine(body):
+    """Run `await body(engine)` with a fresh engine client, closing its worker afterwards."""
+    async def go():
+        engine = EngineClient()
+        try:
+            await body(engine)
+        finally:
+            await engine.close()
+    asyncio.run(go())
 
 
 def ask(text):
@@ -24,114 +31,94 @@ def ask(text):
 
 
 def test_load_reports_model_backend_and_template(starter_model):
-    async def go():
-        engine = EngineClient()
+    async def body(engine):
         progress = []
         engine.subscribe("load_progress", lambda fraction, stage: progress.append(fraction))
-        try:
-            info = await engine.load(str(starter_model), n_ctx=2048)
-            assert info.architecture == "llama"
-            assert info.n_ctx == 2048 and info.n_ctx_train >= 2048
-            assert info.n_layers == 30
-            assert info.template_source == "gguf"
-            assert info.backend == "CPU"
-            assert engine.state == EngineState.READY
-            assert progress[0] == 0.0 and progress[-1] == 1.0 and len(progress) >= 3
-        finally:
-            await engine.close()
-    run(go())
+        info = await engine.load(str(starter_model), n_ctx=2048)
+        assert info.architecture == "llama"
+        assert info.n_ctx == 2048 and info.n_ctx_train >= 2048
+        assert info.n_layers == 30
+        assert info.template_source == "gguf"
+        assert info.backend == "CPU"
+        assert engine.state == EngineState.READY
+        assert progress[0] == 0.0 and progress[-1] == 1.0 and len(progress) >= 3
+    with_engine(body)
 
 
 def test_capital_of_france_at_temperature_zero(starter_model):
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=2048)
-            text, stats = await engine.complete(ask("What is the capital of France?"), PRECISE)
-            assert "Paris" in text
-            assert stats.tokens > 0 and stats.prompt_tokens > 0
-            assert stats.tokens_per_s > 0 and stats.ttft_ms > 0
-            assert stats.finish_reason == "stop"
-            again, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
-            assert again == text  # temperature 0 + fixed seed is deterministic
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=2048)
+        text, stats = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        assert "Paris" in text
+        assert stats.tokens > 0 and stats.prompt_tokens > 0
+        assert stats.tokens_per_s > 0 and stats.ttft_ms > 0
+        assert stats.finish_reason == "stop"
+        again, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        assert again == text  # temperature 0 + fixed seed is deterministic
+    with_engine(body)
 
 
 def test_stop_halts_generation_within_100ms(starter_model):
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=2048)
-            sampling = SamplingParams(temperature=0.8, max_tokens=2000, seed=1)
-            generation = await engine.generate(ask("Write a very long story about a dragon."), sampling)
-            tokens_after_cancel = 0
-            cancelled_at = None
-            async for kind, _value in generation:
-                if kind != "token":
-                    continue
-                if cancelled_at is None and len(generation.text) > 40:
-                    cancelled_at = time.perf_counter()
-                    await generation.cancel()
-                elif cancelled_at is not None:
-                    tokens_after_cancel += 1
-            elapsed = time.perf_counter() - cancelled_at
-            assert elapsed < 0.1, f"stop took {elapsed * 1000:.0f} ms"
-            assert tokens_after_cancel <= 2
-            assert generation.stats.stopped and generation.stats.finish_reason == "cancelled"
-            assert len(generation.text) > 40
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=2048)
+        sampling = SamplingParams(temperature=0.8, max_tokens=2000, seed=1)
+        generation = await engine.generate(ask("Write a very long story about a dragon."), sampling)
+        tokens_after_cancel = 0
+        cancelled_at = None
+        async for kind, _value in generation:
+            if kind != "token":
+                continue
+            if cancelled_at is None and len(generation.text) > 40:
+                cancelled_at = time.perf_counter()
+                await generation.cancel()
+            elif cancelled_at is not None:
+                tokens_after_cancel += 1
+        elapsed = time.perf_counter() - cancelled_at
+        assert elapsed < 0.1, f"stop took {elapsed * 1000:.0f} ms"
+        assert tokens_after_cancel <= 2
+        assert generation.stats.stopped and generation.stats.finish_reason == "cancelled"
+        assert len(generation.text) > 40
+    with_engine(body)
 
 
 def test_killed_worker_is_reported_and_next_request_reloads(starter_model):
-    async def go():
-        engine = EngineClient()
+    async def body(engine):
         crashes = []
         engine.subscribe("crashed", lambda message, log_tail: crashes.append(message))
-        try:
-            await engine.load(str(starter_model), n_ctx=2048)
-            generation = await engine.generate(ask("Count from one to one hundred."),
-                                               SamplingParams(max_tokens=500, seed=3))
-            with pytest.raises(WorkerError) as info:
-                async for kind, _ in generation:
-                    if kind == "token" and len(generation.text) > 10:
-                        engine.worker.kill()
-            assert info.value.kind == "worker_crashed"
-            assert "SIGKILL" in info.value.message
-            assert crashes and engine.state == EngineState.ERROR
-            text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
-            assert "Paris" in text
-            assert engine.state == EngineState.READY
-        finally:
-            await engine.close()
-    run(go())
+        await engine.load(str(starter_model), n_ctx=2048)
+        generation = await engine.generate(ask("Count from one to one hundred."),
+                                           SamplingParams(max_tokens=500, seed=3))
+        with pytest.raises(WorkerError) as info:
+            async for kind, _ in generation:
+                if kind == "token" and len(generation.text) > 10:
+                    engine.worker.kill()
+        assert info.value.kind == "worker_crashed"
+        assert "SIGKILL" in info.value.message
+        assert crashes and engine.state == EngineState.ERROR
+        text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        assert "Paris" in text
+        assert engine.state == EngineState.READY
+    with_engine(body)
 
 
 def test_context_overflow_drops_oldest_turns_and_says_so(starter_model):
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=256)
-            history = [{"role": "system", "content": "You are terse."}]
-            for i in range(12):
-                history += [{"role": "user", "content": f"Tell me fact number {i} about the sea, in detail."},
-                            {"role": "assistant", "content": f"Fact {i}: the sea is large and salty and deep."}]
-            history.append({"role": "user", "content": "Thanks!"})
-            generation = await engine.generate(history, SamplingParams(max_tokens=32, seed=0, n_ctx=256))
-            trimmed = None
-            async for kind, value in generation:
-                if kind == "trimmed":
-                    trimmed = value
-            assert trimmed and trimmed[0] == 1  # the first user turn, never the system prompt (0)
-            assert 0 not in trimmed and len(history) - 1 not in trimmed
-            assert generation.stats.prompt_tokens + 32 <= 256
-            assert generation.stats.dropped == len(trimmed)
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=256)
+        history = [{"role": "system", "content": "You are terse."}]
+        for i in range(12):
+            history += [{"role": "user", "content": f"Tell me fact number {i} about the sea, in detail."},
+                        {"role": "assistant", "content": f"Fact {i}: the sea is large and salty and deep."}]
+        history.append({"role": "user", "content": "Thanks!"})
+        generation = await engine.generate(history, SamplingParams(max_tokens=32, seed=0, n_ctx=256))
+        trimmed = None
+        async for kind, value in generation:
+            if kind == "trimmed":
+                trimmed = value
+        assert trimmed and trimmed[0] == 1  # the first user turn, never the system prompt (0)
+        assert 0 not in trimmed and len(history) - 1 not in trimmed
+        assert generation.stats.prompt_tokens + 32 <= 256
+        assert generation.stats.dropped == len(trimmed)
+    with_engine(body)
 
 
 def test_tokenize_matches_llama_cpp(starter_model):
@@ -141,87 +128,67 @@ def test_tokenize_matches_llama_cpp(starter_model):
     llm = llama_cpp.Llama(str(starter_model), vocab_only=True, verbose=False)
     expected = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=512)
-            result = await engine.tokenize(text)
-            assert result["ids"] == expected
-            assert b"".join(bytes.fromhex(h) for h in result["pieces_hex"]).decode("utf-8").endswith(text)
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=512)
+        result = await engine.tokenize(text)
+        assert result["ids"] == expected
+        assert b"".join(bytes.fromhex(h) for h in result["pieces_hex"]).decode("utf-8").endswith(text)
+    with_engine(body)
 
 
 def test_bad_file_keeps_previous_model_usable(starter_model, tmp_path):
     bogus = tmp_path / "notes.gguf"
     bogus.write_text("just some notes, not a model\n")
 
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=1024)
-            with pytest.raises(WorkerError) as info:
-                await engine.load(str(bogus))
-            assert info.value.kind == "not_gguf"
-            assert "not a GGUF file" in info.value.message
-            text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
-            assert "Paris" in text
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=1024)
+        with pytest.raises(WorkerError) as info:
+            await engine.load(str(bogus))
+        assert info.value.kind == "not_gguf"
+        assert "not a GGUF file" in info.value.message
+        text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        assert "Paris" in text
+    with_engine(body)
 
 
 def test_cancelled_model_switch_keeps_chatting(starter_model):
     """Cancel a reload halfway: the old model may already be gone in the worker, yet the next
     request must work (it reloads), never 'no model is loaded'."""
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=1024)
-            def cancel_once(fraction, stage):
-                if stage == "loading weights":
-                    unsubscribe()
-                    asyncio.ensure_future(engine.cancel_load())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=1024)
+        def cancel_once(fraction, stage):
+            if stage == "loading weights":
+                unsubscribe()
+                asyncio.ensure_future(engine.cancel_load())
 
-            unsubscribe = engine.subscribe("load_progress", cancel_once)
-            with pytest.raises(WorkerError) as info:
-                await engine.load(str(starter_model), n_ctx=2048)
-            assert info.value.kind == "cancelled"
-            text, _ = await engine.complete(ask("What is the capital of France?"), replace(PRECISE, n_ctx=1024))
-            assert "Paris" in text
-        finally:
-            await engine.close()
-    run(go())
+        unsubscribe = engine.subscribe("load_progress", cancel_once)
+        with pytest.raises(WorkerError) as info:
+            await engine.load(str(starter_model), n_ctx=2048)
+        assert info.value.kind == "cancelled"
+        text, _ = await engine.complete(ask("What is the capital of France?"), replace(PRECISE, n_ctx=1024))
+        assert "Paris" in text
+    with_engine(body)
 
 
 def test_context_length_rounded_up_by_llama_cpp_does_not_reload_each_time(starter_model):
-    async def go():
-        engine = EngineClient()
+    async def body(engine):
         loads = []
         engine.subscribe("loaded", lambda info: loads.append(info.n_ctx))
-        try:
-            sampling = SamplingParams(max_tokens=4, seed=0, n_ctx=3000)
-            await engine.load(str(starter_model), n_ctx=3000)
-            await engine.complete(ask("Hi"), sampling)
-            await engine.complete(ask("Hello"), sampling)
-            assert len(loads) == 1 and loads[0] >= 3000  # llama.cpp may round 3000 up to 3072
-            assert not engine.needs_load(3000) and engine.needs_load(2048)
-        finally:
-            await engine.close()
-    run(go())
+        sampling = SamplingParams(max_tokens=4, seed=0, n_ctx=3000)
+        await engine.load(str(starter_model), n_ctx=3000)
+        await engine.complete(ask("Hi"), sampling)
+        await engine.complete(ask("Hello"), sampling)
+        assert len(loads) == 1 and loads[0] >= 3000  # llama.cpp may round 3000 up to 3072
+        assert not engine.needs_load(3000) and engine.needs_load(2048)
+    with_engine(body)
 
 
 def test_tokens_longer_than_32_bytes_survive(starter_model):
     """llama-cpp-python's detokenize drops pieces over 32 bytes (e.g. a 64-dash rule)."""
     text = "-" * 64 + "\n" + " " * 40 + "indented"
-    async def go():
-        engine = EngineClient()
-        try:
-            await engine.load(str(starter_model), n_ctx=512)
-            result = await engine.tokenize(text, add_special=False)
-            pieces = b"".join(bytes.fromhex(h) for h in result["pieces_hex"])
-            assert pieces.decode("utf-8") == text
-        finally:
-            await engine.close()
-    run(go())
+    async def body(engine):
+        await engine.load(str(starter_model), n_ctx=512)
+        result = await engine.tokenize(text, add_special=False)
+        pieces = b"".join(bytes.fromhex(h) for h in result["pieces_hex"])
+        assert pieces.decode("utf-8") == text
+    with_engine(body)

@@ -332,9 +332,6 @@ class Engine:
         pieces = [token_piece(llm._model.vocab, t, True) for t in ids]
         return {"ids": ids, "pieces_hex": [p.hex() for p in pieces]}
 
-    def count_prompt(self, req: Request) -> dict[str, Any]:
-        return {"prompt_tokens": len(self.prompt_tokens(req.params["messages"]))}
-
     def system_info(self, req: Request) -> dict[str, Any]:
         backend, offload, report = detect_backend()
         return {"backend": backend, "gpu_offload_supported": offload, "report": report,
@@ -351,7 +348,7 @@ def main() -> None:
     engine = Engine()
     serve({
         "load": engine.load, "unload": engine.unload, "generate": engine.generate,
-        "tokenize": engine.tokenize, "count_prompt": engine.count_prompt,
+        "tokenize": engine.tokenize,
         "system_info": engine.system_info, "ping": engine.ping,
     }, name="engine")
 
