@@ -1,4 +1,4 @@
-"""`studio` command line: the GUI by default, plus Qt-free companions (chat, models).
+"""`studio` command line: the GUI by default, plus Qt-free companions (chat, models, dataset, train).
 
 Nothing here imports Qt unless the GUI is asked for. Bad input prints one human line on stderr
 and exits non-zero; tracebacks are for bugs only.
@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Sequence
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+# Subcommands living in their own modules, each with register(subparsers) and run(args) -> int.
+# A module that is absent (or broken) leaves its subcommand out instead of breaking the CLI.
+_PLUGIN_COMMANDS = {"dataset": "studio.cli_dataset", "train": "studio.cli_train"}
 
 
 class CliError(Exception):
@@ -42,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
+    chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
+                      help="attach a GGUF LoRA adapter, optionally scaled (default 1.0); repeatable")
 
     models = sub.add_parser("models", help="list the model library (or inspect / fetch)")
     models_sub = models.add_subparsers(dest="models_command")
@@ -53,7 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("repo")
     download.add_argument("filename")
     models.add_argument("--json", action="store_true")
+    for module in _plugins().values():
+        module.register(sub)
     return parser
+
+
+def _plugins() -> dict[str, ModuleType]:
+    found = {}
+    for command, name in _PLUGIN_COMMANDS.items():
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but something it needs is missing: say so
+                print(f"studio: the '{command}' command is unavailable ({exc})", file=sys.stderr)
+            continue
+        if hasattr(module, "register") and hasattr(module, "run"):
+            found[command] = module
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_chat(args))
         if args.command == "models":
             return _models(args)
+        if args.command in _PLUGIN_COMMANDS:
+            return int(_plugins()[args.command].run(args))
     except CliError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return exc.code
@@ -109,13 +134,14 @@ async def _chat(args: argparse.Namespace) -> int:
     if not prompt.strip():
         raise CliError("the prompt is empty", EXIT_USAGE)
     model = _resolve_model(args.model)
+    lora = [_lora_arg(text) for text in args.lora]
     engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads))
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_tokens=args.max_tokens, seed=args.seed, n_ctx=args.ctx)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
         [{"role": "user", "content": prompt}]
     try:
-        info = await engine.load(str(model), n_ctx=args.ctx)
+        info = await engine.load(str(model), n_ctx=args.ctx, lora=lora)
         if info.template_source == "fallback":
             print(f"note: {info.template_note}", file=sys.stderr)
         generation = await engine.generate(messages, sampling)
@@ -136,14 +162,23 @@ async def _chat(args: argparse.Namespace) -> int:
             "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
             "finish_reason": stats.finish_reason, "backend": info.backend,
+            "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
         }, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
     return 0
 
 
+def _lora_arg(text: str) -> dict:
+    from studio.core.engine.lora import parse_lora_arg
+    adapter = parse_lora_arg(text)
+    if not Path(adapter["path"]).expanduser().exists():
+        raise CliError(f"no such adapter file: {adapter['path']}", EXIT_USAGE)
+    return adapter
+
+
 _BAD_INPUT_KINDS = {"not_found", "not_a_file", "empty", "not_gguf", "unsupported_version", "corrupt", "truncated",
-                    "unknown_architecture", "not_a_model", "template_unsafe", "llama_load_failed", "context_overflow"}
+                    "not_lora", "lora_mismatch", "bad_request", "unknown_architecture", "not_a_model", "template_unsafe", "llama_load_failed", "context_overflow"}
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -21,6 +21,9 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="studio-test-home-"))
 os.environ["STUDIO_HOME"] = str(_SESSION_HOME)
 os.environ["STUDIO_MODELS_DIR"] = str(_SESSION_HOME / "models")
 os.environ.setdefault("STUDIO_SCREENSHOT_DIR", str(_REPO / "test-artifacts" / "screenshots"))
+# Dequantized GGUF weights outlive the session so local reruns skip the ~18 s dequantize; a test
+# about the cache itself points STUDIO_CACHE_DIR at its own tmp_path.
+os.environ.setdefault("STUDIO_CACHE_DIR", str(_REPO / "test-artifacts" / "cache"))
 os.environ.pop("HF_ENDPOINT", None)  # nothing in the tests may reach the real hub
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -52,6 +55,13 @@ def starter_model() -> Path:
         except OSError:
             shutil.copyfile(source, link)
     return link
+
+
+@pytest.fixture(scope="session")
+def dequantized_starter(starter_model) -> Path:
+    """The starter GGUF dequantized to a safetensors folder (torch), made once and cached."""
+    from studio.core.training.base_model import ensure_dequantized
+    return ensure_dequantized(starter_model)
 
 
 @pytest.fixture()

@@ -277,6 +277,26 @@
       <source>last reply: {speed} tok/s · TTFT {ttft} ms</source>
       <translation>上次回复：{speed} 词元/秒 · 首词元 {ttft} 毫秒</translation>
     </message>
+    <message>
+      <source>A reply is still being written: stop it before changing adapters.</source>
+      <translation>回复仍在生成：请先停止，再更改适配器。</translation>
+    </message>
+    <message>
+      <source>Load a model before attaching an adapter.</source>
+      <translation>请先加载模型，再挂载适配器。</translation>
+    </message>
+    <message>
+      <source>Could not attach {name}: {reason}</source>
+      <translation>无法挂载 {name}：{reason}</translation>
+    </message>
+    <message>
+      <source>Could not change the adapters: {reason}</source>
+      <translation>无法更改适配器：{reason}</translation>
+    </message>
+    <message>
+      <source>Adapter: {names}</source>
+      <translation>适配器：{names}</translation>
+    </message>
   </context>
   <context>
     <name>ConversationSidebar</name>
@@ -505,10 +525,6 @@
       <translation>松开鼠标即可添加并加载此 .gguf 文件</translation>
     </message>
     <message>
-      <source>Only .gguf model files can be dropped here</source>
-      <translation>这里只能拖放 .gguf 模型文件</translation>
-    </message>
-    <message>
       <source>Several files were dropped: loading {name} only.</source>
       <translation>拖入了多个文件：只加载 {name}。</translation>
     </message>
@@ -531,6 +547,34 @@
     <message>
       <source>Something went wrong: {reason}</source>
       <translation>出现问题：{reason}</translation>
+    </message>
+    <message>
+      <source>Fine-tune</source>
+      <translation>微调</translation>
+    </message>
+    <message>
+      <source>This run was trained from a Hugging Face folder; chatting needs a GGUF model. Convert the base model to GGUF, or merge the adapter into a GGUF first.</source>
+      <translation>此运行基于 Hugging Face 文件夹训练；聊天需要 GGUF 模型。请先将基础模型转换为 GGUF，或把适配器合并进 GGUF。</translation>
+    </message>
+    <message>
+      <source>The run's base model {path} is gone, so the adapter has nothing to attach to.</source>
+      <translation>该运行的基础模型 {path} 已不存在，适配器无处挂载。</translation>
+    </message>
+    <message>
+      <source>Drop to open {count} dataset file(s) in Fine-tune</source>
+      <translation>松开即可在“微调”中打开 {count} 个数据集文件</translation>
+    </message>
+    <message>
+      <source>Drop a .gguf model to load it, or dataset files (.jsonl .json .csv .tsv .txt) to fine-tune; other files cannot be used here</source>
+      <translation>拖放 .gguf 模型即可加载，拖放数据集文件（.jsonl .json .csv .tsv .txt）即可微调；其他文件无法在此使用</translation>
+    </message>
+    <message>
+      <source>Training in progress</source>
+      <translation>正在训练</translation>
+    </message>
+    <message>
+      <source>A fine-tuning run is still training. Quit anyway? The run stops here and can be resumed from its last checkpoint in Fine-tune › Runs.</source>
+      <translation>微调仍在训练中。仍要退出吗？运行会在此停止，之后可在“微调 › 运行记录”中从最近的检查点继续。</translation>
     </message>
   </context>
   <context>
@@ -647,6 +691,1070 @@
     <message>
       <source>Try again</source>
       <translation>重试</translation>
+    </message>
+  </context>
+  <context>
+    <name>AdaptersBox</name>
+    <message>
+      <source>Adapters</source>
+      <translation>适配器</translation>
+    </message>
+    <message>
+      <source>No adapter attached.</source>
+      <translation>未挂载适配器。</translation>
+    </message>
+    <message>
+      <source>Attach adapter…</source>
+      <translation>挂载适配器…</translation>
+    </message>
+    <message>
+      <source>Attach a LoRA adapter (.gguf) to the loaded model</source>
+      <translation>为已加载的模型挂载 LoRA 适配器（.gguf）</translation>
+    </message>
+    <message>
+      <source>How strongly the adapter changes the model (1 = as trained, 0 = off)</source>
+      <translation>适配器对模型的影响强度（1 = 按训练效果，0 = 关闭）</translation>
+    </message>
+    <message>
+      <source>Detach</source>
+      <translation>卸下</translation>
+    </message>
+    <message>
+      <source>Attach a LoRA adapter</source>
+      <translation>挂载 LoRA 适配器</translation>
+    </message>
+    <message>
+      <source>GGUF LoRA adapters (*.gguf);;All files (*)</source>
+      <translation>GGUF LoRA 适配器 (*.gguf);;所有文件 (*)</translation>
+    </message>
+  </context>
+  <context>
+    <name>ConfigPanel</name>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Choose a base model</source>
+      <translation>选择基础模型</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Custom</source>
+      <translation>自定义</translation>
+    </message>
+    <message>
+      <source>Preset</source>
+      <translation>预设</translation>
+    </message>
+    <message>
+      <source>LoRA</source>
+      <translation>LoRA</translation>
+    </message>
+    <message>
+      <source>Rank: how much the adapter can learn (higher = more capacity, more memory)</source>
+      <translation>秩：适配器能学到多少（越高容量越大，内存占用越多）</translation>
+    </message>
+    <message>
+      <source>Scaling of the adapter's update; usually twice the rank</source>
+      <translation>适配器更新的缩放系数；通常为秩的两倍</translation>
+    </message>
+    <message>
+      <source>Layers that get an adapter, separated by commas; leave empty for the usual choice for this architecture</source>
+      <translation>加适配器的层，用逗号分隔；留空则使用该架构的常用选择</translation>
+    </message>
+    <message>
+      <source>Rank (r)</source>
+      <translation>秩 (r)</translation>
+    </message>
+    <message>
+      <source>Alpha</source>
+      <translation>Alpha</translation>
+    </message>
+    <message>
+      <source>Dropout</source>
+      <translation>Dropout</translation>
+    </message>
+    <message>
+      <source>Target modules</source>
+      <translation>目标模块</translation>
+    </message>
+    <message>
+      <source>Optimisation</source>
+      <translation>优化</translation>
+    </message>
+    <message>
+      <source>cosine</source>
+      <translation>余弦</translation>
+    </message>
+    <message>
+      <source>linear</source>
+      <translation>线性</translation>
+    </message>
+    <message>
+      <source>constant</source>
+      <translation>恒定</translation>
+    </message>
+    <message>
+      <source>Epochs</source>
+      <translation>轮数</translation>
+    </message>
+    <message>
+      <source>Max steps</source>
+      <translation>最大步数</translation>
+    </message>
+    <message>
+      <source>Micro-batches added up per optimizer step: a larger effective batch without more memory</source>
+      <translation>每个优化步累加的微批次数：不增加内存即可获得更大的有效批量</translation>
+    </message>
+    <message>
+      <source>Learning rate</source>
+      <translation>学习率</translation>
+    </message>
+    <message>
+      <source>Schedule</source>
+      <translation>学习率调度</translation>
+    </message>
+    <message>
+      <source>Warmup share</source>
+      <translation>预热比例</translation>
+    </message>
+    <message>
+      <source>Weight decay</source>
+      <translation>权重衰减</translation>
+    </message>
+    <message>
+      <source>Length</source>
+      <translation>训练长度</translation>
+    </message>
+    <message>
+      <source>Batch size</source>
+      <translation>批大小</translation>
+    </message>
+    <message>
+      <source>Gradient accumulation</source>
+      <translation>梯度累积</translation>
+    </message>
+    <message>
+      <source>Sequences</source>
+      <translation>序列</translation>
+    </message>
+    <message>
+      <source>Pack short examples together</source>
+      <translation>将短样本拼接打包</translation>
+    </message>
+    <message>
+      <source>Loss on responses only</source>
+      <translation>仅在回复上计算损失</translation>
+    </message>
+    <message>
+      <source>Learn only the assistant's replies, not the prompts (best for instruction and chat data)</source>
+      <translation>只学习助手的回复，不学习提示（最适合指令和对话数据）</translation>
+    </message>
+    <message>
+      <source>auto</source>
+      <translation>自动</translation>
+    </message>
+    <message>
+      <source>Max sequence length</source>
+      <translation>最大序列长度</translation>
+    </message>
+    <message>
+      <source>Seed</source>
+      <translation>随机种子</translation>
+    </message>
+    <message>
+      <source>Evaluate every (steps)</source>
+      <translation>评估间隔（步）</translation>
+    </message>
+    <message>
+      <source>Checkpoint every (steps)</source>
+      <translation>检查点间隔（步）</translation>
+    </message>
+    <message>
+      <source>Save config…</source>
+      <translation>保存配置…</translation>
+    </message>
+    <message>
+      <source>Save these settings and the dataset as a JSON file for `studio train CONFIG` or `accelerate launch`</source>
+      <translation>将这些设置和数据集保存为 JSON 文件，供 `studio train CONFIG` 或 `accelerate launch` 使用</translation>
+    </message>
+    <message>
+      <source>Load config…</source>
+      <translation>载入配置…</translation>
+    </message>
+    <message>
+      <source>Quick test</source>
+      <translation>快速测试</translation>
+    </message>
+    <message>
+      <source>Balanced</source>
+      <translation>均衡</translation>
+    </message>
+    <message>
+      <source>Thorough</source>
+      <translation>充分</translation>
+    </message>
+    <message>
+      <source>{name} (the chat's model)</source>
+      <translation>{name}（聊天中的模型）</translation>
+    </message>
+    <message>
+      <source> (Hugging Face folder)</source>
+      <translation>（Hugging Face 文件夹）</translation>
+    </message>
+    <message>
+      <source>Other GGUF file…</source>
+      <translation>其他 GGUF 文件…</translation>
+    </message>
+    <message>
+      <source>Hugging Face folder (safetensors)…</source>
+      <translation>Hugging Face 文件夹（safetensors）…</translation>
+    </message>
+    <message>
+      <source>GGUF models (*.gguf)</source>
+      <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+      <source>Choose a Hugging Face model folder</source>
+      <translation>选择 Hugging Face 模型文件夹</translation>
+    </message>
+    <message>
+      <source>{arch}, {size} parameters: defaults sized for it.</source>
+      <translation>{arch}，{size} 参数：已按其规模设置默认值。</translation>
+    </message>
+    <message>
+      <source>A Hugging Face folder: its safetensors weights are loaded directly.</source>
+      <translation>Hugging Face 文件夹：直接加载其中的 safetensors 权重。</translation>
+    </message>
+    <message>
+      <source>A GGUF file: it is dequantized for training (once; the result is cached).</source>
+      <translation>GGUF 文件：训练前会先反量化（仅一次，结果会缓存）。</translation>
+    </message>
+    <message>
+      <source>Load a model in Chat, or choose one here.</source>
+      <translation>请在聊天中加载模型，或在这里选择一个。</translation>
+    </message>
+  </context>
+  <context>
+    <name>DataPanel</name>
+    <message>
+      <source>File</source>
+      <translation>文件</translation>
+    </message>
+    <message>
+      <source>Encoding</source>
+      <translation>编码</translation>
+    </message>
+    <message>
+      <source>Format</source>
+      <translation>格式</translation>
+    </message>
+    <message>
+      <source>Examples</source>
+      <translation>样本数</translation>
+    </message>
+    <message>
+      <source>Problems</source>
+      <translation>问题</translation>
+    </message>
+    <message>
+      <source>Size</source>
+      <translation>大小</translation>
+    </message>
+    <message>
+      <source>Hold out</source>
+      <translation>留出</translation>
+    </message>
+    <message>
+      <source>Validation file:</source>
+      <translation>验证文件：</translation>
+    </message>
+    <message>
+      <source>none</source>
+      <translation>无</translation>
+    </message>
+    <message>
+      <source>Choose…</source>
+      <translation>选择…</translation>
+    </message>
+    <message>
+      <source>Validation:</source>
+      <translation>验证集：</translation>
+    </message>
+    <message>
+      <source>of the examples, or</source>
+      <translation>的样本，或</translation>
+    </message>
+    <message>
+      <source>No dataset yet.</source>
+      <translation>还没有数据集。</translation>
+    </message>
+    <message>
+      <source>Reading… %p%</source>
+      <translation>正在读取… %p%</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Stop reading the dataset</source>
+      <translation>停止读取数据集</translation>
+    </message>
+    <message>
+      <source>Select an example to see all of it, exactly as the model will be trained on it.</source>
+      <translation>选择一个样本即可查看其全文，与模型训练时看到的完全一致。</translation>
+    </message>
+    <message>
+      <source>Highlighted: the tokens the model learns to write (they carry the loss)</source>
+      <translation>高亮部分：模型要学习生成的词元（计入损失）</translation>
+    </message>
+    <message>
+      <source>Examples (rendered with the base model's chat template)</source>
+      <translation>样本（用基础模型的对话模板渲染）</translation>
+    </message>
+    <message>
+      <source>Token lengths</source>
+      <translation>词元长度</translation>
+    </message>
+    <message>
+      <source>Double-click a problem to copy it</source>
+      <translation>双击问题即可复制</translation>
+    </message>
+    <message>
+      <source>Add dataset files</source>
+      <translation>添加数据集文件</translation>
+    </message>
+    <message>
+      <source>Datasets ({patterns});;All files (*)</source>
+      <translation>数据集 ({patterns});;所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>Choose a validation file</source>
+      <translation>选择验证文件</translation>
+    </message>
+    <message>
+      <source>cannot be read: {reason}</source>
+      <translation>无法读取：{reason}</translation>
+    </message>
+    <message>
+      <source>The dataset could not be read: {reason}</source>
+      <translation>无法读取数据集：{reason}</translation>
+    </message>
+    <message>
+      <source>Reading the dataset was cancelled.</source>
+      <translation>已取消读取数据集。</translation>
+    </message>
+    <message>
+      <source>{detected} (detected)</source>
+      <translation>{detected}（自动检测）</translation>
+    </message>
+    <message>
+      <source>Detected format; choose another if the detection is wrong (the choice applies to every file of the dataset)</source>
+      <translation>检测到的格式；如检测有误可另选（该选择适用于数据集中的所有文件）</translation>
+    </message>
+    <message>
+      <source>Reading…</source>
+      <translation>正在读取…</translation>
+    </message>
+    <message>
+      <source>{examples} examples · {train} for training, {val} for validation · {problems} problem(s)</source>
+      <translation>{examples} 个样本 · {train} 个用于训练，{val} 个用于验证 · {problems} 个问题</translation>
+    </message>
+    <message>
+      <source>Choose a base model (Configure) to count tokens.</source>
+      <translation>请在“配置”中选择基础模型以统计词元数。</translation>
+    </message>
+    <message>
+      <source>{n} example(s) would be truncated at {max} tokens.</source>
+      <translation>有 {n} 个样本会在 {max} 个词元处被截断。</translation>
+    </message>
+    <message>
+      <source>Problems ({n})</source>
+      <translation>问题（{n}）</translation>
+    </message>
+    <message>
+      <source>Problems ({n}, first {shown} shown)</source>
+      <translation>问题（{n}，显示前 {shown} 个）</translation>
+    </message>
+    <message>
+      <source>Copied: {problem}</source>
+      <translation>已复制：{problem}</translation>
+    </message>
+  </context>
+  <context>
+    <name>DropZone</name>
+    <message>
+      <source>Drop dataset files here (.jsonl .json .csv .tsv .txt), several at once, or</source>
+      <translation>将数据集文件（.jsonl .json .csv .tsv .txt）拖放到这里，可一次多个，或</translation>
+    </message>
+    <message>
+      <source>Add files…</source>
+      <translation>添加文件…</translation>
+    </message>
+    <message>
+      <source>Remove</source>
+      <translation>移除</translation>
+    </message>
+    <message>
+      <source>Remove the selected file from the dataset</source>
+      <translation>从数据集中移除所选文件</translation>
+    </message>
+    <message>
+      <source>Clear</source>
+      <translation>清空</translation>
+    </message>
+  </context>
+  <context>
+    <name>EvalPanel</name>
+    <message>
+      <source>Run:</source>
+      <translation>运行：</translation>
+    </message>
+    <message>
+      <source>Perplexity on the validation set (lower is better)</source>
+      <translation>验证集上的困惑度（越低越好）</translation>
+    </message>
+    <message>
+      <source>Compute</source>
+      <translation>计算</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Base:</source>
+      <translation>基础模型：</translation>
+    </message>
+    <message>
+      <source>Tuned:</source>
+      <translation>微调后：</translation>
+    </message>
+    <message>
+      <source>Change:</source>
+      <translation>变化：</translation>
+    </message>
+    <message>
+      <source>Answers side by side</source>
+      <translation>回答对比</translation>
+    </message>
+    <message>
+      <source>One prompt per line</source>
+      <translation>每行一个提示</translation>
+    </message>
+    <message>
+      <source>Use validation prompts</source>
+      <translation>使用验证集提示</translation>
+    </message>
+    <message>
+      <source>Fill in the first prompts of the run's validation examples</source>
+      <translation>填入该运行验证样本中的前几个提示</translation>
+    </message>
+    <message>
+      <source>Compare</source>
+      <translation>对比</translation>
+    </message>
+    <message>
+      <source>Stop</source>
+      <translation>停止</translation>
+    </message>
+    <message>
+      <source>Max tokens</source>
+      <translation>最大词元数</translation>
+    </message>
+    <message>
+      <source>Prompt</source>
+      <translation>提示</translation>
+    </message>
+    <message>
+      <source>Base</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Tuned</source>
+      <translation>微调后</translation>
+    </message>
+    <message>
+      <source>No run with a GGUF adapter yet</source>
+      <translation>还没有带 GGUF 适配器的运行</translation>
+    </message>
+    <message>
+      <source>Base model: {name}</source>
+      <translation>基础模型：{name}</translation>
+    </message>
+    <message>
+      <source>Write at least one prompt (one per line), or use the validation prompts.</source>
+      <translation>请至少写一个提示（每行一个），或使用验证集提示。</translation>
+    </message>
+    <message>
+      <source>Scored on {n} validation example(s), {tokens} tokens, rendered with the base model's chat template.</source>
+      <translation>基于 {n} 个验证样本、{tokens} 个词元计算，使用基础模型的对话模板渲染。</translation>
+    </message>
+  </context>
+  <context>
+    <name>FinetuneView</name>
+    <message>
+      <source>1 · Data</source>
+      <translation>1 · 数据</translation>
+    </message>
+    <message>
+      <source>2 · Configure</source>
+      <translation>2 · 配置</translation>
+    </message>
+    <message>
+      <source>3 · Train</source>
+      <translation>3 · 训练</translation>
+    </message>
+    <message>
+      <source>Runs</source>
+      <translation>运行记录</translation>
+    </message>
+    <message>
+      <source>Evaluate</source>
+      <translation>评估</translation>
+    </message>
+    <message>
+      <source>Save run config</source>
+      <translation>保存运行配置</translation>
+    </message>
+    <message>
+      <source>Run config (*.json)</source>
+      <translation>运行配置 (*.json)</translation>
+    </message>
+    <message>
+      <source>Could not save the config: {reason}</source>
+      <translation>无法保存配置：{reason}</translation>
+    </message>
+    <message>
+      <source>Saved to {path}. Run it headless with: studio train {path}</source>
+      <translation>已保存到 {path}。可无界面运行：studio train {path}</translation>
+    </message>
+    <message>
+      <source>Load run config</source>
+      <translation>载入运行配置</translation>
+    </message>
+    <message>
+      <source>Run config (*.json);;All files (*)</source>
+      <translation>运行配置 (*.json);;所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>Could not load the config: {reason}</source>
+      <translation>无法载入配置：{reason}</translation>
+    </message>
+    <message>
+      <source>Loaded {path}.</source>
+      <translation>已载入 {path}。</translation>
+    </message>
+    <message>
+      <source>A run is already training: cancel it first, or wait for it to finish.</source>
+      <translation>已有运行在训练：请先取消，或等待其完成。</translation>
+    </message>
+    <message>
+      <source>This run cannot be resumed: {reason}</source>
+      <translation>此运行无法继续：{reason}</translation>
+    </message>
+    <message>
+      <source>Cancelling: saving the adapter learned so far…</source>
+      <translation>正在取消：保存目前学到的适配器…</translation>
+    </message>
+    <message>
+      <source>Export GGUF adapter</source>
+      <translation>导出 GGUF 适配器</translation>
+    </message>
+    <message>
+      <source>GGUF adapters (*.gguf)</source>
+      <translation>GGUF 适配器 (*.gguf)</translation>
+    </message>
+    <message>
+      <source>Exporting the GGUF adapter…</source>
+      <translation>正在导出 GGUF 适配器…</translation>
+    </message>
+    <message>
+      <source>The GGUF export failed: {reason}</source>
+      <translation>GGUF 导出失败：{reason}</translation>
+    </message>
+    <message>
+      <source>GGUF adapter written to {path}</source>
+      <translation>GGUF 适配器已写入 {path}</translation>
+    </message>
+    <message>
+      <source>Merging is not available in this build.</source>
+      <translation>此版本不支持合并。</translation>
+    </message>
+    <message>
+      <source>Merge into a standalone GGUF</source>
+      <translation>合并为独立的 GGUF</translation>
+    </message>
+    <message>
+      <source>GGUF models (*.gguf)</source>
+      <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+      <source>Merging the adapter into {name}…</source>
+      <translation>正在将适配器合并到 {name}…</translation>
+    </message>
+    <message>
+      <source>The merge failed: {reason}</source>
+      <translation>合并失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Merged model written to {path}. Add it with “Add model file…” to chat with it.</source>
+      <translation>合并后的模型已写入 {path}。通过“添加模型文件…”添加后即可与其聊天。</translation>
+    </message>
+    <message>
+      <source>Delete run</source>
+      <translation>删除运行</translation>
+    </message>
+    <message>
+      <source>Delete the run “{name}” with its checkpoints and adapters? This cannot be undone.</source>
+      <translation>删除运行“{name}”及其检查点和适配器？此操作无法撤销。</translation>
+    </message>
+    <message>
+      <source>This run's adapter is attached in Chat: detach it first.</source>
+      <translation>此运行的适配器正挂载在聊天中：请先卸下。</translation>
+    </message>
+    <message>
+      <source>Could not delete the run: {reason}</source>
+      <translation>无法删除该运行：{reason}</translation>
+    </message>
+    <message>
+      <source>A chat reply is being written: wait for it or stop it first.</source>
+      <translation>聊天回复正在生成：请等待完成或先停止。</translation>
+    </message>
+    <message>
+      <source>This run was trained from a Hugging Face folder; the engine needs its GGUF to evaluate.</source>
+      <translation>此运行基于 Hugging Face 文件夹训练；引擎需要其 GGUF 版本才能评估。</translation>
+    </message>
+    <message>
+      <source>Reading the validation set…</source>
+      <translation>正在读取验证集…</translation>
+    </message>
+    <message>
+      <source>This run has no validation examples to score.</source>
+      <translation>此运行没有可评分的验证样本。</translation>
+    </message>
+    <message>
+      <source>base</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>tuned</source>
+      <translation>微调后</translation>
+    </message>
+    <message>
+      <source>Cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <source>Done</source>
+      <translation>完成</translation>
+    </message>
+    <message>
+      <source>Perplexity could not be computed: {reason}</source>
+      <translation>无法计算困惑度：{reason}</translation>
+    </message>
+    <message>
+      <source>Stopped.</source>
+      <translation>已停止。</translation>
+    </message>
+    <message>
+      <source>{which}: answering {n} of {total}…</source>
+      <translation>{which}：正在回答第 {n} / {total} 个…</translation>
+    </message>
+    <message>
+      <source>Base</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Tuned</source>
+      <translation>微调后</translation>
+    </message>
+    <message>
+      <source>Done: greedy answers, same prompts, adapter off then on.</source>
+      <translation>完成：贪心解码，相同提示，先关闭再开启适配器。</translation>
+    </message>
+    <message>
+      <source>The comparison failed: {reason}</source>
+      <translation>对比失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Could not put back the chat's adapters: {reason}</source>
+      <translation>无法恢复聊天的适配器：{reason}</translation>
+    </message>
+    <message>
+      <source>The evaluation failed: {reason}</source>
+      <translation>评估失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {reason}</source>
+      <translation>出错了：{reason}</translation>
+    </message>
+  </context>
+  <context>
+    <name>HistogramChart</name>
+    <message>
+      <source>tokens per example</source>
+      <translation>每个样本的词元数</translation>
+    </message>
+    <message>
+      <source>examples</source>
+      <translation>样本数</translation>
+    </message>
+    <message>
+      <source>max length {n}</source>
+      <translation>最大长度 {n}</translation>
+    </message>
+  </context>
+  <context>
+    <name>LossChart</name>
+    <message>
+      <source>step</source>
+      <translation>步</translation>
+    </message>
+    <message>
+      <source>loss</source>
+      <translation>损失</translation>
+    </message>
+    <message>
+      <source>train</source>
+      <translation>训练</translation>
+    </message>
+    <message>
+      <source>validation</source>
+      <translation>验证</translation>
+    </message>
+  </context>
+  <context>
+    <name>MappingEditor</name>
+    <message>
+      <source>Column mapping</source>
+      <translation>列映射</translation>
+    </message>
+    <message>
+      <source>Instruction</source>
+      <translation>指令</translation>
+    </message>
+    <message>
+      <source>Input</source>
+      <translation>输入</translation>
+    </message>
+    <message>
+      <source>Output</source>
+      <translation>输出</translation>
+    </message>
+    <message>
+      <source>System</source>
+      <translation>系统</translation>
+    </message>
+    <message>
+      <source>Prompt</source>
+      <translation>提示</translation>
+    </message>
+    <message>
+      <source>Completion</source>
+      <translation>补全</translation>
+    </message>
+    <message>
+      <source>Text</source>
+      <translation>文本</translation>
+    </message>
+    <message>
+      <source>Column mapping — {file}</source>
+      <translation>列映射 — {file}</translation>
+    </message>
+    <message>
+      <source>The field names are not a standard format: choose which column holds what. Leave a field at “—” when the file has no such column.</source>
+      <translation>字段名不是标准格式：请指定各列分别对应什么。文件中没有对应列的字段请保留为“—”。</translation>
+    </message>
+  </context>
+  <context>
+    <name>PreviewModel</name>
+    <message>
+      <source>Source</source>
+      <translation>来源</translation>
+    </message>
+    <message>
+      <source>Roles</source>
+      <translation>角色</translation>
+    </message>
+    <message>
+      <source>Tokens</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>As the model sees it</source>
+      <translation>模型看到的内容</translation>
+    </message>
+    <message>
+      <source>Longer than the maximum sequence length: training sees only the start</source>
+      <translation>超过最大序列长度：训练时只会看到开头部分</translation>
+    </message>
+  </context>
+  <context>
+    <name>RunsPanel</name>
+    <message>
+      <source>Run</source>
+      <translation>运行</translation>
+    </message>
+    <message>
+      <source>State</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Steps</source>
+      <translation>步数</translation>
+    </message>
+    <message>
+      <source>Train loss</source>
+      <translation>训练损失</translation>
+    </message>
+    <message>
+      <source>Val loss</source>
+      <translation>验证损失</translation>
+    </message>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Started</source>
+      <translation>开始时间</translation>
+    </message>
+    <message>
+      <source>Open folder</source>
+      <translation>打开文件夹</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Continue from the run's last checkpoint</source>
+      <translation>从该运行最近的检查点继续</translation>
+    </message>
+    <message>
+      <source>Chat with this adapter</source>
+      <translation>使用此适配器聊天</translation>
+    </message>
+    <message>
+      <source>Load the base model in Chat with this adapter attached</source>
+      <translation>在聊天中加载基础模型并挂载此适配器</translation>
+    </message>
+    <message>
+      <source>Export GGUF adapter…</source>
+      <translation>导出 GGUF 适配器…</translation>
+    </message>
+    <message>
+      <source>Write the adapter as a GGUF LoRA file that llama.cpp loads</source>
+      <translation>将适配器写成 llama.cpp 可加载的 GGUF LoRA 文件</translation>
+    </message>
+    <message>
+      <source>Merge into a GGUF model…</source>
+      <translation>合并为 GGUF 模型…</translation>
+    </message>
+    <message>
+      <source>Write a standalone GGUF model with the adapter built in</source>
+      <translation>写出内置适配器的独立 GGUF 模型</translation>
+    </message>
+    <message>
+      <source>Delete</source>
+      <translation>删除</translation>
+    </message>
+    <message>
+      <source>Refresh</source>
+      <translation>刷新</translation>
+    </message>
+    <message>
+      <source>running</source>
+      <translation>运行中</translation>
+    </message>
+    <message>
+      <source>completed</source>
+      <translation>已完成</translation>
+    </message>
+    <message>
+      <source>cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <source>failed</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <source>interrupted</source>
+      <translation>已中断</translation>
+    </message>
+    <message>
+      <source>No runs yet: configure one and press Start in Train.</source>
+      <translation>还没有运行记录：请先配置，然后在“训练”中点击开始。</translation>
+    </message>
+    <message>
+      <source>Data: {files}</source>
+      <translation>数据：{files}</translation>
+    </message>
+    <message>
+      <source>GGUF adapter: {path}</source>
+      <translation>GGUF 适配器：{path}</translation>
+    </message>
+    <message>
+      <source>PEFT adapter: {path} (no GGUF copy yet: use Export)</source>
+      <translation>PEFT 适配器：{path}（尚无 GGUF 版本：请使用导出）</translation>
+    </message>
+    <message>
+      <source>Error: {reason}</source>
+      <translation>错误：{reason}</translation>
+    </message>
+  </context>
+  <context>
+    <name>TrainPanel</name>
+    <message>
+      <source>Start training</source>
+      <translation>开始训练</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Stop the run; the adapter learned so far is saved</source>
+      <translation>停止运行；目前学到的适配器会被保存</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Continue the last run from its last checkpoint</source>
+      <translation>从最近的检查点继续上一次运行</translation>
+    </message>
+    <message>
+      <source>Not started.</source>
+      <translation>尚未开始。</translation>
+    </message>
+    <message>
+      <source>Loss</source>
+      <translation>损失</translation>
+    </message>
+    <message>
+      <source>Log</source>
+      <translation>日志</translation>
+    </message>
+    <message>
+      <source>Run folder: {path}</source>
+      <translation>运行文件夹：{path}</translation>
+    </message>
+    <message>
+      <source>Resuming…</source>
+      <translation>正在继续…</translation>
+    </message>
+    <message>
+      <source>Starting…</source>
+      <translation>正在启动…</translation>
+    </message>
+    <message>
+      <source>Step —</source>
+      <translation>步 —</translation>
+    </message>
+    <message>
+      <source>Loss —</source>
+      <translation>损失 —</translation>
+    </message>
+    <message>
+      <source>— tokens/s</source>
+      <translation>— 词元/秒</translation>
+    </message>
+    <message>
+      <source>ETA —</source>
+      <translation>剩余 —</translation>
+    </message>
+    <message>
+      <source>Memory —</source>
+      <translation>内存 —</translation>
+    </message>
+    <message>
+      <source>Loading the base model…</source>
+      <translation>正在加载基础模型…</translation>
+    </message>
+    <message>
+      <source>Dequantizing the GGUF model for training (once; cached after)…</source>
+      <translation>正在为训练反量化 GGUF 模型（仅一次，之后会缓存）…</translation>
+    </message>
+    <message>
+      <source>Tokenizing the dataset…</source>
+      <translation>正在对数据集分词…</translation>
+    </message>
+    <message>
+      <source>Training…</source>
+      <translation>正在训练…</translation>
+    </message>
+    <message>
+      <source>Saving the adapter (PEFT and GGUF)…</source>
+      <translation>正在保存适配器（PEFT 和 GGUF）…</translation>
+    </message>
+    <message>
+      <source>Loss {loss}</source>
+      <translation>损失 {loss}</translation>
+    </message>
+    <message>
+      <source>Step {step} / {total} · epoch {epoch}</source>
+      <translation>第 {step} / {total} 步 · 第 {epoch} 轮</translation>
+    </message>
+    <message>
+      <source>{n} tokens/s</source>
+      <translation>{n} 词元/秒</translation>
+    </message>
+    <message>
+      <source>ETA {time}</source>
+      <translation>剩余 {time}</translation>
+    </message>
+    <message>
+      <source>Memory {mb} MB</source>
+      <translation>内存 {mb} MB</translation>
+    </message>
+    <message>
+      <source>checkpoint saved at step {step}</source>
+      <translation>已在第 {step} 步保存检查点</translation>
+    </message>
+    <message>
+      <source>train loss {loss}</source>
+      <translation>训练损失 {loss}</translation>
+    </message>
+    <message>
+      <source>validation loss {loss}</source>
+      <translation>验证损失 {loss}</translation>
+    </message>
+    <message>
+      <source>Completed: {step} steps. {losses}</source>
+      <translation>已完成：{step} 步。{losses}</translation>
+    </message>
+    <message>
+      <source>Cancelled at step {step} of {total}.</source>
+      <translation>已在第 {step} / {total} 步取消。</translation>
+    </message>
+    <message>
+      <source>The adapter learned so far is saved; Resume continues from here.</source>
+      <translation>目前学到的适配器已保存；点击“继续”可从这里接着训练。</translation>
+    </message>
+    <message>
+      <source>Failed at step {step}.</source>
+      <translation>在第 {step} 步失败。</translation>
+    </message>
+    <message>
+      <source>Training failed: {reason}</source>
+      <translation>训练失败：{reason}</translation>
+    </message>
+    <message>
+      <source>unknown error</source>
+      <translation>未知错误</translation>
+    </message>
+    <message>
+      <source>The adapter was saved, but not as GGUF: {reason}</source>
+      <translation>适配器已保存，但未能保存为 GGUF：{reason}</translation>
     </message>
   </context>
 </TS>

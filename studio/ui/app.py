@@ -70,12 +70,17 @@ def run_app(argv: list[str] | None = None) -> int:
         spawn(start_then_open(), on_error=window._unexpected)
 
     # Files given on the command line (the desktop entry passes %F) open like dropped ones.
+    from studio.ui.finetune import DATASET_SUFFIXES
+
     opened = [a for a in argv[1:] if a.lower().endswith(".gguf")]
+    datasets = [os.path.abspath(a) for a in argv[1:] if a.lower().endswith(DATASET_SUFFIXES)]
 
     async def start_then_open() -> None:
         await window.startup()
         for path in opened:
             await window.import_and_load(os.path.abspath(path))
+        if datasets:
+            window.open_datasets(datasets)
 
     QTimer.singleShot(0, shown)
     with loop:

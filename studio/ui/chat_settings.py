@@ -3,15 +3,19 @@
 Conversation settings (system prompt, sampling, context length) are reported with
 `conversation_changed` after a short pause, and the owner saves them through the session.
 Engine settings are only applied on "Apply", which reloads the model (`engine_apply_requested`).
+The Adapters group lists the LoRA adapters attached to the loaded model; the owner applies a
+change through the engine (`adapters_requested` carries the whole wanted list).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation
 from studio.core.chat.sampling import PRESETS, SamplingParams
@@ -22,9 +26,111 @@ CUSTOM = "__custom__"
 MAX_GPU_LAYERS = 999
 
 
+def adapter_name(path: str) -> str:
+    """How an adapter is named in the UI. A run's adapter is always "adapter.gguf", so its run
+    folder names it better."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.name == "adapter.gguf" and p.parent.name else p.name
+
+
+class AdaptersBox(QGroupBox):
+    """Attached LoRA adapters: a scale (0–2) and Detach per adapter, and "Attach adapter…".
+
+    It shows what the engine reports and asks for changes with `adapters_requested(list)`; a
+    scale change is sent after a short pause so spinning the arrows does not flood the engine."""
+
+    adapters_requested = Signal(list)   # [{"path": str, "scale": float}, ...]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(self.tr("Adapters"), parent)
+        self.setObjectName("AdaptersBox")
+        self._adapters: list[dict] = []
+        self.rows: list[tuple[QLabel, QDoubleSpinBox, QPushButton]] = []
+        outer = QVBoxLayout(self)
+        self._rows_box = QVBoxLayout()
+        self._rows_box.setSpacing(2)
+        outer.addLayout(self._rows_box)
+        self.empty_label = QLabel(self.tr("No adapter attached."), self)
+        self.empty_label.setObjectName("Hint")
+        outer.addWidget(self.empty_label)
+        self.attach_button = QPushButton(self.tr("Attach adapter…"), self)
+        self.attach_button.setToolTip(self.tr("Attach a LoRA adapter (.gguf) to the loaded model"))
+        self.attach_button.clicked.connect(self.choose_adapter)
+        outer.addWidget(self.attach_button)
+        self._scale_timer = QTimer(self)
+        self._scale_timer.setSingleShot(True)
+        self._scale_timer.setInterval(350)
+        self._scale_timer.timeout.connect(self._send_scales)
+
+    def adapters(self) -> list[dict]:
+        return [dict(a) for a in self._adapters]
+
+    def set_adapters(self, adapters: list[dict]) -> None:
+        """Show the engine's attached adapters (replaces the rows)."""
+        self._scale_timer.stop()
+        self._adapters = [{"path": str(a.get("path", "")), "scale": float(a.get("scale", 1.0))} for a in adapters]
+        for label, spin, button in self.rows:
+            for widget in (label, spin, button):
+                widget.deleteLater()
+        self.rows = []
+        while self._rows_box.count():
+            self._rows_box.takeAt(0)
+        for adapter in self._adapters:
+            row = QHBoxLayout()
+            label = QLabel(adapter_name(adapter["path"]), self)
+            label.setToolTip(adapter["path"])
+            label.setMinimumWidth(40)
+            spin = QDoubleSpinBox(self)
+            spin.setRange(0.0, 2.0)
+            spin.setSingleStep(0.1)
+            spin.setDecimals(2)
+            spin.setValue(adapter["scale"])
+            spin.setToolTip(self.tr("How strongly the adapter changes the model (1 = as trained, 0 = off)"))
+            spin.valueChanged.connect(lambda _v: self._scale_timer.start())
+            button = QPushButton(self.tr("Detach"), self)
+            button.clicked.connect(lambda _=False, path=adapter["path"]: self.detach(path))
+            row.addWidget(label, 1)
+            row.addWidget(spin)
+            row.addWidget(button)
+            self._rows_box.addLayout(row)
+            self.rows.append((label, spin, button))
+        self.empty_label.setVisible(not self._adapters)
+
+    def choose_adapter(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Attach a LoRA adapter"), str(Path.home()),
+                                              self.tr("GGUF LoRA adapters (*.gguf);;All files (*)"))
+        if path:
+            self.attach(path)
+
+    def attach(self, path: str, scale: float = 1.0) -> None:
+        wanted = [a for a in self._current() if os.path.realpath(a["path"]) != os.path.realpath(path)]
+        self.adapters_requested.emit(wanted + [{"path": path, "scale": float(scale)}])
+
+    def detach(self, path: str) -> None:
+        self.adapters_requested.emit([a for a in self._current() if a["path"] != path])
+
+    def set_scale(self, path: str, scale: float) -> None:
+        for adapter, (_label, spin, _button) in zip(self._adapters, self.rows):
+            if adapter["path"] == path:
+                spin.setValue(scale)
+        self._send_scales()
+
+    def _current(self) -> list[dict]:
+        """The adapters with the scales now in the spin boxes."""
+        return [{"path": a["path"], "scale": round(spin.value(), 4)}
+                for a, (_label, spin, _button) in zip(self._adapters, self.rows)]
+
+    def _send_scales(self) -> None:
+        self._scale_timer.stop()
+        current = self._current()
+        if current != self._adapters:
+            self.adapters_requested.emit(current)
+
+
 class ChatSettingsPanel(QScrollArea):
     conversation_changed = Signal()
     engine_apply_requested = Signal(object)  # EngineSettings
+    adapters_requested = Signal(list)        # the wanted attached adapters, see AdaptersBox
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +201,12 @@ class ChatSettingsPanel(QScrollArea):
         note.setObjectName("Hint")
         form.addRow(note)
         layout.addWidget(chat_box)
+
+        # -- adapters -------------------------------------------------------------------------
+        self.adapters_box = AdaptersBox(body)
+        self.adapters_box.adapters_requested.connect(self.adapters_requested)
+        self.adapters_box.setEnabled(False)  # until a model is loaded
+        layout.addWidget(self.adapters_box)
 
         # -- engine ---------------------------------------------------------------------------
         engine_box = QGroupBox(self.tr("Engine"), body)
@@ -251,6 +363,8 @@ class ChatSettingsPanel(QScrollArea):
             self.backend_label.setText(backend or "—")
             self.template_note.hide()
             return
+        self.adapters_box.setEnabled(True)
+        self.adapters_box.set_adapters(list(info.lora or []))
         self._offload_supported = bool(info.gpu_offload_supported)
         self.backend_label.setText(info.backend)
         self.gpu_layers.setMaximum(max(1, info.n_layers))

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
 from studio.core.engine.client import EngineClient, EngineState, ModelInfo
+from studio.core.workers.protocol import WorkerError
 from studio.ui.chat_messages import MessageList
-from studio.ui.chat_settings import ChatSettingsPanel
+from studio.ui.chat_settings import ChatSettingsPanel, adapter_name
 from studio.ui.chat_sidebar import ConversationSidebar
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
@@ -103,7 +104,11 @@ class ChatView(QWidget):
         self.context_bar.setValue(0)
         self.context_bar.setFormat("")
         self.context_bar.setToolTip(self.tr("Tokens of the context window used by the last reply"))
+        self.adapter_label = QLabel(center)
+        self.adapter_label.setObjectName("AdapterLabel")
+        self.adapter_label.hide()
         status_row.addWidget(self.state_label)
+        status_row.addWidget(self.adapter_label)
         status_row.addWidget(self.perf_label, 1)
         status_row.addWidget(QLabel(self.tr("Context:"), center))
         status_row.addWidget(self.context_bar)
@@ -164,6 +169,7 @@ class ChatView(QWidget):
             s.subscribe("error", self._on_error),
             self.engine.subscribe("state", self._on_engine_state),
             self.engine.subscribe("loaded", self._on_loaded),
+            self.engine.subscribe("lora", lambda adapters: self._show_adapters()),
         ]
         self.sidebar.open_requested.connect(self.open_conversation)
         self.sidebar.hit_activated.connect(self.open_conversation)
@@ -174,6 +180,8 @@ class ChatView(QWidget):
         self.messages.edit_submitted.connect(self.edit_and_resend)
         self.messages.regenerate_requested.connect(lambda _mid: self.regenerate())
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
+        self.settings_panel.adapters_requested.connect(
+            lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
 
     def disconnect_core(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -322,6 +330,53 @@ class ChatView(QWidget):
         self.session.update_settings(system_prompt=self.settings_panel.system_prompt_text(),
                                      sampling=self.settings_panel.sampling())
 
+    # -- adapters ---------------------------------------------------------------------------
+    async def attach_adapters(self, adapters: list[dict], *, replace: bool = False) -> bool:
+        """Set the LoRA adapters on the loaded model (added to the attached ones unless `replace`).
+        A refusal (the adapter does not fit this model, an unreadable file) shows as a banner and
+        leaves the adapters as they were."""
+        if self.busy:
+            self.show_note(self.tr("A reply is still being written: stop it before changing adapters."))
+            self._show_adapters()
+            return False
+        wanted = [dict(a) for a in adapters]
+        if not replace:
+            paths = {a["path"] for a in wanted}
+            wanted = [a for a in self._attached() if a["path"] not in paths] + wanted
+        try:
+            await self.engine.set_lora(wanted)
+        except WorkerError as exc:
+            added = [a for a in wanted if a["path"] not in {b["path"] for b in self._attached()}]
+            name = Path(added[0]["path"]).name if added else ""
+            if exc.kind == "no_model":
+                text = self.tr("Load a model before attaching an adapter.")
+            elif name:
+                text = self.tr("Could not attach {name}: {reason}").format(name=name, reason=exc.message)
+            else:
+                text = self.tr("Could not change the adapters: {reason}").format(reason=exc.message)
+            self.show_error(text, details=exc.log_tail)
+            self._show_adapters()
+            return False
+        self.error_banner.hide()
+        self._show_adapters()
+        return True
+
+    def _attached(self) -> list[dict]:
+        info = self.engine.model_info
+        return [{"path": str(a.get("path")), "scale": float(a.get("scale", 1.0))} for a in (info.lora if info else [])]
+
+    def _show_adapters(self) -> None:
+        attached = self._attached()
+        self.settings_panel.adapters_box.set_adapters(attached)
+        if not attached:
+            self.adapter_label.hide()
+            return
+        names = ", ".join(f"{adapter_name(a['path'])} ×{a['scale']:g}"
+                          for a in attached)
+        self.adapter_label.setText(self.tr("Adapter: {names}").format(names=names))
+        self.adapter_label.setToolTip("\n".join(a["path"] for a in attached))
+        self.adapter_label.show()
+
     # -- messages to the user ---------------------------------------------------------------
     def show_note(self, text: str) -> None:
         self.trimmed_banner.show_message(text, "info")
@@ -365,6 +420,7 @@ class ChatView(QWidget):
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.settings_panel.set_model_info(info)
+        self._show_adapters()
         used = self.context_bar.value() if self._last_stats else 0
         self._on_context(used, info.n_ctx)
 

@@ -1,4 +1,5 @@
-"""The main window: model toolbar, the screens (tabs), status bar, and .gguf drag-and-drop."""
+"""The main window: model toolbar, the screens (tabs), status bar, and drag-and-drop (.gguf models load,
+dataset files open in the Fine-tune screen, which is built the first time it is needed)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QProgressBar, QPushButton, QSizePolicy,
-                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+                               QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from studio import APP_NAME
 from studio.core.engine.client import EngineClient, EngineState, ModelInfo
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
 from studio.ui.chat_view import ChatView
+from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
 from studio.ui.tasks import in_thread, spawn
@@ -58,6 +60,15 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.chat = ChatView(store, engine, self.tabs)
         self.tabs.addTab(self.chat, self.tr("Chat"))
+        # The Fine-tune screen (pyqtgraph, core training modules) is built on first show, so it
+        # costs nothing at start-up.
+        self.finetune_host = QWidget(self.tabs)
+        self.finetune_host.setObjectName("FinetuneHost")
+        host_layout = QVBoxLayout(self.finetune_host)
+        host_layout.setContentsMargins(0, 0, 0, 0)
+        self.finetune = None
+        self.tabs.addTab(self.finetune_host, self.tr("Fine-tune"))
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.drop_overlay = DropOverlay(self)
@@ -65,7 +76,7 @@ class MainWindow(QMainWindow):
         # that land on them to the window instead.
         for target in (self.chat.composer.viewport(), self.chat.sidebar.search_box,
                        self.chat.settings_panel.system_prompt.viewport()):
-            target.installEventFilter(self)
+            self.route_drops(target)
 
         self._make_toolbar()
         self._make_menus()
@@ -236,6 +247,8 @@ class MainWindow(QMainWindow):
             return
         self._entries = await in_thread(self.library.list)
         self.model_picker.set_entries(self._entries, self._current_path())
+        if self.finetune is not None:
+            self.finetune.set_models(self._entries, self._current_path())
 
     def _current_path(self) -> str:
         return self._loading_path or (self.engine.model_info.path if self.engine.model_info else "")
@@ -329,9 +342,67 @@ class MainWindow(QMainWindow):
         await self.refresh_models()
         return await self.load_model(str(entry.path))
 
+    # -- the Fine-tune screen ---------------------------------------------------------------
+    def ensure_finetune(self):
+        """Build the Fine-tune screen (first use only) and return it."""
+        if self.finetune is None:
+            from studio.ui.finetune.view import FinetuneView
+
+            self.finetune = FinetuneView(self.engine, host=self, parent=self.finetune_host)
+            self.finetune_host.layout().addWidget(self.finetune)
+            self.finetune.set_models(self._entries, self._current_path())
+        return self.finetune
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.finetune_host:
+            self.ensure_finetune()
+
+    def open_datasets(self, paths: list[str]) -> None:
+        """Show the Fine-tune screen with these dataset files added."""
+        view = self.ensure_finetune()
+        self.tabs.setCurrentWidget(self.finetune_host)
+        view.add_datasets(paths)
+
+    def route_drops(self, widget: QWidget) -> None:
+        """Text fields accept drops themselves (they would paste the file's path): send file drags
+        that land on them to the window instead."""
+        widget.installEventFilter(self)
+
+    async def chat_with_adapter(self, base_model: str, adapter: str, *, scale: float = 1.0) -> bool:
+        """Switch to Chat with `base_model` loaded and `adapter` attached, in a new conversation."""
+        self.tabs.setCurrentWidget(self.chat)
+        if self.chat.busy:
+            self.show_banner(self.tr("A reply is still being written: stop it before switching models."), "warning")
+            return False
+        if not base_model.lower().endswith(".gguf"):
+            self.show_banner(self.tr("This run was trained from a Hugging Face folder; chatting needs a GGUF model. "
+                                     "Convert the base model to GGUF, or merge the adapter into a GGUF first."),
+                             "warning")
+            return False
+        if not Path(base_model).is_file():
+            self.show_banner(self.tr("The run's base model {path} is gone, so the adapter has nothing to attach "
+                                     "to.").format(path=base_model), "error")
+            return False
+        current = self.engine.model_info.path if self.engine.model_info else ""
+        if not self.engine.ready or os.path.realpath(current) != os.path.realpath(base_model):
+            if await self.load_model(base_model) is None:
+                return False
+        if not await self.chat.attach_adapters([{"path": adapter, "scale": scale}], replace=True):
+            return False
+        self.chat.new_chat()
+        return True
+
     # -- drag and drop ----------------------------------------------------------------------
     _DRAG_EVENTS = {QEvent.Type.DragEnter: "dragEnterEvent", QEvent.Type.DragMove: "dragMoveEvent",
                     QEvent.Type.DragLeave: "dragLeaveEvent", QEvent.Type.Drop: "dropEvent"}
+
+    @staticmethod
+    def _dropped(mime) -> tuple[list[str], list[str]]:
+        """(.gguf models, dataset files) among the dragged URLs."""
+        if mime is None or not mime.hasUrls():
+            return [], []
+        urls = mime.urls()
+        return gguf_paths(urls), dataset_paths(urls)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         handler = self._DRAG_EVENTS.get(event.type())
@@ -340,25 +411,33 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.DragLeave:
             self.drop_overlay.hide()
             return False
-        mime = event.mimeData()
-        if mime is not None and mime.hasUrls() and gguf_paths(mime.urls()):
+        models, datasets = self._dropped(event.mimeData())
+        if models or datasets:
             getattr(self, handler)(event)
             return True
         return False
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         mime = event.mimeData()
-        if mime.hasUrls() and gguf_paths(mime.urls()):
+        models, datasets = self._dropped(mime)
+        if models:
             event.acceptProposedAction()
             self.drop_overlay.show_hint(self.tr("Drop the .gguf file to add and load it"))
+        elif datasets:
+            event.acceptProposedAction()
+            self.drop_overlay.show_hint(self.tr("Drop to open {count} dataset file(s) in Fine-tune").format(
+                count=len(datasets)))
         elif mime.hasUrls():
-            self.drop_overlay.show_hint(self.tr("Only .gguf model files can be dropped here"), accepting=False)
+            self.drop_overlay.show_hint(self.tr("Drop a .gguf model to load it, or dataset files (.jsonl .json .csv "
+                                                ".tsv .txt) to fine-tune; other files cannot be used here"),
+                                        accepting=False)
             event.ignore()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and gguf_paths(event.mimeData().urls()):
+        models, datasets = self._dropped(event.mimeData())
+        if models or datasets:
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -369,15 +448,18 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         self.drop_overlay.hide()
-        paths = gguf_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
-        if not paths:
+        models, datasets = self._dropped(event.mimeData())
+        if not models and not datasets:
             event.ignore()
             return
         event.acceptProposedAction()
-        if len(paths) > 1:
-            self.show_banner(self.tr("Several files were dropped: loading {name} only.").format(
-                name=os.path.basename(paths[0])), "info")
-        spawn(self.import_and_load(paths[0]), on_error=self._unexpected)
+        if models:  # a model wins over datasets dropped with it: loading is what the user sees first
+            if len(models) > 1 or datasets:
+                self.show_banner(self.tr("Several files were dropped: loading {name} only.").format(
+                    name=os.path.basename(models[0])), "info")
+            spawn(self.import_and_load(models[0]), on_error=self._unexpected)
+            return
+        self.open_datasets(datasets)
 
     # -- engine events ----------------------------------------------------------------------
     def _set_loading_ui(self, loading: bool) -> None:
@@ -405,6 +487,8 @@ class MainWindow(QMainWindow):
         self.status_model.setToolTip(f"{info.name}\n{info.path}")
         self._select_in_picker(info.path)
         self.starter_panel.hide()
+        if self.finetune is not None:
+            self.finetune.set_models(self._entries, info.path)
 
     def _on_crashed(self, message: str, log_tail: str) -> None:
         self.status_model.setText(self.tr("Engine stopped — restarts on the next message"))
@@ -431,14 +515,21 @@ class MainWindow(QMainWindow):
         except (asyncio.TimeoutError, WorkerError):
             pass
         try:
-            await self.engine.close()
+            if self.finetune is not None:
+                await self.finetune.shutdown()
         finally:
-            self.chat.disconnect_core()
-            for unsubscribe in self._unsubscribe:
-                unsubscribe()
-            self._unsubscribe = []
-            self.store.close()
-            self._closed = True
+            try:
+                await self.engine.close()
+            finally:
+                self._close_core()
+
+    def _close_core(self) -> None:
+        self.chat.disconnect_core()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        self.store.close()
+        self._closed = True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self._closed:
@@ -447,6 +538,14 @@ class MainWindow(QMainWindow):
         event.ignore()
         if self._closing:
             return
+        if self.finetune is not None and self.finetune.training:
+            answer = QMessageBox.question(
+                self, self.tr("Training in progress"),
+                self.tr("A fine-tuning run is still training. Quit anyway? The run stops here and can be "
+                        "resumed from its last checkpoint in Fine-tune › Runs."),
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
         self.remember_window()  # saved now, even if the shutdown below is cut short
 
         async def close_later() -> None:

@@ -20,7 +20,7 @@ if "STUDIO_HOME" not in os.environ:  # normally set by tests/conftest.py
 os.environ.setdefault("STUDIO_SCREENSHOT_DIR",
                       str(Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"))
 
-from studio.core.chat.sampling import PRESETS, SamplingParams  # noqa: E402
+from studio.core.chat.sampling import PRESETS, SamplingParams
 
 
 @pytest.fixture(scope="session")
@@ -119,3 +119,76 @@ def set_sampling(win, preset: str | None = None, **changes) -> SamplingParams:
 
 
 __all__ = ["PRESETS", "make_window", "set_sampling"]
+
+
+# -- Fine-tune screen helpers ---------------------------------------------------------------------
+
+@pytest.fixture()
+def bare_window(qtbot, run, studio_home, tmp_path, starter_model):
+    """A shown MainWindow whose library lists the starter model, with no model loaded (the Fine-tune
+    screen does not need one for data and config work)."""
+    win = make_window(tmp_path)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    run(win.refresh_models(), timeout=30)
+    yield win
+    run(win.shutdown(), timeout=60)
+    win.close()
+    win.deleteLater()
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def drag_enter_event(x: int, y: int, mime):
+    """A copy-action drag-enter event; PySide6 6.11 wants a QPoint here, 6.12 a QPointF."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent
+
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        return QDragEnterEvent(QPoint(x, y), *args)
+    except TypeError:
+        return QDragEnterEvent(QPointF(x, y), *args)
+
+
+def open_finetune(win, paths: list[Path]):
+    """Drop dataset files on the window, as a user would; returns the Fine-tune view."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = drag_enter_event(300, 300, mime)
+    win.dragEnterEvent(enter)
+    assert enter.isAccepted() and win.drop_overlay.isVisible()
+    assert "Fine-tune" in win.drop_overlay.text
+    win.dropEvent(QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier))
+    assert not win.drop_overlay.isVisible()
+    return win.finetune
+
+
+def wait_scan(run, view, timeout: float = 60.0) -> dict:
+    """Wait for the Data panel's scan of the current files to finish; returns its report."""
+    panel = view.data_panel
+    run.until(lambda: not panel.scanning and panel.report is not None, timeout)
+    return panel.report
+
+
+def make_lora_gguf(path: Path, *, in_dim: int = 576, rank: int = 4, seed: int = 0) -> Path:
+    """A small random LoRA adapter in GGUF for the starter model (hidden size 576); another
+    in_dim makes one that does not fit it."""
+    import numpy as np
+
+    from studio.core.training.export_gguf import LoraWeights, write_lora_gguf
+
+    rng = np.random.default_rng(seed)
+    pairs = {f"blk.{i}.attn_q.weight": (rng.normal(0, 0.02, (rank, in_dim)).astype(np.float32),
+                                        rng.normal(0, 0.02, (576, rank)).astype(np.float32)) for i in range(2)}
+    return write_lora_gguf(LoraWeights("llama", float(rank * 2), pairs), path, name=path.stem)

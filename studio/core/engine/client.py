@@ -117,7 +117,8 @@ class Generation:
 
 
 class EngineClient(Emitter):
-    """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail)."""
+    """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail),
+    lora(adapters) after the attached LoRA adapters changed."""
 
     def __init__(self, settings: EngineSettings | None = None, worker: WorkerClient | None = None) -> None:
         super().__init__()
@@ -128,6 +129,7 @@ class EngineClient(Emitter):
         self._wanted: dict[str, Any] | None = None   # last successful load request
         self._loaded_generation = -1                 # worker generation the model lives in
         self._load_call: Call | None = None
+        self._analysis_call: Call | None = None      # perplexity in flight, for cancel_perplexity()
 
     def _set_state(self, state: EngineState) -> None:
         if state != self.state:
@@ -142,8 +144,13 @@ class EngineClient(Emitter):
     async def load(self, path: str, *, n_ctx: int | None = None, settings: EngineSettings | None = None,
                    lora: list[dict[str, Any]] | None = None) -> ModelInfo:
         """Load a model (replacing the current one). Raises WorkerError with a human message; the
-        previous model stays loaded when validation fails before llama.cpp is touched."""
+        previous model stays loaded when validation fails before llama.cpp is touched.
+        `lora` = [{"path", "scale"}] adapters to attach; None keeps the attached ones when the same
+        model is reloaded (new settings) and attaches none to another model; [] attaches none."""
         settings = settings or self.settings
+        if lora is None:
+            same_model = self._wanted is not None and self._wanted["path"] == str(path)
+            lora = list(self._wanted.get("lora") or []) if same_model else []
         params = {
             "path": str(path),
             "n_ctx": int(n_ctx or (self._wanted or {}).get("n_ctx") or 4096),
@@ -151,7 +158,7 @@ class EngineClient(Emitter):
             "n_threads": settings.n_threads,
             "n_batch": settings.n_batch,
             "flash_attn": settings.flash_attn,
-            "lora": lora or [],
+            "lora": _adapter_list(lora),
         }
         previous_state = self.state
         self._set_state(EngineState.LOADING)
@@ -161,6 +168,8 @@ class EngineClient(Emitter):
             self._load_call = await self.worker.request("load", **params)
             result = await self._load_call.wait(self._on_load_event)
         except WorkerError as exc:
+            if exc.kind == "lora_mismatch":  # the worker had dropped the old model by then
+                self._loaded_generation = -1
             self._after_failure(exc, previous_state)
             raise
         finally:
@@ -238,6 +247,79 @@ class EngineClient(Emitter):
         await self.ensure_loaded()
         return await self.worker.call("tokenize", text=text, add_special=add_special, parse_special=parse_special)
 
+    # -- LoRA adapters and logits ------------------------------------------------------------
+    @property
+    def lora(self) -> list[dict[str, Any]]:
+        """The adapters attached (or to be re-attached after a crash): [{"path", "scale"}]."""
+        return [dict(a) for a in (self._wanted or {}).get("lora") or []]
+
+    async def set_lora(self, adapters: list[dict[str, Any]]) -> ModelInfo:
+        """Attach exactly these adapters ([{"path", "scale"}]; [] detaches all) to the loaded model.
+        Raises WorkerError (e.g. kind "lora_mismatch" with a sentence) and keeps the previous set."""
+        wanted = _adapter_list(adapters)
+        if self._wanted is None:
+            raise WorkerError("no_model", "load a model before attaching a LoRA adapter")
+        if not self.ready:  # crashed or cancelled: the reload attaches them in one go
+            info = await self.load(self._wanted["path"], n_ctx=self._wanted["n_ctx"], lora=wanted)
+            self.emit("lora", adapters=info.lora)
+            return info
+        try:
+            result = await self.worker.call("set_lora", adapters=wanted)
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+        self._wanted["lora"] = wanted
+        self.model_info = ModelInfo.from_dict(result)
+        self.emit("lora", adapters=self.model_info.lora)
+        return self.model_info
+
+    async def perplexity(self, texts: list[str], on_progress: Callable[[float, str], Any] | None = None, *,
+                         max_tokens_per_text: int | None = None) -> dict[str, Any]:
+        """Perplexity of the model with its current adapters over texts (each scored on its own,
+        cut at max_tokens_per_text or the context). Returns {ppl, nll, tokens, per_text, lora};
+        {"cancelled": True} after cancel_perplexity()."""
+        await self.ensure_loaded()
+
+        def on_event(event: dict[str, Any]) -> None:
+            if on_progress is not None and event.get("event") == "progress":
+                on_progress(float(event.get("fraction", 0.0)),
+                            f"scoring {event.get('tokens', 0):,} of {event.get('total_tokens', 0):,} tokens")
+        try:
+            self._analysis_call = await self.worker.request(
+                "perplexity", texts=list(texts), max_tokens_per_text=max_tokens_per_text)
+            return await self._analysis_call.wait(on_event)
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+        finally:
+            self._analysis_call = None
+
+    async def cancel_perplexity(self) -> None:
+        if self._analysis_call is not None:
+            await self._analysis_call.cancel()
+
+    async def next_logits(self, text: str | None = None, *, messages: list[dict[str, str]] | None = None,
+                          tokens: list[int] | None = None, top_k: int = 10,
+                          ids: list[int] | None = None) -> dict[str, Any]:
+        """The model's next-token distribution after a text, a conversation (rendered with the
+        chat template, ready for the reply) or token ids. Returns {"tokens": [{id, piece, logprob,
+        logit}] (top_k, best first), "n_vocab", "n_prompt_tokens", "requested": [...] for ids}."""
+        await self.ensure_loaded()
+        params: dict[str, Any] = {"top_k": int(top_k)}
+        if tokens is not None:
+            params["tokens"] = [int(t) for t in tokens]
+        elif messages is not None:
+            params["messages"] = messages
+        else:
+            params["text"] = text or ""
+        if ids:
+            params["ids"] = [int(i) for i in ids]
+        try:
+            return await self.worker.call("next_logits", **params)
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+
     async def system_info(self) -> dict[str, Any]:
         return await self.worker.call("system_info")
 
@@ -250,3 +332,12 @@ class EngineClient(Emitter):
         await self.worker.close()
         self.model_info = None
         self._set_state(EngineState.NO_MODEL)
+
+
+def _adapter_list(adapters: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Plain JSON-safe [{"path": str, "scale": float}], refusing malformed entries early."""
+    from studio.core.engine.lora import LoraError, normalize_adapters
+    try:
+        return normalize_adapters(adapters)
+    except LoraError as exc:
+        raise WorkerError(exc.kind, exc.message) from exc

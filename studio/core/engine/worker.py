@@ -21,6 +21,7 @@ from studio.core.workers.protocol import Cancelled, Request, WorkerError, serve
 import llama_cpp  # noqa: E402  (after our imports so a missing build reports cleanly below)
 from llama_cpp import llama_chat_format
 from llama_cpp import llama_cpp as llama_c
+import numpy as np  # llama_cpp depends on it already
 
 _LOG: deque[str] = deque(maxlen=400)
 
@@ -99,6 +100,8 @@ class Engine:
         self.formatter: llama_chat_format.Jinja2ChatFormatter | None = None
         self.info: dict[str, Any] = {}
         self.bos_text = ""
+        # LoRA adapters live as long as the model: initialised once per file, keyed by path.
+        self.adapters: dict[str, tuple[tuple[int, int], Any]] = {}
 
     # -- load -------------------------------------------------------------------------------
     def load(self, req: Request) -> dict[str, Any]:
@@ -110,6 +113,14 @@ class Engine:
         try:
             gguf = read_gguf_info(path)
         except ModelFileError as exc:
+            raise WorkerError(exc.kind, exc.message) from exc
+        # Adapter files are checked before the current model is dropped, like the model file.
+        from studio.core.engine.lora import LoraError, check_adapter_file, normalize_adapters
+        try:
+            wanted_lora = normalize_adapters(req.params.get("lora"))
+            for entry in wanted_lora:
+                check_adapter_file(entry["path"], gguf.architecture)
+        except LoraError as exc:
             raise WorkerError(exc.kind, exc.message) from exc
         req.check_cancelled()
 
@@ -176,6 +187,13 @@ class Engine:
             "load_ms": round((time.perf_counter() - started) * 1000, 1),
             "lora": [],
         }
+        if wanted_lora:
+            req.emit("progress", fraction=0.98, stage="attaching adapters")
+            try:
+                self._apply_lora(wanted_lora)
+            except WorkerError:
+                self.unload()  # a half-set-up model would chat without the adapter the user asked for
+                raise
         return self.info
 
     def _make_formatter(self, template: str | None) -> tuple[str, str]:
@@ -198,6 +216,11 @@ class Engine:
 
     def unload(self, req: Request | None = None) -> dict[str, Any]:
         if self.llm is not None:
+            if self.adapters:
+                llama_c.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+                for _key, adapter in self.adapters.values():
+                    llama_c.llama_adapter_lora_free(adapter)
+            self.adapters.clear()
             self.llm.close()
         self.llm = None
         self.formatter = None
@@ -324,6 +347,175 @@ class Engine:
                     break
         return (pending[:-hold], pending[-hold:], False) if hold else (pending, "", False)
 
+    # -- LoRA adapters ----------------------------------------------------------------------
+    def set_lora(self, req: Request) -> dict[str, Any]:
+        self._require_model()
+        self._apply_lora(req.params.get("adapters") or [])
+        return self.info
+
+    def _apply_lora(self, wanted: Any) -> None:
+        """Make exactly `wanted` ([{path, scale}], [] = none) the active adapters."""
+        from studio.core.engine.lora import LoraError, normalize_adapters
+
+        llm = self._require_model()
+        try:
+            adapters = normalize_adapters(wanted)
+        except LoraError as exc:
+            raise WorkerError(exc.kind, exc.message) from exc
+        seen = set()
+        for entry in adapters:
+            if entry["path"] in seen:
+                raise WorkerError("bad_request", f"{os.path.basename(entry['path'])} is attached twice; "
+                                                 "use one entry with the combined scale")
+            seen.add(entry["path"])
+        pointers = [self._adapter(entry["path"]) for entry in adapters]
+        count = len(pointers)
+        array = (llama_c.llama_adapter_lora_p_ctypes * count)(*pointers) if count else None
+        scales = (ctypes.c_float * count)(*[e["scale"] for e in adapters]) if count else None
+        if llama_c.llama_set_adapters_lora(llm._ctx.ctx, array, count, scales) != 0:
+            raise WorkerError("lora_failed", "llama.cpp refused to set the adapters on this model")
+        self._forget_prompt_cache()  # the cached prompt was computed with the old weights
+        self.info["lora"] = [{"path": e["path"], "scale": e["scale"],
+                              "name": os.path.splitext(os.path.basename(e["path"]))[0]} for e in adapters]
+
+    def _adapter(self, path: str) -> Any:
+        """The llama.cpp adapter for a file, initialised once (again if the file changed on disk)."""
+        from studio.core.engine.lora import LoraError, check_adapter_file, translate_lora_error
+
+        llm = self._require_model()
+        try:
+            check_adapter_file(path, self.info.get("architecture"))
+            stat = os.stat(path)
+        except LoraError as exc:
+            raise WorkerError(exc.kind, exc.message) from exc
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self.adapters.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        _LOG.clear()
+        adapter = llama_c.llama_adapter_lora_init(llm._model.model, path.encode("utf-8"))
+        if not adapter:
+            raise WorkerError("lora_mismatch", translate_lora_error("\n".join(_LOG), path))
+        if cached is not None:  # the file was re-exported; the old copy may still be active, free it at unload
+            self.adapters[f"{path}#stale-{len(self.adapters)}"] = cached
+        self.adapters[path] = (key, adapter)
+        return adapter
+
+    def _forget_prompt_cache(self) -> None:
+        """Drop the KV cache and llama-cpp-python's record of it, so the next generate re-reads."""
+        llm = self._require_model()
+        llama_c.llama_memory_clear(llama_c.llama_get_memory(llm._ctx.ctx), True)
+        llm.n_tokens = 0
+
+    # -- logits: perplexity and next-token view -------------------------------------------
+    def _text_tokens(self, text: str) -> list[int]:
+        llm = self._require_model()
+        add_bos = bool(llm._model.add_bos_token()) and not (self.bos_text and text.startswith(self.bos_text))
+        return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def _decode(self, tokens: list[int], start: int, all_logits: bool) -> Any:
+        """Decode tokens at positions start.. and return their logits (rows, n_vocab) or the last row."""
+        llm = self._require_model()
+        llm._batch.set_batch(batch=tokens, n_past=start, logits_all=all_logits)
+        try:
+            llm._ctx.decode(llm._batch)
+        except RuntimeError as exc:
+            raise WorkerError("decode_failed", f"llama.cpp could not evaluate the text ({exc})") from exc
+        rows = len(tokens) if all_logits else 1
+        pointer = llama_c.llama_get_logits(llm._ctx.ctx) if all_logits else llama_c.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(rows, llm.n_vocab()))
+
+    def perplexity(self, req: Request) -> dict[str, Any]:
+        """Mean next-token negative log-likelihood over texts, with the adapters as currently set."""
+        llm = self._require_model()
+        texts = [str(t) for t in req.params.get("texts") or []]
+        if not texts:
+            raise WorkerError("bad_request", "perplexity needs at least one text")
+        limit = min(int(req.params.get("max_tokens_per_text") or llm.n_ctx()), llm.n_ctx())
+        encoded = []
+        for text in texts:
+            ids = self._text_tokens(text)
+            encoded.append((ids[:limit], len(ids) > limit))
+        total = sum(max(0, len(ids) - 1) for ids, _ in encoded) or 1
+        n_batch = max(1, int(llm.n_batch))
+        done, last_emit = 0, 0.0
+        per_text, nll_sum, counted = [], 0.0, 0
+        req.emit("progress", fraction=0.0, tokens=0, total_tokens=total)
+        try:
+            for index, (ids, truncated) in enumerate(encoded):
+                self._forget_prompt_cache()
+                text_nll, scored = 0.0, 0
+                for start in range(0, max(0, len(ids) - 1), n_batch):
+                    req.check_cancelled()
+                    chunk = ids[start:start + n_batch]
+                    logits = self._decode(chunk, start, True).astype(np.float64)
+                    targets = np.asarray(ids[start + 1:start + len(chunk) + 1])
+                    rows = logits[:len(targets)]
+                    peak = rows.max(axis=1)
+                    log_z = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
+                    text_nll += float((log_z - rows[np.arange(len(targets)), targets]).sum())
+                    scored += len(targets)
+                    done += len(targets)
+                    now = time.monotonic()
+                    if now - last_emit > 0.1:
+                        last_emit = now
+                        req.emit("progress", fraction=round(done / total, 4), tokens=done, total_tokens=total)
+                per_text.append({"index": index, "tokens": scored, "truncated": truncated,
+                                 "nll": text_nll / scored if scored else None,
+                                 "ppl": float(np.exp(text_nll / scored)) if scored else None})
+                nll_sum += text_nll
+                counted += scored
+        finally:
+            self._forget_prompt_cache()
+        req.emit("progress", fraction=1.0, tokens=done, total_tokens=total)
+        if not counted:
+            raise WorkerError("bad_request", "the texts are too short to measure (each needs at least two tokens)")
+        mean = nll_sum / counted
+        return {"ppl": float(np.exp(mean)), "nll": mean, "tokens": counted, "per_text": per_text,
+                "lora": self.info.get("lora", [])}
+
+    def next_logits(self, req: Request) -> dict[str, Any]:
+        """The next-token distribution after a text, a conversation (rendered with the model's
+        template, ready for the reply) or token ids: the top_k tokens and any ids asked for."""
+        llm = self._require_model()
+        if req.params.get("tokens") is not None:
+            tokens = [int(t) for t in req.params["tokens"]]
+        elif req.params.get("messages") is not None:
+            tokens = self.prompt_tokens([{"role": str(m["role"]), "content": str(m["content"])}
+                                         for m in req.params["messages"]])
+        else:
+            tokens = self._text_tokens(str(req.params.get("text", "")))
+        if not tokens:
+            raise WorkerError("bad_request", "next_logits needs a non-empty text")
+        if len(tokens) > llm.n_ctx():
+            raise WorkerError("context_overflow", f"the text has {len(tokens)} tokens, more than the context "
+                                                  f"({llm.n_ctx()}); load the model with a longer context")
+        n_batch = max(1, int(llm.n_batch))
+        self._forget_prompt_cache()
+        try:
+            for start in range(0, len(tokens), n_batch):
+                req.check_cancelled()
+                logits = self._decode(tokens[start:start + n_batch], start, False)
+            logits = logits[-1].astype(np.float64)
+        finally:
+            self._forget_prompt_cache()
+        peak = logits.max()
+        logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))
+        top_k = max(1, min(int(req.params.get("top_k", 10)), len(logits)))
+        top = np.argpartition(-logprobs, top_k - 1)[:top_k]
+        top = top[np.argsort(-logprobs[top], kind="stable")]
+        vocab = llm._model.vocab
+
+        def describe(token: int) -> dict[str, Any]:
+            return {"id": int(token), "piece": token_piece(vocab, int(token), True).decode("utf-8", "replace"),
+                    "logprob": float(logprobs[token]), "logit": float(logits[token])}
+
+        result: dict[str, Any] = {"tokens": [describe(t) for t in top], "n_vocab": int(len(logits)),
+                                  "n_prompt_tokens": len(tokens), "lora": self.info.get("lora", [])}
+        if req.params.get("ids"):
+            result["requested"] = [describe(int(t)) for t in req.params["ids"] if 0 <= int(t) < len(logits)]
+        return result
+
     # -- small ops --------------------------------------------------------------------------
     def tokenize(self, req: Request) -> dict[str, Any]:
         llm = self._require_model()
@@ -348,7 +540,8 @@ def main() -> None:
     engine = Engine()
     serve({
         "load": engine.load, "unload": engine.unload, "generate": engine.generate,
-        "tokenize": engine.tokenize,
+        "tokenize": engine.tokenize, "set_lora": engine.set_lora, "perplexity": engine.perplexity,
+        "next_logits": engine.next_logits,
         "system_info": engine.system_info, "ping": engine.ping,
     }, name="engine")
 

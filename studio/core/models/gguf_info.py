@@ -409,3 +409,41 @@ def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
         eos_token_id=_int(meta, "tokenizer.ggml.eos_token_id"),
         tensor_count=len(tensors), metadata=meta,
     )
+
+
+def read_token_strings(path: str | Path, ids: "list[int] | set[int] | tuple[int, ...]") -> dict[int, str]:
+    """The vocabulary strings of the given token ids (e.g. BOS/EOS for a chat template).
+
+    Walks the header again but decodes only the wanted entries of tokenizer.ggml.tokens, so it
+    costs milliseconds even for a large vocabulary. Ids outside the vocabulary are left out.
+    """
+    wanted = {i for i in ids if isinstance(i, int) and i >= 0}
+    found: dict[int, str] = {}
+    path = Path(path).expanduser()
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        size = len(buf)
+        if not wanted or size < 24 or bytes(buf[:4]) != b"GGUF":
+            return found
+        sc = _Scanner(buf, size)
+        sc.pos = 16  # magic, version, tensor count
+        try:
+            n_kv = sc.take("<Q", "the metadata count")
+            for i in range(n_kv):
+                key = sc.string(f"metadata key #{i + 1}")
+                raw_type = sc.take("<I", f"metadata '{key}'")
+                if key != "tokenizer.ggml.tokens" or raw_type != GGUFValueType.ARRAY:
+                    sc.value(raw_type, f"metadata '{key}'")
+                    continue
+                if sc.take("<I", key) != GGUFValueType.STRING:
+                    return found
+                for index in range(sc.length(key)):
+                    if index in wanted:
+                        found[index] = sc.string(key)
+                        if len(found) == len(wanted):
+                            return found
+                    else:
+                        sc.skip(sc.length(key), key)
+                return found
+        except (_Short, _Bad):
+            pass  # damaged header: read_gguf_info reports that; here we simply know fewer tokens
+    return found

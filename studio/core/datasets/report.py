@@ -1,0 +1,327 @@
+"""`scan_dataset`: everything the Fine-tune screen and `studio dataset check` show about a dataset
+before training — formats, counts, problems with file and line, a rendered preview, token lengths
+with the base model's tokenizer and how many examples the max sequence length would cut.
+
+It streams: examples are rendered and counted in batches and only their lengths are kept
+(4 bytes each), so a file of hundreds of MB never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from array import array
+from bisect import bisect_right, insort
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from studio.core.datasets.parse import CONTAINER_TITLES, ExampleReader, detect_format, val_count
+from studio.core.datasets.records import FORMAT_TITLES, ColumnMapping, DatasetError, Example, Problem
+from studio.core.datasets.render import ChatRenderer, Rendered, RenderError, load_tokenizer
+from studio.core.datasets.textio import ENCODING_TITLES
+
+MAX_PROBLEMS = 500
+MAX_LENGTHS = 200_000          # token_lengths beyond this are a uniform sample
+PREVIEW_CHARS = 8000           # a preview row shows at most this much of an example
+_BATCH = 256
+_BATCH_BYTES = 16 * 1024 * 1024  # examples can be 10 MB each: 256 of them would not fit in memory
+
+Progress = Callable[[float, str], None]
+
+
+class ScanCancelled(Exception):
+    """`cancelled()` said stop; no report is produced."""
+
+
+@dataclass
+class FileReport:
+    path: str
+    encoding: str
+    container: str
+    format: str
+    n_examples: int
+    n_problems: int
+    size_bytes: int
+    split: str = "train"                 # "train" or "val" (a file given as validation data)
+    columns: list[str] = field(default_factory=list)
+    mapping: dict[str, str] | None = None
+    note: str = ""
+    error: str = ""                      # why the whole file is unusable, "" when it was read
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        parts = [CONTAINER_TITLES.get(self.container, self.container),
+                 FORMAT_TITLES.get(self.format, self.format or "unrecognised format"),
+                 ENCODING_TITLES.get(self.encoding, self.encoding)]
+        return ", ".join(parts)
+
+
+@dataclass
+class PreviewRow:
+    path: str
+    line: int
+    rendered_text: str
+    n_tokens: int                        # 0 when no model was given
+    truncated: bool
+    roles: str                           # "system, user, assistant" or "text"
+    train_spans: list[list[int]] = field(default_factory=list)  # trained character ranges of rendered_text
+
+
+@dataclass
+class DatasetReport:
+    files: list[FileReport]
+    n_examples: int
+    n_train: int
+    n_val: int
+    problems: list[Problem]
+    n_problems: int
+    preview: list[PreviewRow]
+    token_lengths: list[int]
+    histogram: list[tuple[int, int, int]]
+    max_seq_len: int
+    n_truncated: int
+    usable: bool
+    verdict: str
+    n_errors: int = 0                    # problems that skipped a record or a file
+    model: str = ""                      # the model whose template/tokenizer were used ("" for none)
+    template_note: str = ""
+    token_stats: dict[str, float] = field(default_factory=dict)   # min, mean, median, p95, max, total
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = [p.to_dict() for p in self.problems]
+        data["histogram"] = [list(b) for b in self.histogram]
+        return data
+
+
+class _ProblemLog:
+    """Keeps the first MAX_PROBLEMS problems and counts all of them (per file, too)."""
+
+    def __init__(self) -> None:
+        self.kept: list[Problem] = []
+        self.total = 0
+        self.errors = 0
+        self.per_file: dict[str, int] = {}
+
+    def append(self, problem: Problem) -> None:
+        self.total += 1
+        self.errors += problem.severity == "error"
+        self.per_file[problem.path] = self.per_file.get(problem.path, 0) + 1
+        if len(self.kept) < MAX_PROBLEMS:
+            self.kept.append(problem)
+
+
+def _nice(width: float) -> int:
+    if width <= 1:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(width))
+    for step in (1, 2, 5, 10):
+        if step * magnitude >= width:
+            return int(step * magnitude)
+    return int(10 * magnitude)
+
+
+def histogram(lengths: Iterable[int], max_seq_len: int, bins: int = 20) -> list[tuple[int, int, int]]:
+    """(lo, hi, count) bins, hi exclusive, with round widths. One edge sits at max_seq_len + 1, so
+    the bars from there on hold exactly the examples that would be cut."""
+    values = list(lengths)
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    width = _nice((high - low + 1) / bins)
+    first = low // width * width  # start near the shortest example, not at zero
+    edges = list(range(first, (high // width + 2) * width, width))
+    cut = max_seq_len + 1
+    if edges[0] < cut < edges[-1] and cut not in edges:
+        insort(edges, cut)
+    counts = [0] * (len(edges) - 1)
+    for v in values:
+        counts[bisect_right(edges, v) - 1] += 1
+    return [(edges[i], edges[i + 1], c) for i, c in enumerate(counts)]
+
+
+def _stats(lengths: array) -> dict[str, float]:
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+    n = len(ordered)
+    return {"min": ordered[0], "max": ordered[-1], "mean": round(sum(ordered) / n, 1),
+            "median": ordered[n // 2], "p95": ordered[min(n - 1, int(n * 0.95))], "total": sum(ordered)}
+
+
+def _roles(example: Example) -> str:
+    return "text" if example.messages is None else ", ".join(example.roles)
+
+
+def _clip(text: str, spans: Iterable[tuple[int, int]]) -> tuple[str, list[list[int]]]:
+    kept = [[a, min(b, PREVIEW_CHARS)] for a, b in spans if a < PREVIEW_CHARS]
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS] + f"\n… ({len(text) - PREVIEW_CHARS:,} more characters)"
+    return text, kept
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def scan_dataset(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, format: str | None = None,
+                 mapping: ColumnMapping | Mapping[str, Any] | None = None, model: str | os.PathLike[str] | None = None,
+                 max_seq_len: int = 512, val_paths: Iterable[str | os.PathLike[str]] | None = None,
+                 val_ratio: float = 0.1, preview: int = 100, progress: Progress | None = None,
+                 cancelled: Callable[[], bool] | None = None,
+                 on_preview: Callable[[list[dict[str, Any]]], None] | None = None) -> DatasetReport:
+    """Read every file once, streaming. `progress(fraction, stage)` is called a few times a second;
+    `cancelled()` is polled between batches (raises ScanCancelled); `on_preview(rows)` fires once,
+    as soon as the preview rows are ready, long before a big file is counted."""
+    train_files = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    val_files = [Path(p) for p in (val_paths or [])]
+    if not train_files:
+        raise DatasetError("", 0, "no dataset files given")
+    mapping = ColumnMapping.from_dict(mapping)
+    renderer = ChatRenderer.from_model(model)
+    tokenizer = load_tokenizer(model) if model else None
+    log = _ProblemLog()
+    lengths = array("I")
+    files: list[FileReport] = []
+    rows: list[PreviewRow] = []
+    counts = {"train": 0, "val": 0}
+    n_truncated = 0
+    sizes = {p: (p.stat().st_size if p.is_file() else 0) for p in train_files + val_files}
+    total_bytes = max(1, sum(sizes.values()))
+    done_bytes = 0
+    last_report = [0.0]
+    preview_sent = [on_preview is None]
+
+    def report(fraction: float, stage: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if progress is not None and (force or now - last_report[0] >= 0.1):
+            last_report[0] = now
+            progress(min(1.0, fraction), stage)
+
+    def send_preview() -> None:
+        if not preview_sent[0] and on_preview is not None:
+            preview_sent[0] = True
+            on_preview([asdict(r) for r in rows])
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise ScanCancelled()
+
+    def consume(batch: list[Example]) -> None:
+        nonlocal n_truncated
+        if tokenizer is None and len(rows) >= preview:
+            return  # nothing to count: rendering every example would only cost time
+        texts: list[str] = []
+        kept: list[Example] = []
+        shown_now: dict[int, Rendered] = {}
+        for example in batch:
+            try:
+                if len(rows) + len(shown_now) < preview:  # the preview needs the trained spans too
+                    rendered = renderer.render(example)
+                    shown_now[len(kept)] = rendered
+                    texts.append(rendered.text)
+                else:
+                    texts.append(renderer.render_text(example))
+                kept.append(example)
+            except RenderError as exc:
+                log.append(Problem(example.path, example.line, str(exc)))
+        n_tokens = tokenizer.count(texts) if tokenizer is not None else [0] * len(texts)
+        for i, (example, n) in enumerate(zip(kept, n_tokens)):
+            if tokenizer is not None:
+                lengths.append(n)
+                n_truncated += n > max_seq_len
+            if i in shown_now:
+                rendered = shown_now[i]
+                shown, spans = _clip(rendered.text, rendered.train_spans)
+                rows.append(PreviewRow(example.path, example.line, shown, n, tokenizer is not None and n > max_seq_len,
+                                       _roles(example), spans))
+        if len(rows) >= preview:
+            send_preview()
+
+    for split, group in (("train", train_files), ("val", val_files)):
+        for path in group:
+            check()
+            verb = "counting tokens in" if tokenizer is not None else "reading"
+            report(done_bytes / total_bytes, f"{verb} {path.name}", force=True)
+            try:
+                guess = detect_format(path)
+                reader = ExampleReader(path, format=format, mapping=mapping, problems=log, guess=guess)
+            except DatasetError as exc:
+                log.append(Problem(str(path), exc.line, exc.message))
+                files.append(FileReport(str(path), "", "", "", 0, log.per_file.get(str(path), 0), sizes[path],
+                                        split, error=exc.message))
+                done_bytes += sizes[path]
+                continue
+            n_file = 0
+            batch: list[Example] = []
+            batch_from = 0
+            for example in reader:
+                batch.append(example)
+                n_file += 1
+                if len(batch) >= _BATCH or reader.bytes_read - batch_from > _BATCH_BYTES:
+                    check()
+                    consume(batch)
+                    batch = []
+                    batch_from = reader.bytes_read
+                    report((done_bytes + reader.bytes_read) / total_bytes, f"{verb} {path.name}")
+            consume(batch)
+            counts[split] += n_file
+            done_bytes += sizes[path]
+            files.append(FileReport(str(path), reader.encoding, reader.container, reader.format, n_file,
+                                    log.per_file.get(str(path), 0), sizes[path], split,
+                                    columns=list(reader.guess.columns),
+                                    mapping=reader.mapping.to_dict() if reader.mapping else None,
+                                    note=reader.guess.note))
+    send_preview()
+    report(1.0, "done", force=True)
+    if tokenizer is not None:
+        tokenizer.close()
+
+    n_examples = counts["train"] + counts["val"]
+    if val_files:
+        n_train, n_val = counts["train"], counts["val"]
+    else:
+        n_val = val_count(n_examples, val_ratio)
+        n_train = n_examples - n_val
+    if len(lengths) > MAX_LENGTHS:
+        step = len(lengths) / MAX_LENGTHS
+        sample = [lengths[int(i * step)] for i in range(MAX_LENGTHS)]
+    else:
+        sample = lengths.tolist()
+    usable, verdict = _verdict(files, n_examples, n_train, n_val, log, n_truncated, max_seq_len,
+                               tokenizer is not None, bool(val_files))
+    return DatasetReport(
+        files=files, n_examples=n_examples, n_train=n_train, n_val=n_val, problems=log.kept,
+        n_problems=log.total, preview=rows, token_lengths=sample,
+        histogram=histogram(lengths, max_seq_len), max_seq_len=max_seq_len, n_truncated=n_truncated,
+        usable=usable, verdict=verdict, n_errors=log.errors, model=str(model or ""),
+        template_note=renderer.note, token_stats=_stats(lengths),
+    )
+
+
+def _verdict(files: list[FileReport], n_examples: int, n_train: int, n_val: int, log: _ProblemLog,
+             n_truncated: int, max_seq_len: int, counted: bool, val_given: bool) -> tuple[bool, str]:
+    broken = [f for f in files if f.error or f.n_examples == 0]
+    if broken:
+        first = broken[0]
+        why = first.error or "no usable examples in it"
+        return False, f"Not usable: {Path(first.path).name}: {why}."
+    if n_train == 0:
+        return False, "Not usable: there are no training examples."
+    if val_given and n_val == 0:
+        return False, "Not usable: the validation file holds no examples."
+    if log.errors > n_examples:
+        return False, (f"Not usable: {_plural(log.errors, 'record')} have problems, more than the "
+                       f"{_plural(n_examples, 'example')} that could be read — check the format and column mapping.")
+    text = f"Usable: {_plural(n_examples, 'example')} ({n_train:,} for training, {n_val:,} for validation)"
+    extras = []
+    if log.errors:
+        extras.append(f"{_plural(log.errors, 'record')} with problems will be skipped")
+    if counted and n_truncated:
+        share = 100 * n_truncated / max(1, n_examples)
+        extras.append(f"{_plural(n_truncated, 'example')} ({share:.1f}%) are longer than {max_seq_len:,} tokens "
+                      "and will be cut")
+    return True, text + ("; " + "; ".join(extras) if extras else "") + "."

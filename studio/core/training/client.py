@@ -1,0 +1,107 @@
+"""Asyncio client of the trainer worker. Torch-free: the GUI imports it.
+
+    client = TrainerClient()
+    client.subscribe("step", lambda **e: ...)      # also "status", "eval", "checkpoint", "log", "finished"
+    result = await client.start(config)             # {state: completed|cancelled|failed, ...}
+    await client.cancel()                           # from elsewhere: saves the adapter at the last step
+
+A worker that dies (killed, out of memory) marks the run failed with its log tail and a suggestion;
+the run stays resumable from its last checkpoint: `await client.start(config, resume=True)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studio.core.events import Emitter
+from studio.core.training.config import RunConfig
+from studio.core.training.runs import RunDir, mark_failed, suggestion_for
+from studio.core.workers.client import Call, WorkerClient
+from studio.core.workers.protocol import WorkerError
+
+TRAINER_MODULE = "studio.core.training.worker"
+EVENTS = ("status", "step", "eval", "checkpoint", "log")
+
+
+class TrainerClient(Emitter):
+    def __init__(self, *, env: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self._worker = WorkerClient(TRAINER_MODULE, name="trainer", env=env)
+        self._call: Call | None = None
+        self.run_dir: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._call is not None and not self._call.finished
+
+    @property
+    def pid(self) -> int | None:
+        return self._worker.pid
+
+    async def start(self, config: RunConfig, *, resume: bool = False) -> dict[str, Any]:
+        """Run (or resume) training to the end; returns the result dict. Problems with the config
+        raise WorkerError(kind="config") before anything starts; failures during the run come back
+        as {state: "failed", error, suggestion, log_tail, resumable}."""
+        if self.running:
+            raise WorkerError("busy", "a training run is already in progress")
+        problems = config.validate()
+        if problems:
+            raise WorkerError("config", " ".join(problems))
+        config = config.resolved()
+        self.run_dir = Path(config.output_dir)
+        try:
+            self._call = await self._worker.request("train", config=config.to_dict(), resume=resume)
+            result = await self._call.wait(self._forward)
+            if result.get("cancelled"):  # cancelled before the runner could say so itself
+                result = {"state": "cancelled", "run_dir": str(self.run_dir)}
+        except WorkerError as exc:
+            if exc.kind == "config":
+                raise
+            result = self._failed(exc)
+        finally:
+            self._call = None
+        self.emit("finished", **result)
+        return result
+
+    def _forward(self, event: dict[str, Any]) -> None:
+        name = event.get("event")
+        if name in EVENTS:
+            self.emit(name, **{k: v for k, v in event.items() if k not in ("id", "event")})
+
+    def _failed(self, exc: WorkerError) -> dict[str, Any]:
+        assert self.run_dir is not None
+        run = RunDir(self.run_dir)
+        if exc.kind == "worker_crashed":
+            # The worker could not write its own obituary: record it, with its last words from stderr.
+            mark_failed(self.run_dir, exc.message, log_tail=_last_lines(exc.log_tail, 15))
+        status = run.read_status()
+        tail = run.log_tail() or exc.log_tail
+        suggestion = status.get("suggestion") or suggestion_for(exc.message + "\n" + tail)
+        return {"state": "failed", "error": status.get("error") or exc.message, "kind": exc.kind,
+                "suggestion": suggestion, "log_tail": tail, "run_dir": str(self.run_dir),
+                "resumable": run.last_checkpoint() is not None, "step": int(status.get("step") or 0),
+                "total_steps": int(status.get("total_steps") or 0), "adapter_dir": None, "gguf_adapter": None,
+                "train_loss": status.get("train_loss"), "val_loss": status.get("val_loss")}
+
+    async def cancel(self) -> None:
+        if self._call is not None:
+            await self._call.cancel()
+
+    def kill(self) -> None:
+        """Hard-kill the worker (tests; the UI's last resort)."""
+        self._worker.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._worker.log_tail(lines)
+
+    async def close(self) -> None:
+        await self.cancel()
+        await self._worker.close(timeout=10.0)
+
+
+
+def _last_lines(text: str, n: int) -> str:
+    # Progress bars redraw with carriage returns; keep only what each line ended as.
+    lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join([line for line in lines if line.strip()][-n:])

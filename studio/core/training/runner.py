@@ -1,0 +1,713 @@
+"""The training loop: LoRA (peft) on the torch base model, written to be read in one sitting.
+
+    train(config, run_dir, resume=..., emit=..., cancelled=...)
+      1. load the base model (dequantizing a GGUF once), wrap it with LoRA
+      2. render every example with the base model's chat template, tokenize, mask the prompt
+      3. loop: forward -> loss on the labelled tokens only -> backward -> (accumulate) -> AdamW step
+         with warmup + cosine/linear/constant LR; evaluate, checkpoint, report as it goes
+      4. save the adapter (PEFT safetensors) and export it as a GGUF LoRA for llama.cpp
+
+Works unchanged under `accelerate launch`: the Accelerator prepares model, optimizer and data, and
+only the main process writes files. torch/transformers/peft are imported inside functions so that
+importing this module stays cheap (the GUI imports studio.core without torch).
+
+Speed on CPU comes from not computing what is thrown away: batches are grouped by length (little
+padding, and right padding needs no attention mask, so SDPA takes its causal fast path), and the
+49k-wide output layer + cross-entropy run only at positions that carry loss (with response-only
+masking that is a fraction of the tokens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from studio.core.training.config import RunConfig, target_modules_for
+from studio.core.training.runs import RunDir, suggestion_for, write_json_atomic
+
+Emit = Callable[..., None]
+MAX_GRAD_NORM = 1.0
+IGNORE = -100
+
+
+class TrainingError(Exception):
+    """The run cannot go on; `kind` is machine-readable, the message is for people."""
+
+    def __init__(self, kind: str, message: str, suggestion: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.suggestion = suggestion
+
+
+class RunCancelled(Exception):
+    """Cancelled before training started (nothing worth saving yet)."""
+
+
+# --------------------------------------------------------------------------------------------
+# data: examples -> token ids + per-token "carries loss" labels
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Sample:
+    ids: list[int]
+    labels: list[int]        # ids[t] where token t is a training target, else IGNORE
+    starts: list[int] = field(default_factory=lambda: [0])   # where each packed piece begins
+
+    @property
+    def n_targets(self) -> int:
+        # Token t is predicted from position t-1, so the first token is never a target.
+        return sum(1 for x in self.labels[1:] if x != IGNORE)
+
+
+def tokenize_examples(examples: list[Any], renderer: Any, tokenizer: Any, *, max_seq_len: int,
+                      response_only: bool, cancelled: Callable[[], bool] = lambda: False,
+                      progress: Callable[[float], None] | None = None) -> tuple[list[Sample], int, int]:
+    """Samples plus (truncated, dropped) counts. Labels come from the fast tokenizer's char
+    offsets matched against the rendered text's train spans (assistant replies + end marker)."""
+    from studio.core.datasets import token_label_mask
+
+    samples: list[Sample] = []
+    truncated = dropped = 0
+    eos = tokenizer.eos_token_id
+    for index, example in enumerate(examples):
+        if index % 256 == 0:
+            if cancelled():
+                raise RunCancelled()
+            if progress:
+                progress(index / max(1, len(examples)))
+        rendered = renderer.render(example)
+        enc = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        if getattr(example, "messages", None) is not None and response_only:
+            keep = token_label_mask([tuple(o) for o in enc["offset_mapping"]], rendered.train_spans)
+        else:
+            keep = [True] * len(ids)
+            if getattr(example, "messages", None) is None and eos is not None and (not ids or ids[-1] != eos):
+                ids.append(eos)  # plain text: learn where a document ends
+                keep.append(True)
+        if len(ids) > max_seq_len:
+            truncated += 1
+            ids, keep = ids[:max_seq_len], keep[:max_seq_len]
+        labels = [tok if k else IGNORE for tok, k in zip(ids, keep)]
+        sample = Sample(ids, labels)
+        if len(ids) < 2 or sample.n_targets == 0:
+            dropped += 1  # nothing to learn within max_seq_len
+            continue
+        samples.append(sample)
+    return samples, truncated, dropped
+
+
+def pack_samples(samples: list[Sample], max_seq_len: int, seed: int) -> list[Sample]:
+    """Concatenate samples into rows of up to max_seq_len tokens. Each piece keeps its own
+    position ids (see `positions`), which makes transformers mask attention across pieces."""
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    rows: list[Sample] = []
+    current = Sample([], [], [])
+    for i in order:
+        s = samples[i]
+        if current.ids and len(current.ids) + len(s.ids) > max_seq_len:
+            rows.append(current)
+            current = Sample([], [], [])
+        current.starts.append(len(current.ids))
+        current.ids.extend(s.ids)
+        # The first token of each piece must not be predicted from the previous piece's last token.
+        current.labels.extend([IGNORE] + s.labels[1:])
+    if current.ids:
+        rows.append(current)
+    return rows
+
+
+def epoch_plan(lengths: list[int], batch_size: int, seed: int, epoch: int, *, group_by_length: bool = True) -> list[list[int]]:
+    """The batches of one epoch, as index lists: deterministic in (seed, epoch), so a resumed run
+    sees exactly the data order it would have seen. Examples of similar length share a batch
+    (shuffled within windows of 64 batches) so padding costs almost nothing."""
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if group_by_length and batch_size > 1:
+        window = batch_size * 64
+        order = [i for w in range(0, len(order), window)
+                 for i in sorted(order[w:w + window], key=lambda j: -lengths[j])]
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(samples: list[Sample], pad_id: int, packed: bool) -> dict[str, Any]:
+    """Right-pad to the longest sample. With causal attention a real token never sees the pads
+    after it, so no attention mask is needed; targets are shifted here (position t -> token t+1)."""
+    import torch
+
+    width = max(len(s.ids) for s in samples)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    targets = torch.full((len(samples), width), IGNORE, dtype=torch.long)
+    positions = torch.zeros((len(samples), width), dtype=torch.long) if packed else None
+    n_tokens = 0
+    for row, s in enumerate(samples):
+        n = len(s.ids)
+        n_tokens += n
+        ids[row, :n] = torch.tensor(s.ids)
+        targets[row, :n - 1] = torch.tensor(s.labels[1:])
+        if positions is not None:
+            starts = list(s.starts) + [n]
+            for a, b in zip(starts, starts[1:]):
+                positions[row, a:b] = torch.arange(b - a)
+            positions[row, n:] = torch.arange(width - n)  # the padding is a piece of its own
+    batch = {"input_ids": ids, "targets": targets, "n_tokens": torch.tensor(n_tokens),
+             "n_targets": (targets != IGNORE).sum()}
+    if positions is not None:
+        batch["position_ids"] = positions
+    return batch
+
+
+# --------------------------------------------------------------------------------------------
+# model: base + LoRA, and a loss that only computes logits where there are targets
+# --------------------------------------------------------------------------------------------
+
+def build_lora_model(model: Any, config: RunConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    targets = config.target_modules or target_modules_for(getattr(model.config, "model_type", "llama"))
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in present]
+    if len(missing) == len(targets):
+        raise TrainingError("config", f"none of the target modules {', '.join(targets)} exist in this "
+                                      f"{model.config.model_type} model; leave target_modules unset to pick them")
+    targets = [t for t in targets if t in present]
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    model.config.use_cache = False
+    return get_peft_model(model, lora)
+
+
+def make_loss_module(peft_model: Any) -> Any:
+    """A module whose forward returns the summed cross-entropy over the target positions.
+
+    Running the decoder, then the output layer only on rows that have a target, skips most of the
+    [tokens x vocab] logits work. It is one nn.Module so DDP (accelerate) sees every call."""
+    import torch
+    import torch.nn.functional as F
+
+    class ResponseLoss(torch.nn.Module):
+        def __init__(self, peft: Any) -> None:
+            super().__init__()
+            self.peft = peft
+            causal = peft.get_base_model()
+            self.decoder = causal.get_decoder()
+            self.head = causal.get_output_embeddings()
+            self.softcap = getattr(causal.config, "final_logit_softcapping", None)
+            self.logit_scale = getattr(causal, "logit_scale", None)
+
+        def forward(self, input_ids: Any, targets: Any, position_ids: Any = None) -> Any:
+            hidden = self.decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
+            keep = targets != IGNORE
+            logits = self.head(hidden[keep])
+            if isinstance(self.logit_scale, (int, float)):
+                logits = logits * self.logit_scale
+            if self.softcap:
+                logits = torch.tanh(logits / self.softcap) * self.softcap
+            return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+
+    return ResponseLoss(peft_model)
+
+
+def lr_at(step: int, total: int, config: RunConfig) -> float:
+    """Linear warmup, then cosine / linear decay to 0, or constant."""
+    warmup = math.ceil(config.warmup_ratio * total)
+    if step < warmup:
+        return config.learning_rate * (step + 1) / warmup
+    if config.lr_scheduler == "constant":
+        return config.learning_rate
+    progress = (step - warmup) / max(1, total - warmup)
+    if config.lr_scheduler == "linear":
+        return config.learning_rate * max(0.0, 1.0 - progress)
+    return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints: safetensors for tensors, JSON for everything else (never pickle)
+# --------------------------------------------------------------------------------------------
+
+def save_checkpoint(folder: Path, peft_model: Any, optimizer: Any, state: dict[str, Any]) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    peft_model.save_pretrained(str(partial / "adapter"), safe_serialization=True)
+    opt = optimizer.state_dict()
+    tensors: dict[str, Any] = {}
+    scalars: dict[str, Any] = {}
+    for index, values in opt["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{name}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    save_file(tensors, str(partial / "optimizer.safetensors"))
+    rng = torch.get_rng_state()
+    save_file({"torch_rng": rng}, str(partial / "rng.safetensors"))
+    full_state = dict(state, optimizer_groups=_json_safe(opt["param_groups"]), optimizer_scalars=scalars,
+                      python_rng=_json_safe(random.getstate()), saved=time.time())
+    write_json_atomic(partial / "state.json", full_state)  # written last: its presence marks a complete checkpoint
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder
+
+
+def load_checkpoint(folder: Path, peft_model: Any, optimizer: Any) -> dict[str, Any]:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    adapter_file = folder / "adapter" / "adapter_model.safetensors"
+    set_peft_model_state_dict(peft_model, load_file(str(adapter_file)))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        per_param.setdefault(int(index), {})[name] = value
+    for key, value in state.get("optimizer_scalars", {}).items():
+        index, name = key.split(".", 1)
+        per_param.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_groups"]})
+    torch.set_rng_state(load_file(str(folder / "rng.safetensors"))["torch_rng"])
+    py = state.get("python_rng")
+    if py:
+        random.setstate((py[0], tuple(py[1]), py[2]))
+    return state
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return float(value) if hasattr(value, "__float__") else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------
+
+def _rss_mb() -> float:
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss / 1e6
+    except Exception:
+        return 0.0
+
+
+def _accelerator() -> Any:
+    """accelerate when it is installed (multi-GPU under `accelerate launch`), else None."""
+    try:
+        import torch
+        from accelerate import Accelerator
+    except ImportError:
+        return None
+    precision = "no"
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        precision = "bf16"
+    return Accelerator(mixed_precision=precision)
+
+
+def _use_physical_cores(torch: Any, accelerator: Any) -> None:
+    """On CPU, one thread per physical core: hyper-threads only contend for the same FPUs."""
+    if os.environ.get("OMP_NUM_THREADS") or (accelerator is not None and accelerator.device.type != "cpu"):
+        return
+    try:
+        import psutil
+        cores = psutil.cpu_count(logical=False)
+    except Exception:
+        cores = None
+    if cores:
+        torch.set_num_threads(max(1, cores // (accelerator.num_processes if accelerator else 1)))
+
+
+def _load_data(config: RunConfig, log: Callable[[str], None]) -> tuple[list[Any], list[Any], Any]:
+    from studio.core.datasets import ChatRenderer, ColumnMapping, load_examples, split_examples
+
+    problems: list[Any] = []
+    mapping = ColumnMapping.from_dict(config.mapping) if config.mapping else None
+    examples = load_examples(config.data, format=config.format, mapping=mapping, problems=problems)
+    for problem in problems[:20]:
+        log(f"data: {problem}")
+    if len(problems) > 20:
+        log(f"data: ... and {len(problems) - 20} more problems (those examples are skipped)")
+    if config.val_data:
+        train_ex = examples
+        val_ex = load_examples(config.val_data, format=config.format, mapping=mapping)
+    elif config.val_ratio > 0 and len(examples) >= 10:
+        train_ex, val_ex = split_examples(examples, val_ratio=config.val_ratio, seed=config.seed)
+    else:
+        train_ex, val_ex = examples, []
+    if not train_ex:
+        raise TrainingError("data", "the training data has no usable examples"
+                            + (f" ({len(problems)} problems, first: {problems[0]})" if problems else ""))
+    return train_ex, val_ex, ChatRenderer.from_model(config.base_model)
+
+
+def train(config: RunConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+          emit: Emit | None = None, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Train one run to completion, cancellation or failure; returns the result dict."""
+    emit = emit or (lambda _event, **_data: None)
+    cancelled = cancelled or (lambda: False)
+    run = RunDir(run_dir)
+    accelerator = _accelerator()
+    is_main = accelerator is None or accelerator.is_main_process
+    if is_main:
+        run.create()
+
+    def log(line: str) -> None:
+        if is_main:
+            run.append_log(time.strftime("%H:%M:%S ") + line)
+            emit("log", line=line)
+
+    def status(stage: str, fraction: float) -> None:
+        if is_main:
+            emit("status", stage=stage, fraction=round(fraction, 4))
+
+    started = time.time()
+    if resume:
+        _check_resumable(config, run)
+    if is_main:
+        config.save(run.config_path)
+        run.write_status(state="running", stage="starting", pid=os.getpid(), pid_started=_process_started(),
+                         started=run.read_status().get("started", started) if resume else started,
+                         ended=None, error="", suggestion="")
+    try:
+        return _train(config, run, resume=resume, emit=emit, cancelled=cancelled, log=log, status=status,
+                      accelerator=accelerator, is_main=is_main)
+    except RunCancelled:
+        if is_main:
+            run.write_status(state="cancelled", stage="cancelled", ended=time.time())
+            log("cancelled before training started")
+        return {"state": "cancelled", "step": 0, "total_steps": 0, "run_dir": str(run.path), "adapter_dir": None,
+                "gguf_adapter": None, "train_loss": None, "val_loss": None}
+    except BaseException as exc:
+        error, suggestion = _describe_failure(exc)
+        if is_main:
+            log("failed: " + error)
+            run.write_status(state="failed", stage="failed", error=error, suggestion=suggestion,
+                             log_tail=run.log_tail(), ended=time.time(), resumable=run.last_checkpoint() is not None)
+        if isinstance(exc, TrainingError):
+            raise
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise TrainingError(_failure_kind(exc), error, suggestion) from exc
+
+
+# Settings that shape the adapter or the data order: a checkpoint only fits the run that made it.
+_FIXED_ON_RESUME = ("base_model", "lora_r", "lora_alpha", "target_modules", "data", "max_seq_len", "batch_size",
+                    "grad_accum", "packing", "response_only", "seed", "val_ratio", "val_data")
+
+
+def _check_resumable(config: RunConfig, run: RunDir) -> None:
+    try:
+        saved = json.loads(run.config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    changed = [k for k in _FIXED_ON_RESUME if k in saved and saved[k] != getattr(config, k)]
+    if changed:
+        raise TrainingError("config", f"cannot resume {run.path.name} with a different {', '.join(changed)}: "
+                                      "the checkpoint belongs to the original settings",
+                            "Start a new run instead, or resume with the run's own config.json.")
+
+
+def _process_started() -> float | None:
+    try:
+        import psutil
+        return psutil.Process().create_time()
+    except Exception:
+        return None
+
+
+def _failure_kind(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError) or "memory" in str(exc).lower():
+        return "out_of_memory"
+    return getattr(exc, "kind", None) or "internal"
+
+
+def _describe_failure(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, TrainingError):
+        return exc.message, exc.suggestion or suggestion_for(exc.message)
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text.lower():
+        text = f"out of memory ({text})"
+    elif getattr(exc, "message", None):  # BaseModelError, DatasetError
+        text = str(exc.message)  # type: ignore[attr-defined]
+    else:
+        text = f"{type(exc).__name__}: {text}"
+    return text, suggestion_for(text)
+
+
+def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelled: Callable[[], bool],
+           log: Callable[[str], None], status: Callable[[str, float], None], accelerator: Any,
+           is_main: bool) -> dict[str, Any]:
+    import torch
+
+    from studio.core.training.base_model import is_cached, load_base_model
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    _use_physical_cores(torch, accelerator)
+    world = accelerator.num_processes if accelerator else 1
+
+    # 1. base model + LoRA ---------------------------------------------------------------------
+    stage = "loading model" if is_cached(config.base_model) else "dequantizing"
+    status(stage, 0.0)
+    model, tokenizer = load_base_model(config.base_model, lambda f, _text: status(stage, f * 0.9),
+                                       attn_implementation="sdpa")
+    if cancelled():
+        raise RunCancelled()
+    n_params = sum(p.numel() for p in model.parameters())
+    peft_model = build_lora_model(model, config)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    log(f"model {Path(config.base_model).name}: {n_params / 1e6:.0f}M parameters, LoRA r={config.lora_r} "
+        f"trains {trainable / 1e6:.2f}M; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    # 2. data ----------------------------------------------------------------------------------
+    status("tokenizing", 0.0)
+    train_ex, val_ex, renderer = _load_data(config, log)
+    kw = dict(max_seq_len=config.max_seq_len, response_only=config.response_only, cancelled=cancelled)
+    samples, truncated, dropped = tokenize_examples(train_ex, renderer, tokenizer,
+                                                    progress=lambda f: status("tokenizing", f), **kw)
+    val_samples, _, _ = tokenize_examples(val_ex, renderer, tokenizer, **kw)
+    if not samples:
+        raise TrainingError("data", f"no training example has a response within {config.max_seq_len} tokens",
+                            "Raise the maximum sequence length, or check that the data has assistant replies.")
+    if truncated or dropped:
+        log(f"{truncated} examples were cut to {config.max_seq_len} tokens, {dropped} had nothing to learn "
+            "within that length and were skipped")
+    rows = pack_samples(samples, config.max_seq_len, config.seed) if config.packing else samples
+    lengths = [len(r.ids) for r in rows]
+    batches_per_epoch = math.ceil(len(rows) / config.batch_size)
+    total = config.total_steps(batches_per_epoch, world)
+    log(f"{len(samples)} training and {len(val_samples)} validation examples"
+        f"{f' packed into {len(rows)} rows' if config.packing else ''}; {total} steps of "
+        f"{config.batch_size}x{config.grad_accum}{f'x{world}' if world > 1 else ''} sequences")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+    # 3. optimizer (and resume) -----------------------------------------------------------------
+    loss_model = make_loss_module(peft_model)
+    params = [p for p in loss_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    step, epoch, position, tokens_seen, elapsed_before = 0, 0, 0, 0, 0.0
+    checkpoint = run.last_checkpoint() if resume else None
+    if resume and checkpoint is None:
+        log("no checkpoint to resume from: starting at step 0")
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, peft_model, optimizer)
+        step, epoch, position = state["step"], state["epoch"], state["position"]
+        tokens_seen, elapsed_before = state.get("tokens_seen", 0), state.get("elapsed_s", 0.0)
+        log(f"resumed from {checkpoint.name}: step {step}, epoch {epoch}, batch {position}")
+        if is_main:
+            run.truncate_metrics(step)  # steps after the checkpoint are trained again
+    if accelerator is not None:
+        loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
+    device = accelerator.device if accelerator else torch.device("cpu")
+    eval_every, save_every = config.eval_interval(total), config.save_interval(total)
+    recent_losses: list[float] = []
+    last_val: float | None = None
+    for record in run.read_metrics() if checkpoint is not None else []:
+        if record.get("type") == "step":
+            recent_losses = (recent_losses + [record["loss"]])[-10:]
+        elif record.get("type") == "eval":
+            last_val = record.get("val_loss")
+
+    def batches_for(plan: list[list[int]], source: list[Sample], packed: bool) -> Any:
+        loader = torch.utils.data.DataLoader(source, batch_sampler=plan,
+                                             collate_fn=lambda items: collate(items, pad_id, packed))
+        return accelerator.prepare_data_loader(loader) if accelerator else loader
+
+    def evaluate() -> float | None:
+        if not val_samples:
+            return None
+        loss_model.eval()
+        total_loss, total_targets = 0.0, 0
+        plan = epoch_plan([len(s.ids) for s in val_samples], config.batch_size, 0, 0)
+        with torch.no_grad():
+            for batch in batches_for(plan, val_samples, False):
+                total_loss += float(loss_model(batch["input_ids"].to(device), batch["targets"].to(device)))
+                total_targets += int(batch["n_targets"])
+        loss_model.train()
+        if accelerator is not None and world > 1:
+            sums = accelerator.reduce(torch.tensor([total_loss, total_targets], device=device), reduction="sum")
+            total_loss, total_targets = float(sums[0]), int(sums[1])
+        return total_loss / max(1, total_targets)
+
+    def checkpoint_now(reason: str) -> Path | None:
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+        if not is_main:
+            return None
+        folder = run.checkpoints_dir / f"step-{step}"
+        unwrapped = accelerator.unwrap_model(loss_model).peft if accelerator else peft_model
+        save_checkpoint(folder, unwrapped, optimizer, {
+            "step": step, "epoch": epoch, "position": position, "total_steps": total,
+            "tokens_seen": tokens_seen, "elapsed_s": elapsed_before + (time.perf_counter() - t_start),
+            "reason": reason})
+        for old_step, old in run.checkpoints()[:-2]:  # keep the last two: disk adds up fast
+            shutil.rmtree(old, ignore_errors=True)
+        emit("checkpoint", step=step, path=str(folder))
+        log(f"checkpoint at step {step} ({reason})")
+        return folder
+
+    # 4. the loop --------------------------------------------------------------------------------
+    status("training", step / total)
+    if is_main:
+        run.write_status(stage="training", step=step, total_steps=total)
+    loss_model.train()
+    t_start = time.perf_counter()
+    t_window, tokens_window, steps_window = t_start, 0, 0
+    last_status_write = 0.0
+    was_cancelled = False
+    while step < total and not was_cancelled:
+        plan = epoch_plan(lengths, config.batch_size, config.seed, epoch)
+        if position >= len(plan):  # a checkpoint taken on the last batch of an epoch
+            epoch, position = epoch + 1, 0
+            continue
+        loader = batches_for(plan[position:], rows, config.packing)
+        local_batches = iter(loader)
+        remaining = len(loader)
+        while remaining > 0 and step < total:
+            group = [next(local_batches) for _ in range(min(config.grad_accum, remaining))]
+            remaining -= len(group)
+            optimizer.zero_grad(set_to_none=True)
+            lr = lr_at(step, total, config)
+            for group_params in optimizer.param_groups:
+                group_params["lr"] = lr
+            n_targets = sum(int(b["n_targets"]) for b in group)
+            step_loss = 0.0
+            for i, batch in enumerate(group):
+                if cancelled():
+                    was_cancelled = True
+                    break
+                sync = accelerator is None or i == len(group) - 1 or world == 1
+                context = accelerator.no_sync(loss_model) if not sync else contextlib.nullcontext()
+                with context:
+                    loss_sum = loss_model(batch["input_ids"].to(device), batch["targets"].to(device),
+                                          batch["position_ids"].to(device) if "position_ids" in batch else None)
+                    loss = loss_sum / max(1, n_targets)
+                    if accelerator is not None:
+                        accelerator.backward(loss)
+                    else:
+                        loss.backward()
+                step_loss += float(loss.detach())
+                tokens_window += int(batch["n_tokens"]) * world
+            if was_cancelled:
+                optimizer.zero_grad(set_to_none=True)  # a half-accumulated step is dropped
+                break
+            if not math.isfinite(step_loss):
+                raise TrainingError("nan", f"the loss became {step_loss} at step {step + 1}",
+                                    "Lower the learning rate (e.g. 1e-4) and start again or resume.")
+            if accelerator is not None:
+                grad_norm = float(accelerator.clip_grad_norm_(params, MAX_GRAD_NORM))
+            else:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
+            optimizer.step()
+            step += 1
+            steps_window += 1
+            position += len(group) * world
+            recent_losses = (recent_losses + [step_loss])[-10:]
+
+            if step % config.logging_every == 0 or step == total:
+                now = time.perf_counter()
+                rate = tokens_window / max(1e-9, now - t_window)
+                tokens_seen += tokens_window
+                step_time = (now - t_window) / max(1, steps_window)
+                t_window, tokens_window, steps_window = now, 0, 0
+                epoch_f = epoch + min(1.0, position / max(1, len(plan)))
+                record = {"type": "step", "step": step, "total_steps": total, "epoch": round(epoch_f, 4),
+                          "loss": round(step_loss, 5), "lr": lr, "tokens_per_s": round(rate, 1),
+                          "eta_s": round(step_time * (total - step), 1), "rss_mb": round(_rss_mb(), 1),
+                          "grad_norm": round(grad_norm, 4), "tokens": tokens_seen, "time": time.time()}
+                if is_main:
+                    run.append_metric(record)
+                    emit("step", **{k: v for k, v in record.items() if k not in ("type", "time")})
+                    if now - last_status_write > 2.0 or step == total:
+                        last_status_write = now
+                        run.write_status(step=step, total_steps=total, train_loss=_mean(recent_losses))
+            paused_at = time.perf_counter()  # evaluation and checkpoints do not count against tokens/s
+            if step % eval_every == 0 or step == total:
+                val = evaluate()
+                if val is not None:
+                    last_val = val
+                    if is_main:
+                        run.append_metric({"type": "eval", "step": step, "val_loss": round(val, 5), "time": time.time()})
+                        emit("eval", step=step, val_loss=round(val, 5))
+                        run.write_status(val_loss=round(val, 5))
+            if step % save_every == 0 and step < total:
+                checkpoint_now("scheduled")
+            t_window += time.perf_counter() - paused_at
+        else:
+            if remaining == 0:
+                epoch, position = epoch + 1, 0
+
+    # 5. results -----------------------------------------------------------------------------------
+    state = "cancelled" if was_cancelled else "completed"
+    if was_cancelled:
+        log(f"cancelled at step {step}: saving the adapter")
+        checkpoint_now("cancelled")  # resume picks up exactly here
+    else:
+        checkpoint_now("final")  # lets a finished run be extended with a larger max_steps
+    result = {"state": state, "step": step, "total_steps": total, "run_dir": str(run.path),
+              "adapter_dir": None, "gguf_adapter": None, "train_loss": _mean(recent_losses),
+              "val_loss": round(last_val, 5) if last_val is not None else None}
+    if is_main:
+        status("exporting", 0.0)
+        unwrapped = accelerator.unwrap_model(loss_model).peft if accelerator else peft_model
+        if run.adapter_dir.exists():
+            shutil.rmtree(run.adapter_dir)
+        unwrapped.save_pretrained(str(run.adapter_dir), safe_serialization=True)
+        result["adapter_dir"] = str(run.adapter_dir)
+        log(f"adapter saved to {run.adapter_dir}")
+        gguf, gguf_error = _export_gguf(run, config, log)
+        result["gguf_adapter"] = gguf
+        status("exporting", 1.0)
+        run.write_status(state=state, stage=state, step=step, total_steps=total, train_loss=result["train_loss"],
+                         val_loss=result["val_loss"], adapter_dir=result["adapter_dir"], gguf_adapter=gguf,
+                         gguf_error=gguf_error, ended=time.time(), resumable=was_cancelled,
+                         error="", suggestion="")
+        if gguf_error:
+            result["gguf_error"] = gguf_error
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    return result
+
+
+def _export_gguf(run: RunDir, config: RunConfig, log: Callable[[str], None]) -> tuple[str | None, str]:
+    """The GGUF copy is a convenience: if it fails, the PEFT adapter is still the result."""
+    try:
+        from studio.core.training.export_gguf import export_lora_gguf
+    except ImportError as exc:
+        message = f"GGUF export is not available ({exc})"
+        log(message)
+        return None, message
+    try:
+        path = export_lora_gguf(run.adapter_dir, run.gguf_adapter, base_model=config.base_model)
+        log(f"GGUF adapter written to {path}")
+        return str(path), ""
+    except Exception as exc:
+        message = f"the GGUF export failed ({type(exc).__name__}: {str(exc)[:300]}); the PEFT adapter is saved"
+        log(message)
+        return None, message
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 5) if values else None
+
