@@ -172,3 +172,92 @@ def test_cli_train_rejects_bad_input_with_a_sentence(tmp_path, capsys):
     assert cli_train.run(args) == 2
     err = capsys.readouterr().err
     assert "none.gguf" in err and "x.jsonl does not exist" in err and "Traceback" not in err
+
+
+def test_evaluation_scores_the_same_validation_examples_the_run_held_out(tmp_path, starter_model):
+    """The Evaluate screen's perplexity must use the run's own held-out split, mapping included."""
+    import json
+
+    from studio.core.datasets import ColumnMapping, load_examples, split_examples
+    from studio.core.training.config import RunConfig
+    from studio.core.training.data import split_run_data, validation_texts
+
+    data = tmp_path / "qa.csv"
+    rows = ["frage,antwort"] + [f"question {i}?,answer {i}." for i in range(20)]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = RunConfig(base_model=str(starter_model), data=[str(data)], val_ratio=0.2, seed=7,
+                       mapping={"instruction": "frage", "output": "antwort"})
+    train, val = split_run_data(config)
+    expected_train, expected_val = split_examples(
+        load_examples([str(data)], mapping=ColumnMapping(instruction="frage", output="antwort")), val_ratio=0.2, seed=7)
+    assert [e.key() for e in val] == [e.key() for e in expected_val] and len(val) == 4
+    assert len(train) == 16
+    texts, prompts = validation_texts(config, limit=10)
+    assert len(texts) == 4 and all("<|im_start|>assistant" in t for t in texts)
+    assert prompts == [next(m["content"] for m in e.messages if m["role"] == "user") for e in expected_val]
+    json.dumps(texts)  # plain strings, ready for the engine
+
+
+def test_trainer_without_torch_says_which_packages_to_install(tmp_path, starter_model):
+    """An installation without the [train] extra (the app bundle) gets a sentence, not a traceback."""
+    import asyncio
+
+    import pytest
+
+    from studio.core.training.client import TrainerClient
+    from studio.core.training.config import RunConfig
+    from studio.core.workers.protocol import WorkerError
+
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'peft'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Block())\n", encoding="utf-8")
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"instruction": "Hi", "output": "Hello."}\n', encoding="utf-8")
+    config = RunConfig(base_model=str(starter_model), data=[str(data)], output_dir=str(tmp_path / "run"), max_steps=1)
+
+    async def attempt():
+        client = TrainerClient(env={"PYTHONPATH": f"{blocker}"})
+        try:
+            with pytest.raises(WorkerError) as info:
+                await client.start(config)
+            return info.value
+        finally:
+            await client.close()
+
+    error = asyncio.run(attempt())
+    assert error.kind == "missing_packages"
+    assert "torch" in error.message and "peft" in error.message and "[train]" in error.message
+
+
+def test_delete_run_refuses_a_live_trainer_and_an_attached_adapter(tmp_path):
+    import os
+
+    import pytest
+
+    from studio.core.training.runs import RunDir, RunInUse, delete_run
+
+    live = RunDir(tmp_path / "live").create()
+    live.write_status(state="running", pid=os.getpid())
+    with pytest.raises(RunInUse, match="still training"):
+        delete_run(live.path)
+    assert live.path.is_dir()
+
+    done = RunDir(tmp_path / "done").create()
+    done.write_status(state="completed")
+    (done.path / "adapter.gguf").write_bytes(b"GGUF")
+    with pytest.raises(RunInUse, match="attached in Chat"):
+        delete_run(done.path, attached_adapters=[str(done.path / "adapter.gguf")])
+    delete_run(done.path, attached_adapters=[])
+    assert not done.path.exists()
+
+    stranger = tmp_path / "photos"
+    stranger.mkdir()
+    with pytest.raises(RunInUse, match="does not look like a run"):
+        delete_run(stranger)
+    assert stranger.is_dir()

@@ -56,7 +56,7 @@ class TrainerClient(Emitter):
             if result.get("cancelled"):  # cancelled before the runner could say so itself
                 result = {"state": "cancelled", "run_dir": str(self.run_dir)}
         except WorkerError as exc:
-            if exc.kind == "config":
+            if exc.kind in ("config", "missing_packages"):  # nothing started: no run to mark failed
                 raise
             result = self._failed(exc)
         finally:

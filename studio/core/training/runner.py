@@ -74,6 +74,7 @@ def tokenize_examples(examples: list[Any], renderer: Any, tokenizer: Any, *, max
     """Samples plus (truncated, dropped) counts. Labels come from the fast tokenizer's char
     offsets matched against the rendered text's train spans (assistant replies + end marker)."""
     from studio.core.datasets import token_label_mask
+    from studio.core.datasets.render import RenderError
 
     samples: list[Sample] = []
     truncated = dropped = 0
@@ -84,7 +85,11 @@ def tokenize_examples(examples: list[Any], renderer: Any, tokenizer: Any, *, max
                 raise RunCancelled()
             if progress:
                 progress(index / max(1, len(examples)))
-        rendered = renderer.render(example)
+        try:
+            rendered = renderer.render(example)
+        except RenderError:  # the template refuses this conversation; the data check names it
+            dropped += 1
+            continue
         enc = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
         ids = list(enc["input_ids"])
         if getattr(example, "messages", None) is not None and response_only:
@@ -339,22 +344,15 @@ def _use_physical_cores(torch: Any, accelerator: Any) -> None:
 
 
 def _load_data(config: RunConfig, log: Callable[[str], None]) -> tuple[list[Any], list[Any], Any]:
-    from studio.core.datasets import ChatRenderer, ColumnMapping, load_examples, split_examples
+    from studio.core.datasets import ChatRenderer
+    from studio.core.training.data import split_run_data
 
     problems: list[Any] = []
-    mapping = ColumnMapping.from_dict(config.mapping) if config.mapping else None
-    examples = load_examples(config.data, format=config.format, mapping=mapping, problems=problems)
+    train_ex, val_ex = split_run_data(config, problems)
     for problem in problems[:20]:
         log(f"data: {problem}")
     if len(problems) > 20:
         log(f"data: ... and {len(problems) - 20} more problems (those examples are skipped)")
-    if config.val_data:
-        train_ex = examples
-        val_ex = load_examples(config.val_data, format=config.format, mapping=mapping)
-    elif config.val_ratio > 0 and len(examples) >= 10:
-        train_ex, val_ex = split_examples(examples, val_ratio=config.val_ratio, seed=config.seed)
-    else:
-        train_ex, val_ex = examples, []
     if not train_ex:
         raise TrainingError("data", "the training data has no usable examples"
                             + (f" ({len(problems)} problems, first: {problems[0]})" if problems else ""))
@@ -491,8 +489,8 @@ def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelle
         raise TrainingError("data", f"no training example has a response within {config.max_seq_len} tokens",
                             "Raise the maximum sequence length, or check that the data has assistant replies.")
     if truncated or dropped:
-        log(f"{truncated} examples were cut to {config.max_seq_len} tokens, {dropped} had nothing to learn "
-            "within that length and were skipped")
+        log(f"{truncated} examples were cut to {config.max_seq_len} tokens; {dropped} were skipped "
+            "(no response within that length, or the chat template refused them)")
     rows = pack_samples(samples, config.max_seq_len, config.seed) if config.packing else samples
     lengths = [len(r.ids) for r in rows]
     batches_per_epoch = math.ceil(len(rows) / config.batch_size)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from studio.core import paths
 
@@ -245,3 +246,21 @@ def suggestion_for(text: str) -> str:
     if "no space left" in lowered:
         return "The disk is full. Free some space (old runs' checkpoints are large) and resume."
     return "Look at the log tail for the cause; the run can be resumed from its last checkpoint."
+
+
+class RunInUse(Exception):
+    """A run that must not be deleted right now, with a sentence saying why."""
+
+
+def delete_run(run_dir: str | os.PathLike[str], *, attached_adapters: Iterable[str] = ()) -> None:
+    """Delete a run folder, unless its trainer is alive or its adapter is attached in a chat."""
+    run = RunDir(run_dir)
+    if not (run.path / "status.json").is_file() and not (run.path / "config.json").is_file():
+        raise RunInUse(f"{run.path} does not look like a run folder; nothing was deleted")
+    if run.effective_state() == "running":
+        raise RunInUse("this run is still training: cancel it first")
+    adapter = run.path / "adapter.gguf"
+    attached = {os.path.realpath(str(a)) for a in attached_adapters}
+    if os.path.realpath(adapter) in attached:
+        raise RunInUse("this run's adapter is attached in Chat: detach it first")
+    shutil.rmtree(run.path)

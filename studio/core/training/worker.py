@@ -7,6 +7,7 @@ A cancel request stops between micro-batches and saves a usable adapter at the l
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -34,7 +35,30 @@ class _Throttle:
         self.request.emit(event, **data)
 
 
+TRAINING_PACKAGES = ("torch", "transformers", "peft", "safetensors")
+
+
+def missing_training_packages() -> list[str]:
+    import importlib.util
+
+    missing = []
+    for name in TRAINING_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def handle_train(request: Request) -> dict[str, Any]:
+    missing = missing_training_packages()
+    if missing:  # e.g. the app bundle, which leaves the [train] extra out to stay small
+        raise WorkerError("missing_packages",
+                          f"fine-tuning needs {', '.join(missing)}, which this installation lacks. Install the "
+                          "training extra: `pip install torch==2.13.0` then `pip install -e \".[train]\"` "
+                          "(or run `bash packaging/bootstrap.sh setup`).")
     from studio.core.training.runner import TrainingError, train
 
     try:
@@ -55,6 +79,12 @@ def handle_train(request: Request) -> dict[str, Any]:
 
 
 def main() -> None:
+    # Training saturates every core for minutes; a lower priority lets the window (and a chat)
+    # take the CPU the moment they need it, at little cost to the run when they are idle.
+    try:
+        os.nice(int(os.environ.get("STUDIO_TRAINER_NICE", "10")))
+    except (AttributeError, OSError, ValueError):
+        pass  # Windows, or not permitted: run at normal priority
     serve({"train": handle_train}, name="trainer")
 
 

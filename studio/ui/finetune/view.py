@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.chat.sampling import SamplingParams
 from studio.core.training.config import ConfigError, RunConfig
+from studio.core.training.data import validation_texts
 from studio.core.workers.protocol import WorkerError
 from studio.ui.finetune.config_panel import ConfigPanel
 from studio.ui.finetune.data_panel import DataPanel
@@ -24,23 +24,6 @@ from studio.ui.finetune.eval_panel import MAX_PPL_TEXTS, EvalPanel
 from studio.ui.finetune.runs_panel import RunsPanel
 from studio.ui.finetune.train_panel import TrainPanel
 from studio.ui.tasks import in_thread, spawn, threadsafe
-
-
-def validation_texts(config: RunConfig, limit: int) -> tuple[list[str], list[str]]:
-    """(rendered validation texts, their first user prompts) for a run, from core calls only."""
-    from studio.core.datasets import ChatRenderer, load_examples, split_examples
-
-    if config.val_data:
-        val = load_examples(config.val_data, format=config.format, mapping=config.mapping)
-    else:
-        examples = load_examples(config.data, format=config.format, mapping=config.mapping)
-        _train, val = split_examples(examples, val_ratio=config.val_ratio or 0.1, seed=config.seed)
-    val = val[:limit]
-    renderer = ChatRenderer.from_model(config.base_model)
-    texts = [renderer.render(example).text for example in val]
-    prompts = [next((m["content"] for m in example.messages if m["role"] == "user"), "")
-               for example in val if example.messages]
-    return texts, [p for p in prompts if p]
 
 
 class FinetuneView(QWidget):
@@ -363,13 +346,13 @@ class FinetuneView(QWidget):
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Yes:
                 return False
-        attached = {os.path.realpath(str(a.get("path"))) for a in self.engine.lora}
-        if run.gguf_adapter and os.path.realpath(run.gguf_adapter) in attached:
-            self.runs_panel.banner.show_message(self.tr("This run's adapter is attached in Chat: detach it "
-                                                        "first."), "warning")
-            return False
+        from studio.core.training.runs import RunInUse, delete_run
+
         try:
-            await in_thread(shutil.rmtree, run.path)
+            await in_thread(delete_run, run.path, attached_adapters=[str(a.get("path")) for a in self.engine.lora])
+        except RunInUse as exc:
+            self.runs_panel.banner.show_message(self.tr("Not deleted: {reason}").format(reason=exc), "warning")
+            return False
         except OSError as exc:
             self.runs_panel.banner.show_message(self.tr("Could not delete the run: {reason}").format(
                 reason=exc.strerror or exc), "error")
@@ -524,4 +507,4 @@ class FinetuneView(QWidget):
                      "error", details=f"{type(exc).__name__}: {exc}")
 
 
-__all__ = ["FinetuneView", "validation_texts"]
+__all__ = ["FinetuneView"]
