@@ -40,6 +40,10 @@ QA = [("What colour is the sky?", "Blue."), ("What is 2 plus 2?", "Four."), ("Na
 SETTLE_S = 0.3  # after a tab switch: its one-off relayout is not "metrics streaming"
 
 
+class BenchError(RuntimeError):
+    pass
+
+
 class CpuHeartbeat(Heartbeat):
     """Also the GUI thread's CPU time in each gap: a long gap with little CPU was spent waiting
     for a core (the trainer had them), one with as much CPU as wall time was the window's own work."""
@@ -121,14 +125,14 @@ def measure(args: argparse.Namespace) -> dict:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise SystemExit(f"timed out after {timeout:.0f} s waiting for {predicate.__name__}")
+                raise BenchError(f"timed out after {timeout:.0f} s waiting for {predicate.__name__}")
             await asyncio.sleep(0.05)
 
     async def scenario() -> None:
         try:
             await window.startup()  # lists the models, loads the starter in the engine worker
             if not window.engine.ready:
-                raise SystemExit(f"the engine did not load the starter: {window.banner.text()}")
+                raise BenchError(f"the engine did not load the starter: {window.banner.text()}")
             data = home / "tiny_qa.jsonl"
             data.write_text("".join(json.dumps({"instruction": q, "output": a}, ensure_ascii=False) + "\n"
                                     for q, a in QA), encoding="utf-8")
@@ -141,7 +145,7 @@ def measure(args: argparse.Namespace) -> dict:
             panel = view.data_panel
             await until(lambda: not panel.scanning and panel.report is not None, 60)
             if view._validate():
-                raise SystemExit(f"config problems: {view._validate()}")
+                raise BenchError(f"config problems: {view._validate()}")
             train = view.train_panel
             view.sections.setCurrentWidget(train)
             await asyncio.sleep(SETTLE_S)
@@ -156,9 +160,10 @@ def measure(args: argparse.Namespace) -> dict:
             condition = "startup"
             view.trainer.subscribe("step", lambda tokens=0, **_: steps.append((time.perf_counter(), tokens, condition)))
             redraws = {"hidden": 0, "visible": 0}
+            load = os.getloadavg()[0]  # something else busy on the machine skews every number
             started = time.perf_counter()
             train.start_button.click()
-            await until(lambda: steps or not view.training and time.perf_counter() - started > 5, 300)
+            await until(lambda: steps or not view.training and time.perf_counter() - started > 5, args.timeout)
             first_step_s = time.perf_counter() - started
             order = ("hidden", "visible")
             i = 0
@@ -173,13 +178,18 @@ def measure(args: argparse.Namespace) -> dict:
                 end = time.monotonic() + args.window
                 while view.training and time.monotonic() < end:
                     await asyncio.sleep(0.05)
+                if time.perf_counter() - started > args.timeout and view.training:
+                    view.cancel_run()
+                    await until(lambda: not view.training, 60)
+                    raise BenchError(f"the run took over {args.timeout:.0f} s (load average "
+                                     f"{os.getloadavg()[0]:.1f}): is something else using the CPU?")
                 beat.stop()
                 gaps[want].extend(zip(beat.gaps, beat.cpu))
                 redraws[want] += train.chart.redraws - before
                 i += 1
             outcome = train.last_result
             if outcome.get("state") != "completed":
-                raise SystemExit(f"the run did not complete: {outcome}")
+                raise BenchError(f"the run did not complete: {outcome}")
 
             def rate(cond: str | None) -> float:
                 # tokens/s between consecutive step events that both fell in `cond` (None: all of them)
@@ -190,7 +200,7 @@ def measure(args: argparse.Namespace) -> dict:
                 return tok / sec if sec else float("nan")
 
             result.update(
-                nice=os.environ.get("STUDIO_TRAINER_NICE", "10 (default)"), steps=outcome.get("step"),
+                nice=os.environ.get("STUDIO_TRAINER_NICE", "10 (default)"), steps=outcome.get("step"), load=load,
                 first_step_s=first_step_s, run_s=time.perf_counter() - started,
                 step_events=len(steps), events={c: sum(1 for s in steps if s[2] == c) for c in order},
                 redraws=redraws, tokens_per_s=rate(None), tokens_per_s_by={c: rate(c) for c in order},
@@ -200,9 +210,13 @@ def measure(args: argparse.Namespace) -> dict:
             await window.shutdown()
             loop.stop()
 
-    asyncio.ensure_future(scenario())
+    task = asyncio.ensure_future(scenario())
     with loop:
         loop.run_forever()
+    if task.done() and not task.cancelled() and task.exception():
+        raise SystemExit(f"train_ui_stall: {task.exception()}")
+    if not result:
+        raise SystemExit("the scenario did not finish")
     return result
 
 
@@ -211,7 +225,8 @@ def report(r: dict) -> None:
           f"run {r['run_s']:.1f} s, {r['tokens_per_s']:.0f} tokens/s "
           f"(hidden {r['tokens_per_s_by']['hidden']:.0f}, visible {r['tokens_per_s_by']['visible']:.0f}); "
           f"{r['step_events']} step events (hidden {r['events']['hidden']}, visible {r['events']['visible']}), "
-          f"curve redraws while visible {r['redraws']['visible']}")
+          f"curve redraws while visible {r['redraws']['visible']}; load average at start {r['load']:.1f} "
+          f"on {os.cpu_count()} CPUs")
     names = {"idle": "(a) idle, no training      ", "hidden": "(b) training, tab hidden   ",
              "visible": "(c) training, Train visible"}
     for cond, name in names.items():
@@ -229,6 +244,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--idle", type=float, default=4.0, help="seconds of the idle baseline")
     parser.add_argument("--window", type=float, default=1.5, help="seconds per hidden/visible window")
+    parser.add_argument("--timeout", type=float, default=150, help="give up on a run slower than this")
     parser.add_argument("--nice", type=int, default=None, help="STUDIO_TRAINER_NICE for this run")
     parser.add_argument("--compare-nice", action="store_true", help="run at nice 0 and nice 10")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -243,7 +259,7 @@ def main() -> int:
     results = []
     for nice in (0, 10):
         command = [sys.executable, __file__, "--json", "--nice", str(nice), "--steps", str(args.steps),
-                   "--idle", str(args.idle), "--window", str(args.window)]
+                   "--idle", str(args.idle), "--window", str(args.window), "--timeout", str(args.timeout)]
         proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:

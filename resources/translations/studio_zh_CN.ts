@@ -1315,8 +1315,8 @@
       <translation>删除运行“{name}”及其检查点和适配器？此操作无法撤销。</translation>
     </message>
     <message>
-      <source>This run's adapter is attached in Chat: detach it first.</source>
-      <translation>此运行的适配器正挂载在聊天中：请先卸下。</translation>
+      <source>Not deleted: {reason}</source>
+      <translation>未删除：{reason}</translation>
     </message>
     <message>
       <source>Could not delete the run: {reason}</source>
