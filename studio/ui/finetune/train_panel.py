@@ -105,6 +105,7 @@ class TrainPanel(QWidget):
         layout.addWidget(split, 1)
 
         self._pending_log: list[str] = []
+        self.last_checkpoint_step = 0
         self._log_timer = QTimer(self)  # log lines are appended in batches, like the curve's points
         self._log_timer.setSingleShot(True)
         self._log_timer.setInterval(150)
@@ -185,7 +186,7 @@ class TrainPanel(QWidget):
             self.chart.add_val(step, val_loss)
 
     def on_checkpoint(self, step: int = 0, path: str = "", **_: object) -> None:
-        self.on_log(line=self.tr("checkpoint saved at step {step}").format(step=step))
+        self.last_checkpoint_step = step  # the runner's own log line already says it
 
     def on_log(self, line: str = "", **_: object) -> None:
         self._pending_log.append(str(line))
