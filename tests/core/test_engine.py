@@ -192,3 +192,17 @@ def test_tokens_longer_than_32_bytes_survive(starter_model):
         pieces = b"".join(bytes.fromhex(h) for h in result["pieces_hex"])
         assert pieces.decode("utf-8") == text
     with_engine(body)
+
+
+def test_a_reply_cut_inside_a_character_drops_the_partial_bytes():
+    """max_tokens can stop between the bytes of one CJK glyph; the reply must not end in U+FFFD."""
+    import codecs
+
+    from studio.core.engine.worker import flush_decoder
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode("咕咕".encode("utf-8") + "！".encode("utf-8")[:2])
+    assert text == "咕咕"
+    assert flush_decoder(decoder) == ""
+    complete = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    assert complete.decode("猫头鹰".encode("utf-8")) + flush_decoder(complete) == "猫头鹰"

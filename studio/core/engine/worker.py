@@ -94,6 +94,17 @@ def token_piece(vocab: Any, token: int, special: bool) -> bytes:
     return _PIECE_BUFFER.raw[:max(n, 0)]
 
 
+def flush_decoder(decoder: codecs.IncrementalDecoder) -> str:
+    """What is left in the UTF-8 decoder at the end of a reply. A reply cut by max tokens can end
+    inside a character (one of the three bytes of a CJK glyph); those bytes are dropped rather
+    than shown as U+FFFD."""
+    buffered, _flags = decoder.getstate()
+    if buffered:
+        decoder.reset()
+        return ""
+    return decoder.decode(b"", final=True)
+
+
 class Engine:
     def __init__(self) -> None:
         self.llm: llama_cpp.Llama | None = None
@@ -315,7 +326,7 @@ class Engine:
             if produced >= limit:
                 break
         if not hit_stop_string:  # text held back as a possible stop string is real text after all
-            pending += decoder.decode(b"", final=True)
+            pending += flush_decoder(decoder)
             if pending:
                 text += pending
                 req.emit("token", text=pending)
