@@ -9,15 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.core.errors import StudioError
 
-class LoraError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
-    def __str__(self) -> str:
-        return self.message
+class LoraError(StudioError):
+    """An adapter file the engine cannot attach; `message` says why."""
 
 
 @dataclass(frozen=True)

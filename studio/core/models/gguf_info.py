@@ -18,6 +18,8 @@ from typing import Any
 import gguf
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
+from studio.core.errors import StudioError
+
 SUPPORTED_VERSIONS = (2, 3)
 KNOWN_ARCHITECTURES = frozenset(gguf.MODEL_ARCH_NAMES.values())
 _MAX_DIMS = 4  # GGML_MAX_DIMS
@@ -31,16 +33,8 @@ _SCALAR_FORMATS = {
 }
 
 
-class ModelFileError(Exception):
+class ModelFileError(StudioError):
     """A model file that cannot be used; `message` says why and what to do."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def format_size(n: int | float) -> str:

@@ -18,19 +18,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core import paths
+from studio.core.errors import StudioError
 
 Progress = Callable[[float, str], None]
 
 CACHE_FORMAT = 1
 
 
-class BaseModelError(Exception):
+class BaseModelError(StudioError):
     """A base model that cannot be used, with a sentence saying why."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 @dataclass(frozen=True)

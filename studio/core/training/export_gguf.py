@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.errors import StudioError
+
 # Hugging Face model_type -> llama.cpp architecture, where the two names differ.
 _ARCH_FROM_MODEL_TYPE = {"mistral": "llama", "mixtral": "llama", "granite": "granite"}
 # Architectures whose GGUF converter reorders q/k rows (LlamaModel and its subclasses in llama.cpp).
@@ -26,16 +28,8 @@ PERMUTED_QK_ARCHS = frozenset({"llama", "granite"})
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None}
 
 
-class ExportError(Exception):
+class ExportError(StudioError):
     """An adapter that cannot become a GGUF adapter; `message` says why and what to do."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
