@@ -261,3 +261,26 @@ def test_delete_run_refuses_a_live_trainer_and_an_attached_adapter(tmp_path):
     with pytest.raises(RunInUse, match="does not look like a run"):
         delete_run(stranger)
     assert stranger.is_dir()
+
+
+def test_describe_source_sizes_gguf_and_hf_folder_bases_alike(starter_model, dequantized_starter, tmp_path):
+    """Run defaults are sized from the base's parameter count, whichever form the base takes."""
+    import pytest
+
+    from studio.core.training.base_model import BaseModelError, describe_source
+    from studio.core.training.config import defaults_for
+
+    gguf = describe_source(starter_model)
+    hf = describe_source(dequantized_starter)
+    assert gguf.architecture == "llama" and hf.architecture == "llama"
+    assert 130e6 < gguf.n_params < 140e6
+    # The HF folder stores the tied embedding once, like the GGUF: the counts agree closely.
+    assert abs(hf.n_params - gguf.n_params) / gguf.n_params < 0.01
+    assert defaults_for(hf.n_params, hf.architecture) == defaults_for(gguf.n_params, gguf.architecture)
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}", encoding="utf-8")
+    (broken / "model.safetensors").write_bytes(b"\xff" * 16)
+    with pytest.raises(BaseModelError, match="not a safetensors file"):
+        describe_source(broken)

@@ -175,6 +175,21 @@ def test_config_save_and_load_round_trip(run, bare_window, tmp_path, starter_mod
     assert banner.isVisible() and "nope" in banner.text() and "Traceback" not in banner.text()
 
 
+@pytest.mark.slow
+def test_a_hugging_face_folder_base_gets_defaults_sized_like_its_gguf(run, bare_window, tmp_path, starter_model,
+                                                                     dequantized_starter):
+    view = open_finetune(bare_window, [write_jsonl(tmp_path / "train.jsonl", EXAMPLES)])
+    cp = view.config_panel
+    cp.set_model_path(str(starter_model))
+    gguf_rank, gguf_hint = cp.lora_r.value(), cp.model_hint.text()
+    cp.lora_r.setValue(64)
+    cp.set_model_path(str(dequantized_starter))  # a folder outside the model library
+    assert "llama" in cp.model_hint.text() and "parameters: defaults sized for it" in cp.model_hint.text(), \
+        cp.model_hint.text()
+    assert cp.lora_r.value() == gguf_rank, (gguf_hint, cp.model_hint.text())
+    wait_scan(run, view)  # the new base re-renders the preview; let that scan finish before teardown
+
+
 def test_finetune_screen_is_built_on_first_show_only(tmp_path):
     """Start-up stays lean: pyqtgraph and the training/dataset modules load with the screen."""
     code = (

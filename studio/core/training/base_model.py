@@ -164,3 +164,51 @@ def load_base_model(source: str | os.PathLike[str], progress: Progress | None = 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
     return model, tokenizer
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    architecture: str   # llama.cpp's name for GGUF files, config.json's model_type for HF folders
+    n_params: int
+
+
+def describe_source(source: str | os.PathLike[str]) -> ModelFacts:
+    """Architecture and parameter count without loading weights (GGUF header or safetensors
+    headers), so run defaults can be sized for any base the user picks."""
+    src = resolve_source(source)
+    if src.kind == "gguf":
+        from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+
+        try:
+            info = read_gguf_info(src.path)
+        except ModelFileError as exc:
+            raise BaseModelError(exc.kind, exc.message) from exc
+        return ModelFacts(info.architecture, info.parameter_count)
+    try:
+        config = json.loads((src.path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BaseModelError("format", f"{src.path / 'config.json'}: not readable JSON ({exc})") from exc
+    n_params = 0
+    for weights in sorted(src.path.glob("*.safetensors")):
+        n_params += _safetensors_elements(weights)
+    return ModelFacts(str(config.get("model_type") or "llama"), n_params)
+
+
+def _safetensors_elements(path: Path) -> int:
+    """Sum of tensor sizes from a safetensors header (8-byte length, then JSON)."""
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        if not 0 < length <= 100 << 20:
+            raise BaseModelError("format", f"{path.name}: not a safetensors file (header length {length})")
+        try:
+            header = json.loads(handle.read(length))
+        except ValueError as exc:
+            raise BaseModelError("format", f"{path.name}: damaged safetensors header ({exc})") from exc
+    total = 0
+    for name, entry in header.items():
+        if name != "__metadata__" and isinstance(entry, dict):
+            count = 1
+            for dim in entry.get("shape", []):
+                count *= int(dim)
+            total += count
+    return total

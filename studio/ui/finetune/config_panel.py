@@ -271,9 +271,16 @@ class ConfigPanel(QScrollArea):
         """A new base model: size its defaults and tell the Data panel (the template changes)."""
         self._last_model = path
         entry = next((e for e in self._models if os.path.realpath(str(e.path)) == os.path.realpath(path)), None)
-        if entry is not None and entry.parameter_count:
-            self._architecture = entry.architecture or "llama"
-            size = entry.parameter_count
+        facts = (entry.architecture or "llama", entry.parameter_count) if entry is not None else None
+        if facts is None and path:
+            from studio.core.training.base_model import BaseModelError, describe_source
+            try:  # a header read, not a weight load: tens of milliseconds
+                described = describe_source(path)
+                facts = (described.architecture, described.n_params)
+            except BaseModelError:
+                facts = None
+        if facts and facts[1]:
+            self._architecture, size = facts
             self.apply_model_defaults(size, self._architecture)
             self.model_hint.setText(self.tr("{arch}, {size} parameters: defaults sized for it.").format(
                 arch=self._architecture, size=_count(size)))
