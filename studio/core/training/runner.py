@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from studio.core.errors import StudioError
 from studio.core.training.batches import (IGNORE, RunCancelled, Sample, collate, epoch_plan, pack_samples,
                                           tokenize_examples)
 from studio.core.training.config import RunConfig, target_modules_for
@@ -38,13 +39,11 @@ Emit = Callable[..., None]
 MAX_GRAD_NORM = 1.0
 
 
-class TrainingError(Exception):
-    """The run cannot go on; `kind` is machine-readable, the message is for people."""
+class TrainingError(StudioError):
+    """The run cannot go on; `suggestion` says what to change before resuming."""
 
     def __init__(self, kind: str, message: str, suggestion: str = "") -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+        super().__init__(kind, message)
         self.suggestion = suggestion
 
 
