@@ -1,4 +1,5 @@
-"""`studio` command line: the GUI by default, plus Qt-free companions (chat, models, dataset, train).
+"""`studio` command line: the GUI by default, plus Qt-free companions (chat, models, dataset, train,
+tokenize, attention, next).
 
 Nothing here imports Qt unless the GUI is asked for. Bad input prints one human line on stderr
 and exits non-zero; tracebacks are for bugs only.
@@ -19,7 +20,9 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Subcommands living in their own modules, each with register(subparsers) and run(args) -> int.
 # A module that is absent (or broken) leaves its subcommand out instead of breaking the CLI.
-_PLUGIN_COMMANDS = {"dataset": "studio.cli_dataset", "train": "studio.cli_train"}
+# One module may serve several commands (it registers them all at once).
+_PLUGIN_COMMANDS = {"dataset": "studio.cli_dataset", "train": "studio.cli_train", "tokenize": "studio.cli_inspect",
+                    "attention": "studio.cli_inspect", "next": "studio.cli_inspect"}
 
 
 class CliError(Exception):
@@ -60,17 +63,24 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("repo")
     download.add_argument("filename")
     models.add_argument("--json", action="store_true")
+    registered = set()
     for module in _plugins().values():
-        module.register(sub)
+        if module.__name__ not in registered:
+            registered.add(module.__name__)
+            module.register(sub)
     return parser
 
 
 def _plugins() -> dict[str, ModuleType]:
     found = {}
+    missing = set()
     for command, name in _PLUGIN_COMMANDS.items():
+        if name in missing:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
+            missing.add(name)
             if exc.name != name:  # the module exists but something it needs is missing: say so
                 print(f"studio: the '{command}' command is unavailable ({exc})", file=sys.stderr)
             continue

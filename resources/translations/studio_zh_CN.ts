@@ -576,6 +576,22 @@
       <source>A fine-tuning run is still training. Quit anyway? The run stops here and can be resumed from its last checkpoint in Fine-tune › Runs.</source>
       <translation>微调仍在训练中。仍要退出吗？运行会在此停止，之后可在“微调 › 运行记录”中从最近的检查点继续。</translation>
     </message>
+    <message>
+      <source>Inspect</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <source>&amp;Chat</source>
+      <translation>对话(&amp;C)</translation>
+    </message>
+    <message>
+      <source>&amp;Fine-tune</source>
+      <translation>微调(&amp;F)</translation>
+    </message>
+    <message>
+      <source>&amp;Inspect</source>
+      <translation>检查(&amp;I)</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>
@@ -1755,6 +1771,784 @@
     <message>
       <source>The adapter was saved, but not as GGUF: {reason}</source>
       <translation>适配器已保存，但未能保存为 GGUF：{reason}</translation>
+    </message>
+  </context>
+  <context>
+    <name>AttentionView</name>
+    <message>
+      <source>A prompt to look at, e.g. 猫坐在垫子上，因为它很累。</source>
+      <translation>要查看的提示词，例如：猫坐在垫子上，因为它很累。</translation>
+    </message>
+    <message>
+      <source>As the model sees it</source>
+      <translation>按模型所见</translation>
+    </message>
+    <message>
+      <source>Wrap the prompt in the model's chat template (special tokens included)</source>
+      <translation>用模型的对话模板包裹提示词（包括特殊词元）</translation>
+    </message>
+    <message>
+      <source>Compute</source>
+      <translation>计算</translation>
+    </message>
+    <message>
+      <source>Compute attention for every layer and head (Ctrl+Enter)</source>
+      <translation>计算每一层、每个头的注意力（Ctrl+Enter）</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Single head</source>
+      <translation>单个头</translation>
+    </message>
+    <message>
+      <source>Mean over heads (this layer)</source>
+      <translation>本层各头平均</translation>
+    </message>
+    <message>
+      <source>Mean over all layers and heads</source>
+      <translation>所有层和头平均</translation>
+    </message>
+    <message>
+      <source>Linear</source>
+      <translation>线性</translation>
+    </message>
+    <message>
+      <source>Square root</source>
+      <translation>平方根</translation>
+    </message>
+    <message>
+      <source>Log</source>
+      <translation>对数</translation>
+    </message>
+    <message>
+      <source>How weights map to colour; square root and log show small weights that a few large ones (often on the first token) would hide</source>
+      <translation>权重如何映射为颜色；平方根和对数能显示被少数大权重（常在第一个词元上）掩盖的小权重</translation>
+    </message>
+    <message>
+      <source>Export PNG…</source>
+      <translation>导出 PNG…</translation>
+    </message>
+    <message>
+      <source>Save the zoomed heatmap, with its labels, as an image</source>
+      <translation>把放大的热力图连同标签保存为图片</translation>
+    </message>
+    <message>
+      <source>Export .npz…</source>
+      <translation>导出 .npz…</translation>
+    </message>
+    <message>
+      <source>Save all weights [layers, heads, tokens, tokens] with the token ids and labels (numpy .npz)</source>
+      <translation>保存全部权重 [层, 头, 词元, 词元] 以及词元 id 和标签（numpy .npz）</translation>
+    </message>
+    <message>
+      <source>Show:</source>
+      <translation>显示：</translation>
+    </message>
+    <message>
+      <source>Colour scale:</source>
+      <translation>颜色刻度：</translation>
+    </message>
+    <message>
+      <source>Ctrl+wheel zooms, double-click fits</source>
+      <translation>Ctrl+滚轮缩放，双击适应窗口</translation>
+    </message>
+    <message>
+      <source>Layers × heads — click one to zoom</source>
+      <translation>层 × 头——点击其中一个放大</translation>
+    </message>
+    <message>
+      <source>Point at a token to see what it attends to (click to keep it)</source>
+      <translation>指向一个词元，查看它关注哪些词元（点击可固定）</translation>
+    </message>
+    <message>
+      <source>Type a prompt and press Compute to see how every layer and head attends between its tokens.</source>
+      <translation>输入提示词并点击“计算”，查看每一层、每个头在词元之间如何分配注意力。</translation>
+    </message>
+    <message>
+      <source>Pick a model at the top first.</source>
+      <translation>请先在顶部选择模型。</translation>
+    </message>
+    <message>
+      <source>The selected head appears here, with its tokens on both axes.</source>
+      <translation>选中的头显示在这里，两条坐标轴上都是它的词元。</translation>
+    </message>
+    <message>
+      <source>The prompt's tokens appear here.</source>
+      <translation>提示词的词元显示在这里。</translation>
+    </message>
+    <message>
+      <source>Cancelling…</source>
+      <translation>正在取消…</translation>
+    </message>
+    <message>
+      <source>Preparing the model for torch (first time only, may take ~20 s)…</source>
+      <translation>正在为 torch 准备模型（仅第一次，约需 20 秒）…</translation>
+    </message>
+    <message>
+      <source>Loading the model…</source>
+      <translation>正在加载模型…</translation>
+    </message>
+    <message>
+      <source>Tokenizing…</source>
+      <translation>正在分词…</translation>
+    </message>
+    <message>
+      <source>Computing attention…</source>
+      <translation>正在计算注意力…</translation>
+    </message>
+    <message>
+      <source>Saving the weights…</source>
+      <translation>正在保存权重…</translation>
+    </message>
+    <message>
+      <source>Computing the logit lens…</source>
+      <translation>正在计算 logit lens…</translation>
+    </message>
+    <message>
+      <source>Working…</source>
+      <translation>处理中…</translation>
+    </message>
+    <message>
+      <source>Type a prompt first.</source>
+      <translation>请先输入提示词。</translation>
+    </message>
+    <message>
+      <source>Starting the analyser…</source>
+      <translation>正在启动分析进程…</translation>
+    </message>
+    <message>
+      <source>Cancelled; nothing was computed.</source>
+      <translation>已取消，没有计算任何内容。</translation>
+    </message>
+    <message>
+      <source>Attention could not be computed: {error}</source>
+      <translation>无法计算注意力：{error}</translation>
+    </message>
+    <message>
+      <source>Drawing…</source>
+      <translation>正在绘制…</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {error}</source>
+      <translation>出错了：{error}</translation>
+    </message>
+    <message>
+      <source>Showing the first {shown} of {total} tokens: attention is computed for at most {shown} tokens.</source>
+      <translation>显示前 {shown} 个词元（共 {total} 个）：注意力最多计算 {shown} 个词元。</translation>
+    </message>
+    <message>
+      <source>Layer {layer} · mean over heads</source>
+      <translation>第 {layer} 层 · 各头平均</translation>
+    </message>
+    <message>
+      <source>Layer {layer} · head {head}</source>
+      <translation>第 {layer} 层 · 第 {head} 头</translation>
+    </message>
+    <message>
+      <source>Could not write {path}</source>
+      <translation>无法写入 {path}</translation>
+    </message>
+    <message>
+      <source>Export heatmap</source>
+      <translation>导出热力图</translation>
+    </message>
+    <message>
+      <source>PNG images (*.png)</source>
+      <translation>PNG 图片 (*.png)</translation>
+    </message>
+    <message>
+      <source>Export attention weights</source>
+      <translation>导出注意力权重</translation>
+    </message>
+    <message>
+      <source>NumPy archives (*.npz)</source>
+      <translation>NumPy 存档 (*.npz)</translation>
+    </message>
+    <message>
+      <source>Export failed: {error}</source>
+      <translation>导出失败：{error}</translation>
+    </message>
+    <message>
+      <source>Saved {path}</source>
+      <translation>已保存 {path}</translation>
+    </message>
+  </context>
+  <context>
+    <name>BarChart</name>
+    <message>
+      <source>Token {id} · rank {rank}</source>
+      <translation>词元 {id} · 排名 {rank}</translation>
+    </message>
+    <message>
+      <source>Piece {piece} · bytes {hex}</source>
+      <translation>片段 {piece} · 字节 {hex}</translation>
+    </message>
+    <message>
+      <source>Probability now: {now} (the model's own: {base})</source>
+      <translation>当前概率：{now}（模型原始概率：{base}）</translation>
+    </message>
+    <message>
+      <source>Cut by top-k / top-p: cannot be sampled (the model's own: {base})</source>
+      <translation>被 top-k / top-p 截去：不会被采样（模型原始概率：{base}）</translation>
+    </message>
+    <message>
+      <source>Logit {logit}</source>
+      <translation>Logit {logit}</translation>
+    </message>
+    <message>
+      <source>Click to append this token</source>
+      <translation>点击以追加此词元</translation>
+    </message>
+  </context>
+  <context>
+    <name>HeatmapGrid</name>
+    <message>
+      <source>mean</source>
+      <translation>平均</translation>
+    </message>
+    <message>
+      <source>Layer {layer}, head {head}</source>
+      <translation>第 {layer} 层，第 {head} 头</translation>
+    </message>
+    <message>
+      <source>Layer {layer}, mean over heads</source>
+      <translation>第 {layer} 层，各头平均</translation>
+    </message>
+  </context>
+  <context>
+    <name>HeatmapView</name>
+    <message>
+      <source>query ↓</source>
+      <translation>查询 ↓</translation>
+    </message>
+    <message>
+      <source>key →</source>
+      <translation>键 →</translation>
+    </message>
+    <message>
+      <source>query '{query}' → key '{key}': {weight}</source>
+      <translation>查询“{query}” → 键“{key}”：{weight}</translation>
+    </message>
+  </context>
+  <context>
+    <name>InspectView</name>
+    <message>
+      <source>Model:</source>
+      <translation>模型：</translation>
+    </message>
+    <message>
+      <source>Free torch model</source>
+      <translation>释放 torch 模型</translation>
+    </message>
+    <message>
+      <source>Stop the attention worker and give its memory back; the next analysis loads the model again (fast, it is cached).</source>
+      <translation>停止注意力分析进程并归还其内存；下次分析会重新加载模型（有缓存，很快）。</translation>
+    </message>
+    <message>
+      <source>Tokens</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>Attention</source>
+      <translation>注意力</translation>
+    </message>
+    <message>
+      <source>Next token</source>
+      <translation>下一个词元</translation>
+    </message>
+    <message>
+      <source>{name} (the chat's model)</source>
+      <translation>{name}（对话中的模型）</translation>
+    </message>
+    <message>
+      <source>{n} M parameters</source>
+      <translation>{n} M 参数</translation>
+    </message>
+    <message>
+      <source>Inspect: {error}</source>
+      <translation>检查：{error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>LensPanel</name>
+    <message>
+      <source>Logit lens</source>
+      <translation>Logit lens</translation>
+    </message>
+    <message>
+      <source>Run logit lens</source>
+      <translation>运行 logit lens</translation>
+    </message>
+    <message>
+      <source>Decode every layer's hidden state with the model's output head (torch, in a separate process): watch the answer form layer by layer</source>
+      <translation>用模型的输出头解码每一层的隐藏状态（torch，在单独进程中运行）：逐层观察答案如何形成</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Run the logit lens to see the top token each layer would predict, for the last {n} positions of the prompt.</source>
+      <translation>运行 logit lens，查看提示词最后 {n} 个位置上每一层会预测的首选词元。</translation>
+    </message>
+    <message>
+      <source>Starting the analyser…</source>
+      <translation>正在启动分析进程…</translation>
+    </message>
+    <message>
+      <source>Cancelled; nothing was computed.</source>
+      <translation>已取消，没有计算任何内容。</translation>
+    </message>
+    <message>
+      <source>The logit lens could not be computed: {error}</source>
+      <translation>无法计算 logit lens：{error}</translation>
+    </message>
+    <message>
+      <source>Cancelling…</source>
+      <translation>正在取消…</translation>
+    </message>
+    <message>
+      <source>Preparing the model for torch (first time only, may take ~20 s)…</source>
+      <translation>正在为 torch 准备模型（仅第一次，约需 20 秒）…</translation>
+    </message>
+    <message>
+      <source>Loading the model…</source>
+      <translation>正在加载模型…</translation>
+    </message>
+    <message>
+      <source>Tokenizing…</source>
+      <translation>正在分词…</translation>
+    </message>
+    <message>
+      <source>Running the model…</source>
+      <translation>正在运行模型…</translation>
+    </message>
+    <message>
+      <source>Decoding each layer…</source>
+      <translation>正在逐层解码…</translation>
+    </message>
+    <message>
+      <source>embeddings</source>
+      <translation>嵌入层</translation>
+    </message>
+    <message>
+      <source>layer {n}</source>
+      <translation>第 {n} 层</translation>
+    </message>
+    <message>
+      <source>{layer} · output</source>
+      <translation>{layer} · 输出</translation>
+    </message>
+    <message>
+      <source>{layer} · after {token} (position {pos})
+top-1 {piece} · id {id} · {prob}</source>
+      <translation>{layer} · 在 {token} 之后（位置 {pos}）
+top-1 {piece} · id {id} · {prob}</translation>
+    </message>
+    <message>
+      <source>{layer} · last position · #{rank}
+{piece} · id {id} · {prob}</source>
+      <translation>{layer} · 最后位置 · #{rank}
+{piece} · id {id} · {prob}</translation>
+    </message>
+    <message>
+      <source>Top-1 token each layer predicts after each of the last {n} tokens</source>
+      <translation>每一层在最后 {n} 个词元之后预测的首选词元</translation>
+    </message>
+    <message>
+      <source>Last position: top {k}</source>
+      <translation>最后位置：前 {k} 名</translation>
+    </message>
+    <message>
+      <source>↑ later layers</source>
+      <translation>↑ 更深的层</translation>
+    </message>
+    <message>
+      <source>Probability</source>
+      <translation>概率</translation>
+    </message>
+    <message>
+      <source>The model's prediction {piece} only becomes the top token at the last layer.</source>
+      <translation>模型的预测 {piece} 直到最后一层才成为首选词元。</translation>
+    </message>
+    <message>
+      <source>The model's prediction {piece} is the top token from {layer} on.</source>
+      <translation>模型的预测 {piece} 从 {layer} 起就是首选词元。</translation>
+    </message>
+    <message>
+      <source>Only the first {shown} of {total} tokens were analysed.</source>
+      <translation>只分析了前 {shown} 个词元（共 {total} 个）。</translation>
+    </message>
+  </context>
+  <context>
+    <name>NextTokenView</name>
+    <message>
+      <source>A prompt whose next token you want to see, e.g. The capital of France is</source>
+      <translation>想查看其下一个词元的提示词，例如：The capital of France is</translation>
+    </message>
+    <message>
+      <source>As a chat message</source>
+      <translation>作为对话消息</translation>
+    </message>
+    <message>
+      <source>Wrap the prompt in the model's chat template as a user message: the bars then show how the assistant's reply would start</source>
+      <translation>把提示词作为用户消息套入模型的对话模板：柱状图显示助手回复的开头</translation>
+    </message>
+    <message>
+      <source>Predict</source>
+      <translation>预测</translation>
+    </message>
+    <message>
+      <source>Run the prompt through the model (Ctrl+Enter)</source>
+      <translation>让模型处理提示词（Ctrl+Enter）</translation>
+    </message>
+    <message>
+      <source>Reset</source>
+      <translation>重置</translation>
+    </message>
+    <message>
+      <source>Drop every chosen token and go back to the prompt's distribution</source>
+      <translation>丢弃所有已选词元，回到提示词的分布</translation>
+    </message>
+    <message>
+      <source>Loading {name}…</source>
+      <translation>正在加载 {name}…</translation>
+    </message>
+    <message>
+      <source>The model could not be loaded in the engine; the message at the top says why.</source>
+      <translation>引擎无法加载该模型；顶部的消息说明了原因。</translation>
+    </message>
+    <message>
+      <source>T {t}</source>
+      <translation>T {t}</translation>
+    </message>
+    <message>
+      <source>top-p {p}</source>
+      <translation>top-p {p}</translation>
+    </message>
+    <message>
+      <source>top-k {k}</source>
+      <translation>top-k {k}</translation>
+    </message>
+    <message>
+      <source>Type a prompt and press Predict to see the model's next-token probabilities.</source>
+      <translation>输入提示词并点击“预测”，查看模型下一个词元的概率。</translation>
+    </message>
+    <message>
+      <source>Pick a model at the top first.</source>
+      <translation>请先在顶部选择模型。</translation>
+    </message>
+    <message>
+      <source>The prompt and the tokens you pick appear here.</source>
+      <translation>提示词和你选择的词元显示在这里。</translation>
+    </message>
+    <message>
+      <source>The prompt changed: press Predict.</source>
+      <translation>提示词已更改：请点击“预测”。</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {error}</source>
+      <translation>出错了：{error}</translation>
+    </message>
+    <message>
+      <source>The text is too long for the model's context: {error}</source>
+      <translation>文本超出了模型的上下文长度：{error}</translation>
+    </message>
+    <message>
+      <source>Cancelled.</source>
+      <translation>已取消。</translation>
+    </message>
+    <message>
+      <source>The model could not predict: {error}</source>
+      <translation>模型无法预测：{error}</translation>
+    </message>
+    <message>
+      <source>Type a prompt first.</source>
+      <translation>请先输入提示词。</translation>
+    </message>
+    <message>
+      <source>Predicting…</source>
+      <translation>正在预测…</translation>
+    </message>
+    <message>
+      <source>Press Predict first.</source>
+      <translation>请先点击“预测”。</translation>
+    </message>
+    <message>
+      <source>Token {id} is not in this model's vocabulary.</source>
+      <translation>词元 {id} 不在此模型的词表中。</translation>
+    </message>
+    <message>
+      <source>Drew {piece} (rank {rank}, {prob} under {settings})</source>
+      <translation>抽到 {piece}（排名 {rank}，在 {settings} 下概率 {prob}）</translation>
+    </message>
+    <message>
+      <source>0 (greedy)</source>
+      <translation>0（贪心）</translation>
+    </message>
+    <message>
+      <source>1.00 (off)</source>
+      <translation>1.00（关闭）</translation>
+    </message>
+    <message>
+      <source>Entropy {bits} bits (the model's own: {base}) · {kept} of {vocab} tokens can be drawn</source>
+      <translation>熵 {bits} 比特（模型原始：{base}）· {vocab} 个词元中有 {kept} 个可被抽到</translation>
+    </message>
+    <message>
+      <source>Completes {char} with the bytes chosen before it</source>
+      <translation>与之前选择的字节一起组成 {char}</translation>
+    </message>
+    <message>
+      <source>taken as the top token</source>
+      <translation>作为首选词元选取</translation>
+    </message>
+    <message>
+      <source>drawn by Take sampled</source>
+      <translation>由“按采样选取”抽出</translation>
+    </message>
+    <message>
+      <source>clicked</source>
+      <translation>点击选取</translation>
+    </message>
+    <message>
+      <source>Token {id} {piece} · {prob} when chosen ({settings}; the model's own: {base}) · {how}</source>
+      <translation>词元 {id} {piece} · 选择时概率 {prob}（{settings}；模型原始：{base}）· {how}</translation>
+    </message>
+    <message>
+      <source>{n} tokens whose bytes only together form {text}</source>
+      <translation>{n} 个词元，字节合起来才组成 {text}</translation>
+    </message>
+    <message>
+      <source>reply ›</source>
+      <translation>回复 ›</translation>
+    </message>
+    <message>
+      <source>{n} tokens in context</source>
+      <translation>上下文中 {n} 个词元</translation>
+    </message>
+    <message>
+      <source>Text so far</source>
+      <translation>目前的文本</translation>
+    </message>
+    <message>
+      <source>Take top</source>
+      <translation>选取首选</translation>
+    </message>
+    <message>
+      <source>Append the most likely token (what greedy decoding does)</source>
+      <translation>追加最可能的词元（贪心解码的做法）</translation>
+    </message>
+    <message>
+      <source>Take sampled</source>
+      <translation>按采样选取</translation>
+    </message>
+    <message>
+      <source>Draw a token from the distribution as the sliders shape it (seeded, so the same seed draws the same tokens)</source>
+      <translation>按滑块设定的分布抽取一个词元（有种子，相同种子抽到相同词元）</translation>
+    </message>
+    <message>
+      <source>Undo</source>
+      <translation>撤销</translation>
+    </message>
+    <message>
+      <source>Remove the last chosen token</source>
+      <translation>移除最后选取的词元</translation>
+    </message>
+    <message>
+      <source>seed </source>
+      <translation>种子 </translation>
+    </message>
+    <message>
+      <source>Seed of the random draws of "Take sampled"; Reset starts it over</source>
+      <translation>“按采样选取”随机抽取所用的种子；重置会从头开始</translation>
+    </message>
+    <message>
+      <source>Click a bar to append that token; the black tick on a bar marks the model's own probability (temperature 1, nothing cut). Hover a chip to see how likely it was.</source>
+      <translation>点击柱条追加该词元；柱条上的黑色刻度表示模型原始概率（温度 1，不截断）。将鼠标悬停在词元块上可查看其概率。</translation>
+    </message>
+    <message>
+      <source>Temperature: below 1 sharpens the distribution, above 1 flattens it; 0 always takes the top token (greedy)</source>
+      <translation>温度：小于 1 使分布更尖锐，大于 1 使其更平缓；0 总是选取首选词元（贪心）</translation>
+    </message>
+    <message>
+      <source>Top-p: only the most likely tokens whose probabilities add up to p can be sampled; 1 keeps them all</source>
+      <translation>Top-p：只有累计概率达到 p 的最可能词元才可被采样；1 保留全部</translation>
+    </message>
+    <message>
+      <source>off</source>
+      <translation>关闭</translation>
+    </message>
+    <message>
+      <source>Top-k: only the k most likely tokens can be sampled; off keeps them all</source>
+      <translation>Top-k：只有最可能的 k 个词元可被采样；关闭则保留全部</translation>
+    </message>
+    <message>
+      <source>Temperature</source>
+      <translation>温度</translation>
+    </message>
+    <message>
+      <source>Top-k</source>
+      <translation>Top-k</translation>
+    </message>
+    <message>
+      <source>Top-p</source>
+      <translation>Top-p</translation>
+    </message>
+  </context>
+  <context>
+    <name>TokenStrip</name>
+    <message>
+      <source>token {index}: '{label}' (id {id})</source>
+      <translation>词元 {index}：“{label}”（id {id}）</translation>
+    </message>
+    <message>
+      <source>token {index}: '{label}'</source>
+      <translation>词元 {index}：“{label}”</translation>
+    </message>
+  </context>
+  <context>
+    <name>TokenText</name>
+    <message>
+      <source>{text} = token {id}: {piece}</source>
+      <translation>{text} = 词元 {id}：{piece}</translation>
+    </message>
+    <message>
+      <source>{text} = {n} tokens: {pieces}</source>
+      <translation>{text} = {n} 个词元：{pieces}</translation>
+    </message>
+    <message>
+      <source>ids: {ids}</source>
+      <translation>id：{ids}</translation>
+    </message>
+    <message>
+      <source>bytes: {hex}</source>
+      <translation>字节：{hex}</translation>
+    </message>
+    <message>
+      <source>Merged from {n} tokens: their bytes only together form these characters.</source>
+      <translation>由 {n} 个词元合并：它们的字节合起来才组成这些字符。</translation>
+    </message>
+    <message>
+      <source>Special token ({kind}): read from your text as one control token.</source>
+      <translation>特殊词元（{kind}）：从你的文本中读作一个控制词元。</translation>
+    </message>
+    <message>
+      <source>Added by the tokenizer; it is not in your text.</source>
+      <translation>由分词器添加；不在你的文本中。</translation>
+    </message>
+    <message>
+      <source>Token {first} of {total}</source>
+      <translation>第 {first} 个词元，共 {total} 个</translation>
+    </message>
+    <message>
+      <source>Tokens {first}–{last} of {total}</source>
+      <translation>第 {first}–{last} 个词元，共 {total} 个</translation>
+    </message>
+  </context>
+  <context>
+    <name>TokensView</name>
+    <message>
+      <source>Open file…</source>
+      <translation>打开文件…</translation>
+    </message>
+    <message>
+      <source>Read a text file (any common encoding) into the editor</source>
+      <translation>把文本文件（常见编码均可）读入编辑框</translation>
+    </message>
+    <message>
+      <source>As the model sees it</source>
+      <translation>按模型所见</translation>
+    </message>
+    <message>
+      <source>Wrap the text in the model's chat template, as one user message with the reply about to start, special tokens included</source>
+      <translation>用模型的对话模板包裹文本：作为一条用户消息、回复即将开始，包括特殊词元</translation>
+    </message>
+    <message>
+      <source>Compare with</source>
+      <translation>对比</translation>
+    </message>
+    <message>
+      <source>Tokenize the same text with a second model's tokenizer</source>
+      <translation>用第二个模型的分词器切分同一段文本</translation>
+    </message>
+    <message>
+      <source>Copy ids</source>
+      <translation>复制 id</translation>
+    </message>
+    <message>
+      <source>Copy the token ids as a list, e.g. [1, 2, 3]</source>
+      <translation>把词元 id 复制为列表，例如 [1, 2, 3]</translation>
+    </message>
+    <message>
+      <source>Type or paste text here, or open a file — the tokens appear below as you type.</source>
+      <translation>在此输入或粘贴文本，或打开文件——输入时词元会显示在下方。</translation>
+    </message>
+    <message>
+      <source>Hover a token for its id, pieces and bytes; click to select it (← → move between tokens).</source>
+      <translation>将鼠标悬停在词元上查看其 id、片段和字节；点击选中（← → 在词元间移动）。</translation>
+    </message>
+    <message>
+      <source>Open a text file</source>
+      <translation>打开文本文件</translation>
+    </message>
+    <message>
+      <source>Text files (*.txt *.md *.json *.jsonl *.csv *.py);;All files (*)</source>
+      <translation>文本文件 (*.txt *.md *.json *.jsonl *.csv *.py);;所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>Copied {n} token ids.</source>
+      <translation>已复制 {n} 个词元 id。</translation>
+    </message>
+    <message>
+      <source>Could not tokenize: {error}</source>
+      <translation>无法分词：{error}</translation>
+    </message>
+    <message>
+      <source>{ratio}× the tokens</source>
+      <translation>词元数为 {ratio}×</translation>
+    </message>
+    <message>
+      <source>For this text {right} needs {ratio}× as many tokens as {left} ({b} against {a}).</source>
+      <translation>对这段文本，{right} 需要的词元数是 {left} 的 {ratio}×（{b} 对 {a}）。</translation>
+    </message>
+    <message>
+      <source>{tokens} tokens · {chars} characters · {cpt} characters per token</source>
+      <translation>{tokens} 个词元 · {chars} 个字符 · 每词元 {cpt} 个字符</translation>
+    </message>
+    <message>
+      <source>Pick a model at the top to see how its tokenizer splits your text.</source>
+      <translation>在顶部选择模型，查看它的分词器如何切分你的文本。</translation>
+    </message>
+    <message>
+      <source>No tokens: {error}</source>
+      <translation>没有词元：{error}</translation>
+    </message>
+    <message>
+      <source>Type or paste some text above, or open a file, and its tokens show here — each coloured chip is one token. Try Chinese, emoji or code to see them split.</source>
+      <translation>在上方输入或粘贴文本，或打开文件，它的词元会显示在这里——每个彩色块就是一个词元。试试中文、emoji 或代码，看看它们如何被切分。</translation>
+    </message>
+    <message>
+      <source>Pick a model to compare with.</source>
+      <translation>请选择要对比的模型。</translation>
+    </message>
+    <message>
+      <source>Could not open {file}: {error}</source>
+      <translation>无法打开 {file}：{error}</translation>
+    </message>
+    <message>
+      <source>{file}: {note}</source>
+      <translation>{file}：{note}</translation>
+    </message>
+    <message>
+      <source>Selected: ids {ids} · pieces {pieces} · bytes {hex}</source>
+      <translation>已选：id {ids} · 片段 {pieces} · 字节 {hex}</translation>
+    </message>
+    <message>
+      <source>Tokens: {error}</source>
+      <translation>词元：{error}</translation>
     </message>
   </context>
 </TS>

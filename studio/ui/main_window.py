@@ -68,6 +68,13 @@ class MainWindow(QMainWindow):
         host_layout.setContentsMargins(0, 0, 0, 0)
         self.finetune = None
         self.tabs.addTab(self.finetune_host, self.tr("Fine-tune"))
+        # Inspect is built on first show too (its analyser worker starts only when asked).
+        self.inspect_host = QWidget(self.tabs)
+        self.inspect_host.setObjectName("InspectHost")
+        inspect_layout = QVBoxLayout(self.inspect_host)
+        inspect_layout.setContentsMargins(0, 0, 0, 0)
+        self.inspect = None
+        self.tabs.addTab(self.inspect_host, self.tr("Inspect"))
         self.tabs.currentChanged.connect(self._on_tab_changed)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -150,6 +157,17 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.chat.search_action)
         view_menu = menu.addMenu(self.tr("&View"))
         view_menu.addAction(self.chat.toggle_settings_action)
+        view_menu.addSeparator()
+        self.screen_actions: list[QAction] = []
+        for number, (label, host) in enumerate(((self.tr("&Chat"), self.chat),
+                                                (self.tr("&Fine-tune"), self.finetune_host),
+                                                (self.tr("&Inspect"), self.inspect_host)), start=1):
+            action = view_menu.addAction(label)
+            action.setShortcut(f"Ctrl+{number}")
+            action.triggered.connect(lambda _=False, w=host: self.tabs.setCurrentWidget(w))
+            self.addAction(action)
+            self.screen_actions.append(action)
+        view_menu.addSeparator()
         language_menu = view_menu.addMenu(self.tr("Language (applies after restart)"))
         group = QActionGroup(self)
         self.language_actions: dict[str, QAction] = {}
@@ -249,6 +267,8 @@ class MainWindow(QMainWindow):
         self.model_picker.set_entries(self._entries, self._current_path())
         if self.finetune is not None:
             self.finetune.set_models(self._entries, self._current_path())
+        if self.inspect is not None:
+            self.inspect.set_models(self._entries, self._current_path())
 
     def _current_path(self) -> str:
         return self._loading_path or (self.engine.model_info.path if self.engine.model_info else "")
@@ -353,9 +373,21 @@ class MainWindow(QMainWindow):
             self.finetune.set_models(self._entries, self._current_path())
         return self.finetune
 
+    def ensure_inspect(self):
+        """Build the Inspect screen the first time it is needed."""
+        if self.inspect is None:
+            from studio.ui.inspect.view import InspectView
+
+            self.inspect = InspectView(self.engine, host=self, parent=self.inspect_host)
+            self.inspect_host.layout().addWidget(self.inspect)
+            self.inspect.set_models(self._entries, self._current_path())
+        return self.inspect
+
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.finetune_host:
             self.ensure_finetune()
+        elif self.tabs.widget(index) is self.inspect_host:
+            self.ensure_inspect()
 
     def open_datasets(self, paths: list[str]) -> None:
         """Show the Fine-tune screen with these dataset files added."""
@@ -489,6 +521,8 @@ class MainWindow(QMainWindow):
         self.starter_panel.hide()
         if self.finetune is not None:
             self.finetune.set_models(self._entries, info.path)
+        if self.inspect is not None:
+            self.inspect.set_models(self._entries, info.path)
 
     def _on_crashed(self, message: str, log_tail: str) -> None:
         self.status_model.setText(self.tr("Engine stopped — restarts on the next message"))
@@ -517,6 +551,8 @@ class MainWindow(QMainWindow):
         try:
             if self.finetune is not None:
                 await self.finetune.shutdown()
+            if self.inspect is not None:
+                await self.inspect.shutdown()
         finally:
             try:
                 await self.engine.close()

@@ -300,12 +300,14 @@ class EngineClient(Emitter):
 
     async def next_logits(self, text: str | None = None, *, messages: list[dict[str, str]] | None = None,
                           tokens: list[int] | None = None, top_k: int = 10,
-                          ids: list[int] | None = None) -> dict[str, Any]:
+                          ids: list[int] | None = None, full: bool = False) -> dict[str, Any]:
         """The model's next-token distribution after a text, a conversation (rendered with the
-        chat template, ready for the reply) or token ids. Returns {"tokens": [{id, piece, logprob,
-        logit}] (top_k, best first), "n_vocab", "n_prompt_tokens", "requested": [...] for ids}."""
+        chat template, ready for the reply) or token ids. Returns {"tokens": [{id, piece, piece_hex,
+        logprob, logit}] (top_k, best first), "n_vocab", "n_prompt_tokens", "prompt_ids" (the ids
+        evaluated), "requested": [...] for ids}; with full=True also "logits_b64" (the whole
+        vocabulary's logits, base64 float32 little-endian: studio.core.inspect.next_token reads it)."""
         await self.ensure_loaded()
-        params: dict[str, Any] = {"top_k": int(top_k)}
+        params: dict[str, Any] = {"top_k": int(top_k), "full": bool(full)}
         if tokens is not None:
             params["tokens"] = [int(t) for t in tokens]
         elif messages is not None:

@@ -7,6 +7,7 @@ formatter, and replies are produced token by token so cancellation lands between
 
 from __future__ import annotations
 
+import base64
 import codecs
 import ctypes
 import os
@@ -487,7 +488,9 @@ class Engine:
 
     def next_logits(self, req: Request) -> dict[str, Any]:
         """The next-token distribution after a text, a conversation (rendered with the model's
-        template, ready for the reply) or token ids: the top_k tokens and any ids asked for."""
+        template, ready for the reply) or token ids: the top_k tokens and any ids asked for.
+        With `full`, the whole logits vector comes too (base64 float32 little-endian), so the
+        client can reshape it (temperature, top-p) without asking again."""
         llm = self._require_model()
         if req.params.get("tokens") is not None:
             tokens = [int(t) for t in req.params["tokens"]]
@@ -501,30 +504,39 @@ class Engine:
         if len(tokens) > llm.n_ctx():
             raise WorkerError("context_overflow", f"the text has {len(tokens)} tokens, more than the context "
                                                   f"({llm.n_ctx()}); load the model with a longer context")
+        n_vocab = int(llm.n_vocab())
+        bad = [t for t in tokens if not 0 <= t < n_vocab]
+        if bad:  # llama.cpp aborts the whole process on an out-of-range id
+            raise WorkerError("bad_request", f"token id {bad[0]} is not in this model's vocabulary (0..{n_vocab - 1})")
         n_batch = max(1, int(llm.n_batch))
         self._forget_prompt_cache()
         try:
             for start in range(0, len(tokens), n_batch):
                 req.check_cancelled()
                 logits = self._decode(tokens[start:start + n_batch], start, False)
-            logits = logits[-1].astype(np.float64)
+            raw = np.array(logits[-1], dtype="<f4")  # a copy: llama.cpp reuses its buffer
         finally:
             self._forget_prompt_cache()
+        logits = raw.astype(np.float64)
         peak = logits.max()
         logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))
         top_k = max(1, min(int(req.params.get("top_k", 10)), len(logits)))
         top = np.argpartition(-logprobs, top_k - 1)[:top_k]
-        top = top[np.argsort(-logprobs[top], kind="stable")]
+        top = top[np.lexsort((top, -logprobs[top]))]  # best first; equal logits by id, as a stable sort would
         vocab = llm._model.vocab
 
         def describe(token: int) -> dict[str, Any]:
-            return {"id": int(token), "piece": token_piece(vocab, int(token), True).decode("utf-8", "replace"),
+            piece = token_piece(vocab, int(token), True)
+            return {"id": int(token), "piece": piece.decode("utf-8", "replace"), "piece_hex": piece.hex(),
                     "logprob": float(logprobs[token]), "logit": float(logits[token])}
 
         result: dict[str, Any] = {"tokens": [describe(t) for t in top], "n_vocab": int(len(logits)),
-                                  "n_prompt_tokens": len(tokens), "lora": self.info.get("lora", [])}
+                                  "n_prompt_tokens": len(tokens), "prompt_ids": tokens,
+                                  "lora": self.info.get("lora", [])}
         if req.params.get("ids"):
             result["requested"] = [describe(int(t)) for t in req.params["ids"] if 0 <= int(t) < len(logits)]
+        if req.params.get("full"):
+            result["logits_b64"] = base64.b64encode(raw.tobytes()).decode("ascii")
         return result
 
     # -- small ops --------------------------------------------------------------------------

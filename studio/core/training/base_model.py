@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +104,30 @@ class _ProgressTqdm:
         return walk()
 
 
+def _while_reporting(work: Callable[[], Any], report: Progress, start: float, end: float, stage: str) -> Any:
+    """Run `work` in a thread and keep reporting: converting a GGUF tokenizer takes most of the
+    dequantize time (~17 s for the starter) with no progress of its own. The bar creeps towards `end`,
+    and a progress callback that raises (a cancel) ends the wait; the thread's result is then dropped."""
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="dequantize-tokenizer", daemon=True).start()
+    began = time.monotonic()
+    while not done.wait(0.25):
+        report(start + (end - start) * (1 - math.exp(-(time.monotonic() - began) / 8)), stage)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def ensure_dequantized(gguf_path: str | os.PathLike[str], progress: Progress | None = None) -> Path:
     """The cached safetensors folder for a GGUF file, made on first use."""
     report = progress or (lambda _f, _s: None)
@@ -116,11 +142,13 @@ def ensure_dequantized(gguf_path: str | os.PathLike[str], progress: Progress | N
 
     report(0.0, "reading the GGUF file")
     original_tqdm = gguf_utils.tqdm
-    gguf_utils.tqdm = _ProgressTqdm(report, 0.05, 0.75)
+    gguf_utils.tqdm = _ProgressTqdm(report, 0.05, 0.6)
     started = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = _while_reporting(
+            lambda: AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name),
+            report, 0.6, 0.8, "converting the tokenizer")
     except Exception as exc:  # transformers raises ValueError/KeyError/RuntimeError for unsupported GGUFs
         raise BaseModelError("unsupported", f"{gguf.name}: transformers cannot load this GGUF for training "
                                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc

@@ -1,0 +1,211 @@
+"""Asyncio client of the analyser worker (attention, logit lens, torch next token). Torch-free:
+the GUI imports it; numpy only reads the attention file.
+
+    analyser = AnalyserClient()
+    analyser.subscribe("progress", lambda fraction, stage: ...)   # also "loaded" (**facts), "busy" (busy)
+    result = await analyser.attention(model_path, text="Hello world", on_progress=cb)
+    result.weights            # float32 [layers, heads, tokens, tokens]
+    lens = await analyser.logit_lens(model_path, text="The capital of France is")
+    await analyser.cancel()   # the call in flight raises WorkerError(kind="cancelled")
+
+Progress stages: "dequantize" (first use of a GGUF: made into torch weights, cached), "load",
+"forward" (per decoder layer), "lens" (per layer entry), "write" (the attention file).
+A worker that dies raises WorkerError(kind="worker_crashed"); the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from studio.core.events import Emitter
+from studio.core.workers.client import Call, WorkerClient
+from studio.core.workers.protocol import WorkerError
+
+ANALYSER_MODULE = "studio.core.inspect.worker"
+KEEP_RESULTS = 3  # attention files kept in results_dir; the newest few are enough for the UI
+
+OnProgress = Callable[[float, str], Any]
+
+
+@dataclass
+class AttentionResult:
+    weights: np.ndarray  # float32 [layers, heads, tokens, tokens]; each row sums to 1, causal
+    ids: list[int]
+    labels: list[str]
+    truncated_from: int | None
+    path: Path
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.weights.shape[2])
+
+    def layer_mean(self, layer: int) -> np.ndarray:
+        """[T, T]: one layer's attention averaged over its heads."""
+        return self.weights[layer].mean(axis=0)
+
+    def mean(self) -> np.ndarray:
+        """[T, T]: attention averaged over every layer and head."""
+        return self.weights.mean(axis=(0, 1))
+
+    def save_npz(self, path: str | os.PathLike[str]) -> Path:
+        """Write weights + ids + tokens (labels) to `path` exactly (no ".npz" appended)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as handle:
+            np.savez(handle, weights=self.weights, ids=np.asarray(self.ids, dtype=np.int64),
+                     tokens=np.asarray(self.labels, dtype=np.str_))
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], truncated_from: int | None = None) -> AttentionResult:
+        """Read an attention .npz (ours or exported); never unpickles."""
+        with np.load(path, allow_pickle=False) as data:
+            weights = data["weights"]
+            ids = [int(i) for i in data["ids"]]
+            labels = [str(t) for t in data["tokens"]]
+        if weights.dtype != np.float32:
+            weights = weights.astype(np.float32)
+        return cls(weights, ids, labels, truncated_from, Path(path))
+
+
+class AnalyserClient(Emitter):
+    def __init__(self, *, env: dict[str, str] | None = None, results_dir: Path | None = None) -> None:
+        super().__init__()
+        self._worker = WorkerClient(ANALYSER_MODULE, name="analyser", env=env)
+        self._owns_results = results_dir is None
+        self.results_dir = Path(results_dir) if results_dir is not None else Path(
+            tempfile.mkdtemp(prefix="studio-attention-"))
+        self._calls: list[Call] = []
+        self.loaded: dict[str, Any] | None = None  # facts of the model warm in the worker
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._calls)
+
+    @property
+    def pid(self) -> int | None:
+        return self._worker.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._worker.log_tail(lines)
+
+    # -- operations ------------------------------------------------------------------------------
+    async def warm(self) -> dict[str, Any]:
+        """Start the worker and import torch and transformers there, ahead of the first analysis."""
+        return await self._call("warm", None)
+
+    async def load(self, source: str | os.PathLike[str], on_progress: OnProgress | None = None) -> dict[str, Any]:
+        """Make `source` the warm model: {source, architecture, n_layers, n_heads, n_vocab,
+        load_seconds, cached}."""
+        return await self._call("load", on_progress, source=str(source))
+
+    async def attention(self, source: str | os.PathLike[str], *, text: str | None = None,
+                        tokens: list[int] | None = None, chat: bool = False, max_tokens: int = 512,
+                        on_progress: OnProgress | None = None) -> AttentionResult:
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        result = await self._call("attention", on_progress, source=str(source), chat=bool(chat),
+                                  max_tokens=int(max_tokens), out_dir=str(self.results_dir),
+                                  **_prompt_params(text, tokens))
+        # Hundreds of MB at 512 tokens: read it off the event loop so the window keeps painting.
+        attention = await asyncio.to_thread(AttentionResult.load, result["path"], result.get("truncated_from"))
+        self._prune(Path(result["path"]))
+        return attention
+
+    async def logit_lens(self, source: str | os.PathLike[str], *, text: str | None = None,
+                         tokens: list[int] | None = None, chat: bool = False, top_k: int = 5,
+                         max_tokens: int = 512, positions: int | None = None,
+                         on_progress: OnProgress | None = None) -> dict[str, Any]:
+        """{ids, labels, layer_names, top1 [entry][position - first_position], last [entry][k], final [k],
+        first_position, truncated_from}; token dicts are {id, piece, prob}; entries = embeddings + one
+        per layer. `positions` keeps the top-1 rows of the last N positions only (much cheaper)."""
+        extra = {"positions": int(positions)} if positions else {}
+        return await self._call("logit_lens", on_progress, source=str(source), chat=bool(chat), top_k=int(top_k),
+                                max_tokens=int(max_tokens), **extra, **_prompt_params(text, tokens))
+
+    async def next_token(self, source: str | os.PathLike[str], *, text: str | None = None,
+                         tokens: list[int] | None = None, chat: bool = False, top_k: int = 10) -> dict[str, Any]:
+        """{tokens: [{id, piece, logprob}] best first, n_prompt_tokens}, computed in torch."""
+        return await self._call("next", None, source=str(source), chat=bool(chat), top_k=int(top_k),
+                                **_prompt_params(text, tokens))
+
+    async def cancel(self) -> None:
+        """Cancel what is in flight; those calls raise WorkerError(kind="cancelled")."""
+        for call in list(self._calls):
+            await call.cancel()
+
+    def kill(self) -> None:
+        """Hard-kill the worker (tests; the UI's last resort)."""
+        self._worker.kill()
+
+    async def close(self) -> None:
+        await self.cancel()
+        await self._worker.close()
+        self.loaded = None
+        if self._owns_results:
+            shutil.rmtree(self.results_dir, ignore_errors=True)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    async def _call(self, op: str, on_progress: OnProgress | None, **params: Any) -> dict[str, Any]:
+        def on_event(event: dict[str, Any]) -> None:
+            name = event.get("event")
+            if name == "progress":
+                fraction, stage = float(event.get("fraction", 0.0)), str(event.get("stage", ""))
+                if on_progress is not None:
+                    on_progress(fraction, stage)
+                self.emit("progress", fraction=fraction, stage=stage)
+            elif name == "loaded":
+                self.loaded = dict(event.get("facts") or {})
+                self.emit("loaded", **self.loaded)
+
+        call = await self._worker.request(op, **params)
+        self._calls.append(call)
+        if len(self._calls) == 1:
+            self.emit("busy", busy=True)
+        try:
+            result = await call.wait(on_event)
+        except WorkerError as exc:
+            if exc.kind == "worker_crashed":
+                self.loaded = None
+            raise
+        finally:
+            self._calls.remove(call)
+            if not self._calls:
+                self.emit("busy", busy=False)
+        if result.get("cancelled"):
+            raise WorkerError("cancelled", f"the {op.replace('_', ' ')} was cancelled")
+        if op == "load":
+            self.loaded = dict(result)
+        return result
+
+    def _prune(self, newest: Path) -> None:
+        """Keep the newest KEEP_RESULTS attention files; older ones are only disk space."""
+        try:
+            files = sorted(self.results_dir.glob("attention-*.npz"), key=lambda p: p.stat().st_mtime_ns)
+        except OSError:
+            return
+        stale = files[:-KEEP_RESULTS] + list(self.results_dir.glob("attention-*.npz.partial"))  # a killed write
+        for old in stale:
+            if old != newest:
+                old.unlink(missing_ok=True)
+
+
+def _prompt_params(text: str | None, tokens: list[int] | None) -> dict[str, Any]:
+    if tokens is not None:
+        return {"tokens": [int(t) for t in tokens]}
+    return {"text": text or ""}

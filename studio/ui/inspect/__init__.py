@@ -1,0 +1,1 @@
+"""The Inspect screen: Tokens, Attention and Next token."""

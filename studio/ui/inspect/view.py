@@ -1,0 +1,201 @@
+"""The Inspect screen: Tokens → Attention → Next token, for one model picked at the top.
+
+It owns the torch analyser client (one worker process that keeps a dequantized model warm for
+attention and the logit lens) and hands it to the views that need it; Next token also uses the
+app's llama.cpp engine, loading the picked model through the host window so the model picker
+stays in sync. The views only show things; the work is core calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from studio.core.workers.protocol import WorkerError
+from studio.ui.inspect.attention_view import AttentionView
+from studio.ui.inspect.next_view import NextTokenView
+from studio.ui.inspect.tokens_view import TokensView
+from studio.ui.tasks import spawn
+
+
+class InspectView(QWidget):
+    def __init__(self, engine, *, host=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from studio.core.inspect.client import AnalyserClient
+
+        self.setObjectName("InspectView")
+        self.engine = engine
+        self.host = host
+        self.analyser = AnalyserClient()
+        self._entries: list = []
+        self._chat_model = ""
+        self._chosen_by_user = False
+        self._warmed = False
+
+        top = QHBoxLayout()
+        top.setContentsMargins(8, 6, 8, 0)
+        top.addWidget(QLabel(self.tr("Model:"), self))
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("InspectModel")
+        self.model_combo.setMinimumContentsLength(28)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.currentIndexChanged.connect(self._on_combo)
+        top.addWidget(self.model_combo)
+        self.model_facts = QLabel(self)
+        self.model_facts.setObjectName("InspectModelFacts")
+        self.model_facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_facts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        top.addWidget(self.model_facts, 1)
+        self.unload_button = QPushButton(self.tr("Free torch model"), self)
+        self.unload_button.setToolTip(self.tr("Stop the attention worker and give its memory back; "
+                                              "the next analysis loads the model again (fast, it is cached)."))
+        self.unload_button.clicked.connect(lambda: spawn(self.free_analyser(), on_error=self._unexpected))
+        self.unload_button.setVisible(False)
+        top.addWidget(self.unload_button)
+
+        self.tokens_view = TokensView(self)
+        self.attention_view = AttentionView(self.analyser, self)
+        self.next_view = NextTokenView(engine, self.analyser, host=host, parent=self)
+        self.sections = QTabWidget(self)
+        self.sections.setObjectName("InspectSections")
+        self.sections.addTab(self.tokens_view, self.tr("Tokens"))
+        self.sections.addTab(self.attention_view, self.tr("Attention"))
+        self.sections.addTab(self.next_view, self.tr("Next token"))
+        self._last_section = 0
+        self.sections.currentChanged.connect(self._on_section)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.sections, 1)
+        self._unsubscribe = [self.analyser.subscribe("loaded", lambda **_: self._show_analyser_state())]
+        if host is not None:
+            for view in self.views():
+                host.route_drops(view.editor.viewport())
+
+    def views(self) -> list[QWidget]:
+        return [self.tokens_view, self.attention_view, self.next_view]
+
+    # -- models -----------------------------------------------------------------------------
+    def set_models(self, entries: list, chat_model: str) -> None:
+        """Library models and the chat's model; the chat's model is the default until the user picks."""
+        self._entries = [e for e in entries if getattr(e, "ok", True)]
+        self._chat_model = chat_model or ""
+        wanted = self.model_path()
+        if not self._chosen_by_user and self._chat_model:
+            wanted = self._chat_model
+        self._fill(wanted)
+        self.tokens_view.set_models(self._entries, self.model_path())
+        self._apply_model()
+
+    def _fill(self, current: str) -> None:
+        combo = self.model_combo
+        combo.blockSignals(True)
+        combo.clear()
+        seen: set[str] = set()
+
+        def add(label: str, path: str) -> None:
+            if path and os.path.realpath(path) not in seen:
+                seen.add(os.path.realpath(path))
+                combo.addItem(label, path)
+                combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+        if self._chat_model:
+            add(self.tr("{name} (the chat's model)").format(name=Path(self._chat_model).stem), self._chat_model)
+        for entry in self._entries:
+            add(entry.name, str(entry.path))
+        if current:
+            add(Path(current).name, current)
+        index = combo.findData(current) if current else 0
+        combo.setCurrentIndex(max(index, 0))
+        combo.blockSignals(False)
+
+    def model_path(self) -> str:
+        return str(self.model_combo.currentData() or "")
+
+    def set_model(self, path: str) -> None:
+        """Pick a model by path (adds it to the list if the library does not have it)."""
+        self._chosen_by_user = True
+        self._fill(path)
+        self._apply_model()
+
+    def _on_combo(self, _index: int) -> None:
+        self._chosen_by_user = True
+        self._apply_model()
+
+    def _apply_model(self) -> None:
+        path = self.model_path()
+        entry = next((e for e in self._entries if str(e.path) == path), None)
+        if entry is not None:
+            facts = [entry.architecture, entry.quantization]
+            if entry.parameter_count:
+                facts.append(self.tr("{n} M parameters").format(n=f"{entry.parameter_count / 1e6:,.0f}"))
+            self.model_facts.setText(" · ".join(f for f in facts if f))
+        else:
+            self.model_facts.setText("")
+        for view in self.views():
+            view.set_model(path)
+
+    # -- sections ---------------------------------------------------------------------------
+    def _on_section(self, index: int) -> None:
+        """Carry the prompt over: a section whose editor is empty starts from the last one's text."""
+        views = self.views()
+        if views[index] is not self.tokens_view:
+            self.warm_analyser()
+        previous = views[self._last_section] if 0 <= self._last_section < len(views) else None
+        self._last_section = index
+        target = views[index] if 0 <= index < len(views) else None
+        if previous is None or target is None or previous is target:
+            return
+        text = previous.editor.toPlainText()
+        # The Tokens editor can hold a whole document; only a prompt-sized text is worth carrying.
+        if text.strip() and not target.editor.toPlainText().strip() and len(text) <= 20_000:
+            target.editor.setPlainText(text)
+
+    def warm_analyser(self) -> None:
+        """Start the torch worker (and its ~2 s of imports) while the user is still typing."""
+        if self._warmed or self.analyser.loaded or self.analyser.busy:
+            return
+        self._warmed = True
+
+        async def warm() -> None:
+            try:
+                await self.analyser.warm()
+            except WorkerError:
+                self._warmed = False  # e.g. torch missing: the view says why when the user asks
+
+        spawn(warm(), on_error=self._unexpected)
+
+    def _show_analyser_state(self) -> None:
+        loaded = getattr(self.analyser, "loaded", None)
+        self.unload_button.setVisible(bool(loaded))
+
+    async def free_analyser(self) -> None:
+        try:
+            await self.analyser.close()
+        except WorkerError:
+            pass
+        self._warmed = False
+        self._show_analyser_state()
+
+    def _unexpected(self, exc: BaseException) -> None:
+        if self.host is not None and hasattr(self.host, "show_banner"):
+            self.host.show_banner(self.tr("Inspect: {error}").format(error=exc), "error")
+
+    async def shutdown(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        for view in self.views():
+            stop = getattr(view, "shutdown", None)
+            if stop is not None:
+                await stop()
+        try:
+            await asyncio.wait_for(self.analyser.close(), 10)
+        except (asyncio.TimeoutError, WorkerError):
+            pass

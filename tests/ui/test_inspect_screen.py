@@ -1,0 +1,76 @@
+"""The Inspect screen inside the main window: built on first show, one model picked at the top for
+all three views, the prompt carried between them, and no torch in the window's process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ZH_PROMPT = "天空为什么是蓝色的？Why is the sky blue?"
+
+
+def test_inspect_is_built_on_first_show_and_torch_stays_out_of_the_window(tmp_path):
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from studio.core.chat.store import ChatStore\n"
+        "from studio.core.engine.client import EngineClient\n"
+        "from studio.ui.main_window import MainWindow\n"
+        "from studio.core.settings import load_settings\n"
+        "win = MainWindow(load_settings(), ChatStore(sys.argv[1]), EngineClient())\n"
+        "win.show()\n"
+        "heavy = ('studio.ui.inspect.view', 'studio.core.inspect.tokens', 'numpy', 'torch')\n"
+        "print('BEFORE', [m for m in heavy if m in sys.modules])\n"
+        "win.screen_actions[2].trigger()\n"
+        "print('AFTER', win.inspect is not None, win.tabs.currentWidget() is win.inspect_host,\n"
+        "      'torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.sqlite3")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "BEFORE []" in proc.stdout, proc.stdout
+    assert "AFTER True True False False" in proc.stdout, proc.stdout
+
+
+def test_one_model_for_all_views_and_the_prompt_follows_the_user(run, bare_window, starter_model, tmp_path,
+                                                                 screenshot_dir):
+    win = bare_window
+    win.tabs.setCurrentWidget(win.inspect_host)
+    view = win.inspect
+    assert view is not None
+    # The library's starter is offered and picked; every view got it.
+    assert Path(view.model_path()).resolve() == Path(starter_model).resolve()
+    picked = view.model_path()
+    assert view.tokens_view.model_path == view.attention_view.model == view.next_view.model == picked
+
+    view.tokens_view.editor.setPlainText(ZH_PROMPT)
+    run.until(lambda: view.tokens_view.tokenized is not None
+              and view.tokens_view.tokenized.text == ZH_PROMPT, timeout=30)
+    assert view.tokens_view.tokenized.n_tokens > 5
+    # Going to Next token starts from the same prompt; a view with its own text keeps it.
+    view.sections.setCurrentWidget(view.next_view)
+    assert view.next_view.editor.toPlainText() == ZH_PROMPT
+    view.attention_view.editor.setPlainText("The cat sat")
+    view.sections.setCurrentWidget(view.attention_view)
+    assert view.attention_view.editor.toPlainText() == "The cat sat"
+
+    # A model file picked by path (not in the library) is added to the list and reaches the views.
+    outside = tmp_path / "elsewhere" / "copy.gguf"
+    outside.parent.mkdir()
+    try:  # a second path to the same bytes (the combo keeps one entry per real path)
+        os.link(os.path.realpath(starter_model), outside)
+    except OSError:
+        shutil.copyfile(starter_model, outside)
+    view.set_model(str(outside))
+    assert view.model_path() == str(outside)
+    assert view.tokens_view.model_path == view.attention_view.model == view.next_view.model == str(outside)
+
+    view.sections.setCurrentWidget(view.tokens_view)
+    run.until(lambda: not view.tokens_view.busy, timeout=30)
+    win.grab().save(str(screenshot_dir / "inspect_window.png"))
