@@ -20,7 +20,7 @@ from studio.core.workers.protocol import WorkerError
 from studio.ui.inspect.attention_view import AttentionView
 from studio.ui.inspect.next_view import NextTokenView
 from studio.ui.inspect.tokens_view import TokensView
-from studio.ui.tasks import spawn
+from studio.ui.tasks import in_thread, spawn
 
 
 class InspectView(QWidget):
@@ -132,14 +132,31 @@ class InspectView(QWidget):
         path = self.model_path()
         entry = next((e for e in self._entries if str(e.path) == path), None)
         if entry is not None:
-            facts = [entry.architecture, entry.quantization]
-            if entry.parameter_count:
-                facts.append(self.tr("{n} M parameters").format(n=f"{entry.parameter_count / 1e6:,.0f}"))
-            self.model_facts.setText(" · ".join(f for f in facts if f))
+            self._show_facts(entry.architecture, entry.quantization, entry.parameter_count)
         else:
             self.model_facts.setText("")
+            if path.endswith(".gguf"):  # a file from outside the library: read its header off the UI thread
+                spawn(self._read_facts(path), on_error=lambda _exc: None)
         for view in self.views():
             view.set_model(path)
+
+    def _show_facts(self, architecture: str, quantization: str, parameter_count: int) -> None:
+        facts = [architecture, quantization]
+        if parameter_count:
+            facts.append(self.tr("{n} M parameters").format(n=f"{parameter_count / 1e6:,.0f}"))
+        self.model_facts.setText(" · ".join(f for f in facts if f))
+
+    async def _read_facts(self, path: str) -> None:
+        from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+
+        try:
+            info = await in_thread(read_gguf_info, path)
+        except ModelFileError as exc:
+            info = None
+            if self.model_path() == path:
+                self.model_facts.setText(exc.message)
+        if info is not None and self.model_path() == path:
+            self._show_facts(info.architecture, info.quantization, info.parameter_count)
 
     # -- sections ---------------------------------------------------------------------------
     def _on_section(self, index: int) -> None:

@@ -1,0 +1,95 @@
+"""A model llama.cpp runs but transformers cannot load for torch still works in Inspect: Tokens and
+Next token go through llama.cpp, and Attention and the logit lens say why they cannot.
+
+The model is the starter rewritten as a "baichuan" GGUF (the same llama-shaped tensors under an
+architecture llama.cpp knows and transformers' GGUF loader does not), so every path is real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def write_renamed_gguf(source: Path, target: Path, architecture: str) -> Path:
+    """Copy a llama GGUF under another architecture name: `llama.*` keys renamed, tensors as they
+    are, plus an explicit output.weight (the starter ties it to the embeddings; baichuan needs it)."""
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+
+    reader = GGUFReader(source)
+    writer = GGUFWriter(target, architecture)
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue
+        name = architecture + field.name[len("llama"):] if field.name.startswith("llama.") else field.name
+        kind = field.types[0]
+        if kind == GGUFValueType.ARRAY:
+            if field.types[-1] == GGUFValueType.STRING:
+                values = [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data]
+            else:
+                values = [field.parts[i].tolist()[0] for i in field.data]
+            writer.add_array(name, values)
+        elif kind == GGUFValueType.STRING:
+            writer.add_string(name, bytes(field.parts[field.data[0]]).decode("utf-8"))
+        else:
+            writer.add_key_value(name, field.parts[field.data[0]].tolist()[0], kind)
+    names = {t.name for t in reader.tensors}
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+        if tensor.name == "token_embd.weight" and "output.weight" not in names:
+            writer.add_tensor("output.weight", tensor.data, raw_shape=tensor.data.shape,
+                              raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target
+
+
+@pytest.fixture(scope="module")
+def baichuan_model(starter_model, tmp_path_factory) -> Path:
+    return write_renamed_gguf(starter_model, tmp_path_factory.mktemp("arch") / "starter-as-baichuan.gguf",
+                              "baichuan")
+
+
+def test_tokens_and_next_token_work_and_attention_says_why_not(qtbot, run, baichuan_model, screenshot_dir):
+    from studio.core.engine.client import EngineClient
+    from studio.ui.inspect.view import InspectView
+
+    engine = EngineClient()
+    view = InspectView(engine)
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.show()
+    try:
+        view.set_model(str(baichuan_model))
+        assert view.model_path() == str(baichuan_model)
+        run.until(lambda: view.model_facts.text().startswith("baichuan"), timeout=10)
+
+        view.tokens_view.editor.setPlainText("法国的首都是巴黎。The capital of France is")
+        run.until(lambda: view.tokens_view.tokenized is not None and view.tokens_view.tokenized.n_tokens > 5,
+                  timeout=30)
+
+        view.sections.setCurrentWidget(view.next_view)  # the prompt follows; the analyser warms up
+        assert view.next_view.editor.toPlainText().startswith("法国的首都是巴黎")
+        assert run(view.next_view.refresh(), timeout=90) is not False
+        assert engine.model_info is not None and Path(engine.model_info.path) == baichuan_model
+        assert view.next_view.bars.rows and view.next_view.bars.rows[0].id >= 0
+
+        run(view.next_view.compute_lens(), timeout=120)
+        lens_note = view.next_view.lens.note.text()
+        assert "baichuan" in lens_note and "Tokens and Next token still work" in lens_note
+        assert view.next_view.bars.rows  # the bars are still there
+
+        view.sections.setCurrentWidget(view.attention_view)
+        run(view.attention_view.compute(), timeout=120)
+        note = view.attention_view.note.text()
+        assert "baichuan" in note and "not supported" in note
+        assert view.attention_view.result is None
+        view.grab().save(str(screenshot_dir / "inspect_unsupported_architecture.png"))
+    finally:
+        run(view.shutdown(), timeout=30)
+        run(engine.close(), timeout=30)
