@@ -40,23 +40,16 @@ class AnalysisError(StudioError):
 
 
 def missing_packages() -> list[str]:
-    import importlib.util
+    from studio.core.training.base_model import missing_packages as missing_of
 
-    missing = []
-    for name in ANALYSIS_PACKAGES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
+    return missing_of(ANALYSIS_PACKAGES)
 
 
 def missing_packages_message(missing: list[str]) -> str:
-    return (f"Attention and the logit lens need {', '.join(missing)}, which this installation lacks. Install the "
-            "training extra: `pip install torch==2.13.0` then `pip install -e \".[train]\"` "
-            "(or run `bash packaging/bootstrap.sh setup`). Tokens and Next token still work with llama.cpp.")
+    from studio.core.training.base_model import INSTALL_TRAIN_EXTRA
+
+    return (f"Attention and the logit lens need {', '.join(missing)}, which this installation lacks. "
+            f"{INSTALL_TRAIN_EXTRA} Tokens and Next token still work with llama.cpp.")
 
 
 def gguf_supported_architectures() -> list[str]:

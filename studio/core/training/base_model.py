@@ -104,6 +104,26 @@ class _ProgressTqdm:
         return walk()
 
 
+# How to get torch & co. where they are missing (e.g. the app bundle, which leaves them out to stay small).
+INSTALL_TRAIN_EXTRA = ("Install the training extra: `pip install torch==2.13.0` then `pip install -e \".[train]\"` "
+                       "(or run `bash packaging/bootstrap.sh setup`).")
+
+
+def missing_packages(names: tuple[str, ...]) -> list[str]:
+    """Which of these importable names this installation lacks, without importing them."""
+    import importlib.util
+
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def _while_reporting(work: Callable[[], Any], report: Progress, start: float, end: float, stage: str) -> Any:
     """Run `work` in a thread and keep reporting: converting a GGUF tokenizer takes most of the
     dequantize time (~17 s for the starter) with no progress of its own. The bar creeps towards `end`,

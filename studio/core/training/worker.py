@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from studio.core.training.base_model import INSTALL_TRAIN_EXTRA, missing_packages
 from studio.core.training.config import ConfigError, RunConfig
 from studio.core.workers.protocol import Request, WorkerError, serve
 
@@ -39,26 +40,15 @@ TRAINING_PACKAGES = ("torch", "transformers", "peft", "safetensors")
 
 
 def missing_training_packages() -> list[str]:
-    import importlib.util
-
-    missing = []
-    for name in TRAINING_PACKAGES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
+    return missing_packages(TRAINING_PACKAGES)
 
 
 def handle_train(request: Request) -> dict[str, Any]:
     missing = missing_training_packages()
     if missing:  # e.g. the app bundle, which leaves the [train] extra out to stay small
         raise WorkerError("missing_packages",
-                          f"fine-tuning needs {', '.join(missing)}, which this installation lacks. Install the "
-                          "training extra: `pip install torch==2.13.0` then `pip install -e \".[train]\"` "
-                          "(or run `bash packaging/bootstrap.sh setup`).")
+                          f"fine-tuning needs {', '.join(missing)}, which this installation lacks. "
+                          + INSTALL_TRAIN_EXTRA)
     from studio.core.training.runner import TrainingError, train
 
     try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from studio.core.training.config import PRESETS, SCHEDULERS, RunConfig, defaults_for, target_modules_for
+from studio.ui.widgets.model_combo import fill_model_combo, index_of_model
 
 CUSTOM = "__custom__"
 CHOOSE_GGUF = "__choose_gguf__"
@@ -211,27 +212,13 @@ class ConfigPanel(QScrollArea):
         """List the models and select `current` (no change is reported)."""
         combo = self.base_model
         combo.blockSignals(True)
-        combo.clear()
-        seen: set[str] = set()
-
-        def add(label: str, path: str) -> None:
-            if path and os.path.realpath(path) not in seen:
-                seen.add(os.path.realpath(path))
-                combo.addItem(label, path)
-                combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
-
-        if self._chat_model:
-            add(self.tr("{name} (the chat's model)").format(name=Path(self._chat_model).stem), self._chat_model)
-        for entry in self._models:
-            add(entry.name, str(entry.path))
-        for path in self._extra_models + [current]:
-            if path:
-                add(Path(path).name + (self.tr(" (Hugging Face folder)") if os.path.isdir(path) else ""), path)
+        fill_model_combo(combo, chat_model=self._chat_model, entries=self._models,
+                         paths=self._extra_models + [current], chat_label=self.tr("{name} (the chat's model)"),
+                         folder_suffix=self.tr(" (Hugging Face folder)"))
         combo.insertSeparator(combo.count())
         combo.addItem(self.tr("Other GGUF file…"), CHOOSE_GGUF)
         combo.addItem(self.tr("Hugging Face folder (safetensors)…"), CHOOSE_HF)
-        index = next((i for i in range(combo.count()) if current and combo.itemData(i) not in (None, CHOOSE_GGUF,
-                      CHOOSE_HF) and os.path.realpath(str(combo.itemData(i))) == os.path.realpath(current)), -1)
+        index = index_of_model(combo, current)
         if index < 0 and self._chat_model:
             index = 0
         combo.setCurrentIndex(index)

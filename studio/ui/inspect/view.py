@@ -9,8 +9,6 @@ stays in sync. The views only show things; the work is core calls.
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTabWidget,
@@ -21,6 +19,7 @@ from studio.ui.inspect.attention_view import AttentionView
 from studio.ui.inspect.next_view import NextTokenView
 from studio.ui.inspect.tokens_view import TokensView
 from studio.ui.tasks import in_thread, spawn
+from studio.ui.widgets.model_combo import fill_model_combo, index_of_model
 
 
 class InspectView(QWidget):
@@ -96,22 +95,9 @@ class InspectView(QWidget):
     def _fill(self, current: str) -> None:
         combo = self.model_combo
         combo.blockSignals(True)
-        combo.clear()
-        seen: set[str] = set()
-
-        def add(label: str, path: str) -> None:
-            if path and os.path.realpath(path) not in seen:
-                seen.add(os.path.realpath(path))
-                combo.addItem(label, path)
-                combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
-
-        if self._chat_model:
-            add(self.tr("{name} (the chat's model)").format(name=Path(self._chat_model).stem), self._chat_model)
-        for entry in self._entries:
-            add(entry.name, str(entry.path))
-        if current:
-            add(Path(current).name, current)
-        index = combo.findData(current) if current else 0
+        fill_model_combo(combo, chat_model=self._chat_model, entries=self._entries, paths=[current],
+                         chat_label=self.tr("{name} (the chat's model)"))
+        index = index_of_model(combo, current)
         combo.setCurrentIndex(max(index, 0))
         combo.blockSignals(False)
 
