@@ -662,6 +662,14 @@
       <source>Left out of the prompt: the conversation no longer fits the context window.</source>
       <translation>未放入提示：对话已超出上下文窗口。</translation>
     </message>
+    <message>
+      <source>Tokens</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>See this message as the model's tokens (Inspect)</source>
+      <translation>在“检查”页查看这条消息被切分成的词元</translation>
+    </message>
   </context>
   <context>
     <name>ModelPicker</name>

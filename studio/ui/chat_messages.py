@@ -23,6 +23,7 @@ class MessageWidget(QFrame):
     copy_requested = Signal(int)
     edit_submitted = Signal(int, str)
     regenerate_requested = Signal(int)
+    inspect_requested = Signal(str)   # the message's text, to see as tokens
 
     def __init__(self, message: Message, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,9 @@ class MessageWidget(QFrame):
         footer.addWidget(self.stats_label, 1)
         self.copy_button = self._action(self.tr("Copy"), lambda: self.copy_requested.emit(self.message_id))
         footer.addWidget(self.copy_button)
+        self.inspect_button = self._action(self.tr("Tokens"), lambda: self.inspect_requested.emit(self.text))
+        self.inspect_button.setToolTip(self.tr("See this message as the model's tokens (Inspect)"))
+        footer.addWidget(self.inspect_button)
         self.edit_button = self._action(self.tr("Edit"), self.begin_edit)
         self.edit_button.setVisible(message.role == "user")
         footer.addWidget(self.edit_button)
@@ -210,6 +214,7 @@ class MessageList(QScrollArea):
 
     edit_submitted = Signal(int, str)
     regenerate_requested = Signal(int)
+    inspect_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -269,6 +274,7 @@ class MessageList(QScrollArea):
         widget.copy_requested.connect(self.copy_message)
         widget.edit_submitted.connect(self.edit_submitted)
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.inspect_requested.connect(self.inspect_requested)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets[message.id] = widget
         self.empty_hint.hide()

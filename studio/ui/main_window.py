@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
             engine.subscribe("crashed", self._on_crashed),
         ]
         self.chat.settings_panel.engine_apply_requested.connect(self.apply_engine_settings)
+        self.chat.messages.inspect_requested.connect(self.inspect_text)
         self.chat.settings_panel.set_engine_settings(settings.engine)
         self.restore_window()
         self.chat.start(settings.last_conversation_id)
@@ -382,6 +383,12 @@ class MainWindow(QMainWindow):
             self.inspect_host.layout().addWidget(self.inspect)
             self.inspect.set_models(self._entries, self._current_path())
         return self.inspect
+
+    def inspect_text(self, text: str) -> None:
+        """A chat message's "Tokens" button: the message in Inspect › Tokens, with the chat's model."""
+        view = self.ensure_inspect()
+        self.tabs.setCurrentWidget(self.inspect_host)
+        view.show_tokens(text, self.engine.model_info.path if self.engine.model_info else "")
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.finetune_host:

@@ -74,3 +74,23 @@ def test_one_model_for_all_views_and_the_prompt_follows_the_user(run, bare_windo
     view.sections.setCurrentWidget(view.tokens_view)
     run.until(lambda: not view.tokens_view.busy, timeout=30)
     win.grab().save(str(screenshot_dir / "inspect_window.png"))
+
+
+def test_a_chat_reply_opens_in_tokens_with_the_chats_model(qtbot, run, window):
+    from tests.ui.test_chat_flow import last_widget, type_and_send, wait_reply_done
+
+    win = window
+    type_and_send(qtbot, win, "用一句话介绍你自己。")
+    reply = wait_reply_done(run, win)
+    assert reply.inspect_button.isVisible()
+    reply.inspect_button.click()
+    view = win.inspect
+    assert win.tabs.currentWidget() is win.inspect_host and view.sections.currentWidget() is view.tokens_view
+    assert Path(view.model_path()).resolve() == Path(win.engine.model_info.path).resolve()
+    run.until(lambda: view.tokens_view.tokenized is not None and view.tokens_view.tokenized.text == reply.text,
+              timeout=30)
+    # The same ids the engine itself gives for that text.
+    engine_ids = run(win.engine.tokenize(reply.text, add_special=False))["ids"]
+    shown = view.tokens_view.tokenized
+    assert [i for i, k in zip(shown.ids, shown.kinds) if k != "added"] == engine_ids
+    assert not last_widget(win, "user").inspect_button.isHidden()  # a user message has it too

@@ -144,6 +144,13 @@ class InspectView(QWidget):
         if info is not None and self.model_path() == path:
             self._show_facts(info.architecture, info.quantization, info.parameter_count)
 
+    def show_tokens(self, text: str, model: str = "") -> None:
+        """Open Tokens on `text` (e.g. a chat message), with `model`'s tokenizer when given."""
+        if model and index_of_model(self.model_combo, model) != self.model_combo.currentIndex():
+            self.set_model(model)
+        self.sections.setCurrentWidget(self.tokens_view)
+        self.tokens_view.editor.setPlainText(text)
+
     # -- sections ---------------------------------------------------------------------------
     def _on_section(self, index: int) -> None:
         """Carry the prompt over: a section whose editor is empty starts from the last one's text."""
