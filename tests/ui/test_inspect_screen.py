@@ -76,13 +76,14 @@ def test_one_model_for_all_views_and_the_prompt_follows_the_user(run, bare_windo
     win.grab().save(str(screenshot_dir / "inspect_window.png"))
 
 
-def test_a_chat_reply_opens_in_tokens_with_the_chats_model(qtbot, run, window):
+def test_a_chat_reply_opens_in_tokens_with_the_chats_model(qtbot, run, window, screenshot_dir):
     from tests.ui.test_chat_flow import last_widget, type_and_send, wait_reply_done
 
     win = window
     type_and_send(qtbot, win, "用一句话介绍你自己。")
     reply = wait_reply_done(run, win)
     assert reply.inspect_button.isVisible()
+    win.grab().save(str(screenshot_dir / "chat_message_tokens_button.png"))
     reply.inspect_button.click()
     view = win.inspect
     assert win.tabs.currentWidget() is win.inspect_host and view.sections.currentWidget() is view.tokens_view
@@ -94,3 +95,4 @@ def test_a_chat_reply_opens_in_tokens_with_the_chats_model(qtbot, run, window):
     shown = view.tokens_view.tokenized
     assert [i for i, k in zip(shown.ids, shown.kinds) if k != "added"] == engine_ids
     assert not last_widget(win, "user").inspect_button.isHidden()  # a user message has it too
+    win.grab().save(str(screenshot_dir / "inspect_chat_reply_tokens.png"))

@@ -378,7 +378,12 @@ class ContinuationView(QWidget):
         self._items: list[tuple[QRect, str, int]] = []    # (rect, text, chip index or -1 prompt / -2 marker)
         self._height = 0
         self._hover = -1
-        theme_watcher().changed.connect(lambda: (self._colours.refresh(), self.update()))
+        # A bound method (not a lambda): Qt drops the connection when this widget is deleted.
+        theme_watcher().changed.connect(self._recolour)
+
+    def _recolour(self) -> None:
+        self._colours.refresh()
+        self.update()
 
     def set_content(self, prompt: str, chips: list[Chip], reply_marker: str = "") -> None:
         self.prompt = prompt

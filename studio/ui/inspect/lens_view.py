@@ -61,7 +61,12 @@ class LensGrid(QWidget):
         self._small.setPointSizeF(max(7.5, self.font().pointSizeF() * 0.9))
         self._bold = QFont(self._small)
         self._bold.setBold(True)
-        theme_watcher().changed.connect(lambda: (self._colours.refresh(), self.update()))
+        # A bound method (not a lambda): Qt drops the connection when this widget is deleted.
+        theme_watcher().changed.connect(self._recolour)
+
+    def _recolour(self) -> None:
+        self._colours.refresh()
+        self.update()
 
     # -- data -------------------------------------------------------------------------------
     def set_data(self, row_labels: list[str], position_labels: list[str], cells: list[list[LensCell]],
