@@ -322,3 +322,14 @@ def test_missing_packages_is_a_sentence_with_the_fix(monkeypatch):
     assert info.value.message.startswith("Attention and the logit lens need torch, transformers, which this "
                                          "installation lacks.")
     assert "pip install" in info.value.message and "Tokens and Next token still work" in info.value.message
+
+
+def test_a_model_too_big_for_memory_is_refused_with_the_numbers():
+    from studio.core.inspect.analysis import memory_shortfall
+
+    assert memory_shortfall(135_000_000, 8 * 2**30) is None               # the starter: 0.6 GB
+    message = memory_shortfall(7_000_000_000, 16 * 2**30)                 # a 7B model on 16 GB free
+    assert message is not None and "32.6 GB" in message and "16.0 GB is free" in message
+    assert "Tokens and Next token still work" in message
+    # The warm model is freed before the next one loads, so its memory counts as free.
+    assert memory_shortfall(1_000_000_000, 4 * 2**30, loaded_bytes=2 * 2**30) is None

@@ -39,6 +39,19 @@ class AnalysisError(StudioError):
     """Something the analyser cannot do, with a sentence saying why."""
 
 
+def memory_shortfall(n_params: int, available_bytes: int, *, loaded_bytes: int = 0) -> str | None:
+    """A sentence when float32 weights (4 bytes a parameter, plus a quarter for activations) would
+    not fit in the memory that is free, counting the warm model that would be freed first; else None.
+    Refusing up front beats the worker being killed halfway through a 30 GB load."""
+    need = int(n_params * 4 * 1.25)
+    free = available_bytes + loaded_bytes
+    if n_params <= 0 or need <= free:
+        return None
+    return (f"Attention and the logit lens load the model in torch at full precision, which needs about "
+            f"{need / 2**30:.1f} GB of memory; {free / 2**30:.1f} GB is free. Try a smaller model; Tokens and "
+            f"Next token still work with llama.cpp.")
+
+
 def missing_packages() -> list[str]:
     from studio.core.training.base_model import missing_packages as missing_of
 
@@ -143,6 +156,7 @@ class Analyser:
         if self._key == key and self.model is not None:
             return self.facts or {}, False
         architecture = check_architecture(src)
+        self._check_memory(src)
         cached = is_cached(src.path)
         # Free the old model first: two in memory at once is what runs a laptop out of RAM.
         self.model = self.hf_tokenizer = self.facts = self._key = self._vocab = None
@@ -173,6 +187,20 @@ class Analyser:
         progress(1.0, "load")
         # No check() here: the model is warm now whatever happens; the caller announces it first.
         return self.facts, True
+
+    def _check_memory(self, src: Any) -> None:
+        import psutil
+
+        from studio.core.training.base_model import BaseModelError, describe_source
+
+        try:
+            n_params = describe_source(src.path).n_params
+        except BaseModelError:
+            return  # the loader itself will say what is wrong with the file
+        loaded = sum(p.numel() * p.element_size() for p in self.model.parameters()) if self.model is not None else 0
+        problem = memory_shortfall(n_params, psutil.virtual_memory().available, loaded_bytes=loaded)
+        if problem:
+            raise AnalysisError("out_of_memory", problem)
 
     def _decoder_layers(self, n_layers: int) -> list[Any]:
         """The decoder blocks, found by shape rather than name (llama: model.layers, gpt2: h)."""
