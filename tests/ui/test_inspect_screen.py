@@ -96,3 +96,26 @@ def test_a_chat_reply_opens_in_tokens_with_the_chats_model(qtbot, run, window, s
     assert [i for i, k in zip(shown.ids, shown.kinds) if k != "added"] == engine_ids
     assert not last_widget(win, "user").inspect_button.isHidden()  # a user message has it too
     win.grab().save(str(screenshot_dir / "inspect_chat_reply_tokens.png"))
+
+
+def test_free_torch_model_gives_the_analysers_memory_back(qtbot, run, starter_model, dequantized_starter):
+    import psutil
+
+    from studio.core.engine.client import EngineClient
+    from studio.ui.inspect.view import InspectView
+
+    engine = EngineClient()
+    view = InspectView(engine)
+    qtbot.addWidget(view)
+    try:
+        view.set_model(str(starter_model))
+        assert view.unload_button.isHidden()
+        run(view.analyser.load(str(starter_model)), timeout=120)
+        pid = view.analyser.pid
+        assert not view.unload_button.isHidden() and pid is not None
+        view.unload_button.click()
+        run.until(lambda: view.unload_button.isHidden() and not psutil.pid_exists(pid), timeout=30)
+        assert view.analyser.loaded is None
+    finally:
+        run(view.shutdown(), timeout=30)
+        run(engine.close(), timeout=30)
