@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from studio.ui.inspect.token_text import TokenText, piece_label, prepare
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
+from studio.ui.widgets.model_combo import fill_model_combo
 
 BIG_TEXT = 200_000      # characters; past this the debounce is longer (each run costs more)
 
@@ -207,17 +208,9 @@ class TokensView(QWidget):
         previous = self.compare_combo.currentData()
         combo = self.compare_combo
         combo.blockSignals(True)
-        combo.clear()
-        seen: set[str] = set()
-        for entry in entries:
-            if not getattr(entry, "ok", True):
-                continue
-            path = str(entry.path)
-            if os.path.realpath(path) in seen:
-                continue
-            seen.add(os.path.realpath(path))
-            combo.addItem(entry.name, path)
-            combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        # The main model is listed too (comparing with itself is allowed), even from outside the library.
+        fill_model_combo(combo, chat_model="", entries=[e for e in entries if getattr(e, "ok", True)],
+                         paths=[str(current)] if current else [], chat_label="")
         index = combo.findData(previous) if previous else -1
         if index < 0:   # default: a model other than the main one, else the main one itself
             others = [i for i in range(combo.count()) if combo.itemData(i) != str(current)]

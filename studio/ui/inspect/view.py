@@ -89,7 +89,6 @@ class InspectView(QWidget):
         if not self._chosen_by_user and self._chat_model:
             wanted = self._chat_model
         self._fill(wanted)
-        self.tokens_view.set_models(self._entries, self.model_path())
         self._apply_model()
 
     def _fill(self, current: str) -> None:
@@ -123,6 +122,7 @@ class InspectView(QWidget):
             self.model_facts.setText("")
             if path.endswith(".gguf"):  # a file from outside the library: read its header off the UI thread
                 spawn(self._read_facts(path), on_error=lambda _exc: None)
+        self.tokens_view.set_models(self._entries, path)  # its compare list, and its model
         for view in self.views():
             view.set_model(path)
 
