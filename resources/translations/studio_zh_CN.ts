@@ -592,6 +592,10 @@
       <source>&amp;Inspect</source>
       <translation>检查(&amp;I)</translation>
     </message>
+    <message>
+      <source>Drop to see {name} as tokens</source>
+      <translation>松开以查看 {name} 的词元</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>

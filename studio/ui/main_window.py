@@ -462,6 +462,10 @@ class MainWindow(QMainWindow):
         if models:
             event.acceptProposedAction()
             self.drop_overlay.show_hint(self.tr("Drop the .gguf file to add and load it"))
+        elif datasets and self._drops_go_to_tokens(datasets):
+            event.acceptProposedAction()
+            self.drop_overlay.show_hint(self.tr("Drop to see {name} as tokens").format(
+                name=os.path.basename(datasets[0])))
         elif datasets:
             event.acceptProposedAction()
             self.drop_overlay.show_hint(self.tr("Drop to open {count} dataset file(s) in Fine-tune").format(
@@ -485,6 +489,10 @@ class MainWindow(QMainWindow):
         self.drop_overlay.hide()
         event.accept()
 
+    def _drops_go_to_tokens(self, datasets: list[str]) -> bool:
+        """On Inspect, one dropped text file is something to read as tokens, not to train on."""
+        return self.inspect is not None and self.tabs.currentWidget() is self.inspect_host and len(datasets) == 1
+
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         self.drop_overlay.hide()
         models, datasets = self._dropped(event.mimeData())
@@ -497,6 +505,10 @@ class MainWindow(QMainWindow):
                 self.show_banner(self.tr("Several files were dropped: loading {name} only.").format(
                     name=os.path.basename(models[0])), "info")
             spawn(self.import_and_load(models[0]), on_error=self._unexpected)
+            return
+        if self._drops_go_to_tokens(datasets):
+            self.inspect.sections.setCurrentWidget(self.inspect.tokens_view)
+            self.inspect.tokens_view.load_file(datasets[0])
             return
         self.open_datasets(datasets)
 

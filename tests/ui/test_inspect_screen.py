@@ -119,3 +119,27 @@ def test_free_torch_model_gives_the_analysers_memory_back(qtbot, run, starter_mo
     finally:
         run(view.shutdown(), timeout=30)
         run(engine.close(), timeout=30)
+
+
+def test_a_text_file_dropped_on_inspect_opens_in_tokens(run, bare_window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from tests.ui.conftest import drag_enter_event
+
+    win = bare_window
+    win.screen_actions[2].trigger()
+    view = win.inspect
+    view.sections.setCurrentWidget(view.next_view)
+    text_file = tmp_path / "notes.txt"
+    text_file.write_bytes("第一行：注意力。\nSecond line.\n".encode("gb18030"))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(text_file))])
+    enter = drag_enter_event(300, 300, mime)
+    win.dragEnterEvent(enter)
+    assert enter.isAccepted() and "notes.txt" in win.drop_overlay.text and "token" in win.drop_overlay.text
+    win.dropEvent(QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier))
+    assert view.sections.currentWidget() is view.tokens_view and win.tabs.currentWidget() is win.inspect_host
+    run.until(lambda: view.tokens_view.editor.toPlainText() == "第一行：注意力。\nSecond line.\n", timeout=30)
+    assert win.finetune is None  # nothing went to Fine-tune
