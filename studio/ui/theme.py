@@ -10,7 +10,7 @@ banners) to redo them.
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.ui.resources import resource
@@ -59,3 +59,11 @@ def _on_palette_changed(*_args) -> None:
 def is_dark(widget: QWidget | None = None) -> bool:
     """Whether the application's colour scheme is dark (the application palette decides)."""
     return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
+    """`a` moved `amount` (0..1) of the way towards `b`: tints that follow the palette."""
+    amount = max(0.0, min(1.0, amount))
+    return QColor(round(a.red() + (b.red() - a.red()) * amount),
+                  round(a.green() + (b.green() - a.green()) * amount),
+                  round(a.blue() + (b.blue() - a.blue()) * amount))

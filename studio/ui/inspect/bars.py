@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QToolTip, QWidget
 
-from studio.ui.theme import is_dark, theme_watcher
+from studio.ui.theme import is_dark, mix_colours, theme_watcher
 
 _MARKS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\x7f": "␡"}
 
@@ -58,12 +58,6 @@ def visible_piece(piece: bytes, fallback: str = "") -> str:
     return "".join(visible_text(text) if whole else text for text, whole in split_utf8(piece))
 
 
-def _mix(a: QColor, b: QColor, amount: float) -> QColor:
-    amount = max(0.0, min(1.0, amount))
-    return QColor(round(a.red() + (b.red() - a.red()) * amount),
-                  round(a.green() + (b.green() - a.green()) * amount),
-                  round(a.blue() + (b.blue() - a.blue()) * amount))
-
 
 class _Colours:
     def __init__(self) -> None:
@@ -78,11 +72,11 @@ class _Colours:
         self.mid = palette.color(QPalette.ColorRole.Mid)
         self.highlight = palette.color(QPalette.ColorRole.Highlight)
         self.bar = QColor(66, 133, 244) if not self.dark else QColor(100, 160, 255)
-        self.ghost = _mix(self.base, self.dim, 0.35)       # base probability of a cut token
-        self.grid = _mix(self.base, self.text, 0.08)
+        self.ghost = mix_colours(self.base, self.dim, 0.35)       # base probability of a cut token
+        self.grid = mix_colours(self.base, self.text, 0.08)
         self.drawn = QColor(230, 120, 20) if not self.dark else QColor(255, 160, 60)
-        self.hover = _mix(self.base, self.text, 0.06)
-        self.prompt = _mix(self.text, self.base, 0.25)
+        self.hover = mix_colours(self.base, self.text, 0.06)
+        self.prompt = mix_colours(self.text, self.base, 0.25)
 
 
 def percent(p: float) -> str:
@@ -263,7 +257,7 @@ class BarChart(QWidget):
                 value_colour = c.text
             else:
                 painter.setPen(QPen(c.ghost, 1, Qt.PenStyle.DashLine))
-                painter.setBrush(_mix(c.base, c.ghost, 0.35))
+                painter.setBrush(mix_colours(c.base, c.ghost, 0.35))
                 painter.drawRoundedRect(QRectF(area.left(), y, max(1.0, base_w), bar_h), 3, 3)
                 value = f"— ({percent(row.base_prob)})"
                 value_colour = c.dim
@@ -482,9 +476,9 @@ class ContinuationView(QWidget):
                 chip = self.chips[index]
                 prob = chip.tokens[-1][2] if len(chip.tokens) == 1 else min(t[2] for t in chip.tokens)
                 # Tint by how likely the pick was: a confident pick is solid, a long shot pale.
-                fill = _mix(c.base, c.bar, 0.15 + 0.55 * max(0.0, min(1.0, prob)))
+                fill = mix_colours(c.base, c.bar, 0.15 + 0.55 * max(0.0, min(1.0, prob)))
                 style = Qt.PenStyle.SolidLine if chip.complete else Qt.PenStyle.DashLine
-                border = c.highlight if index == self._hover else _mix(c.bar, c.text, 0.2)
+                border = c.highlight if index == self._hover else mix_colours(c.bar, c.text, 0.2)
                 painter.setPen(QPen(border, 1.5 if index == self._hover else 1, style))
                 painter.setBrush(fill)
                 painter.drawRoundedRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)

@@ -24,7 +24,7 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QToolTip, QWidget
 
-from studio.ui.theme import is_dark, theme_watcher
+from studio.ui.theme import is_dark, mix_colours, theme_watcher
 
 SCALES = ("linear", "sqrt", "log")
 LOG_FLOOR = 1e-3          # the log scale shows three decades; anything smaller is the palest colour
@@ -155,11 +155,6 @@ def _nearest(n_out: int, n_in: int) -> np.ndarray:
     return np.minimum((np.arange(n_out) * n_in) // max(n_out, 1), n_in - 1)
 
 
-def _mix(a: QColor, b: QColor, amount: float) -> QColor:
-    return QColor(round(a.red() + (b.red() - a.red()) * amount),
-                  round(a.green() + (b.green() - a.green()) * amount),
-                  round(a.blue() + (b.blue() - a.blue()) * amount))
-
 
 class _Colours:
     """Theme-dependent colours shared by the three widgets."""
@@ -179,7 +174,7 @@ class _Colours:
         self.table = colour_table(self.dark, self.base)
         # The strip's attention highlight: a colour that stands out on Base in both schemes.
         self.attend = QColor(240, 120, 40) if not self.dark else QColor(255, 160, 60)
-        self.chip = _mix(self.base, self.text, 0.07)
+        self.chip = mix_colours(self.base, self.text, 0.07)
 
 
 # -- the layer × head grid ----------------------------------------------------------------------

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from studio.core.errors import StudioError
 from studio.core.workers.protocol import WorkerError
-from studio.ui.inspect.bars import (_Colours, _mix, group_chosen, percent, set_note, visible_piece,
+from studio.ui.inspect.bars import (_Colours, group_chosen, percent, set_note, visible_piece,
                                     visible_text)
 from studio.ui.tasks import in_thread, spawn
-from studio.ui.theme import theme_watcher
+from studio.ui.theme import mix_colours, theme_watcher
 
 LENS_POSITIONS = 16       # the grid shows the last this many positions
 LENS_TOP_K = 5
@@ -168,7 +168,7 @@ class LensGrid(QWidget):
     def colour(self, prob: float) -> QColor:
         c = self._colours
         # sqrt: a 10 % guess is already visibly tinted, as the eye reads those as "a real candidate".
-        return _mix(c.base, c.bar, 0.08 + 0.92 * max(0.0, min(1.0, prob)) ** 0.5)
+        return mix_colours(c.base, c.bar, 0.08 + 0.92 * max(0.0, min(1.0, prob)) ** 0.5)
 
     def paintEvent(self, _event) -> None:
         c = self._colours

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
 
-from studio.ui.inspect.heatmap import _Colours, _mix, full_label, is_continuation, scaled
-from studio.ui.theme import theme_watcher
+from studio.ui.inspect.heatmap import _Colours, full_label, is_continuation, scaled
+from studio.ui.theme import mix_colours, theme_watcher
 
 
 # -- the token strip ----------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class TokenStrip(QAbstractScrollArea):
             r = rect.translated(0, -offset)
             fill = colours.chip
             if intensity is not None and i < len(intensity) and self.weights[i] > 0:
-                fill = _mix(colours.base, attend, float(intensity[i]))
+                fill = mix_colours(colours.base, attend, float(intensity[i]))
             painter.fillRect(r, fill)
             if i == self.query:
                 painter.setPen(QPen(colours.highlight, 2))

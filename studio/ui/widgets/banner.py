@@ -9,15 +9,10 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy,
                                QStyle, QToolButton, QVBoxLayout, QWidget)
 
-from studio.ui.theme import theme_watcher
+from studio.ui.theme import mix_colours, theme_watcher
 
 _TINTS = {"error": QColor(220, 50, 47), "warning": QColor(230, 160, 0), "info": QColor(38, 139, 210)}
 
-
-def _mix(a: QColor, b: QColor, amount: float) -> QColor:
-    return QColor(round(a.red() + (b.red() - a.red()) * amount),
-                  round(a.green() + (b.green() - a.green()) * amount),
-                  round(a.blue() + (b.blue() - a.blue()) * amount))
 
 
 class Banner(QFrame):
@@ -113,8 +108,8 @@ class Banner(QFrame):
         # The application palette, not ours: our own palette is changed by the style sheet below.
         base = QApplication.palette().color(QPalette.ColorRole.Base)
         tint = _TINTS.get(self.level, _TINTS["info"])
-        background = _mix(base, tint, 0.16)
-        border = _mix(base, tint, 0.6)
+        background = mix_colours(base, tint, 0.16)
+        border = mix_colours(base, tint, 0.6)
         sheet = (f"QFrame#Banner {{ background-color: {background.name()}; "
                  f"border: 1px solid {border.name()}; border-radius: 4px; }}")
         if sheet != self.styleSheet():
