@@ -1745,10 +1745,6 @@
       <translation>内存 {mb} MB</translation>
     </message>
     <message>
-      <source>checkpoint saved at step {step}</source>
-      <translation>已在第 {step} 步保存检查点</translation>
-    </message>
-    <message>
       <source>train loss {loss}</source>
       <translation>训练损失 {loss}</translation>
     </message>
@@ -1896,32 +1892,8 @@
       <translation>正在取消…</translation>
     </message>
     <message>
-      <source>Preparing the model for torch (first time only, may take ~20 s)…</source>
-      <translation>正在为 torch 准备模型（仅第一次，约需 20 秒）…</translation>
-    </message>
-    <message>
-      <source>Loading the model…</source>
-      <translation>正在加载模型…</translation>
-    </message>
-    <message>
-      <source>Tokenizing…</source>
-      <translation>正在分词…</translation>
-    </message>
-    <message>
       <source>Computing attention…</source>
       <translation>正在计算注意力…</translation>
-    </message>
-    <message>
-      <source>Saving the weights…</source>
-      <translation>正在保存权重…</translation>
-    </message>
-    <message>
-      <source>Computing the logit lens…</source>
-      <translation>正在计算 logit lens…</translation>
-    </message>
-    <message>
-      <source>Working…</source>
-      <translation>处理中…</translation>
     </message>
     <message>
       <source>Type a prompt first.</source>
@@ -2123,24 +2095,8 @@
       <translation>正在取消…</translation>
     </message>
     <message>
-      <source>Preparing the model for torch (first time only, may take ~20 s)…</source>
-      <translation>正在为 torch 准备模型（仅第一次，约需 20 秒）…</translation>
-    </message>
-    <message>
-      <source>Loading the model…</source>
-      <translation>正在加载模型…</translation>
-    </message>
-    <message>
-      <source>Tokenizing…</source>
-      <translation>正在分词…</translation>
-    </message>
-    <message>
       <source>Running the model…</source>
       <translation>正在运行模型…</translation>
-    </message>
-    <message>
-      <source>Decoding each layer…</source>
-      <translation>正在逐层解码…</translation>
     </message>
     <message>
       <source>embeddings</source>
@@ -2561,6 +2517,33 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>Tokens: {error}</source>
       <translation>词元：{error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>AnalyserStatus</name>
+    <message>
+      <source>Preparing the model for torch (first time only, may take ~20 s)…</source>
+      <translation>正在为 torch 准备模型（仅第一次，约需 20 秒）…</translation>
+    </message>
+    <message>
+      <source>Loading the model…</source>
+      <translation>正在加载模型…</translation>
+    </message>
+    <message>
+      <source>Tokenizing…</source>
+      <translation>正在分词…</translation>
+    </message>
+    <message>
+      <source>Saving the weights…</source>
+      <translation>正在保存权重…</translation>
+    </message>
+    <message>
+      <source>Decoding each layer…</source>
+      <translation>正在逐层解码…</translation>
+    </message>
+    <message>
+      <source>Cancelled; nothing was computed.</source>
+      <translation>已取消，没有计算任何内容。</translation>
     </message>
   </context>
 </TS>

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 from studio.core.workers.protocol import WorkerError
+from studio.ui.inspect.analyser_status import failure_note, show_fraction, stage_text
 from studio.ui.inspect.heatmap import GridThumbs, HeatmapGrid, prepare_grid
 from studio.ui.inspect.heatmap_zoom import HeatmapView, ZoomArea
 from studio.ui.inspect.token_strip import TokenStrip
@@ -227,27 +228,9 @@ class AttentionView(QWidget):
     def _on_progress(self, fraction: float | None, stage: str = "") -> None:
         if not self.busy:
             return
-        if fraction is None or fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(max(0.0, min(1.0, float(fraction))) * 1000))
-        self.stage.setText(self._stage_text(stage))
-
-    def _stage_text(self, stage: str) -> str:
-        if self._cancel_requested:
-            return self.tr("Cancelling…")
-        known = {
-            "dequantize": self.tr("Preparing the model for torch (first time only, may take ~20 s)…"),
-            "load": self.tr("Loading the model…"),
-            "tokenize": self.tr("Tokenizing…"),
-            "attention": self.tr("Computing attention…"),
-            "forward": self.tr("Computing attention…"),
-            "layer": self.tr("Computing attention…"),
-            "write": self.tr("Saving the weights…"),
-            "lens": self.tr("Computing the logit lens…"),
-        }
-        return known.get(stage, stage.capitalize() + "…" if stage else self.tr("Working…"))
+        show_fraction(self.progress, fraction)
+        self.stage.setText(self.tr("Cancelling…") if self._cancel_requested
+                           else stage_text(stage, self.tr("Computing attention…")))
 
     async def compute(self) -> bool:
         """Compute attention for the editor's prompt; True when a result is shown."""
@@ -271,13 +254,8 @@ class AttentionView(QWidget):
                 result = await self.analyser.attention(self.model, text=text, chat=self.chat_toggle.isChecked(),
                                                        max_tokens=self.max_tokens, on_progress=self._on_progress)
             except WorkerError as exc:
-                if exc.kind == "cancelled" or self._cancel_requested:
-                    self.show_note(self.tr("Cancelled; nothing was computed."))
-                elif exc.kind == "unsupported_architecture":
-                    self.show_note(exc.message, "warning")
-                else:
-                    self.show_note(self.tr("Attention could not be computed: {error}").format(error=exc.message),
-                                   "error")
+                self.show_note(*failure_note(exc, self._cancel_requested,
+                                             self.tr("Attention could not be computed: {error}")))
                 return False
             if self._cancel_requested or getattr(result, "cancelled", False):
                 self.show_note(self.tr("Cancelled; nothing was computed."))

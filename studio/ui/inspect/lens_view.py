@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from studio.core.errors import StudioError
 from studio.core.workers.protocol import WorkerError
+from studio.ui.inspect.analyser_status import failure_note, show_fraction, stage_text
 from studio.ui.inspect.bars import (_Colours, group_chosen, percent, set_note, visible_piece,
                                     visible_text)
 from studio.ui.tasks import in_thread, spawn
@@ -359,13 +360,8 @@ class LensPanel(QWidget):
                                                     positions=LENS_POSITIONS, on_progress=self._on_progress,
                                                     **params)
         except WorkerError as exc:
-            if exc.kind == "cancelled" or self._cancelled:
-                self.show_note(self.tr("Cancelled; nothing was computed."))
-            elif exc.kind == "unsupported_architecture":
-                self.show_note(exc.message, "warning")
-            else:
-                self.show_note(self.tr("The logit lens could not be computed: {error}").format(error=exc.message),
-                               "error")
+            self.show_note(*failure_note(exc, self._cancelled,
+                                         self.tr("The logit lens could not be computed: {error}")))
             return False
         finally:
             self._set_busy(False)
@@ -389,15 +385,8 @@ class LensPanel(QWidget):
     def _on_progress(self, fraction, stage: str = "") -> None:
         if not self.busy or self._cancelled:
             return
-        if fraction is None or fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(max(0.0, min(1.0, float(fraction))) * 1000))
-        known = {"dequantize": self.tr("Preparing the model for torch (first time only, may take ~20 s)…"),
-                 "load": self.tr("Loading the model…"), "tokenize": self.tr("Tokenizing…"),
-                 "forward": self.tr("Running the model…")}
-        self.stage.setText(known.get(stage, self.tr("Decoding each layer…")))
+        show_fraction(self.progress, fraction)
+        self.stage.setText(stage_text(stage, self.tr("Running the model…")))
 
     async def shutdown(self) -> None:
         if self.busy:
