@@ -48,11 +48,13 @@ class ChatSession(Emitter):
 
     # -- conversations ----------------------------------------------------------------------
     def open(self, conversation_id: int) -> Conversation:
+        """Read first, switch after: a conversation that cannot be read leaves the session where it was."""
         self._require_idle()
-        self.conversation = self.store.get_conversation(conversation_id)
-        self.messages = self.store.messages(conversation_id)
-        self.emit("reset", conversation=self.conversation, messages=list(self.messages))
-        return self.conversation
+        conversation = self.store.get_conversation(conversation_id)
+        messages = self.store.messages(conversation_id)
+        self.conversation, self.messages = conversation, messages
+        self.emit("reset", conversation=conversation, messages=list(messages))
+        return conversation
 
     def new_conversation(self, *, system_prompt: str | None = None, sampling: SamplingParams | None = None) -> Conversation:
         self._require_idle()
