@@ -138,13 +138,16 @@ async def _chat(args: argparse.Namespace) -> int:
 
     from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    _check_numbers(args, _CHAT_NUMBERS)
+    prompt = _checked_text(_stdin_bytes() if args.prompt == "-" else args.prompt, "the prompt")
     if args.system is None:
         args.system = DEFAULT_SYSTEM_PROMPT
+    args.system = _checked_text(args.system, "the system prompt (--system)")
     if not prompt.strip():
         raise CliError("the prompt is empty", EXIT_USAGE)
-    model = _resolve_model(args.model)
     lora = [_lora_arg(text) for text in args.lora]
+    model = _resolve_model(args.model)
+    _note_gpu_layers(model, args.n_gpu_layers)
     engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads))
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_tokens=args.max_tokens, seed=args.seed, n_ctx=args.ctx)
@@ -152,6 +155,9 @@ async def _chat(args: argparse.Namespace) -> int:
         [{"role": "user", "content": prompt}]
     try:
         info = await engine.load(str(model), n_ctx=args.ctx, lora=lora)
+        if args.n_gpu_layers and not info.gpu_offload_supported:
+            print("note: this llama.cpp build has no GPU support: --n-gpu-layers is ignored and the model "
+                  "runs on the CPU", file=sys.stderr)
         if info.template_source == "fallback":
             print(f"note: {info.template_note}", file=sys.stderr)
         generation = await engine.generate(messages, sampling)
@@ -179,9 +185,62 @@ async def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+# Every numeric `studio chat` option and its entry in studio.core.limits (an unset option is skipped).
+_CHAT_NUMBERS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                 "seed": "seed", "ctx": "n_ctx", "n_gpu_layers": "n_gpu_layers", "threads": "n_threads"}
+
+
+def _check_numbers(args: argparse.Namespace, table: dict[str, str]) -> None:
+    """Each option inside its documented range, or CliError (exit 2) naming the option and the range.
+    Runs before any model is touched, so a typo costs nothing."""
+    from studio.core.limits import OutOfRange, check
+    for dest, name in table.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        try:
+            check(name, value, "--" + dest.replace("_", "-"))
+        except OutOfRange as exc:
+            raise CliError(exc.message, EXIT_USAGE) from None
+
+
+def _stdin_bytes() -> bytes:
+    """Raw bytes, so text that is not UTF-8 is reported instead of raising mid-read."""
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+
+
+def _checked_text(value: str | bytes, what: str, hint: str = "") -> str:
+    """Text from argv or stdin that is valid Unicode, or CliError (exit 2) saying which byte is not.
+    Refused rather than repaired: a reply to a guessed-at prompt would hide the problem."""
+    from studio.core.limits import BadText, check_text
+    try:
+        return check_text(value, what)
+    except BadText as exc:
+        raise CliError(f"{exc.message} ({hint})" if hint else exc.message, EXIT_USAGE) from None
+
+
+def _note_gpu_layers(model: Path, n_gpu_layers: int) -> None:
+    """Say so when --n-gpu-layers is more than the model has: llama.cpp offloads all of them, which is
+    what `999` usually means, but the user should not have to guess."""
+    from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+    try:
+        layers = read_gguf_info(model).block_count
+    except (ModelFileError, OSError):
+        return  # the load reports a bad file properly
+    if layers and n_gpu_layers > layers:
+        print(f"note: the model has {layers} layers; --n-gpu-layers {n_gpu_layers} offloads all of them",
+              file=sys.stderr)
+
+
 def _lora_arg(text: str) -> dict:
     from studio.core.engine.lora import parse_lora_arg
+    from studio.core.limits import OutOfRange, check
     adapter = parse_lora_arg(text)
+    try:
+        check("lora_scale", adapter["scale"], f"the scale of --lora {adapter['path']}")
+    except OutOfRange as exc:
+        raise CliError(exc.message, EXIT_USAGE) from None
     if not Path(adapter["path"]).expanduser().exists():
         raise CliError(f"no such adapter file: {adapter['path']}", EXIT_USAGE)
     return adapter

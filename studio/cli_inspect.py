@@ -97,9 +97,10 @@ def _text(args: argparse.Namespace) -> str:
     if args.text is None and args.file is None:
         raise _Failure("give the text with --text TEXT or --file FILE ('-' reads stdin)", EXIT_USAGE)
     if args.text == "-" or args.file == "-":
-        text = sys.stdin.buffer.read().decode("utf-8", "replace")
+        from studio.cli import _stdin_bytes
+        text = _valid_text(_stdin_bytes(), "the text on stdin")
     elif args.text is not None:
-        text = args.text
+        text = _valid_text(args.text, "the --text argument")
     else:
         from studio.core.inspect.tokens import read_text_file
         path = Path(args.file).expanduser()
@@ -114,6 +115,13 @@ def _text(args: argparse.Namespace) -> str:
     if not text:
         raise _Failure("the text is empty: there is nothing to tokenize", EXIT_USAGE)
     return text
+
+
+def _valid_text(value: str | bytes, what: str) -> str:
+    """Valid Unicode or a one-line error: tokenizing a guess would show tokens of text nobody wrote.
+    --file is the way in for other encodings (it detects them and says which it used)."""
+    from studio.cli import _checked_text
+    return _checked_text(value, what, hint="or pass it with --file, which detects other encodings")
 
 
 def _worker_failure(exc: Any) -> _Failure:
@@ -176,8 +184,8 @@ def _tokenize(args: argparse.Namespace) -> int:
 
 # -- studio attention -------------------------------------------------------------------------
 def _attention(args: argparse.Namespace) -> int:
-    if args.max_tokens <= 0:
-        raise _Failure("--max-tokens must be a positive number of tokens", EXIT_USAGE)
+    from studio.cli import _check_numbers
+    _check_numbers(args, {"max_tokens": "attention_tokens"})
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".npz":
         raise _Failure(f"--out {out.name}: the file name should end in .npz", EXIT_USAGE)
@@ -223,12 +231,8 @@ async def _attention_async(args: argparse.Namespace, model: str, text: str, out:
 
 # -- studio next ------------------------------------------------------------------------------
 def _next(args: argparse.Namespace) -> int:
-    if args.top_k <= 0:
-        raise _Failure("--top-k must be at least 1", EXIT_USAGE)
-    if args.temperature < 0:
-        raise _Failure("--temperature cannot be negative", EXIT_USAGE)
-    if not 0 < args.top_p <= 1:
-        raise _Failure("--top-p must be above 0 and at most 1", EXIT_USAGE)
+    from studio.cli import _check_numbers
+    _check_numbers(args, {"top_k": "candidates", "temperature": "temperature", "top_p": "top_p", "ctx": "n_ctx"})
     model = _model(args.model, folder_ok=args.torch)
     text = _text(args)
     distribution, note = asyncio.run(_torch_next(args, model, text) if args.torch else _engine_next(args, model, text))

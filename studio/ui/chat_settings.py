@@ -17,13 +17,24 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from studio.core import limits
 from studio.core.chat.conversation import Conversation
 from studio.core.chat.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
 
 CUSTOM = "__custom__"
-MAX_GPU_LAYERS = 999
+MAX_GPU_LAYERS = int(limits.limit("n_gpu_layers").maximum)
+_QT_INT_MAX = 2**31 - 1  # QSpinBox holds a C int
+
+
+def limit_range(name: str, step: float = 1) -> tuple[float, float]:
+    """A spin box's (min, max) from studio.core.limits, the table the CLI and the API check too. An
+    excluded minimum (top-p 0) becomes the smallest step above it."""
+    entry = limits.limit(name)
+    low = entry.minimum + step if entry.above_minimum else entry.minimum
+    high = min(entry.maximum, _QT_INT_MAX) if entry.integer else entry.maximum
+    return (int(low), int(high)) if entry.integer else (low, high)
 
 
 def adapter_name(path: str) -> str:
@@ -81,7 +92,7 @@ class AdaptersBox(QGroupBox):
             label.setToolTip(adapter["path"])
             label.setMinimumWidth(40)
             spin = QDoubleSpinBox(self)
-            spin.setRange(0.0, 2.0)
+            spin.setRange(*limit_range("lora_scale"))
             spin.setSingleStep(0.1)
             spin.setDecimals(2)
             spin.setValue(adapter["scale"])
@@ -178,15 +189,15 @@ class ChatSettingsPanel(QScrollArea):
             box.valueChanged.connect(self._changed)
             return box
 
-        self.temperature = dspin(0.0, 2.0, 0.05)
-        self.top_p = dspin(0.0, 1.0, 0.01)
-        self.top_k = ispin(0, 1000)
-        self.min_p = dspin(0.0, 1.0, 0.01)
-        self.repeat_penalty = dspin(0.5, 2.0, 0.01)
-        self.max_tokens = ispin(1, 32768, 64)
-        self.seed = ispin(-1, 2**31 - 1)
+        self.temperature = dspin(*limit_range("temperature"), 0.05)
+        self.top_p = dspin(*limit_range("top_p", 0.01), 0.01)
+        self.top_k = ispin(*limit_range("top_k"))
+        self.min_p = dspin(*limit_range("min_p"), 0.01)
+        self.repeat_penalty = dspin(*limit_range("repeat_penalty"), 0.01)
+        self.max_tokens = ispin(*limit_range("max_tokens"), 64)
+        self.seed = ispin(*limit_range("seed"))
         self.seed.setSpecialValueText(self.tr("random"))
-        self.n_ctx = ispin(256, 262144, 512)
+        self.n_ctx = ispin(*limit_range("n_ctx"), 512)
         form.addRow(self.tr("Temperature"), self.temperature)
         form.addRow(self.tr("Top-p"), self.top_p)
         form.addRow(self.tr("Top-k"), self.top_k)
@@ -216,7 +227,7 @@ class ChatSettingsPanel(QScrollArea):
 
         gpu_row = QHBoxLayout()
         self.gpu_layers = QSpinBox(engine_box)
-        self.gpu_layers.setRange(0, MAX_GPU_LAYERS)
+        self.gpu_layers.setRange(0, MAX_GPU_LAYERS)  # -1 (all) is the "All" box
         self.gpu_all = QCheckBox(self.tr("All"), engine_box)
         self.gpu_all.toggled.connect(lambda on: self.gpu_layers.setEnabled(not on and self._offload_supported))
         gpu_row.addWidget(self.gpu_layers, 1)
@@ -231,7 +242,7 @@ class ChatSettingsPanel(QScrollArea):
 
         threads_row = QHBoxLayout()
         self.threads = QSpinBox(engine_box)
-        self.threads.setRange(1, 256)
+        self.threads.setRange(*limit_range("n_threads"))
         self.threads_auto = QCheckBox(self.tr("Auto"), engine_box)
         self.threads_auto.toggled.connect(lambda on: self.threads.setEnabled(not on))
         threads_row.addWidget(self.threads, 1)
@@ -239,7 +250,7 @@ class ChatSettingsPanel(QScrollArea):
         eform.addRow(self.tr("Threads"), threads_row)
 
         self.batch = QSpinBox(engine_box)
-        self.batch.setRange(16, 8192)
+        self.batch.setRange(*limit_range("n_batch"))
         self.batch.setSingleStep(64)
         eform.addRow(self.tr("Batch size"), self.batch)
         self.flash_attn = QCheckBox(self.tr("Flash attention"), engine_box)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from studio.core import limits
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -20,16 +22,30 @@ class SamplingParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def validate(self) -> "SamplingParams":
+        """Self, or limits.OutOfRange naming the first field outside its documented range.
+        For values a person just gave (CLI, API); stored values go through from_dict instead."""
+        for name, value in self.to_dict().items():
+            limits.check(name, value)
+        return self
+
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "SamplingParams":
-        """Tolerant of old or partial dicts: unknown keys are ignored, missing ones take defaults."""
-        if not data:
+        """Tolerant of old, partial or damaged dicts: unknown keys are ignored, missing or unreadable
+        ones take defaults, and numbers outside their range are pulled back in, so a conversation
+        saved by an older version (or edited by hand) still opens."""
+        if not isinstance(data, dict) or not data:
             return cls()
         known = {f.name: f.type for f in fields(cls)}
         clean: dict[str, Any] = {}
         for key, value in data.items():
-            if key in known and value is not None:
-                clean[key] = int(value) if known[key] in ("int", int) else float(value)
+            if key not in known or value is None:
+                continue
+            try:
+                number = limits.limit(key).clamp(value)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            clean[key] = int(number) if known[key] in ("int", int) else float(number)
         return replace(cls(), **clean)
 
 
