@@ -38,7 +38,7 @@ def run_app(argv: list[str] | None = None) -> int:
     import qasync
 
     from studio.core import paths
-    from studio.core.chat.store import ChatStore
+    from studio.core.chat.store_recovery import open_chat_store
     from studio.core.engine.client import EngineClient
     from studio.core.settings import load_settings
     from studio.ui.i18n import install_translators
@@ -52,7 +52,7 @@ def run_app(argv: list[str] | None = None) -> int:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    store = ChatStore(paths.chat_db_path())
+    store = open_chat_store(paths.chat_db_path)  # never raises: a damaged file is set aside, the banner says so
     engine = EngineClient(settings.engine)
     window = MainWindow(settings, store, engine, library=None)
     window.show()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
                                QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation, SearchHit
+from studio.core.chat.store import ChatStoreError
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -91,8 +92,13 @@ class ConversationSidebar(QWidget):
     def refresh(self, current_id: int | None = None) -> None:
         if current_id is not None:
             self.current_id = current_id
-        conversations: list[Conversation] = sorted(
-            self.store.list_conversations(), key=lambda c: (c.updated_at, c.id), reverse=True)
+        try:
+            listed = self.store.list_conversations()
+        except ChatStoreError as exc:  # the window's banner offers the repair
+            listed = []
+            self.hits_label.setText(str(exc))
+            self.hits_label.show()
+        conversations: list[Conversation] = sorted(listed, key=lambda c: (c.updated_at, c.id), reverse=True)
         self.list.blockSignals(True)
         try:
             self.list.clear()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
+from studio.core.chat.store import ChatStoreError
 from studio.core.engine.client import EngineClient, EngineState, ModelInfo
 from studio.core.workers.protocol import WorkerError
 from studio.ui.chat_messages import MessageList
@@ -191,13 +192,16 @@ class ChatView(QWidget):
     # -- start-up ---------------------------------------------------------------------------
     def start(self, conversation_id: int = 0) -> None:
         """Open the given (or the newest) conversation; create the first one on a fresh install."""
-        ids = [c.id for c in self.store.list_conversations()]
-        if conversation_id in ids:
-            self.session.open(conversation_id)
-        elif ids:
-            self.session.open(ids[0])
-        else:
-            self.session.new_conversation()
+        try:
+            ids = [c.id for c in self.store.list_conversations()]
+            if conversation_id in ids:
+                self.session.open(conversation_id)
+            elif ids:
+                self.session.open(ids[0])
+            else:
+                self.session.new_conversation()
+        except ChatStoreError as exc:  # damaged, read-only: the window says so and stays usable
+            self.show_note(str(exc))
 
     @property
     def busy(self) -> bool:
@@ -220,7 +224,7 @@ class ChatView(QWidget):
     async def _send(self, text: str) -> None:
         try:
             await self.session.send(text)
-        except (SessionBusy, ValueError) as exc:
+        except (SessionBusy, ValueError, ChatStoreError) as exc:
             if not self.composer.toPlainText():
                 self.composer.setPlainText(text)
             self.show_note(str(exc))
@@ -245,7 +249,7 @@ class ChatView(QWidget):
     async def _guarded(self, coro) -> None:
         try:
             await coro
-        except (SessionBusy, ValueError) as exc:
+        except (SessionBusy, ValueError, ChatStoreError) as exc:
             self.show_note(str(exc))
 
     def new_chat(self) -> None:
@@ -253,7 +257,11 @@ class ChatView(QWidget):
             self.show_note(self.tr("A reply is still being written: stop it first."))
             return
         self.settings_panel.flush()
-        self.session.new_conversation()  # keeps the current system prompt and sampling
+        try:
+            self.session.new_conversation()  # keeps the current system prompt and sampling
+        except ChatStoreError as exc:
+            self.show_note(str(exc))
+            return
         self.composer.setFocus()
 
     def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
@@ -266,19 +274,22 @@ class ChatView(QWidget):
             self.settings_panel.flush()
             try:
                 self.session.open(conversation_id)
-            except LookupError as exc:
+            except (LookupError, ChatStoreError) as exc:  # the session stays on the conversation it had
                 self.show_note(str(exc))
-                self.sidebar.refresh()
+                self.sidebar.refresh(current.id if current else None)
                 return
         if message_id:
             self.messages.scroll_to_message(message_id)
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         current = self.session.conversation
-        if current is not None and current.id == conversation_id:
-            self.session.update_settings(title=title)
-        else:
-            self.store.update_conversation(conversation_id, title=title)
+        try:
+            if current is not None and current.id == conversation_id:
+                self.session.update_settings(title=title)
+            else:
+                self.store.update_conversation(conversation_id, title=title)
+        except (LookupError, ChatStoreError) as exc:
+            self.show_note(str(exc))
         self.sidebar.refresh()
 
     def confirm(self, title: str, text: str) -> bool:
@@ -293,13 +304,17 @@ class ChatView(QWidget):
             return
         try:
             title = self.store.get_conversation(conversation_id).title
-        except LookupError:
+        except (LookupError, ChatStoreError):
             self.sidebar.refresh()
             return
         if not self.confirm(self.tr("Delete conversation"),
                             self.tr("Delete “{title}” and all its messages? This cannot be undone.").format(title=title)):
             return
-        self.store.delete_conversation(conversation_id)
+        try:
+            self.store.delete_conversation(conversation_id)
+        except ChatStoreError as exc:
+            self.show_note(str(exc))
+            return
         self.session.close_if_deleted(conversation_id)
         if self.session.conversation is None:
             self.start()
@@ -318,7 +333,7 @@ class ChatView(QWidget):
                 path += f".{fmt}"
         try:
             written = self.store.export(conversation_id, path)
-        except (OSError, ValueError, LookupError) as exc:
+        except (OSError, ValueError, LookupError, ChatStoreError) as exc:
             self.show_error(self.tr("Could not export the conversation: {reason}").format(reason=exc))
             return None
         self.show_note(self.tr("Exported to {path}").format(path=written))
@@ -327,8 +342,11 @@ class ChatView(QWidget):
     def _save_conversation_settings(self) -> None:
         if self.session.conversation is None:
             return
-        self.session.update_settings(system_prompt=self.settings_panel.system_prompt_text(),
-                                     sampling=self.settings_panel.sampling())
+        try:
+            self.session.update_settings(system_prompt=self.settings_panel.system_prompt_text(),
+                                         sampling=self.settings_panel.sampling())
+        except (LookupError, ChatStoreError) as exc:
+            self.show_note(str(exc))
 
     # -- adapters ---------------------------------------------------------------------------
     async def attach_adapters(self, adapters: list[dict], *, replace: bool = False) -> bool:

@@ -51,6 +51,12 @@ class MainWindow(QMainWindow):
         self.banner = Banner(central)
         self.banner.setObjectName("Banner")
         column.addWidget(self.banner)
+        # Problems with the user's own files (chat database, settings) stay until dismissed: the
+        # general banner above is replaced by every model load.
+        self.store_banner = Banner(central)
+        column.addWidget(self.store_banner)
+        self.settings_banner = Banner(central)
+        column.addWidget(self.settings_banner)
         self.starter_panel = StarterPanel(central)
         self.starter_panel.provisioned.connect(lambda path: spawn(self._after_new_file(path)))
         self.starter_panel.hub_requested.connect(self.open_hub_dialog)
@@ -94,6 +100,9 @@ class MainWindow(QMainWindow):
             engine.subscribe("loaded", self._on_loaded),
             engine.subscribe("crashed", self._on_crashed),
         ]
+        if hasattr(store, "subscribe"):
+            self._unsubscribe.append(store.subscribe("damaged", self._on_store_damaged))
+        self.show_store_notice(getattr(store, "notice", None))
         self.chat.settings_panel.engine_apply_requested.connect(self.apply_engine_settings)
         self.chat.messages.inspect_requested.connect(self.inspect_text)
         self.chat.settings_panel.set_engine_settings(settings.engine)
@@ -545,6 +554,60 @@ class MainWindow(QMainWindow):
 
     def _on_crashed(self, message: str, log_tail: str) -> None:
         self.status_model.setText(self.tr("Engine stopped — restarts on the next message"))
+
+    # -- the chat database -------------------------------------------------------------------
+    def show_store_notice(self, notice) -> None:
+        """What start-up had to do about the chat database (core's StoreNotice), with its way out."""
+        if notice is None:
+            return
+        actions = []
+        if notice.can_recover and notice.kept is not None:
+            actions.append((self.tr("Recover chats"), lambda: self.recover_chats(notice.kept)))
+        folder = notice.kept.parent if notice.kept is not None else getattr(self.store, "path", Path()).parent
+        if not getattr(self.store, "memory", False) or notice.kept is not None:
+            actions.append((self.tr("Open folder"), lambda: self._open_folder(folder)))
+        level = "warning" if notice.kind == "read_only" else "error"
+        self.store_banner.show_message(notice.message, level, actions=actions)
+
+    def recover_chats(self, damaged: Path) -> None:
+        """Copy what can be read from the damaged file (kept as it is) into the store in use."""
+        try:
+            report = self.store.recover_from(damaged)
+        except Exception as exc:  # a store error or an unreadable copy: say so, keep the window
+            self.store_banner.show_message(self.tr("Recovery failed: {reason}").format(reason=exc), "error")
+            return
+        self.store_banner.show_message(report.summary(), "warning" if report.unreadable else "info")
+        self.chat.sidebar.refresh()
+
+    def _on_store_damaged(self, message: str) -> None:
+        self.store_banner.show_message(message, "error", actions=[(self.tr("Repair"), self.repair_store)])
+
+    def repair_store(self) -> None:
+        """Damage found while in use: core moves the file aside and recovers it into a fresh one."""
+        if self.chat.busy:
+            self.store_banner.show_message(self.tr("A reply is still being written: stop it, then repair."),
+                                           "warning", actions=[(self.tr("Repair"), self.repair_store)])
+            return
+        try:
+            report = self.store.repair()
+        except Exception as exc:
+            self.store_banner.show_message(self.tr("Repair failed: {reason}").format(reason=exc), "error")
+            return
+        self.store_banner.show_message(report.summary(), "warning" if report.unreadable else "info")
+        self.chat.session.close_if_deleted(self.chat.session.conversation.id if self.chat.session.conversation else 0)
+        self.chat.start()
+        self.chat.sidebar.refresh(self.chat.session.conversation.id if self.chat.session.conversation else None)
+
+    def show_settings_notice(self, notice: str) -> None:
+        if notice:
+            self.settings_banner.show_message(notice, "warning")
+
+    @staticmethod
+    def _open_folder(folder: Path) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     # -- messages ---------------------------------------------------------------------------
     def show_banner(self, text: str, level: str = "info", details: str = "") -> None:

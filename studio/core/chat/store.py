@@ -16,29 +16,74 @@ indexed. Conversation titles live in `title_fts`. The trigram tokenizer matches 
 least three characters, which also covers Chinese and Japanese without word segmentation; shorter
 terms are matched with LIKE over the same indexed text.
 
-One connection, used from the thread that opened it (the asyncio / Qt main thread).
+Damage: opening runs SQLite's quick check on a read-only connection first, so a damaged or
+non-database file is never written into (`StoreDamaged`); `open_chat_store` in store_recovery.py moves
+such a file aside and offers recovery. Damage found later, while reading, switches the store to
+refuse writes and emits "damaged". Every SQLite failure leaves as a `ChatStoreError` with a sentence.
+
+Live replies: each open read-write store registers itself in `writers` (pid, process start time,
+host). A reply still "streaming" is only marked interrupted when its writer is gone, so a second
+window opening the same file never cuts another process's reply short.
+
+One connection, used from the thread that opened it (the asyncio / Qt main thread). Events
+(Emitter): damaged(message), replaced() after `repair` swapped in a new file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import quote
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
 from studio.core.chat.sampling import SamplingParams
+from studio.core.errors import StudioError
+from studio.core.events import Emitter
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX = 48
 ROLES = ("system", "user", "assistant")
 
 
+MEMORY = ":memory:"  # a store that keeps nothing on disk: the last resort when no file can be used
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 class NotFoundError(LookupError):
     """A conversation or message id that is not (or no longer) in the store."""
+
+
+class ChatStoreError(StudioError):
+    """The chat database cannot do what was asked; `kind` says why, the message what to do."""
+
+
+class StoreDamaged(ChatStoreError):
+    """The file is not a database, fails SQLite's check, or a read hit a damaged page."""
+
+    def __init__(self, message: str, *, kind: str = "damaged") -> None:
+        super().__init__(kind, message)
+
+
+class StoreReadOnly(ChatStoreError):
+    def __init__(self, message: str) -> None:
+        super().__init__("read_only", message)
+
+
+class StoreUnavailable(ChatStoreError):
+    """Busy, disk full, I/O errors: nothing says the file is damaged, so it is left exactly as it is."""
+
+
+class StoreSchemaTooNew(ChatStoreError, RuntimeError):
+    def __init__(self, message: str) -> None:
+        super().__init__("schema_too_new", message)
 
 
 def _schema_v1(db: sqlite3.Connection) -> None:
@@ -113,38 +158,121 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
             statement = ""
 
 
+def _schema_v2(db: sqlite3.Connection) -> None:
+    """Who is writing a streaming reply: only a dead writer's reply may be marked interrupted."""
+    _run_script(db, """
+        CREATE TABLE writers (
+            token TEXT PRIMARY KEY,      -- one per open ChatStore
+            pid INTEGER NOT NULL,
+            started REAL NOT NULL,       -- the process's start time: a reused pid is not the writer
+            host TEXT NOT NULL,
+            opened_at REAL NOT NULL
+        );
+        ALTER TABLE messages ADD COLUMN writer TEXT NOT NULL DEFAULT '';
+    """)
+
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class ChatStore:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: autocommit; multi-statement writes use `_transaction`.
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
+# Tokens of the stores open in this process: a writer row of ours whose token is not here was left
+# by a store that was closed or dropped without close(), so its streaming replies are over.
+_OPEN_TOKENS: set[str] = set()
+
+
+class ChatStore(Emitter):
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        super().__init__()
+        self.memory = str(path) == MEMORY
+        self.path = Path(path) if self.memory else Path(path).expanduser()
+        self.read_only = read_only
+        # Why the store refuses writes after damage was found while in use ("" = it does not).
+        self.damaged = ""
+        # What start-up had to do about the file (set by open_chat_store); the window shows it.
+        self.notice: Any = None
+        self._token = uuid.uuid4().hex
         # id -> full text stored so far, for messages this store saw streaming: the append fast path.
         self._streamed: dict[int, str] = {}
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-            # The app died mid-reply last time: keep the partial text, index it, mark it.
-            stale = self._db.execute("SELECT id FROM messages WHERE status = 'streaming'").fetchall()
-            if stale:
-                with self._transaction() as db:
-                    for (message_id,) in stale:
-                        self._fold(message_id)
-                    db.execute("UPDATE messages SET status = ? WHERE status = ?",
-                               (MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value))
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = self._connect()
 
     # -- lifecycle ------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self.memory:
+            db = sqlite3.connect(MEMORY, isolation_level=None)
+            db.execute("PRAGMA foreign_keys=ON")
+            self._db = db
+            self._migrate()
+            return db
+        if not self.read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unwritable(self.path, exc) from exc
+        if self.path.exists() and self.path.stat().st_size > 0:
+            check_database_file(self.path)
+        try:
+            if self.read_only:
+                db = _connect_read_only(self.path)
+            else:
+                # isolation_level=None: autocommit; multi-statement writes use `_transaction`.
+                db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
+        except sqlite3.Error as exc:
+            raise _opening_error(self.path, exc, self.read_only) from exc
+        # Undecodable text (damage SQLite's check cannot see) reads as U+FFFD rather than failing the read.
+        db.text_factory = lambda raw: raw.decode("utf-8", "replace")
+        self._db = db
+        try:
+            if self.read_only:
+                version = self.schema_version
+                if version > SCHEMA_VERSION:
+                    raise _too_new(self.path, version)
+            else:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+                self._settle_streaming()
+                _OPEN_TOKENS.add(self._token)
+        except sqlite3.Error as exc:
+            db.close()
+            raise _opening_error(self.path, exc, self.read_only) from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _settle_streaming(self) -> None:
+        """Register as a writer; end the replies whose writer is gone (the app died mid-reply last
+        time: keep the partial text, index it, mark it), and fold chunks left behind by a race."""
+        me = _process_identity()
+        with self._transaction() as db:
+            live = {self._token}
+            for token, pid, started, host in db.execute("SELECT token, pid, started, host FROM writers").fetchall():
+                if _writer_alive(token, pid, started, host):
+                    live.add(token)
+                else:
+                    db.execute("DELETE FROM writers WHERE token = ?", (token,))
+            db.execute("INSERT OR REPLACE INTO writers (token, pid, started, host, opened_at) VALUES (?, ?, ?, ?, ?)",
+                       (self._token, *me, time.time()))
+            stale = [mid for mid, writer in db.execute(
+                "SELECT id, writer FROM messages WHERE status = 'streaming'").fetchall() if writer not in live]
+            for message_id in stale:
+                self._fold(message_id)
+                db.execute("UPDATE messages SET status = ? WHERE id = ?", (MessageStatus.INTERRUPTED.value, message_id))
+            for (message_id,) in db.execute(
+                    "SELECT DISTINCT c.message_id FROM message_chunks c JOIN messages m ON m.id = c.message_id"
+                    " WHERE m.status != 'streaming'").fetchall():
+                self._fold(message_id)
+
     def close(self) -> None:
+        if self._token in _OPEN_TOKENS:
+            _OPEN_TOKENS.discard(self._token)
+            try:
+                self._db.execute("DELETE FROM writers WHERE token = ?", (self._token,))
+            except sqlite3.Error:
+                pass  # a damaged or vanished file: the next open finds this writer dead anyway
         self._db.close()
 
     def __enter__(self) -> "ChatStore":
@@ -152,6 +280,29 @@ class ChatStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def repair(self) -> Any:
+        """Damage found while in use: move the file aside (kept, with its WAL), continue in a fresh one
+        at the same path and copy in what can still be read. Returns the RecoveryReport."""
+        from studio.core.chat.store_recovery import move_aside, recover_into
+
+        self.close()
+        kept = move_aside(self.path)
+        self.damaged = ""
+        self._streamed.clear()
+        self._token = uuid.uuid4().hex
+        self._db = self._connect()
+        report = recover_into(self, kept)
+        self.emit("replaced")
+        return report
+
+    def recover_from(self, damaged: Path | str) -> Any:
+        """Copy what can be read from a damaged database (never written to) into this store."""
+        from studio.core.chat.store_recovery import recover_into
+
+        report = recover_into(self, Path(damaged))
+        self.emit("replaced")
+        return report
 
     @property
     def schema_version(self) -> int:
@@ -161,12 +312,14 @@ class ChatStore:
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
+    @property
+    def writable(self) -> bool:
+        return not self.read_only and not self.damaged
+
     def _migrate(self) -> None:
         version = self.schema_version
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} was written by a newer Local LLM Studio (chat schema {version}, this "
-                f"version knows up to {SCHEMA_VERSION}). Update the app, or move the file away to start fresh.")
+            raise _too_new(self.path, version)
         for step in range(version, SCHEMA_VERSION):
             with self._transaction():
                 MIGRATIONS[step](self._db)
@@ -183,120 +336,167 @@ class ChatStore:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def _guard(self, what: str, *, write: bool = False) -> Iterator[None]:
+        """Turn SQLite's failures into a ChatStoreError that names `what` failed, and refuse writes
+        into a read-only store or one found damaged."""
+        if write:
+            if self.read_only:
+                raise StoreReadOnly(f"Cannot save {what}: the chat history is open read-only ({self.path}).")
+            if self.damaged:
+                raise StoreDamaged(f"Cannot save {what}: the chat database is damaged ({self.damaged}), so nothing "
+                                   "more is written into it. Use Repair in the banner; the file is kept.")
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise  # a constraint the caller handles (e.g. a message deleted meanwhile)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, what) from exc
+
+    def _translate(self, exc: sqlite3.DatabaseError, what: str) -> ChatStoreError:
+        reason = str(exc)
+        text = reason.lower()
+        if _looks_damaged(text):
+            first = not self.damaged
+            self.damaged = reason
+            message = (f"{what[:1].upper()}{what[1:]} could not be read: the chat database is damaged ({reason}). "
+                       "Nothing more is written into it; use Repair to move it aside and recover what can be read.")
+            if first:
+                self.emit("damaged", message=message)
+            return StoreDamaged(message)
+        if "readonly" in text or "read-only" in text:
+            return StoreReadOnly(f"Cannot save {what}: {self.path} is read-only ({reason}).")
+        if "full" in text:
+            return StoreUnavailable("disk_full", f"Cannot save {what}: the disk is full. Free some space; "
+                                                 "what was saved before is kept.")
+        if "locked" in text or "busy" in text:
+            return StoreUnavailable("busy", f"Cannot reach {what}: the chat database is busy in another "
+                                            "process for too long. Try again in a moment.")
+        return StoreUnavailable("storage", f"{what[:1].upper()}{what[1:]} failed: {reason} ({self.path}).")
+
     # -- conversations --------------------------------------------------------------------
     def create_conversation(self, title: str = DEFAULT_TITLE, system_prompt: str = "",
                             sampling: SamplingParams | None = None, model: str = "") -> Conversation:
-        now = time.time()
-        sampling_json = json.dumps((sampling or SamplingParams()).to_dict())
-        cursor = self._db.execute(
-            "INSERT INTO conversations (title, system_prompt, sampling, model, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (title, system_prompt, sampling_json, model, now, now))
-        return self.get_conversation(int(cursor.lastrowid))
+        with self._guard("a new conversation", write=True):
+            now = time.time()
+            sampling_json = json.dumps((sampling or SamplingParams()).to_dict())
+            cursor = self._db.execute(
+                "INSERT INTO conversations (title, system_prompt, sampling, model, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", (title, system_prompt, sampling_json, model, now, now))
+            return self.get_conversation(int(cursor.lastrowid))
 
     def get_conversation(self, conversation_id: int) -> Conversation:
-        row = self._db.execute(
-            "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
-            " FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
-        return self._conversation(row)
+        with self._guard(f"conversation {conversation_id}"):
+            row = self._db.execute(
+                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
+                " FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
+            return self._conversation(row)
 
     def list_conversations(self) -> list[Conversation]:
-        rows = self._db.execute(
-            "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
-            " FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
-        return [self._conversation(row) for row in rows]
+        with self._guard("the conversation list"):
+            rows = self._db.execute(
+                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
+                " FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
+            return [self._conversation(row) for row in rows]
 
     def update_conversation(self, conversation_id: int, *, title: str | None = None,
                             system_prompt: str | None = None, sampling: SamplingParams | None = None,
                             model: str | None = None) -> Conversation:
-        changes: dict[str, Any] = {}
-        if title is not None:
-            changes["title"] = title.strip() or DEFAULT_TITLE
-        if system_prompt is not None:
-            changes["system_prompt"] = system_prompt
-        if sampling is not None:
-            changes["sampling"] = json.dumps(sampling.to_dict())
-        if model is not None:
-            changes["model"] = model
-        changes["updated_at"] = time.time()
-        assignments = ", ".join(f"{column} = ?" for column in changes)
-        cursor = self._db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?",
-                                  (*changes.values(), conversation_id))
-        if cursor.rowcount == 0:
-            raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
-        return self.get_conversation(conversation_id)
+        with self._guard(f"conversation {conversation_id}", write=True):
+            changes: dict[str, Any] = {}
+            if title is not None:
+                changes["title"] = title.strip() or DEFAULT_TITLE
+            if system_prompt is not None:
+                changes["system_prompt"] = system_prompt
+            if sampling is not None:
+                changes["sampling"] = json.dumps(sampling.to_dict())
+            if model is not None:
+                changes["model"] = model
+            changes["updated_at"] = time.time()
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            cursor = self._db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?",
+                                      (*changes.values(), conversation_id))
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
+            return self.get_conversation(conversation_id)
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete it with its messages and their search entries; a missing id is not an error."""
-        self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        with self._guard(f"deleting conversation {conversation_id}", write=True):
+            self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     # -- messages -------------------------------------------------------------------------
     def add_message(self, conversation_id: int, role: str, content: str,
                     status: MessageStatus | str = MessageStatus.COMPLETE,
                     stats: dict[str, Any] | None = None) -> Message:
-        if role not in ROLES:
-            raise ValueError(f"unknown message role {role!r}; expected one of {', '.join(ROLES)}")
-        status = MessageStatus(status)
-        now = time.time()
-        with self._transaction() as db:
-            row = db.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
-            if role == "user" and row[0] == DEFAULT_TITLE and not db.execute(
-                    "SELECT 1 FROM messages WHERE conversation_id = ? AND role = 'user' LIMIT 1",
-                    (conversation_id,)).fetchone():
-                title = title_from_text(content)
-                if title:
-                    db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
-            cursor = db.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, stats, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, status.value, json.dumps(stats or {}), now))
-            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
-        if status == MessageStatus.STREAMING:
-            self._streamed[int(cursor.lastrowid)] = content
-        return Message(id=int(cursor.lastrowid), conversation_id=conversation_id, role=role, content=content,
-                       status=status, created_at=now, stats=dict(stats or {}))
+        with self._guard(f"a message in conversation {conversation_id}", write=True):
+            if role not in ROLES:
+                raise ValueError(f"unknown message role {role!r}; expected one of {', '.join(ROLES)}")
+            status = MessageStatus(status)
+            now = time.time()
+            with self._transaction() as db:
+                row = db.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
+                if role == "user" and row[0] == DEFAULT_TITLE and not db.execute(
+                        "SELECT 1 FROM messages WHERE conversation_id = ? AND role = 'user' LIMIT 1",
+                        (conversation_id,)).fetchone():
+                    title = title_from_text(content)
+                    if title:
+                        db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+                writer = self._token if status == MessageStatus.STREAMING else ""
+                cursor = db.execute(
+                    "INSERT INTO messages (conversation_id, role, content, status, stats, created_at, writer)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (conversation_id, role, content, status.value, json.dumps(stats or {}), now, writer))
+                db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            if status == MessageStatus.STREAMING:
+                self._streamed[int(cursor.lastrowid)] = content
+            return Message(id=int(cursor.lastrowid), conversation_id=conversation_id, role=role, content=content,
+                           status=status, created_at=now, stats=dict(stats or {}))
 
     def update_message(self, message_id: int, *, content: str | None = None,
                        status: MessageStatus | str | None = None,
                        stats: dict[str, Any] | None = None) -> None:
         """Committed at once. Called for every streamed token: while the message is streaming and
         `content` only grows, this is one small INSERT of the new text, with no index work."""
-        status = None if status is None else MessageStatus(status)
-        stored = self._streamed.get(message_id)
-        if (stored is not None and content is not None and stats is None
-                and status in (None, MessageStatus.STREAMING) and content.startswith(stored)):
-            if len(content) > len(stored):
-                try:
-                    self._db.execute("INSERT INTO message_chunks (message_id, text) VALUES (?, ?)",
-                                     (message_id, content[len(stored):]))
-                except sqlite3.IntegrityError:  # the message was deleted meanwhile
-                    del self._streamed[message_id]
-                    raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)") from None
-                self._streamed[message_id] = content
-            return
-        changes: dict[str, Any] = {}
-        if content is not None:
-            changes["content"] = content
-        if status is not None:
-            changes["status"] = status.value
-        if stats is not None:
-            changes["stats"] = json.dumps(stats)
-        assignments = ", ".join(f"{column} = ?" for column in changes) or "id = id"
-        with self._transaction() as db:
-            self._fold(message_id)
-            cursor = db.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id))
-            if cursor.rowcount == 0:
-                self._streamed.pop(message_id, None)
-                raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)")
-            if status == MessageStatus.STREAMING or (status is None and stored is not None):
-                text = content if content is not None else db.execute(
-                    "SELECT content FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
-                self._streamed[message_id] = text
-            else:
-                self._streamed.pop(message_id, None)
+        with self._guard(f"message {message_id}", write=True):
+            status = None if status is None else MessageStatus(status)
+            stored = self._streamed.get(message_id)
+            if (stored is not None and content is not None and stats is None
+                    and status in (None, MessageStatus.STREAMING) and content.startswith(stored)):
+                if len(content) > len(stored):
+                    try:
+                        self._db.execute("INSERT INTO message_chunks (message_id, text) VALUES (?, ?)",
+                                         (message_id, content[len(stored):]))
+                    except sqlite3.IntegrityError:  # the message was deleted meanwhile
+                        del self._streamed[message_id]
+                        raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)") from None
+                    self._streamed[message_id] = content
+                return
+            changes: dict[str, Any] = {}
+            if content is not None:
+                changes["content"] = content
+            if status is not None:
+                changes["status"] = status.value
+                changes["writer"] = self._token if status == MessageStatus.STREAMING else ""
+            if stats is not None:
+                changes["stats"] = json.dumps(stats)
+            assignments = ", ".join(f"{column} = ?" for column in changes) or "id = id"
+            with self._transaction() as db:
+                self._fold(message_id)
+                cursor = db.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*changes.values(), message_id))
+                if cursor.rowcount == 0:
+                    self._streamed.pop(message_id, None)
+                    raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)")
+                if status == MessageStatus.STREAMING or (status is None and stored is not None):
+                    text = content if content is not None else db.execute(
+                        "SELECT content FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+                    self._streamed[message_id] = text
+                else:
+                    self._streamed.pop(message_id, None)
 
     def _fold(self, message_id: int) -> None:
         """Append the message's pending chunks to its content (inside the caller's transaction)."""
@@ -308,28 +508,31 @@ class ChatStore:
             self._db.execute("DELETE FROM message_chunks WHERE message_id = ?", (message_id,))
 
     def get_message(self, message_id: int) -> Message:
-        row = self._db.execute(
-            "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages WHERE id = ?",
-            (message_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)")
-        return self._message(row)
+        with self._guard(f"message {message_id}"):
+            row = self._db.execute(
+                "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages WHERE id = ?",
+                (message_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)")
+            return self._message(row)
 
     def messages(self, conversation_id: int) -> list[Message]:
-        rows = self._db.execute(
-            "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages"
-            " WHERE conversation_id = ? ORDER BY id", (conversation_id,)).fetchall()
-        return [self._message(row) for row in rows]
+        with self._guard(f"conversation {conversation_id}"):
+            rows = self._db.execute(
+                "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages"
+                " WHERE conversation_id = ? ORDER BY id", (conversation_id,)).fetchall()
+            return [self._message(row) for row in rows]
 
     def delete_messages_from(self, message_id: int) -> int:
         """Delete this message and every later one in its conversation; returns how many (0 if unknown)."""
-        with self._transaction() as db:
-            row = db.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
-            if row is None:
-                return 0
-            cursor = db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (row[0], message_id))
-            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), row[0]))
-        return cursor.rowcount
+        with self._guard(f"deleting message {message_id}", write=True):
+            with self._transaction() as db:
+                row = db.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+                if row is None:
+                    return 0
+                cursor = db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (row[0], message_id))
+                db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), row[0]))
+            return cursor.rowcount
 
     # -- search ---------------------------------------------------------------------------
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
@@ -340,22 +543,23 @@ class ChatStore:
         first with role "title" and message_id 0, then messages by relevance. Messages still
         streaming are not searchable until they end.
         """
-        terms = split_terms(query)
-        if not terms or limit <= 0:
-            return []
-        hits = [SearchHit(conversation_id=cid, conversation_title=title, message_id=0, role="title",
-                          snippet=make_snippet(title, terms))
-                for cid, title in self._match(
-                    "title_fts", "SELECT c.id, c.title FROM title_fts f JOIN conversations c ON c.id = f.rowid",
-                    "c.updated_at DESC", terms, limit)]
-        for mid, cid, title, role, content in self._match(
-                "message_fts",
-                "SELECT m.id, m.conversation_id, c.title, m.role, f.content FROM message_fts f"
-                " JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id",
-                "m.id DESC", terms, limit - len(hits)):
-            hits.append(SearchHit(conversation_id=cid, conversation_title=title, message_id=mid, role=role,
-                                  snippet=make_snippet(content, terms)))
-        return hits
+        with self._guard("search"):
+            terms = split_terms(query)
+            if not terms or limit <= 0:
+                return []
+            hits = [SearchHit(conversation_id=cid, conversation_title=title, message_id=0, role="title",
+                              snippet=make_snippet(title, terms))
+                    for cid, title in self._match(
+                        "title_fts", "SELECT c.id, c.title FROM title_fts f JOIN conversations c ON c.id = f.rowid",
+                        "c.updated_at DESC", terms, limit)]
+            for mid, cid, title, role, content in self._match(
+                    "message_fts",
+                    "SELECT m.id, m.conversation_id, c.title, m.role, f.content FROM message_fts f"
+                    " JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id",
+                    "m.id DESC", terms, limit - len(hits)):
+                hits.append(SearchHit(conversation_id=cid, conversation_title=title, message_id=mid, role=role,
+                                      snippet=make_snippet(content, terms)))
+            return hits
 
     def _match(self, table: str, select: str, newest: str, terms: list[str], limit: int) -> list[tuple]:
         if limit <= 0:
@@ -384,24 +588,26 @@ class ChatStore:
         return write_export(path, self.get_conversation(conversation_id), self.messages(conversation_id))
 
     # -- rows -----------------------------------------------------------------------------
+    # Values are coerced: a damaged page SQLite's check cannot see may still hold a wrong type.
     @staticmethod
     def _conversation(row: tuple) -> Conversation:
         cid, title, system_prompt, sampling, model, created_at, updated_at = row
-        return Conversation(id=cid, title=title, system_prompt=system_prompt,
-                            sampling=SamplingParams.from_dict(_loads(sampling)), model=model,
-                            created_at=created_at, updated_at=updated_at)
+        return Conversation(id=int(cid), title=_text(title), system_prompt=_text(system_prompt),
+                            sampling=SamplingParams.from_dict(_loads(sampling)), model=_text(model),
+                            created_at=_number(created_at), updated_at=_number(updated_at))
 
     def _message(self, row: tuple) -> Message:
         mid, cid, role, content, status, stats, created_at = row
+        content = _text(content)
         try:
             status = MessageStatus(status)
         except ValueError:
             status = MessageStatus.INTERRUPTED
         if status == MessageStatus.STREAMING:  # chunks exist only while streaming
-            content += "".join(text for (text,) in self._db.execute(
+            content += "".join(_text(text) for (text,) in self._db.execute(
                 "SELECT text FROM message_chunks WHERE message_id = ? ORDER BY id", (mid,)))
-        return Message(id=mid, conversation_id=cid, role=role, content=content, status=status,
-                       created_at=created_at, stats=_loads(stats))
+        return Message(id=int(mid), conversation_id=int(cid), role=_text(role), content=content, status=status,
+                       created_at=_number(created_at), stats=_loads(stats))
 
 
 def title_from_text(text: str) -> str:
@@ -439,9 +645,144 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _loads(text: str | None) -> dict[str, Any]:
+def _loads(text: Any) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+# -- opening and checking ------------------------------------------------------------------
+def _uri(path: Path, mode: str) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode={mode}"
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write `path`. In a folder that cannot be written SQLite cannot create
+    the WAL index, so a database without a pending WAL is opened as immutable instead."""
+    db = sqlite3.connect(_uri(path, "ro"), uri=True, isolation_level=None, timeout=5.0)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as exc:
+        db.close()
+        wal = Path(f"{path}-wal")
+        if "unable to open" not in str(exc).lower() or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    return sqlite3.connect(_uri(path, "ro") + "&immutable=1", uri=True, isolation_level=None, timeout=5.0)
+
+
+def _looks_damaged(text: str) -> bool:
+    return any(sign in text for sign in ("malformed", "not a database", "corrupt", "file is encrypted"))
+
+
+def check_database_file(path: Path) -> None:
+    """Raise StoreDamaged unless `path` is an SQLite database that passes `PRAGMA quick_check`.
+
+    Read-only throughout (a read-only connection never checkpoints its WAL into the file on close), so
+    a damaged file leaves this exactly as it came in. Failures that say nothing about damage (busy, I/O,
+    permissions) raise StoreUnavailable / StoreReadOnly and the file is left alone too."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(100)
+    except OSError as exc:
+        raise StoreUnavailable("unreadable", f"The chat database {path} cannot be read: {exc.strerror or exc}.") from exc
+    if not head.startswith(SQLITE_MAGIC):
+        sample = head[:24].decode("ascii", "replace").replace("\ufffd", "?").strip()
+        raise StoreDamaged(f"{path.name} is not an SQLite database (it begins with {sample!r}).", kind="not_a_database")
+    if len(head) < 100:
+        raise StoreDamaged(f"{path.name} is cut short: {len(head)} bytes, not even a database header.")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    size = path.stat().st_size
+    # The header's page count is kept up to date by every SQLite since 3.7.0 (checked by the version field).
+    if page_size >= 512 and pages and int.from_bytes(head[92:96], "big") == int.from_bytes(head[24:28], "big"):
+        expected = page_size * pages
+        if size < expected:
+            raise StoreDamaged(f"{path.name} is truncated: expected {_mb(expected)}, the file has {_mb(size)}.",
+                               kind="truncated")
+    try:
+        db = _connect_read_only(path)
+    except sqlite3.Error as exc:
+        raise _opening_error(path, exc, True) from exc
+    try:
+        problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        raise _opening_error(path, exc, True) from exc
+    finally:
+        db.close()
+    if problems != ["ok"]:
+        raise StoreDamaged(f"{path.name} fails SQLite's check: {'; '.join(problems[:3])}.")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1000:.1f} KB"
+
+
+def _opening_error(path: Path, exc: sqlite3.Error, read_only: bool) -> ChatStoreError:
+    reason = str(exc)
+    text = reason.lower()
+    if _looks_damaged(text):
+        return StoreDamaged(f"{path.name} is damaged: {reason}.")
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable("busy", f"The chat database {path} is locked by another process ({reason}). "
+                                        "Close other Local LLM Studio windows and start again.")
+    if not read_only and ("readonly" in text or "read-only" in text or not _can_write(path)):
+        return StoreReadOnly(f"The chat database {path} cannot be written ({reason}).")
+    return StoreUnavailable("unavailable", f"The chat database {path} cannot be opened: {reason}.")
+
+
+def _unwritable(path: Path, exc: OSError) -> ChatStoreError:
+    if path.exists():
+        return StoreReadOnly(f"The folder {path.parent} cannot be written ({exc.strerror or exc}).")
+    return StoreUnavailable("unwritable", f"The folder {path.parent} cannot be created or written "
+                                          f"({exc.strerror or exc}).")
+
+
+def _can_write(path: Path) -> bool:
+    folder_ok = os.access(path.parent, os.W_OK | os.X_OK)
+    return folder_ok and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _too_new(path: Path, version: int) -> StoreSchemaTooNew:
+    return StoreSchemaTooNew(
+        f"{path} was written by a newer Local LLM Studio (chat schema {version}, this version knows up to "
+        f"{SCHEMA_VERSION}). Update the app, or move the file away to start fresh.")
+
+
+def _process_identity() -> tuple[int, float, str]:
+    import psutil  # here, not at import: the window starts before anything heavy loads
+
+    pid = os.getpid()
+    return pid, psutil.Process(pid).create_time(), socket.gethostname()
+
+
+def _writer_alive(token: str, pid: int, started: float, host: str) -> bool:
+    """Is the store that registered `token` still open? Unknowable for another host: assume it is."""
+    if host != socket.gethostname():
+        return True
+    if pid == os.getpid():
+        return token in _OPEN_TOKENS
+    import psutil
+
+    try:
+        process = psutil.Process(int(pid))
+        return abs(process.create_time() - float(started)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.AccessDenied, ValueError, TypeError):
+        return True
