@@ -4,7 +4,8 @@ State machine: idle → loading → prompt → generating → (stopping) → idl
 Every streamed token is written to the store at once, so killing the app loses nothing.
 Events (Emitter): state(state), reset(conversation, messages), message_added(message),
 message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
-error(kind, message, log_tail).
+error(kind, message, log_tail), notice(message) (e.g. Stop had to restart an engine that did not answer;
+also kept in `last_notice` until the next reply).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from enum import Enum
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.chat.sampling import SamplingParams
 from studio.core.chat.store import ChatStore
+from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.events import Emitter
+from studio.core.workers import client as worker_client
 from studio.core.workers.protocol import WorkerError
 
 
@@ -43,8 +46,11 @@ class ChatSession(Emitter):
         self.messages: list[Message] = []
         self.state = SessionState.IDLE
         self.last_error: tuple[str, str] | None = None
+        self.last_notice: str | None = None
         self._generation: Generation | None = None
         self._stop_requested = False
+        self._reply_task: asyncio.Task | None = None
+        self._reply_ended: asyncio.Event | None = None  # set when the reply in flight has finished
 
     # -- conversations ----------------------------------------------------------------------
     def open(self, conversation_id: int) -> Conversation:
@@ -115,7 +121,10 @@ class ChatSession(Emitter):
         return await self._reply()
 
     async def stop(self) -> None:
-        """Stop the reply now; the partial text stays. Later tokens are ignored at once."""
+        """Stop the reply now; the partial text stays. Later tokens are ignored at once.
+        Returns when the reply has ended: an engine that does not answer within
+        CANCEL_TIMEOUT_S is ended (the reply is kept as stopped, with a notice) instead of
+        leaving the chat in "stopping" for good."""
         if self.state in (SessionState.PROMPT, SessionState.GENERATING, SessionState.LOADING):
             self._stop_requested = True
             self._set_state(SessionState.STOPPING)
@@ -123,6 +132,18 @@ class ChatSession(Emitter):
                 await self._generation.cancel()
             elif self.state == SessionState.STOPPING:
                 await self.engine.cancel_load()
+        await self._wait_for_reply_end()
+
+    async def _wait_for_reply_end(self) -> None:
+        ended = self._reply_ended
+        if ended is None or self._reply_task is asyncio.current_task():
+            return  # no reply in flight, or called from the reply itself (waiting would deadlock)
+        # The cancel watchdog bounds this; the cap only guards a stop that raced a load's start.
+        cap = engine_client.CANCEL_TIMEOUT_S + 2 * worker_client.TERMINATE_GRACE_S + 2.0
+        try:
+            await asyncio.wait_for(ended.wait(), cap)
+        except asyncio.TimeoutError:
+            pass
 
     # -- internals --------------------------------------------------------------------------
     async def _reply(self) -> Message:
@@ -132,6 +153,10 @@ class ChatSession(Emitter):
         self._append(reply)
         self._stop_requested = False
         self.last_error = None
+        self.last_notice = None
+        self._reply_task = asyncio.current_task()
+        self._reply_ended = asyncio.Event()
+        unsubscribe = self.engine.subscribe("unresponsive", self._note_unresponsive)
         started = time.perf_counter()
         try:
             if self.engine.needs_load(conversation.sampling.n_ctx):
@@ -171,9 +196,16 @@ class ChatSession(Emitter):
             if not isinstance(exc, Exception):
                 raise
         finally:
+            unsubscribe()
             self._generation = None
             self._stop_requested = False
+            self._reply_ended.set()
+            self._reply_task = self._reply_ended = None
         return reply
+
+    def _note_unresponsive(self, message: str) -> None:
+        self.last_notice = message
+        self.emit("notice", message=message)
 
     def _fail(self, reply: Message, exc: WorkerError) -> None:
         if exc.kind == "cancelled" or (self._stop_requested and exc.kind != "worker_crashed"):

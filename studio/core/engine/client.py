@@ -18,6 +18,16 @@ from studio.core.workers.client import Call, WorkerClient
 from studio.core.workers.protocol import WorkerError
 
 ENGINE_MODULE = "studio.core.engine.worker"
+# How long Stop (or Cancel during a load) waits for the worker to end the request before it ends the
+# worker itself: tokens stop within ~100 ms, so 3 s of silence means frozen or stuck in llama.cpp (or
+# in a long prompt evaluation, which cannot be interrupted; the price is a model reload). Read at
+# each cancel, so tests may lower it.
+CANCEL_TIMEOUT_S = 3.0
+
+
+def unresponsive_note() -> str:
+    return (f"The engine did not answer within {CANCEL_TIMEOUT_S:g} s, so it was restarted; "
+            "the model loads again with the next request.")
 
 
 class EngineState(str, Enum):
@@ -76,9 +86,11 @@ class Generation:
     """One streaming reply. Iterate for ("token", text) and ("trimmed", [indices]) pairs;
     `stats` is filled when the iteration ends. `cancel()` stops it between tokens."""
 
-    def __init__(self, call: Call, on_error: "Callable[[WorkerError], None] | None" = None) -> None:
+    def __init__(self, call: Call, on_error: "Callable[[WorkerError], None] | None" = None,
+                 on_unresponsive: "Callable[[], None] | None" = None) -> None:
         self._call = call
         self._on_error = on_error
+        self._on_unresponsive = on_unresponsive
         self.stats = GenerationStats()
         self.text = ""
         self._cancel_requested = False
@@ -110,15 +122,22 @@ class Generation:
             if key in known and key != "dropped":
                 setattr(self.stats, key, value)
         self.stats.stopped = bool(result.get("stopped") or result.get("cancelled") or self._cancel_requested)
+        if result.get("unresponsive"):  # the worker was ended: the text streamed so far is the reply
+            self.stats.finish_reason = "cancelled"
+            if self._on_unresponsive is not None:
+                self._on_unresponsive()
 
     async def cancel(self) -> None:
+        """Stop between tokens; a worker that has not ended the reply within CANCEL_TIMEOUT_S is
+        ended and the reply finishes as stopped (the next request starts a fresh worker)."""
         self._cancel_requested = True
-        await self._call.cancel()
+        await self._call.cancel(timeout=CANCEL_TIMEOUT_S)
 
 
 class EngineClient(Emitter):
     """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail),
-    lora(adapters) after the attached LoRA adapters changed."""
+    lora(adapters) after the attached LoRA adapters changed, unresponsive(message) after a Stop or a
+    Cancel that the worker did not answer in time ended it (the next request restarts it)."""
 
     def __init__(self, settings: EngineSettings | None = None, worker: WorkerClient | None = None) -> None:
         super().__init__()
@@ -179,6 +198,8 @@ class EngineClient(Emitter):
             # reloads it (self._wanted is unchanged).
             self._loaded_generation = -1
             self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
+            if result.get("unresponsive"):
+                self._note_unresponsive()
             raise WorkerError("cancelled", "loading was cancelled")
         result.setdefault("load_ms", (time.perf_counter() - started) * 1000)
         self.model_info = ModelInfo.from_dict(result)
@@ -191,8 +212,12 @@ class EngineClient(Emitter):
         return self.model_info
 
     async def cancel_load(self) -> None:
+        """Cancel the load in flight; a worker silent for CANCEL_TIMEOUT_S is ended (see Generation.cancel)."""
         if self._load_call is not None:
-            await self._load_call.cancel()
+            await self._load_call.cancel(timeout=CANCEL_TIMEOUT_S)
+
+    def _note_unresponsive(self) -> None:
+        self.emit("unresponsive", message=unresponsive_note())
 
     def _on_load_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "progress":
@@ -234,7 +259,7 @@ class EngineClient(Emitter):
         except WorkerError as exc:
             self._after_failure(exc, self.state)
             raise
-        return Generation(call, on_error=self.note_crash)
+        return Generation(call, on_error=self.note_crash, on_unresponsive=self._note_unresponsive)
 
     async def complete(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None) -> tuple[str, GenerationStats]:
         """Convenience for the CLI and tests: run a whole reply."""

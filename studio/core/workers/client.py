@@ -2,6 +2,8 @@
 
 One client owns at most one worker process. A worker that dies (crash, OOM, kill -9) fails every
 request in flight with kind "worker_crashed" and its log tail; the next request spawns a fresh one.
+A cancel given a timeout ends a worker that does not answer it (frozen, stuck in a C call), so a
+caller is never held forever.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerError
 
 _TERMINAL = ("done", "error")
 _STREAM_LIMIT = 64 * 1024 * 1024  # one event may carry a whole logits vector
+TERMINATE_GRACE_S = 1.0  # how long an unresponsive worker gets after SIGTERM before SIGKILL
+
+# What people call a request field (and one item of a list field), for the one-line error about
+# text that is not valid Unicode.
+_FIELD_NAMES = {"messages": ("prompt", "message"), "text": ("text", ""), "texts": ("text", "text"),
+                "path": ("file path", "")}
 
 
 def worker_command(module: str) -> list[str]:
@@ -39,10 +47,17 @@ class Call:
         self.worker_generation = client.generation  # which worker process it was sent to
         self._client = client
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._ended = asyncio.Event()  # a terminal event was delivered (maybe not yet consumed)
+        self._watchdog: asyncio.Future[None] | None = None
         self.finished = False
+        self.unresponsive = False  # the worker ignored a timed cancel and was ended
 
     def _deliver(self, event: dict[str, Any]) -> None:
+        if self._ended.is_set():  # nothing counts after the terminal event
+            return
         self._events.put_nowait(event)
+        if event.get("event") in _TERMINAL:
+            self._ended.set()
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterate()
@@ -67,9 +82,15 @@ class Call:
                 on_event(event)
         return self.result or {}
 
-    async def cancel(self) -> None:
-        if not self.finished:
-            await self._client.cancel(self.id)
+    async def cancel(self, *, timeout: float | None = None) -> None:
+        """Ask the worker to stop this call; returns once asked, without waiting for the end.
+        With a timeout, a worker that has not ended the call by then is ended (terminate, then
+        kill) and the call finishes as {"cancelled": True, "unresponsive": True}."""
+        if self.finished or self._ended.is_set():
+            return
+        await self._client.cancel(self.id)
+        if timeout is not None and self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._client._end_if_unanswered(self, timeout))
 
 
 class WorkerClient:
@@ -85,6 +106,7 @@ class WorkerClient:
         self._readers: list[asyncio.Task[None]] = []
         self._start_lock = asyncio.Lock()
         self._closing = False
+        self._ended_reason = ""  # why the client itself ended the current worker, if it did
         self.generation = 0  # bumps each time a fresh worker process starts
 
     @property
@@ -107,6 +129,7 @@ class WorkerClient:
             env.setdefault("PYTHONIOENCODING", "utf-8")
             self._log.clear()
             self._closing = False
+            self._ended_reason = ""
             self._proc = await asyncio.create_subprocess_exec(
                 *worker_command(self.module),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -118,12 +141,15 @@ class WorkerClient:
             self._readers = [asyncio.ensure_future(self._read_stdout(proc, stderr_task, self.generation)), stderr_task]
 
     async def request(self, op: str, **params: Any) -> Call:
-        """Send a request and return its Call; starts the worker if none is running."""
+        """Send a request and return its Call; starts the worker if none is running. Text that
+        cannot be sent (lone surrogates) raises WorkerError "bad_input" and sends nothing."""
+        call_id = next(self._ids)
+        line = _encode({"v": PROTOCOL_VERSION, "id": call_id, "op": op, **params}, params)
         await self.start()
-        call = Call(self, next(self._ids), op)
+        call = Call(self, call_id, op)
         self._calls[call.id] = call
         try:
-            await self._send({"v": PROTOCOL_VERSION, "id": call.id, "op": op, **params})
+            await self._write(line)
         except (ConnectionError, RuntimeError) as exc:
             self._calls.pop(call.id, None)
             raise WorkerError("worker_crashed", f"the {self.name} worker is not accepting requests: {exc}",
@@ -140,6 +166,52 @@ class WorkerClient:
                 await self._send({"v": PROTOCOL_VERSION, "id": next(self._ids), "op": "cancel", "target": call_id})
             except (ConnectionError, RuntimeError):
                 pass
+
+    async def _end_if_unanswered(self, call: Call, timeout: float) -> None:
+        """The watchdog of a timed cancel: end the worker if the call is still running after timeout."""
+        try:
+            await asyncio.wait_for(call._ended.wait(), timeout)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if call._ended.is_set() or call.worker_generation != self.generation or not self.running:
+            return  # it ended after all, or its worker died and the reader fails the call
+        # Detach the call first so the worker's death does not also fail it as a crash.
+        self._calls.pop(call.id, None)
+        call.unresponsive = True
+        await self.end_unresponsive(f"the {self.name} worker did not answer a cancel within {timeout:g} s "
+                                    "and was ended")
+        call._deliver({"id": call.id, "event": "done", "result": {"cancelled": True, "unresponsive": True}})
+
+    async def end_unresponsive(self, reason: str) -> None:
+        """End a worker that no longer reads its requests: terminate, then kill. Other calls in
+        flight fail with kind "worker_crashed" and `reason`; the next request starts a fresh one."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        self._ended_reason = reason
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except (ConnectionError, RuntimeError, AssertionError):
+            pass
+        for action in (self._terminate_stopped, proc.kill):
+            try:
+                action()
+            except ProcessLookupError:
+                break
+            try:  # reaped here, so no zombie is left behind
+                await asyncio.wait_for(proc.wait(), TERMINATE_GRACE_S)
+                break
+            except asyncio.TimeoutError:
+                continue
+
+    def _terminate_stopped(self) -> None:
+        """SIGTERM, then SIGCONT: a stopped process only acts on SIGTERM once it runs again."""
+        assert self._proc is not None
+        self._proc.terminate()
+        if hasattr(signal, "SIGCONT"):
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     async def close(self, timeout: float = 3.0) -> None:
         """Stop in stages: ask politely, then terminate, then kill."""
@@ -173,10 +245,13 @@ class WorkerClient:
             self._proc.kill()
 
     async def _send(self, message: dict[str, Any]) -> None:
+        await self._write(_encode(message, message))
+
+    async def _write(self, line: bytes) -> None:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.returncode is not None:
             raise ConnectionError("worker not running")
-        proc.stdin.write((json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8"))
+        proc.stdin.write(line)
         await proc.stdin.drain()
 
     async def _read_stdout(self, proc: asyncio.subprocess.Process, stderr_task: "asyncio.Future[None]",
@@ -216,6 +291,8 @@ class WorkerClient:
             self._log.append(line.decode("utf-8", "replace").rstrip())
 
     def _death_message(self, returncode: int) -> str:
+        if self._ended_reason:
+            return self._ended_reason
         if self._closing:
             return f"the {self.name} worker was shut down"
         if returncode < 0:
@@ -236,3 +313,46 @@ class WorkerClient:
         for call in calls:
             call._deliver({"id": call.id, "event": "error", "kind": "worker_crashed",
                            "message": message, "log_tail": tail})
+
+
+def _encode(message: dict[str, Any], params: dict[str, Any]) -> bytes:
+    """One protocol line. Lone surrogates (what undecodable bytes become through surrogateescape)
+    have no UTF-8 form: refuse them with a sentence instead of a UnicodeEncodeError from the pipe."""
+    line = json.dumps(message, ensure_ascii=False) + "\n"
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    for field, value in params.items():
+        item, text, index = _find_surrogate(value)
+        if text is None:
+            continue
+        what, item_name = _FIELD_NAMES.get(field, (f"request field {field!r}", "item"))
+        where = f"character {index + 1}" + (f" of {item_name} {item + 1}" if item >= 0 and item_name else "")
+        code = ord(text[index])
+        # U+DC80..U+DCFF is how surrogateescape carries a byte that was not UTF-8 (argv, stdin, files)
+        origin = ""
+        if 0xDC80 <= code <= 0xDCFF:
+            origin = f", which stands for a byte 0x{code - 0xDC00:02x} that is not UTF-8"
+        raise WorkerError("bad_input", f"the {what} is not valid Unicode text (a lone surrogate U+{code:04X} "
+                                       f"at {where}{origin})")
+    raise WorkerError("bad_input", "the request is not valid Unicode text")
+
+
+def _find_surrogate(value: Any, item: int = -1) -> tuple[int, str | None, int]:
+    """(index in the outermost list or -1, string, index in it) of the first lone surrogate."""
+    if isinstance(value, str):
+        for i, ch in enumerate(value):
+            if "\ud800" <= ch <= "\udfff":
+                return item, value, i
+    elif isinstance(value, dict):
+        for element in value.values():
+            found = _find_surrogate(element, item)
+            if found[1] is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, element in enumerate(value):
+            found = _find_surrogate(element, i if item < 0 else item)
+            if found[1] is not None:
+                return found
+    return item, None, -1
