@@ -40,14 +40,14 @@ def run_app(argv: list[str] | None = None) -> int:
     from studio.core import paths
     from studio.core.chat.store_recovery import open_chat_store
     from studio.core.engine.client import EngineClient
-    from studio.core.settings import load_settings
+    from studio.core.settings import load_settings_checked
     from studio.ui.i18n import install_translators
     from studio.ui.main_window import MainWindow
     from studio.ui.tasks import spawn
     from studio.ui.theme import apply_theme
 
     apply_theme(app)
-    settings = load_settings()
+    settings, settings_report = load_settings_checked()  # bad fields fall back, the file is copied first
     app._studio_translators = install_translators(app, settings.language)  # keep them alive
 
     loop = qasync.QEventLoop(app)
@@ -55,6 +55,7 @@ def run_app(argv: list[str] | None = None) -> int:
     store = open_chat_store(paths.chat_db_path)  # never raises: a damaged file is set aside, the banner says so
     engine = EngineClient(settings.engine)
     window = MainWindow(settings, store, engine, library=None)
+    window.show_settings_notice(settings_report.notice)
     window.show()
 
     report = os.environ.get("STUDIO_STARTUP_REPORT")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
 from studio.core.chat.store import ChatStoreError
+from studio.core.errors import StudioError
 from studio.core.engine.client import EngineClient, EngineState, ModelInfo
 from studio.core.workers.protocol import WorkerError
 from studio.ui.chat_messages import MessageList
@@ -168,6 +169,7 @@ class ChatView(QWidget):
             s.subscribe("trimmed", self._on_trimmed),
             s.subscribe("context", self._on_context),
             s.subscribe("error", self._on_error),
+            s.subscribe("notice", lambda message: self.show_note(message)),
             self.engine.subscribe("state", self._on_engine_state),
             self.engine.subscribe("loaded", self._on_loaded),
             self.engine.subscribe("lora", lambda adapters: self._show_adapters()),
@@ -224,7 +226,7 @@ class ChatView(QWidget):
     async def _send(self, text: str) -> None:
         try:
             await self.session.send(text)
-        except (SessionBusy, ValueError, ChatStoreError) as exc:
+        except (SessionBusy, ValueError, StudioError) as exc:  # busy, bad text, a store that refuses
             if not self.composer.toPlainText():
                 self.composer.setPlainText(text)
             self.show_note(str(exc))
@@ -249,7 +251,7 @@ class ChatView(QWidget):
     async def _guarded(self, coro) -> None:
         try:
             await coro
-        except (SessionBusy, ValueError, ChatStoreError) as exc:
+        except (SessionBusy, ValueError, StudioError) as exc:  # busy, bad text, a store that refuses
             self.show_note(str(exc))
 
     def new_chat(self) -> None:

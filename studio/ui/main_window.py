@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
                                QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from studio import APP_NAME
-from studio.core.engine.client import EngineClient, EngineState, ModelInfo
+from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineState, ModelInfo
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
 from studio.ui.chat_view import ChatView
@@ -99,6 +99,8 @@ class MainWindow(QMainWindow):
             engine.subscribe("load_progress", self._on_load_progress),
             engine.subscribe("loaded", self._on_loaded),
             engine.subscribe("crashed", self._on_crashed),
+            # A frozen engine ended by Stop or Cancel: a reply's notice shows in the chat, a load's here.
+            engine.subscribe("unresponsive", lambda message: None if self.chat.busy else self.show_banner(message)),
         ]
         if hasattr(store, "subscribe"):
             self._unsubscribe.append(store.subscribe("damaged", self._on_store_damaged))
@@ -576,7 +578,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a store error or an unreadable copy: say so, keep the window
             self.store_banner.show_message(self.tr("Recovery failed: {reason}").format(reason=exc), "error")
             return
-        self.store_banner.show_message(report.summary(), "warning" if report.unreadable else "info")
+        self.store_banner.show_message(report.summary(), "warning" if report.unreadable else "info",
+                                       actions=[(self.tr("Open folder"), lambda: self._open_folder(damaged.parent))])
         self.chat.sidebar.refresh()
 
     def _on_store_damaged(self, message: str) -> None:
@@ -627,7 +630,7 @@ class MainWindow(QMainWindow):
         self.chat.settings_panel.flush()
         try:
             if self.chat.busy:
-                await asyncio.wait_for(self.chat.session.stop(), 3)
+                await asyncio.wait_for(self.chat.session.stop(), CANCEL_TIMEOUT_S + 2)  # past Stop's own bound
         except (asyncio.TimeoutError, WorkerError):
             pass
         try:

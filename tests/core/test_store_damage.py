@@ -374,3 +374,25 @@ def test_chunks_orphaned_by_the_old_race_are_folded_back_on_open(tmp_path):
     with ChatStore(path) as reopened:
         assert reopened.get_message(reply.id).content == "tokens 0-4 tokens 5-9"
         assert [h.message_id for h in reopened.search("tokens 5-9")] == [reply.id]
+
+
+# -- text that is not valid Unicode --------------------------------------------------------------
+def test_a_message_with_a_lone_surrogate_is_refused_before_anything_is_stored(tmp_path):
+    import asyncio
+
+    from studio.core.chat.store import ChatStoreError
+    from studio.core.limits import BadText
+
+    class NoEngine:
+        model_info = None
+
+    with ChatStore(tmp_path / "chats.sqlite3") as store:
+        session = ChatSession(store, NoEngine())
+        conversation = session.new_conversation()
+        with pytest.raises(BadText, match=r"the message is not valid UTF-8 text \(byte 0xff at byte 5\)"):
+            asyncio.run(session.send("hello\udcff world"))
+        assert store.messages(conversation.id) == [] and session.messages == []
+        with pytest.raises(ChatStoreError, match="not valid Unicode") as caught:
+            store.add_message(conversation.id, "user", "lone \ud800 surrogate")
+        assert caught.value.kind == "bad_text"
+        assert store.add_message(conversation.id, "user", "fine").content == "fine"  # the store still works

@@ -20,6 +20,7 @@ from studio.core.chat.store import ChatStore
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.events import Emitter
+from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
 from studio.core.workers.protocol import WorkerError
 
@@ -90,7 +91,7 @@ class ChatSession(Emitter):
     # -- actions ----------------------------------------------------------------------------
     async def send(self, text: str) -> Message:
         """Add a user message and stream the reply; returns the assistant message."""
-        text = text.strip()
+        text = check_text(text, "the message").strip()  # before the store: SQLite cannot hold it either
         if not text:
             raise ValueError("the message is empty")
         self._require_idle()
@@ -114,6 +115,7 @@ class ChatSession(Emitter):
         target = next((m for m in self.messages if m.id == message_id), None)
         if target is None or target.role != "user":
             raise ValueError("only your own messages can be edited")
+        check_text(text, "the message")
         if not text.strip():
             raise ValueError("the message is empty")
         self._remove_from(message_id)

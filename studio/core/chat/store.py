@@ -318,6 +318,8 @@ class ChatStore(Emitter):
 
     def _migrate(self) -> None:
         version = self.schema_version
+        if version < 0:  # no version of the app writes this: the header is damaged
+            raise StoreDamaged(f"{self.path.name} is damaged: its header says chat schema {version}.")
         if version > SCHEMA_VERSION:
             raise _too_new(self.path, version)
         for step in range(version, SCHEMA_VERSION):
@@ -348,6 +350,9 @@ class ChatStore(Emitter):
                                    "more is written into it. Use Repair in the banner; the file is kept.")
         try:
             yield
+        except UnicodeEncodeError as exc:  # lone surrogates: SQLite stores UTF-8 only
+            raise ChatStoreError("bad_text", f"Cannot save {what}: the text is not valid Unicode "
+                                             f"({exc.reason} at character {exc.start}).") from None
         except sqlite3.IntegrityError:
             raise  # a constraint the caller handles (e.g. a message deleted meanwhile)
         except sqlite3.DatabaseError as exc:

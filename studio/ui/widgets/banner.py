@@ -79,12 +79,14 @@ class Banner(QFrame):
         self.details.hide()
         for button in self._action_buttons:
             self._actions_box.removeWidget(button)
+            button.hide()  # deleteLater waits for the event loop: an old action must not stay clickable
             button.deleteLater()
         self._action_buttons = []
         for label, callback in actions or []:
             button = QPushButton(label, self)
             button.clicked.connect(lambda _=False, cb=callback: cb())
             self._actions_box.addWidget(button)
+            button.show()  # a child added to an already visible banner stays hidden otherwise
             self._action_buttons.append(button)
         self._restyle()
         self.show()
