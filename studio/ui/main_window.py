@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
             engine.subscribe("loaded", self._on_loaded),
             engine.subscribe("crashed", self._on_crashed),
             # A frozen engine ended by Stop or Cancel: a reply's notice shows in the chat, a load's here.
-            engine.subscribe("unresponsive", lambda message: None if self.chat.busy else self.show_banner(message)),
+            engine.subscribe("unresponsive", self._on_unresponsive),
         ]
         if hasattr(store, "subscribe"):
             self._unsubscribe.append(store.subscribe("damaged", self._on_store_damaged))
@@ -553,6 +553,11 @@ class MainWindow(QMainWindow):
             self.finetune.set_models(self._entries, info.path)
         if self.inspect is not None:
             self.inspect.set_models(self._entries, info.path)
+
+    def _on_unresponsive(self, message: str) -> None:
+        self._on_crashed(message, "")
+        if not self.chat.busy:  # during a reply the chat shows the note itself
+            self.show_banner(message)
 
     def _on_crashed(self, message: str, log_tail: str) -> None:
         self.status_model.setText(self.tr("Engine stopped — restarts on the next message"))
