@@ -5,7 +5,10 @@
 
 Options given on the command line override the config file. Progress goes to stdout, one line per
 step (or one JSON object per event with --json); Ctrl+C cancels and still saves the adapter.
-Exit codes: 0 completed, 1 failed or cancelled, 2 bad input.
+`--resume` continues from the newest checkpoint that loads: a damaged newer one is set aside as
+checkpoints/step-N.damaged and named in a log line (and a "checkpoint_skipped" event with --json).
+Resuming a completed run without asking for more steps trains nothing and exits 0.
+Exit codes: 0 completed (or already complete), 1 failed or cancelled, 2 bad input.
 """
 
 from __future__ import annotations
@@ -133,8 +136,9 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
                 print(data["line"], flush=True)
         return handler
 
-    for name in ("status", "step", "eval", "log"):
-        if as_json or name != "status":  # status lines are noisy in plain text; the log says the same
+    for name in ("status", "step", "eval", "log", "checkpoint_skipped"):
+        # status lines are noisy in plain text, and a skipped checkpoint has its own log line
+        if as_json or name not in ("status", "checkpoint_skipped"):
             client.subscribe(name, show(name))
     print(f"run folder: {config.output_dir}", file=sys.stderr if as_json else sys.stdout, flush=True)
     loop = asyncio.get_running_loop()
@@ -154,6 +158,16 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"event": "result", **result}, ensure_ascii=False), flush=True)
     state = result.get("state")
+    if state == "failed" and result.get("resume_failed"):
+        # Nothing was trained: say so, and never suggest the command that just failed.
+        print(f"studio train: could not resume: {result.get('error')}", file=sys.stderr)
+        if result.get("suggestion"):
+            print(result["suggestion"], file=sys.stderr)
+        print(f"the run is unchanged (still {result.get('run_state')}).", file=sys.stderr)
+        if result.get("kind") == "checkpoint":
+            print(f"start a new run with: studio train {Path(str(result.get('run_dir'))) / 'config.json'} "
+                  f"--out {_fresh_folder(Path(str(result.get('run_dir'))))}", file=sys.stderr)
+        return EXIT_FAILED
     if state == "failed":
         print(f"studio train: the run failed: {result.get('error')}", file=sys.stderr)
         if result.get("suggestion"):
@@ -162,12 +176,22 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
             print(f"resume with: studio train --resume --out {result.get('run_dir')}", file=sys.stderr)
         return EXIT_FAILED
     if not as_json:
+        if result.get("already_complete"):
+            state = "already complete"  # its log line said why; the adapter paths follow
         print(f"{state}: step {result.get('step')}/{result.get('total_steps')}"
               + (f", train loss {result['train_loss']:.4f}" if result.get("train_loss") is not None else "")
               + (f", validation loss {result['val_loss']:.4f}" if result.get("val_loss") is not None else ""))
         print(f"PEFT adapter: {result.get('adapter_dir')}")
         print(f"GGUF adapter: {result.get('gguf_adapter') or 'not written (' + result.get('gguf_error', 'see the log') + ')'}")
-    return EXIT_OK if state == "completed" else EXIT_FAILED
+    return EXIT_OK if result.get("state") == "completed" else EXIT_FAILED
+
+
+def _fresh_folder(run_dir: Path) -> Path:
+    """A sibling folder name that is not taken, for starting the same run over."""
+    n = 2
+    while run_dir.with_name(f"{run_dir.name}-{n}").exists():
+        n += 1
+    return run_dir.with_name(f"{run_dir.name}-{n}")
 
 
 def _duration(seconds: float) -> str:

@@ -91,9 +91,12 @@ def _fake_run(root, name, status, *, checkpoint=False, started=0.0):
     run = RunDir(root / name).create()
     RunConfig(base_model="m.gguf", data=["d.jsonl"]).save(run.config_path)
     run.write_status(started=started, **status)
-    if checkpoint:
-        (run.checkpoints_dir / "step-3").mkdir(parents=True)
+    if checkpoint:  # a whole (if empty) checkpoint: resumable() checks its files' headers
+        (run.checkpoints_dir / "step-3" / "adapter").mkdir(parents=True)
         (run.checkpoints_dir / "step-3" / "state.json").write_text("{}")
+        empty_safetensors = (2).to_bytes(8, "little") + b"{}"
+        for name in ("adapter/adapter_model.safetensors", "optimizer.safetensors", "rng.safetensors"):
+            (run.checkpoints_dir / "step-3" / name).write_bytes(empty_safetensors)
     return run
 
 

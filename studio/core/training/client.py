@@ -1,12 +1,17 @@
 """Asyncio client of the trainer worker. Torch-free: the GUI imports it.
 
     client = TrainerClient()
-    client.subscribe("step", lambda **e: ...)      # also "status", "eval", "checkpoint", "log", "finished"
+    client.subscribe("step", lambda **e: ...)      # also "status", "eval", "checkpoint", "log", "finished",
+                                                    # "checkpoint_skipped" (a damaged checkpoint a resume set aside)
     result = await client.start(config)             # {state: completed|cancelled|failed, ...}
     await client.cancel()                           # from elsewhere: saves the adapter at the last step
 
 A worker that dies (killed, out of memory) marks the run failed with its log tail and a suggestion;
 the run stays resumable from its last checkpoint: `await client.start(config, resume=True)`.
+A resume that fails before training changes the run (no checkpoint loads, or a completed run being
+extended) leaves the run's state as it was: the result then has `resume_failed: True` and
+`run_state` (e.g. "completed"). Resuming a completed run that asks for no more steps returns
+{state: "completed", already_complete: True, message} without training.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from studio.core.workers.client import Call, WorkerClient
 from studio.core.workers.protocol import WorkerError
 
 TRAINER_MODULE = "studio.core.training.worker"
-EVENTS = ("status", "step", "eval", "checkpoint", "log")
+EVENTS = ("status", "step", "eval", "checkpoint", "checkpoint_skipped", "log")
 
 
 class TrainerClient(Emitter):
@@ -58,7 +63,7 @@ class TrainerClient(Emitter):
         except WorkerError as exc:
             if exc.kind in ("config", "missing_packages"):  # nothing started: no run to mark failed
                 raise
-            result = self._failed(exc)
+            result = self._failed(exc, resume=resume)
         finally:
             self._call = None
         self.emit("finished", **result)
@@ -69,20 +74,34 @@ class TrainerClient(Emitter):
         if name in EVENTS:
             self.emit(name, **{k: v for k, v in event.items() if k not in ("id", "event")})
 
-    def _failed(self, exc: WorkerError) -> dict[str, Any]:
+    def _failed(self, exc: WorkerError, *, resume: bool = False) -> dict[str, Any]:
         assert self.run_dir is not None
         run = RunDir(self.run_dir)
         if exc.kind == "worker_crashed":
-            # The worker could not write its own obituary: record it, with its last words from stderr.
-            mark_failed(self.run_dir, exc.message, log_tail=_last_lines(exc.log_tail, 15))
+            if not resume or run.read_status().get("state") == "running" or run.resume_backup_dir.is_dir():
+                # The worker could not write its own obituary: record it, with its last words from stderr.
+                # (A resume it had not yet changed anything for is put back as it was instead.)
+                mark_failed(self.run_dir, exc.message, log_tail=_last_lines(exc.log_tail, 15))
+            else:  # it died before the runner started: the run was never touched
+                run.write_status(resume_error=exc.message, resume_suggestion=suggestion_for(exc.message))
         status = run.read_status()
         tail = run.log_tail() or exc.log_tail
-        suggestion = status.get("suggestion") or suggestion_for(exc.message + "\n" + tail)
-        return {"state": "failed", "error": status.get("error") or exc.message, "kind": exc.kind,
-                "suggestion": suggestion, "log_tail": tail, "run_dir": str(self.run_dir),
-                "resumable": run.last_checkpoint() is not None, "step": int(status.get("step") or 0),
-                "total_steps": int(status.get("total_steps") or 0), "adapter_dir": None, "gguf_adapter": None,
-                "train_loss": status.get("train_loss"), "val_loss": status.get("val_loss")}
+        undone = bool(status.get("resume_error")) and status.get("state") != "running"
+        if undone:
+            error, suggestion = status["resume_error"], status.get("resume_suggestion") or ""
+        else:
+            error = status.get("error") or exc.message
+            suggestion = status.get("suggestion") or suggestion_for(exc.message + "\n" + tail)
+        state = run.effective_state(status)
+        resumable = run.last_checkpoint() is not None and exc.kind != "checkpoint" and state != "completed"
+        result = {"state": "failed", "error": error, "kind": exc.kind,
+                  "suggestion": suggestion, "log_tail": tail, "run_dir": str(self.run_dir),
+                  "resumable": resumable, "step": int(status.get("step") or 0),
+                  "total_steps": int(status.get("total_steps") or 0), "adapter_dir": None, "gguf_adapter": None,
+                  "train_loss": status.get("train_loss"), "val_loss": status.get("val_loss")}
+        if undone:
+            result.update(resume_failed=True, run_state=state)
+        return result
 
     async def cancel(self) -> None:
         if self._call is not None:

@@ -33,7 +33,7 @@ from studio.core.errors import StudioError
 from studio.core.training.batches import (IGNORE, RunCancelled, Sample, collate, epoch_plan, pack_samples,
                                           tokenize_examples)
 from studio.core.training.config import RunConfig, target_modules_for
-from studio.core.training.runs import RunDir, suggestion_for, write_json_atomic
+from studio.core.training.runs import RunDir, checkpoint_problem, suggestion_for, write_json_atomic
 
 Emit = Callable[..., None]
 MAX_GRAD_NORM = 1.0
@@ -116,6 +116,8 @@ def lr_at(step: int, total: int, config: RunConfig) -> float:
 # --------------------------------------------------------------------------------------------
 
 def save_checkpoint(folder: Path, peft_model: Any, optimizer: Any, state: dict[str, Any]) -> Path:
+    """Write into step-N.partial, flush it to disk, then rename: a crash never leaves a step-N that
+    looks whole but is not (checkpoints() and resume only look at step-N names)."""
     import torch
     from safetensors.torch import save_file
 
@@ -137,34 +139,138 @@ def save_checkpoint(folder: Path, peft_model: Any, optimizer: Any, state: dict[s
     save_file({"torch_rng": rng}, str(partial / "rng.safetensors"))
     full_state = dict(state, optimizer_groups=_json_safe(opt["param_groups"]), optimizer_scalars=scalars,
                       python_rng=_json_safe(random.getstate()), saved=time.time())
-    write_json_atomic(partial / "state.json", full_state)  # written last: its presence marks a complete checkpoint
+    write_json_atomic(partial / "state.json", full_state)
+    _fsync_tree(partial)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
+    _fsync_dir(folder.parent)
     return folder
 
 
-def load_checkpoint(folder: Path, peft_model: Any, optimizer: Any) -> dict[str, Any]:
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):  # files before the folders that hold them
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        else:
+            _fsync_dir(path)
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open folders; NTFS journals the rename anyway
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class CheckpointDamaged(Exception):
+    """A checkpoint that cannot be resumed from; str() is "file: problem" for people."""
+
+
+def read_checkpoint(folder: Path, peft_model: Any, optimizer: Any) -> dict[str, Any]:
+    """Read and check every part of a checkpoint against this model and optimizer, changing nothing.
+
+    Raises CheckpointDamaged naming the file and the problem. Only safetensors and JSON are read
+    (never pickle), and the headers are checked before torch maps the files."""
     import torch
-    from peft import set_peft_model_state_dict
+    from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
 
+    problem = checkpoint_problem(folder)
+    if problem:
+        raise CheckpointDamaged(problem)
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    adapter_file = folder / "adapter" / "adapter_model.safetensors"
-    set_peft_model_state_dict(peft_model, load_file(str(adapter_file)))
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+    for key in ("step", "epoch", "position"):
+        if not isinstance(state.get(key), int) or isinstance(state.get(key), bool) or state[key] < 0:
+            raise CheckpointDamaged(f"state.json: {key} is missing or not a count ({state.get(key)!r})")
+
+    def tensors(name: str) -> dict[str, Any]:
+        try:
+            return load_file(str(folder / name))
+        except Exception as exc:  # safetensors' own checks, e.g. a dtype this torch lacks
+            raise CheckpointDamaged(f"{name}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}") from None
+
+    adapter = tensors("adapter/adapter_model.safetensors")
+    expected = {k: tuple(v.shape) for k, v in get_peft_model_state_dict(peft_model).items()}
+    _check_shapes("adapter/adapter_model.safetensors", {k: tuple(v.shape) for k, v in adapter.items()}, expected)
+
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    groups = state.get("optimizer_groups")
+    if (not isinstance(groups, list) or len(groups) != len(optimizer.param_groups)
+            or any(not isinstance(g, dict) or len(g.get("params") or []) != len(o["params"])
+                   for g, o in zip(groups, optimizer.param_groups))):
+        raise CheckpointDamaged("state.json: the optimizer groups do not match this model's LoRA parameters")
     per_param: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
+    for key, value in tensors("optimizer.safetensors").items():
+        index, _, name = key.partition(".")
+        if not index.isdigit() or not name or int(index) >= len(params):
+            raise CheckpointDamaged(f"optimizer.safetensors: unexpected tensor {key!r}")
+        if name in ("exp_avg", "exp_avg_sq") and tuple(value.shape) != tuple(params[int(index)].shape):
+            raise CheckpointDamaged(f"optimizer.safetensors: {key} is {_shape(value.shape)}, "
+                                    f"this run's parameter is {_shape(params[int(index)].shape)}")
         per_param.setdefault(int(index), {})[name] = value
-    for key, value in state.get("optimizer_scalars", {}).items():
-        index, name = key.split(".", 1)
+    scalars = state.get("optimizer_scalars") or {}
+    if not isinstance(scalars, dict):
+        raise CheckpointDamaged("state.json: optimizer_scalars is not an object")
+    for key, value in scalars.items():
+        index, _, name = key.partition(".")
+        if not index.isdigit() or int(index) >= len(params):
+            raise CheckpointDamaged(f"state.json: unexpected optimizer value {key!r}")
         per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_groups"]})
-    torch.set_rng_state(load_file(str(folder / "rng.safetensors"))["torch_rng"])
-    py = state.get("python_rng")
-    if py:
-        random.setstate((py[0], tuple(py[1]), py[2]))
-    return state
+
+    rng = tensors("rng.safetensors").get("torch_rng")
+    if rng is None or rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise CheckpointDamaged("rng.safetensors: no torch random state in it")
+    python_rng = state.get("python_rng")
+    if python_rng:
+        try:
+            python_rng = (python_rng[0], tuple(python_rng[1]), python_rng[2])
+            random.Random().setstate(python_rng)  # validates without touching the global generator
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise CheckpointDamaged(f"state.json: python_rng is not a random state ({exc})") from None
+    return {"state": state, "adapter": adapter, "optimizer": {"state": per_param, "param_groups": groups},
+            "torch_rng": rng, "python_rng": python_rng}
+
+
+def apply_checkpoint(loaded: dict[str, Any], peft_model: Any, optimizer: Any) -> dict[str, Any]:
+    """Put a read_checkpoint() result into the model, optimizer and random generators."""
+    import torch
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(peft_model, loaded["adapter"])
+    optimizer.load_state_dict(loaded["optimizer"])
+    torch.set_rng_state(loaded["torch_rng"])
+    if loaded["python_rng"]:
+        random.setstate(loaded["python_rng"])
+    return loaded["state"]
+
+
+def load_checkpoint(folder: Path, peft_model: Any, optimizer: Any) -> dict[str, Any]:
+    return apply_checkpoint(read_checkpoint(folder, peft_model, optimizer), peft_model, optimizer)
+
+
+def _check_shapes(file: str, found: dict[str, tuple], expected: dict[str, tuple]) -> None:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        name = (missing or extra)[0]
+        raise CheckpointDamaged(f"{file}: {len(missing)} tensors missing and {len(extra)} unexpected for this "
+                                f"model and config (e.g. {name.split('model.', 1)[-1]})")
+    for key, shape in found.items():
+        if shape != expected[key]:
+            raise CheckpointDamaged(f"{file}: {key.split('model.', 1)[-1]} is {_shape(shape)}, this model and "
+                                    f"config need {_shape(expected[key])}")
+
+
+def _shape(shape: Any) -> str:
+    return "x".join(str(d) for d in shape) or "a scalar"
 
 
 def _json_safe(value: Any) -> Any:
@@ -252,33 +358,116 @@ def train(config: RunConfig, run_dir: str | os.PathLike[str], *, resume: bool = 
             emit("status", stage=stage, fraction=round(fraction, 4))
 
     started = time.time()
+    prior_state = None
     if resume:
         _check_resumable(config, run)
+        prior_state = run.backup_state() or run.effective_state()  # a stale backup knows the older truth
+        done = _already_complete(config, run, prior_state)
+        if done is not None:  # nothing to train: change nothing, least of all a good run's status
+            if is_main:
+                emit("log", line=done["message"])
+            return done
     if is_main:
+        if resume:
+            run.back_up_for_resume()  # until training changes the run, a failure puts this back
         config.save(run.config_path)
         run.write_status(state="running", stage="starting", pid=os.getpid(), pid_started=_process_started(),
                          started=run.read_status().get("started", started) if resume else started,
-                         ended=None, error="", suggestion="")
+                         ended=None, error="", suggestion="", resume_error=None, resume_suggestion=None)
     try:
-        return _train(config, run, resume=resume, emit=emit, cancelled=cancelled, log=log, status=status,
-                      accelerator=accelerator, is_main=is_main)
+        return _train(config, run, resume=resume, prior_state=prior_state, emit=emit, cancelled=cancelled, log=log,
+                      status=status, accelerator=accelerator, is_main=is_main)
     except RunCancelled:
         if is_main:
-            run.write_status(state="cancelled", stage="cancelled", ended=time.time())
-            log("cancelled before training started")
+            if run.resume_backup_dir.is_dir():
+                run.restore_resume_backup(None, None)
+                log(f"resume cancelled before training started; the run is left as it was ({prior_state})")
+            else:
+                run.write_status(state="cancelled", stage="cancelled", ended=time.time())
+                log("cancelled before training started")
         return {"state": "cancelled", "step": 0, "total_steps": 0, "run_dir": str(run.path), "adapter_dir": None,
                 "gguf_adapter": None, "train_loss": None, "val_loss": None}
     except BaseException as exc:
         error, suggestion = _describe_failure(exc)
         if is_main:
-            log("failed: " + error)
-            run.write_status(state="failed", stage="failed", error=error, suggestion=suggestion,
-                             log_tail=run.log_tail(), ended=time.time(), resumable=run.last_checkpoint() is not None)
+            if run.resume_backup_dir.is_dir():
+                # The resume failed before it changed anything that matters (or it was extending a
+                # completed run): the run keeps its state, metrics and config, and only learns why.
+                run.restore_resume_backup(error, suggestion)
+                log(f"resume failed: {error}; the run is left as it was ({prior_state})")
+            else:
+                log("failed: " + error)
+                run.write_status(state="failed", stage="failed", error=error, suggestion=suggestion,
+                                 log_tail=run.log_tail(), ended=time.time(),
+                                 resumable=run.last_checkpoint() is not None)
         if isinstance(exc, TrainingError):
             raise
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise TrainingError(_failure_kind(exc), error, suggestion) from exc
+
+
+def _already_complete(config: RunConfig, run: RunDir, prior_state: str | None) -> dict[str, Any] | None:
+    """The result of resuming a completed run that asks for no more steps than it already did."""
+    if prior_state != "completed":
+        return None
+    status = run.read_status()
+    step, total = int(status.get("step") or 0), int(status.get("total_steps") or 0)
+    try:
+        saved = json.loads(run.config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    same_length = all(saved.get(k) == getattr(config, k) for k in ("max_steps", "epochs"))
+    if not same_length and not (0 < config.max_steps <= step):
+        return None  # a longer run was asked for: extend it
+    adapter_dir = str(run.adapter_dir) if run.adapter_dir.is_dir() else None
+    gguf = str(run.gguf_adapter) if run.gguf_adapter.is_file() else None
+    adapter = gguf or adapter_dir or "missing"
+    return {"state": "completed", "already_complete": True, "step": step, "total_steps": total,
+            "run_dir": str(run.path), "adapter_dir": adapter_dir,
+            "gguf_adapter": gguf, "train_loss": status.get("train_loss"),
+            "val_loss": status.get("val_loss"),
+            "message": f"{run.path.name} is already complete (step {step}/{total}): nothing to resume; its adapter "
+                       f"is {adapter}. To train it further, resume with a larger maximum number of steps."}
+
+
+def _resume_point(run: RunDir, peft_model: Any, optimizer: Any, *, log: Callable[[str], None], emit: Emit,
+                  is_main: bool, accelerator: Any) -> tuple[Path | None, dict[str, Any] | None]:
+    """Load the newest checkpoint that reads back whole; damaged newer ones are set aside, not deleted."""
+    candidates = run.checkpoint_dirs()
+    if not candidates:
+        log("no checkpoint to resume from: starting at step 0")
+        return None, None
+    skipped: list[tuple[Path, str]] = []
+    for _step, folder in reversed(candidates):
+        try:
+            loaded = read_checkpoint(folder, peft_model, optimizer)
+        except CheckpointDamaged as exc:
+            skipped.append((folder, str(exc)))
+            continue
+        state = apply_checkpoint(loaded, peft_model, optimizer)
+        if accelerator is not None:
+            accelerator.wait_for_everyone()  # every rank has read the checkpoints before rank 0 renames one
+        for bad, problem in skipped if is_main else []:
+            try:
+                kept = run.set_aside(bad)
+            except OSError as exc:  # leaving it named step-N would let the next save replace it
+                raise TrainingError("checkpoint", f"checkpoint {bad.name} is damaged ({problem}) and could not be "
+                                                  f"set aside ({exc.strerror or exc})",
+                                    f"Move {bad} out of the checkpoints folder, then resume.") from None
+            where = kept.relative_to(run.path).as_posix()
+            line = f"checkpoint {bad.name} is damaged ({problem}); resuming from {folder.name} (kept as {where})"
+            log(line)
+            emit("checkpoint_skipped", checkpoint=bad.name, problem=problem, kept_as=str(kept),
+                 resumed_from=folder.name, message=line)
+        return folder, state
+    listing = "; ".join(f"{folder.name}: {problem}" for folder, problem in skipped)
+    has_adapter = (run.adapter_dir / "adapter_config.json").is_file()
+    keep = (f" The adapter this run saved last is still at {run.adapter_dir}"
+            + (f" (and {run.gguf_adapter})" if run.gguf_adapter.is_file() else "") + "." if has_adapter else "")
+    raise TrainingError("checkpoint", f"no checkpoint of {run.path.name} can be resumed from ({listing})",
+                        "Resuming again will fail the same way. Start a new run with the same settings in a new "
+                        "folder (without resume); this run's files are left as they are." + keep)
 
 
 # Settings that shape the adapter or the data order: a checkpoint only fits the run that made it.
@@ -325,7 +514,8 @@ def _describe_failure(exc: BaseException) -> tuple[str, str]:
     return text, suggestion_for(text)
 
 
-def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelled: Callable[[], bool],
+def _train(config: RunConfig, run: RunDir, *, resume: bool, prior_state: str | None, emit: Emit,
+           cancelled: Callable[[], bool],
            log: Callable[[str], None], status: Callable[[str, float], None], accelerator: Any,
            is_main: bool) -> dict[str, Any]:
     import torch
@@ -377,15 +567,18 @@ def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelle
     params = [p for p in loss_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     step, epoch, position, tokens_seen, elapsed_before = 0, 0, 0, 0, 0.0
-    checkpoint = run.last_checkpoint() if resume else None
-    if resume and checkpoint is None:
-        log("no checkpoint to resume from: starting at step 0")
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint, peft_model, optimizer)
+    checkpoint, state = (None, None)
+    if resume:
+        checkpoint, state = _resume_point(run, peft_model, optimizer, log=log, emit=emit, is_main=is_main,
+                                          accelerator=accelerator)
+    if checkpoint is not None and state is not None:
         step, epoch, position = state["step"], state["epoch"], state["position"]
         tokens_seen, elapsed_before = state.get("tokens_seen", 0), state.get("elapsed_s", 0.0)
         log(f"resumed from {checkpoint.name}: step {step}, epoch {epoch}, batch {position}")
-        if is_main:
+    if is_main and resume:
+        if prior_state != "completed":
+            run.discard_resume_backup()  # training starts changing the run: from here a failure is its own
+        if checkpoint is not None and any(int(r.get("step", 0)) > step for r in run.read_metrics()):
             run.truncate_metrics(step)  # steps after the checkpoint are trained again
     if accelerator is not None:
         loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
@@ -541,9 +734,7 @@ def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelle
     if is_main:
         status("exporting", 0.0)
         unwrapped = accelerator.unwrap_model(loss_model).peft if accelerator else peft_model
-        if run.adapter_dir.exists():
-            shutil.rmtree(run.adapter_dir)
-        unwrapped.save_pretrained(str(run.adapter_dir), safe_serialization=True)
+        _replace_adapter(run, unwrapped)
         result["adapter_dir"] = str(run.adapter_dir)
         log(f"adapter saved to {run.adapter_dir}")
         gguf, gguf_error = _export_gguf(run, config, log)
@@ -553,11 +744,25 @@ def _train(config: RunConfig, run: RunDir, *, resume: bool, emit: Emit, cancelle
                          val_loss=result["val_loss"], adapter_dir=result["adapter_dir"], gguf_adapter=gguf,
                          gguf_error=gguf_error, ended=time.time(), resumable=was_cancelled,
                          error="", suggestion="")
+        run.discard_resume_backup()  # an extended completed run succeeded: its new state is the truth
         if gguf_error:
             result["gguf_error"] = gguf_error
     if accelerator is not None:
         accelerator.wait_for_everyone()
     return result
+
+
+def _replace_adapter(run: RunDir, peft_model: Any) -> None:
+    """Write the new adapter beside the old one and swap: a crash keeps one whole adapter."""
+    fresh, old = run.path / "adapter.partial", run.path / "adapter.old"
+    shutil.rmtree(fresh, ignore_errors=True)
+    peft_model.save_pretrained(str(fresh), safe_serialization=True)
+    _fsync_tree(fresh)
+    shutil.rmtree(old, ignore_errors=True)
+    if run.adapter_dir.exists():
+        os.replace(run.adapter_dir, old)
+    os.replace(fresh, run.adapter_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _export_gguf(run: RunDir, config: RunConfig, log: Callable[[str], None]) -> tuple[str | None, str]:

@@ -5,16 +5,20 @@ A run folder holds:
     status.json      {state, step, total_steps, train_loss, val_loss, error, suggestion, ...}
     metrics.jsonl    one JSON object per logged step ({"type": "step", ...}) or evaluation ({"type": "eval", ...})
     log.txt          what the trainer said
-    checkpoints/step-N/   adapter (PEFT safetensors) + optimizer.safetensors + state.json
+    checkpoints/step-N/   adapter (PEFT safetensors) + optimizer.safetensors + rng.safetensors + state.json
+    checkpoints/step-N.damaged/   a checkpoint a resume found unreadable and set aside (never deleted)
+    .resume-backup/  status/config/metrics as they were before a resume that has not yet changed the run
     adapter/         the final PEFT adapter (safetensors)     adapter.gguf   the same for llama.cpp
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
+import struct
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +28,13 @@ from studio.core import paths
 
 STATES = ("running", "completed", "cancelled", "failed", "interrupted")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
+CHECKPOINT_FILES = ("state.json", "adapter/adapter_model.safetensors", "optimizer.safetensors", "rng.safetensors")
+_RESUME_BACKUP = ".resume-backup"
+_BACKED_UP = ("status.json", "config.json", "metrics.jsonl")
+# Bytes per element of each safetensors dtype: a header whose offsets disagree with its shapes is damaged.
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+                "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+_MAX_HEADER = 100_000_000  # the safetensors library refuses larger headers too
 
 
 def runs_root() -> Path:
@@ -145,9 +156,75 @@ class RunDir:
                     found.append((int(match.group(1)), child))
         return sorted(found)
 
+    def checkpoint_dirs(self) -> list[tuple[int, Path]]:
+        """Every step-N folder, complete or not, oldest first (what a resume has to consider)."""
+        found = []
+        if self.checkpoints_dir.is_dir():
+            for child in self.checkpoints_dir.iterdir():
+                match = _CHECKPOINT.match(child.name)
+                if match and child.is_dir():
+                    found.append((int(match.group(1)), child))
+        return sorted(found)
+
     def last_checkpoint(self) -> Path | None:
-        found = self.checkpoints()
-        return found[-1][1] if found else None
+        """The newest checkpoint whose files look whole (headers only: cheap, no torch)."""
+        for _step, folder in reversed(self.checkpoints()):
+            if checkpoint_problem(folder) is None:
+                return folder
+        return None
+
+    def set_aside(self, folder: Path) -> Path:
+        """Rename a damaged checkpoint out of the resume/prune path, keeping every byte of it."""
+        target = folder.with_name(folder.name + ".damaged")
+        n = 2
+        while target.exists():
+            target = folder.with_name(f"{folder.name}.damaged-{n}")
+            n += 1
+        os.replace(folder, target)
+        return target
+
+    # --- a resume that fails before it changes anything leaves the run as it was ---
+    @property
+    def resume_backup_dir(self) -> Path:
+        return self.path / _RESUME_BACKUP
+
+    def back_up_for_resume(self) -> None:
+        """Copy status/config/metrics aside. An existing backup is older, hence truer: keep it."""
+        backup = self.resume_backup_dir
+        if backup.is_dir():
+            return
+        partial = self.path / (_RESUME_BACKUP + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        for name in _BACKED_UP:
+            if (self.path / name).is_file():
+                shutil.copy2(self.path / name, partial / name)
+        os.replace(partial, backup)
+
+    def backup_state(self) -> str | None:
+        """The run's state before the pending resume, or None when no resume is pending."""
+        try:
+            data = json.loads((self.resume_backup_dir / "status.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "interrupted" if self.resume_backup_dir.is_dir() else None
+        return self.effective_state(data) if isinstance(data, dict) else "interrupted"
+
+    def restore_resume_backup(self, error: str | None, suggestion: str | None) -> dict[str, Any]:
+        """Put status/config/metrics back as they were before the resume, noting why it failed."""
+        backup = self.resume_backup_dir
+        for name in _BACKED_UP:
+            saved = backup / name
+            if saved.is_file():
+                os.replace(saved, self.path / name)
+            elif name == "metrics.jsonl" and (self.path / name).exists():
+                os.remove(self.path / name)  # the resume created it
+        shutil.rmtree(backup, ignore_errors=True)
+        if error is None:
+            return self.read_status()
+        return self.write_status(resume_error=error, resume_suggestion=suggestion)
+
+    def discard_resume_backup(self) -> None:
+        shutil.rmtree(self.resume_backup_dir, ignore_errors=True)
 
     def resumable(self, state: str | None = None) -> bool:
         state = state or self.effective_state()
@@ -199,6 +276,71 @@ def summarize(run: RunDir) -> RunSummary:
     )
 
 
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a safetensors file, judged from its header and size alone, or None."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if size < 8 or len(head) < 8:
+                return f"too short to be a safetensors file ({size} bytes)"
+            (length,) = struct.unpack("<Q", head)
+            if length > min(size - 8, _MAX_HEADER):
+                return f"header is not valid, the file is {size} bytes"
+            header = json.loads(handle.read(length).decode("utf-8"))
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except (UnicodeDecodeError, ValueError):
+        return f"header is not valid, the file is {size} bytes"
+    if not isinstance(header, dict):
+        return f"header is not valid, the file is {size} bytes"
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            width = _DTYPE_BYTES[entry["dtype"]]
+            shape = [int(d) for d in entry["shape"]]
+            first, last = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            return f"header entry {name!r} is not valid"
+        if min(shape, default=0) < 0 or last - first != math.prod(shape) * width or first < 0:
+            return f"header entry {name!r} does not match its shape"
+        end = max(end, last)
+    have = size - 8 - length
+    if end > have:
+        return f"truncated: {size} bytes, the header describes {8 + length + end}"
+    if end < have:
+        return f"{have - end} unexpected bytes after the tensors"
+    return None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """"file: problem" for the first damaged or missing file of a checkpoint, or None (headers only)."""
+    for name in CHECKPOINT_FILES:
+        path = folder / name
+        if name.endswith(".json"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return f"{name} is missing"
+            except (OSError, UnicodeDecodeError) as exc:
+                return f"{name} cannot be read ({exc})"
+            except ValueError as exc:
+                return f"{name} is not valid JSON ({exc})"
+            if not isinstance(data, dict):
+                return f"{name} is not a JSON object"
+            continue
+        problem = safetensors_problem(path)
+        if problem == "missing":
+            return f"{name} is missing"
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
 def iter_run_dirs(root: Path | None = None) -> Iterator[RunDir]:
     root = root or runs_root()
     if not root.is_dir():
@@ -230,7 +372,10 @@ def mark_failed(run_dir: str | os.PathLike[str], error: str, *, log_tail: str = 
     run.append_log(time.strftime("%H:%M:%S ") + "the trainer stopped: " + error)
     if log_tail:
         run.append_log(log_tail)
-    return run.write_status(state="failed", error=error, suggestion=suggestion or suggestion_for(error + "\n" + log_tail),
+    if run.resume_backup_dir.is_dir():  # a resume died before it changed the run: leave it as it was
+        return run.restore_resume_backup(error, suggestion or suggestion_for(error + "\n" + log_tail))
+    return run.write_status(state="failed", resume_error=None, resume_suggestion=None,
+                            error=error, suggestion=suggestion or suggestion_for(error + "\n" + log_tail),
                             log_tail=run.log_tail(), ended=time.time(), resumable=run.last_checkpoint() is not None)
 
 

@@ -1,6 +1,7 @@
 """Trainer worker: `python -m studio.core.training.worker`, one op, "train".
 
-params {config: RunConfig dict, resume: bool}; events "status", "step", "eval", "checkpoint", "log";
+params {config: RunConfig dict, resume: bool}; events "status", "step", "eval", "checkpoint", "log",
+"checkpoint_skipped" {checkpoint, problem, kept_as, resumed_from, message};
 result {state, step, total_steps, run_dir, adapter_dir, gguf_adapter, train_loss, val_loss}.
 A cancel request stops between micro-batches and saves a usable adapter at the last step.
 """
