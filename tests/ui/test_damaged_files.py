@@ -111,3 +111,20 @@ def test_recover_chats_brings_back_the_conversations_into_the_sidebar(qtbot, run
         run(win.shutdown(), timeout=30)
         win.close()
         win.deleteLater()
+
+
+def test_a_failed_resume_of_a_completed_run_is_not_shown_as_a_failed_run(qtbot):
+    from studio.ui.finetune.train_panel import TrainPanel
+
+    panel = TrainPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.finish({"state": "failed", "resume_failed": True, "run_state": "completed", "resumable": False,
+                  "error": "checkpoint step-3 is damaged (adapter_model.safetensors: truncated)",
+                  "suggestion": "start a new run with: studio train RUN/config.json --out RUN-2"})
+    assert panel.stage.text() == "Could not resume; the run is unchanged (completed)."
+    assert "step-3 is damaged" in panel.banner.text() and "--out RUN-2" in panel.banner.text()
+    assert panel.banner.level == "warning" and "Training failed" not in panel.banner.text()
+    panel.finish({"state": "completed", "already_complete": True, "step": 3, "total_steps": 3,
+                  "message": "run-1 is already complete (step 3/3): nothing to resume"})
+    assert panel.stage.text().startswith("run-1 is already complete") and panel.progress.value() == 1000

@@ -220,7 +220,17 @@ class TrainPanel(QWidget):
         if result.get("val_loss") is not None:
             losses.append(self.tr("validation loss {loss}").format(loss=f"{float(result['val_loss']):.4f}"))
         summary = ", ".join(losses)
-        if state == "completed":
+        if result.get("already_complete"):
+            self.progress.setValue(1000)
+            self.stage.setText(str(result.get("message") or self.tr("This run is already complete.")))
+        elif result.get("resume_failed"):  # the earlier run is untouched: not a failed run
+            self.stage.setText(self.tr("Could not resume; the run is unchanged ({state}).").format(
+                state=result.get("run_state") or state))
+            text = self.tr("Resume failed: {reason}").format(reason=result.get("error") or self.tr("unknown error"))
+            if result.get("suggestion"):
+                text += "\n" + str(result["suggestion"])
+            self.banner.show_message(text, "warning", details=str(result.get("log_tail") or ""))
+        elif state == "completed":
             self.progress.setValue(1000)
             self.stage.setText(self.tr("Completed: {step} steps. {losses}").format(step=step, losses=summary))
         elif state == "cancelled":
