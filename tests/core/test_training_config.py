@@ -150,21 +150,6 @@ def test_data_order_is_deterministic_covers_everything_and_groups_lengths():
     assert padding < 0.1 * sum(lengths)  # similar lengths share a batch
 
 
-def test_packing_keeps_pieces_apart():
-    from studio.core.training.runner import IGNORE, Sample, collate, pack_samples
-
-    samples = [Sample([1, 2, 3], [IGNORE, 2, 3]), Sample([4, 5], [IGNORE, 5]), Sample([6, 7, 8, 9], [6, 7, 8, 9])]
-    rows = pack_samples(samples, max_seq_len=6, seed=0)
-    assert len(rows) == 2 and all(len(r.ids) <= 6 for r in rows) and sum(len(r.ids) for r in rows) == 9
-    batch = collate(rows, pad_id=0, packed=True)
-    for row, sample in zip(batch["position_ids"].tolist(), rows):
-        starts = sample.starts
-        assert [row[s] for s in starts] == [0] * len(starts)  # each piece restarts its positions
-        targets = batch["targets"][rows.index(sample)].tolist()
-        for s in starts[1:]:
-            assert targets[s - 1] == IGNORE  # no piece learns to predict the next piece's first token
-
-
 def test_cli_train_rejects_bad_input_with_a_sentence(tmp_path, capsys):
     from studio import cli_train
 
