@@ -225,16 +225,36 @@ HOSTILE = {
 }
 
 
+# Each file's exit code and the sentence its last line must give (0: usable, 1: not usable).
+VERDICTS = {
+    "png.jsonl": (1, "Not usable: png.jsonl: this is a PNG image, not text."),
+    "model.jsonl": (1, "Not usable: model.jsonl: this is a GGUF model file, not a dataset."),
+    "deep.jsonl": (1, "Not usable: deep.jsonl: not valid JSON (nested too deeply at column 2)"),
+    "bigint.json": (1, "Not usable: bigint.json: not valid JSON (a number with thousands of digits at column 2)"),
+    "surrogate.jsonl": (1, "Not usable: surrogate.jsonl: no usable examples in it."),
+    "mixed.jsonl": (0, "Usable: 1 example (1 for training, 0 for validation); 1 record with problems will be skipped."),
+    "gbk.csv": (0, "Usable: 1 example (1 for training, 0 for validation)."),
+    "utf16.jsonl": (0, "Usable: 1 example (1 for training, 0 for validation)."),
+}
+# Where the file's own problem is named, and how: the sentence a user reads.
+DETAILS = {
+    "surrogate.jsonl": "surrogate.jsonl:1: field 'instruction' holds an invalid character (a lone UTF-16 surrogate",
+    "mixed.jsonl": "mixed.jsonl:2: mixed formats: this record is ShareGPT",
+    "gbk.csv": "GB18030/GBK; 1 example, 0 problems",
+    "utf16.jsonl": "UTF-16 LE; 1 example, 0 problems",
+}
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_cli_check_answers_hostile_files_with_sentences(tmp_path, capsys, name):
+    assert sorted(VERDICTS) == sorted(HOSTILE)
     path = _write(tmp_path / name, HOSTILE[name])
     code = cli_main(["dataset", "check", str(path)])
     out, err = capsys.readouterr()
-    assert code in (0, 1)
+    expected_code, verdict = VERDICTS[name]
     assert "Traceback" not in out + err
-    assert out.strip().splitlines()[-1].startswith(("Usable", "Not usable"))
-    if code == 1:
-        assert f"{name}" in out
+    assert (code, out.strip().splitlines()[-1][:len(verdict)]) == (expected_code, verdict), out
+    assert DETAILS.get(name, "") in out
 
 
 def test_many_files_at_once_keep_their_own_line_numbers(tmp_path):
