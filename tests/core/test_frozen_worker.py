@@ -20,8 +20,7 @@ import pytest
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, MessageStatus
 from studio.core.chat.sampling import PRESETS, SamplingParams
-from studio.core.chat.session import ChatSession, SessionState
-from studio.core.chat.store import ChatStore
+from studio.core.chat.session import SessionState
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, EngineState
 from studio.core.workers import client as worker_client
@@ -142,21 +141,6 @@ def test_lone_surrogate_is_a_one_line_bad_input_error_and_the_worker_keeps_servi
 
 
 # -- the engine and the chat session (the real starter model) -----------------------------------
-@pytest.fixture()
-def harness(starter_model, tmp_path):
-    """(session, store, engine, loop) with the starter model loaded."""
-    loop = asyncio.new_event_loop()
-    store = ChatStore(tmp_path / "chats.sqlite3")
-    engine = EngineClient()
-    loop.run_until_complete(engine.load(str(starter_model), n_ctx=2048))
-    session = ChatSession(store, engine)
-    session.new_conversation(sampling=PRECISE)
-    yield session, store, engine, loop
-    loop.run_until_complete(engine.close())
-    store.close()
-    loop.close()
-
-
 @pytest.mark.slow
 def test_stop_on_a_frozen_engine_returns_keeps_the_reply_and_restarts(harness):
     session, store, engine, loop = harness

@@ -7,27 +7,10 @@ import pytest
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.sampling import PRESETS, SamplingParams
-from studio.core.chat.session import ChatSession, SessionState
-from studio.core.chat.store import ChatStore
-from studio.core.engine.client import EngineClient
+from studio.core.chat.session import SessionState
 
 pytestmark = pytest.mark.slow
 PRECISE = replace(PRESETS["Precise"], n_ctx=2048)
-
-
-@pytest.fixture()
-def harness(starter_model, tmp_path):
-    """(session, store, engine, loop) with the starter model loaded."""
-    loop = asyncio.new_event_loop()
-    store = ChatStore(tmp_path / "chats.sqlite3")
-    engine = EngineClient()
-    loop.run_until_complete(engine.load(str(starter_model), n_ctx=2048))
-    session = ChatSession(store, engine)
-    session.new_conversation(sampling=PRECISE)
-    yield session, store, engine, loop
-    loop.run_until_complete(engine.close())
-    store.close()
-    loop.close()
 
 
 def test_send_streams_persists_and_reports_stats(harness):

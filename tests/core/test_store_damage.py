@@ -14,9 +14,9 @@ import pytest
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import ChatSession
-from studio.core.chat.store import ChatStore, StoreDamaged, StoreReadOnly, check_database_file
+from studio.core.chat.store import ChatStore, StoreDamaged, check_database_file
 from studio.core.chat.store_recovery import move_aside, open_chat_store
-from tests.core._store_writer import token
+from tests.core.test_store_durability import _expected_text  # the writer child's token stream
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -170,7 +170,7 @@ def _read_only_command(folder: Path, path: Path) -> list[str] | None:
         return probe
     if not shutil.which("unshare"):
         return None
-    script = f'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     return ["unshare", "-m", "sh", "-c", script, "sh", str(folder), *probe]
 
 
@@ -303,14 +303,6 @@ def test_an_unreadable_conversation_leaves_the_session_where_it_was_and_stops_wr
 
 
 # -- 3. a second process never cuts a live reply short -------------------------------------------
-def _expected(length: int) -> str:
-    text, i = "", 0
-    while len(text) < length:
-        text += token(i)
-        i += 1
-    return text
-
-
 @pytest.mark.timeout(120)
 def test_opening_the_store_in_a_second_process_keeps_a_live_reply_streaming(tmp_path):
     db = tmp_path / "chats.sqlite3"
@@ -342,7 +334,7 @@ def test_opening_the_store_in_a_second_process_keeps_a_live_reply_streaming(tmp_
         reply = after.get_message(message_id)
         assert reply.status == MessageStatus.INTERRUPTED
         assert len(reply.content) >= lengths[-1]
-        assert reply.content.startswith(_expected(lengths[-1]))
+        assert reply.content.startswith(_expected_text(lengths[-1]))
         assert after._db.execute("SELECT count(*) FROM message_chunks").fetchone()[0] == 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.sampling import SamplingParams
+from studio.core.files import fsync_dir
 
 FORMAT = "local-llm-studio.conversation"
 FORMAT_VERSION = 1
@@ -121,21 +122,5 @@ def write_export(path: Path | str, conversation: Conversation, messages: list[Me
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (POSIX); best effort."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

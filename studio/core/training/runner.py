@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.errors import StudioError
+from studio.core.files import fsync_dir
 from studio.core.training.batches import (IGNORE, RunCancelled, Sample, collate, epoch_plan, pack_samples,
                                           tokenize_examples)
 from studio.core.training.config import RunConfig, target_modules_for
@@ -143,7 +144,7 @@ def save_checkpoint(folder: Path, peft_model: Any, optimizer: Any, state: dict[s
     _fsync_tree(partial)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
-    _fsync_dir(folder.parent)
+    fsync_dir(folder.parent)
     return folder
 
 
@@ -153,21 +154,8 @@ def _fsync_tree(root: Path) -> None:
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
         else:
-            _fsync_dir(path)
-    _fsync_dir(root)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # Windows cannot open folders; NTFS journals the rename anyway
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+            fsync_dir(path)
+    fsync_dir(root)
 
 
 class CheckpointDamaged(Exception):
