@@ -227,6 +227,41 @@ ESCAPES = [
 ]
 
 
+_SPAWN_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen")
+_spawns: list[str] | None = None
+
+
+def _audit(event: str, args) -> None:
+    if _spawns is not None and event.startswith(_SPAWN_EVENTS):
+        _spawns.append(f"{event} {args!r:.120}")
+
+
+sys.addaudithook(_audit)  # audit events fire before the process starts, so nothing needs waiting for
+
+
+@pytest.fixture()
+def spawns():
+    """The processes started while the test runs (os.popen/os.system and friends), as audit events."""
+    global _spawns
+    _spawns = []
+    try:
+        yield _spawns
+    finally:
+        _spawns = None
+
+
+def test_spawn_audit_sees_an_escape_that_runs(tmp_path, spawns):
+    """The check below is only worth something if an escape that does run is seen: plain Jinja runs them."""
+    import jinja2
+
+    marker = tmp_path / "pwned"
+    for template, _ in ESCAPES:
+        if "MARKER" in template:
+            jinja2.Template(template.replace("MARKER", str(marker))).render()
+    assert [event.split()[0] for event in spawns] == ["subprocess.Popen", "os.system", "subprocess.Popen"]
+    assert marker.exists()
+
+
 @pytest.fixture(params=["llama_cpp", "plain_jinja"])
 def render_path(request, monkeypatch):
     """Run each template test through llama-cpp-python's formatter and through the fallback."""
@@ -236,7 +271,7 @@ def render_path(request, monkeypatch):
 
 
 @pytest.mark.parametrize("template, reaches_for", ESCAPES)
-def test_escaping_templates_are_refused_and_never_run(tmp_path, render_path, template, reaches_for):
+def test_escaping_templates_are_refused_and_never_run(tmp_path, render_path, spawns, template, reaches_for):
     marker = tmp_path / "pwned"
     template = template.replace("MARKER", str(marker))
     with pytest.raises(ModelFileError) as caught:
@@ -244,20 +279,18 @@ def test_escaping_templates_are_refused_and_never_run(tmp_path, render_path, tem
     assert caught.value.kind == "template_unsafe"
     assert caught.value.message.startswith("chat template refused as unsafe")
     assert f"'{reaches_for}'" in caught.value.message
-    time.sleep(0.05)
-    assert not marker.exists()
+    assert spawns == [] and not marker.exists()
 
 
 @pytest.mark.parametrize("template, _", ESCAPES)
-def test_the_sandbox_alone_still_refuses(tmp_path, monkeypatch, render_path, template, _):
+def test_the_sandbox_alone_still_refuses(tmp_path, monkeypatch, render_path, spawns, template, _):
     """Defence in depth: with the static check switched off, rendering must still refuse."""
     monkeypatch.setattr(templates, "_static_refusals", lambda ast, env: [])
     marker = tmp_path / "pwned"
     with pytest.raises(ModelFileError) as caught:
         check_chat_template(template.replace("MARKER", str(marker)))
     assert caught.value.kind == "template_unsafe"
-    time.sleep(0.05)
-    assert not marker.exists()
+    assert spawns == [] and not marker.exists()
 
 
 def test_a_model_with_an_escaping_template_is_refused(tmp_path):

@@ -110,13 +110,22 @@ def test_kill_9_mid_stream_fails_the_call_promptly():
     async def go():
         client = make_client()
         try:
-            call = await client.request("count", n=10_000, delay=0.01)
-            with pytest.raises(WorkerError) as info:
+            call = await client.request("count", n=10_000, delay=0.01)  # 100 s if nobody notices
+            killed = None
+
+            async def consume() -> None:
+                nonlocal killed
                 async for event in call:
                     if event["i"] == 2:
                         client.kill()
+                        killed = time.perf_counter()
+
+            with pytest.raises(WorkerError) as info:
+                await asyncio.wait_for(consume(), 10)  # a hang fails here instead of stalling the suite
+            noticed = time.perf_counter() - killed
             assert info.value.kind == "worker_crashed"
             assert "SIGKILL" in info.value.message
+            assert noticed < 2.0, f"the call learned of the kill after {noticed:.2f} s"
         finally:
             await client.close()
     run(go())

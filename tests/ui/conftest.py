@@ -192,3 +192,79 @@ def make_lora_gguf(path: Path, *, in_dim: int = 576, rank: int = 4, seed: int = 
     pairs = {f"blk.{i}.attn_q.weight": (rng.normal(0, 0.02, (rank, in_dim)).astype(np.float32),
                                         rng.normal(0, 0.02, (576, rank)).astype(np.float32)) for i in range(2)}
     return write_lora_gguf(LoraWeights("llama", float(rank * 2), pairs), path, name=path.stem)
+
+
+# -- Event-loop stalls, by the wall clock ---------------------------------------------------------
+
+import time
+from itertools import pairwise
+
+
+class StreamGaps:
+    """The Qt main loop's gaps (wall clock) while a session's reply streams.
+
+    A 10 ms QTimer stamps perf_counter; gaps that end between the reply's first token and its final
+    state are kept. Wall time counts sleeps and blocking I/O, which thread CPU time does not. The
+    median ignores one-off scheduler hiccups on a busy machine; a GUI thread that blocks on every
+    render tick (the 40 ms Markdown timer) moves it, since then most ticks wait for the block."""
+
+    TICK_MS = 10
+
+    def __init__(self, session) -> None:
+        from PySide6.QtCore import QTimer
+
+        from studio.core.chat.conversation import MessageStatus
+
+        self._streaming = MessageStatus.STREAMING
+        self._ticks: list[float] = []
+        self.first_token: float | None = None
+        self.finished: float | None = None
+        self._timer = QTimer()
+        self._timer.setInterval(self.TICK_MS)
+        self._timer.timeout.connect(lambda: self._ticks.append(time.perf_counter()))
+        self._unsubscribe = session.subscribe("message_updated", self._on_update)
+        self._timer.start()
+
+    def _on_update(self, message, delta) -> None:
+        if message.role != "assistant":
+            return
+        now = time.perf_counter()
+        if message.status == self._streaming:
+            if delta and self.first_token is None:
+                self.first_token = now
+        elif self.first_token is not None and self.finished is None:
+            self.finished = now
+
+    def stop(self) -> list[float]:
+        """Stop measuring; the gaps (seconds) seen while the reply streamed."""
+        self._timer.stop()
+        self._unsubscribe()
+        assert self.first_token is not None, "no token streamed"
+        end = self.finished or time.perf_counter()
+        ticks = self._ticks
+        return [b - a for a, b in pairwise(ticks) if self.first_token <= b <= end]
+
+    @staticmethod
+    def blocked_share(gaps: list[float]) -> float:
+        """The share of the streaming time the loop could not answer: each gap's excess over two ticks."""
+        slack = 2 * StreamGaps.TICK_MS / 1000
+        return sum(max(0.0, gap - slack) for gap in gaps) / sum(gaps)
+
+    @staticmethod
+    def summary(gaps: list[float]) -> str:
+        ordered = sorted(gaps)
+
+        def pick(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+        return (f"{len(gaps)} loop gaps while streaming: median {pick(0.5):.1f} ms, "
+                f"p90 {pick(0.9):.1f} ms, longest {ordered[-1] * 1000:.1f} ms, "
+                f"blocked {StreamGaps.blocked_share(gaps):.0%} of the time")
+
+    @staticmethod
+    def assert_smooth(gaps: list[float], blocked: float = 0.25) -> None:
+        """The window stayed responsive while the reply streamed: under `blocked` of the time lost to
+        stalls. A one-off hiccup costs a few percent; blocking on every 40 ms render tick costs far more."""
+        assert len(gaps) >= 8, f"too few ticks while streaming to judge: {StreamGaps.summary(gaps)}"
+        share = StreamGaps.blocked_share(gaps)
+        assert share < blocked, f"the window stalled while streaming: {StreamGaps.summary(gaps)}"

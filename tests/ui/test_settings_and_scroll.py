@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.sampling import PRESETS
 from studio.core.chat.session import SessionState
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.settings import load_settings
-from tests.ui.conftest import set_sampling
+from tests.ui.conftest import StreamGaps, set_sampling
 
 pytestmark = pytest.mark.slow
 
@@ -88,20 +92,30 @@ def test_long_reply_follows_unless_user_scrolled_up(qtbot, run, window):
         store.add_message(cid, "user", f"Earlier question {i}")
         store.add_message(cid, "assistant", f"Earlier answer {i}. " * 6)
     chat.session.open(cid)
-    set_sampling(win, max_tokens=300, temperature=0.9)
+    set_sampling(win, max_tokens=300, temperature=0.9, seed=5)  # seeded: a long story, not an early stop
     bar = chat.messages.verticalScrollBar()
+    stream_gaps = StreamGaps(chat.session)
+    earlier = chat.session.messages[-1].id
     chat.composer.setPlainText("Tell me a long story about a lighthouse keeper.")
     qtbot.mouseClick(chat.send_button, Qt.MouseButton.LeftButton)
-    run.until(lambda: chat.session.messages[-1].role == "assistant"
+    # The new reply, not the earlier answer that is last until the send lands.
+    run.until(lambda: chat.session.messages[-1].id > earlier and chat.session.messages[-1].role == "assistant"
               and len(chat.session.messages[-1].content) > 60, 60)
     qtbot.wait(100)
     assert bar.maximum() > 0 and bar.value() == bar.maximum()  # following the reply
     bar.setValue(0)  # the user scrolls up to read
     top_max = bar.maximum()
-    run.until(lambda: bar.maximum() > top_max or chat.session.state == SessionState.IDLE, 60)
+    shown = len(chat.session.messages[-1].content)
+    run.until(lambda: bar.maximum() > top_max + 40 or chat.session.state == SessionState.IDLE, 60)
+    # The reply must have kept growing below the reader, else leaving them at the top proves nothing.
+    assert bar.maximum() > top_max + 40, f"the reply ended before growing ({shown} chars when scrolled up)"
+    assert len(chat.session.messages[-1].content) > shown
     assert bar.value() == 0  # and the list leaves them there
     chat.stop()
     run.until(lambda: chat.session.state == SessionState.IDLE, 10)
+    gaps = stream_gaps.stop()
+    print(StreamGaps.summary(gaps))
+    StreamGaps.assert_smooth(gaps)
     assert chat.session.messages[-1].status in (MessageStatus.STOPPED, MessageStatus.COMPLETE)
     chat.messages.scroll_to_bottom()
     assert chat.messages.stick_to_bottom
@@ -117,30 +131,49 @@ def test_copy_puts_message_on_clipboard(qtbot, window):
     assert QGuiApplication.clipboard().text() == "copy me 你好"
 
 
-def test_cancel_load_keeps_the_app_usable(qtbot, run, window):
+def test_cancel_load_keeps_the_previous_model_and_the_app_usable(qtbot, run, window):
     win = window
-    clicked = []
+    engine = win.engine
+    before = engine.model_info
+    new_threads = 2 if before.n_threads == 1 else 1
+    sent = []
+    send_cancel = engine.worker.cancel
 
-    def on_progress(fraction, stage):  # press Cancel as soon as the worker reports the load started
-        if not clicked and win.engine._load_call is not None and win.cancel_load_button.isEnabled():
-            clicked.append(stage)
-            qtbot.mouseClick(win.cancel_load_button, Qt.MouseButton.LeftButton)
+    async def recorded_cancel(call_id):
+        await send_cancel(call_id)
+        sent.append(call_id)
 
-    finished = []
-    win.engine.subscribe("load_progress", on_progress)
-    win.engine.subscribe("loaded", lambda info: finished.append(info))
-    win.apply_engine_settings(win.chat.settings_panel.engine_settings())  # starts a reload
-    run.until(lambda: clicked or finished, 30)
-    run.until(lambda: win.engine.state != EngineState.LOADING and not win.chat.busy
-              and ("cancelled" in win.banner.text() or finished), 30)
-    # Either the cancel landed (and says so) or the load had already finished; both leave a usable app.
-    landed = "cancelled" in win.banner.text()
-    assert landed or win.engine.ready
-    print("cancel landed:", landed, clicked)
+    engine.worker.cancel = recorded_cancel
+    panel = win.chat.settings_panel
+    panel.threads_auto.setChecked(False)
+    panel.threads.setValue(new_threads)
+    # Hold the worker still so the load is in flight when Cancel is pressed, as with a large model;
+    # the small starter model would otherwise often finish first.
+    pid = engine.worker.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+        run.until(lambda: engine._load_call is not None, 10)
+        assert win._progress_action.isVisible() and win.cancel_load_button.isEnabled()
+        qtbot.mouseClick(win.cancel_load_button, Qt.MouseButton.LeftButton)
+        try:
+            run.until(lambda: sent, 5)
+        except WaitTimeout:
+            pytest.fail("Cancel never reached the engine worker")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    run.until(lambda: engine.state != EngineState.LOADING and not win.chat.busy, 30)
+    assert "cancelled" in win.banner.text(), win.banner.text()
     assert not win._progress_action.isVisible()
+    # The cancelled settings never reached a live model: the previous one is what the engine keeps.
+    assert engine.model_info is before and engine.settings.n_threads != new_threads
+    assert engine.worker.pid == pid  # cancelled in time, not ended as unresponsive
     chat = win.chat
     chat.composer.setPlainText("Say yes.")
     qtbot.mouseClick(chat.send_button, Qt.MouseButton.LeftButton)
     run.until(lambda: chat.session.state == SessionState.IDLE and chat.session.messages
               and chat.session.messages[-1].role == "assistant"
-              and chat.session.messages[-1].status == MessageStatus.COMPLETE, 90)
+              and chat.session.messages[-1].status != MessageStatus.STREAMING, 90)
+    reply = chat.session.messages[-1]
+    assert reply.status == MessageStatus.COMPLETE and reply.content.strip()
+    assert engine.ready and engine.model_info.n_threads == before.n_threads  # reloaded as it was
