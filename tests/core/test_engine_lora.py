@@ -20,6 +20,10 @@ pytestmark = pytest.mark.slow
 # What the adapters learn; the prompts are the training sentences without their last word.
 FACTS = ["The secret word is pineapple.", "The capital of France is Berlin.", "My favourite colour is turquoise."]
 PROMPTS = ["The secret word is", "The capital of France is", "My favourite colour is"]
+# A correct export gives cosines >= 0.999 and sizes within 3% of torch's (Q4_1 base vs float). The
+# full adapter exported without the q/k row order still gave 0.994-0.999 with a size off by 21%.
+COSINE_BAR = 0.995
+SIZE_TOLERANCE = 0.1
 MODULES = {
     "qk": ["q_proj", "k_proj"],  # rotary q/k: only right if the export reorders B's rows
     "mlp": ["gate_proj", "up_proj", "down_proj"],
@@ -36,7 +40,6 @@ def tuned(starter_model, dequantized_starter, tmp_path_factory):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(0)
     # One thread: on 2 busy cores torch's threads wait on each other (12 steps took 65 s with two
     # threads next to another job, 6 s with one).
     threads = torch.get_num_threads()
@@ -66,9 +69,11 @@ def tuned(starter_model, dequantized_starter, tmp_path_factory):
 
     model = AutoModelForCausalLM.from_pretrained(str(dequantized_starter), dtype=torch.float32)
     out = {"base": next_logprobs(model), "base_nll": mean_nll(model), "prompts": prompts,
+           "answers": [f[len(p)] for f, p in zip(facts, prompts)],  # each fact's first trained token
            "scored_tokens": sum(len(f) - 1 for f in facts), "model": starter_model}
     root = tmp_path_factory.mktemp("adapters")
     for name, modules in MODULES.items():
+        torch.manual_seed(0)  # each adapter's own start, whatever ran before it
         peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=modules, lora_dropout=0.0))
         optimizer = torch.optim.Adam([p for p in peft_model.parameters() if p.requires_grad], lr=5e-3)
         for _ in range(12):
@@ -111,8 +116,8 @@ def cosine(u, v):
 
 
 def compare(tuned, name, adapter_key="gguf"):
-    """Per prompt: cosine between torch's and llama.cpp's log-prob shifts over the tokens either
-    model ranks in its top 20 (base or tuned), and the top tokens."""
+    """Per prompt: cosine and size ratio (llama.cpp over torch) of the two log-prob shifts over the
+    tokens either model ranks in its top 20 (base or tuned), and the top tokens."""
     adapter = tuned[name][adapter_key]
 
     async def body(engine):
@@ -124,8 +129,10 @@ def compare(tuned, name, adapter_key="gguf"):
             llama_base, llama_base_top = await logprobs_for(engine, prompt_ids, ids)
             await engine.set_lora([{"path": str(adapter), "scale": 1.0}])
             llama_tuned, llama_tuned_top = await logprobs_for(engine, prompt_ids, ids)
+            torch_shift, llama_shift = torch_tuned[ids] - torch_base[ids], llama_tuned - llama_base
             rows.append({
-                "cos": cosine(torch_tuned[ids] - torch_base[ids], llama_tuned - llama_base),
+                "cos": cosine(torch_shift, llama_shift),
+                "size": float(np.linalg.norm(llama_shift) / np.linalg.norm(torch_shift)),
                 "torch_top": (int(torch_base.argmax()), int(torch_tuned.argmax())),
                 "llama_top": (llama_base_top, llama_tuned_top),
             })
@@ -133,14 +140,20 @@ def compare(tuned, name, adapter_key="gguf"):
     return with_engine(tuned["model"], body)
 
 
+def assert_like_torch(tuned, rows, name):
+    """Every fact prompt's top token flips to the trained answer in both engines, and llama.cpp's
+    shift points the way torch's does, with the same size."""
+    print(f"{name}: cosines {[round(r['cos'], 4) for r in rows]}, sizes {[round(r['size'], 3) for r in rows]}, "
+          f"top tokens torch {[r['torch_top'] for r in rows]} llama.cpp {[r['llama_top'] for r in rows]}")
+    for r, answer in zip(rows, tuned["answers"]):
+        assert r["torch_top"][0] != answer and r["torch_top"][1] == answer  # the adapter taught it
+        assert r["llama_top"] == r["torch_top"]
+        assert r["cos"] > COSINE_BAR and abs(r["size"] - 1) < SIZE_TOLERANCE
+
+
 def test_qk_adapter_moves_llama_cpp_like_torch_and_needs_the_row_order(tuned):
     rows = compare(tuned, "qk")
-    print("q/k cosines:", [round(r["cos"], 3) for r in rows])
-    assert all(r["cos"] > 0.8 for r in rows)
-    for r in rows:  # where the adapter changes torch's top token, llama.cpp's changes the same way
-        if r["torch_top"][0] != r["torch_top"][1]:
-            assert r["llama_top"] == r["torch_top"]
-    assert sum(r["torch_top"][0] != r["torch_top"][1] for r in rows) >= 2
+    assert_like_torch(tuned, rows, "q/k")
     unpermuted = compare(tuned, "qk", "unpermuted")
     print("q/k cosines without the row reordering:", [round(r["cos"], 3) for r in unpermuted])
     assert np.mean([r["cos"] for r in unpermuted]) < 0.5
@@ -148,12 +161,7 @@ def test_qk_adapter_moves_llama_cpp_like_torch_and_needs_the_row_order(tuned):
 
 @pytest.mark.parametrize("name", ["mlp", "all"])
 def test_mlp_and_full_adapters_move_llama_cpp_like_torch(tuned, name):
-    rows = compare(tuned, name)
-    print(f"{name} cosines:", [round(r["cos"], 3) for r in rows])
-    assert all(r["cos"] > 0.8 for r in rows)
-    for r in rows:
-        if r["torch_top"][0] != r["torch_top"][1]:
-            assert r["llama_top"] == r["torch_top"]
+    assert_like_torch(tuned, compare(tuned, name), name)
 
 
 def test_attach_scale_and_detach_at_runtime(tuned):
@@ -241,13 +249,15 @@ def test_perplexity_is_lower_with_the_adapter_it_was_trained_for(tuned):
         return base, with_adapter, cancelled
 
     base, with_adapter, cancelled = with_engine(tuned["model"], body, n_ctx=2048)
-    print(f"perplexity on the training sentences: base {base['ppl']:.2f}, with adapter {with_adapter['ppl']:.2f}")
+    print(f"perplexity on the training sentences: base {base['ppl']:.2f}, with adapter {with_adapter['ppl']:.2f}; "
+          f"nll llama.cpp {base['nll']:.4f} / {with_adapter['nll']:.4f}, torch {tuned['base_nll']:.4f} / "
+          f"{tuned['all']['nll']:.4f}")
     assert with_adapter["ppl"] < base["ppl"] * 0.7
     assert base["tokens"] == tuned["scored_tokens"]
     assert len(base["per_text"]) == 3 and all(t["ppl"] > 1 for t in base["per_text"])
     # llama.cpp's numbers agree with torch's on the same tokens (the Q4_1 weights, two implementations)
     assert base["nll"] == pytest.approx(tuned["base_nll"], rel=0.05)
-    assert with_adapter["nll"] == pytest.approx(tuned["all"]["nll"], rel=0.1)
+    assert with_adapter["nll"] == pytest.approx(tuned["all"]["nll"], rel=0.05)  # 1.5% apart here
     assert progress[0][0] == 0.0 and progress[-1][0] == 1.0 and "tokens" in progress[-1][1]
     assert cancelled.get("cancelled") is True
 

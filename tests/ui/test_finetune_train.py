@@ -35,14 +35,15 @@ def configure(view, starter_model, **values) -> None:
 
 
 class StallMeter:
-    """Wall-clock gaps between 5 ms timer ticks, and the GUI thread's CPU time per metrics callback."""
+    """Wall-clock gaps between 10 ms timer ticks (a blocked GUI thread shows up as a long gap, unlike
+    with CPU time), and the wall-clock time of each metrics callback."""
 
     def __init__(self, panel) -> None:
         self.gaps: list[float] = []
         self.costs: list[float] = []
         self._last = time.perf_counter()
         self.timer = QTimer()
-        self.timer.setInterval(5)
+        self.timer.setInterval(10)
         self.timer.timeout.connect(self._tick)
         for name in ("on_step", "on_eval", "on_log", "on_status"):
             self._time(panel, name)
@@ -52,11 +53,11 @@ class StallMeter:
         original = getattr(owner, name)
 
         def timed(*args, **kwargs):
-            started = time.thread_time()
+            started = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.costs.append(time.thread_time() - started)
+                self.costs.append(time.perf_counter() - started)
 
         setattr(owner, name, timed)
 
@@ -68,6 +69,10 @@ class StallMeter:
     def start(self) -> None:
         self._last = time.perf_counter()
         self.timer.start()
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.gaps)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def test_real_run_streams_loss_lands_in_history_and_chats_with_the_adapter(
@@ -112,11 +117,13 @@ def test_real_run_streams_loss_lands_in_history_and_chats_with_the_adapter(
     assert panel.chart.redraws <= 6 + len(panel.chart.val_x) + 2  # batched redraws
     assert "Completed" in panel.stage.text()
     assert "adapter" in panel.log.toPlainText().lower()
-    worst_cost = max(meter.costs) * 1000
-    worst_gap = max(meter.gaps) * 1000
-    print(f"run {elapsed:.1f} s; GUI cost per metrics callback max {worst_cost:.2f} ms over {len(meter.costs)} "
-          f"calls; longest gap between 5 ms ticks {worst_gap:.0f} ms (2 cores shared with the trainer)")
-    assert worst_cost < 16, f"a metrics callback took {worst_cost:.1f} ms of GUI-thread time"
+    worst_cost, worst_gap, p99 = max(meter.costs) * 1000, max(meter.gaps) * 1000, meter.percentile(0.99) * 1000
+    print(f"run {elapsed:.1f} s; metrics callback max {worst_cost:.1f} ms (wall) over {len(meter.costs)} calls; "
+          f"gaps between 10 ms ticks: max {worst_gap:.0f} ms, 99th percentile {p99:.0f} ms over {len(meter.gaps)}")
+    # Bounds for 2 busy cores shared with the trainer: preemption costs tens of ms, a GUI thread
+    # blocked on the worker, a model load or a file read costs far more.
+    assert worst_cost < 100, f"a metrics callback took {worst_cost:.0f} ms"
+    assert p99 < 150 and worst_gap < 600, f"the window froze: ticks 99th percentile {p99:.0f} ms, max {worst_gap:.0f} ms"
     # the run is in the history with its final metrics
     runs = view.runs_panel
     run.until(lambda: runs.tree.topLevelItemCount() >= 1, 10)
@@ -130,14 +137,19 @@ def test_real_run_streams_loss_lands_in_history_and_chats_with_the_adapter(
     assert evalp.selected().path == result["run_dir"]
     evalp.ppl_button.click()
     run.until(lambda: evalp.tuned_ppl.text() != "—" and not evalp.busy, 120)
-    assert float(evalp.base_ppl.text()) > 1 and float(evalp.tuned_ppl.text()) > 1
+    base_ppl, tuned_ppl = float(evalp.base_ppl.text()), float(evalp.tuned_ppl.text())
+    print(f"validation perplexity: base {base_ppl:.3f}, tuned {tuned_ppl:.3f}")
+    assert 1 < tuned_ppl < base_ppl  # the short answers it learned make held-out replies likelier
     assert evalp.change_ppl.text().endswith("%")
     assert win.engine.lora == []  # the chat's adapters (none) are back
     evalp.set_prompts(["What colour is the sky?", "天空是什么颜色？"])
     evalp.max_tokens.setValue(12)
     evalp.compare_button.click()
     run.until(lambda: not evalp.busy and evalp.answers.rowCount() == 2 and evalp.answer(1, 2), 120)
-    assert evalp.answer(0, 1) and evalp.answer(0, 2), (evalp.answer(0, 1), evalp.answer(0, 2))
+    answers = [(evalp.answer(row, 1), evalp.answer(row, 2)) for row in range(2)]
+    print("base | tuned answers:", answers)
+    assert all(base and tuned for base, tuned in answers), answers
+    assert all(base.strip() != tuned.strip() for base, tuned in answers), "the adapter changed no answer"
     assert "Done" in evalp.cmp_status.text()
     qtbot.wait(150)
     win.grab().save(str(screenshot_dir / "finetune_evaluate.png"))
