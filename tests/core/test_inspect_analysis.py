@@ -78,6 +78,59 @@ def test_attention_maps_are_causal_distributions_over_llama_cpp_tokens(loop, ana
     np.testing.assert_array_equal(again.weights, result.weights)
 
 
+def reference_forward(folder, ids, lens_positions=2):
+    """transformers' own answer for `ids`, in this process and without the analyser: eager attention
+    [layers, heads, T, T] and the logit lens at the last `lens_positions` positions as probabilities
+    [entries, positions, vocab] (entry 0 = embeddings, the last = the model's output). It loads the
+    dequantized folder the analyser loads (transformers' own GGUF loader made it; loading the GGUF
+    again would cost ~20 s), so analysis.py, the worker and the .npz are what is checked."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on 2 busy cores one thread ran this 13-token forward ~6x faster
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32,
+                                                     attn_implementation="eager").eval()
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([list(ids)]), output_attentions=True, output_hidden_states=True,
+                        use_cache=False)
+            attentions = np.stack([a[0].numpy() for a in out.attentions])
+            tail = slice(len(ids) - lens_positions, None)
+            logits = [model.lm_head(model.model.norm(h[0, tail])) for h in out.hidden_states[:-1]]
+            lens = torch.stack(logits + [out.logits[0, tail]]).softmax(-1).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return attentions, lens
+
+
+def test_attention_and_lens_match_a_plain_transformers_forward(loop, analyser, starter_model,
+                                                               dequantized_starter):
+    """Values, not just shapes: each layer and head against transformers' output_attentions on the
+    same token ids, in layer order (a map filed under the wrong layer must fail here)."""
+    result = loop.run_until_complete(analyser.attention(starter_model, text=PROMPT))
+    lens = loop.run_until_complete(analyser.logit_lens(starter_model, tokens=result.ids, top_k=3, positions=2))
+    attentions, probs = reference_forward(dequantized_starter, result.ids, lens_positions=2)
+    assert result.weights.shape == attentions.shape
+    for layer in range(result.n_layers):
+        diff = float(np.abs(result.weights[layer] - attentions[layer]).max())
+        assert diff < 1e-4, f"layer {layer}: attention differs from transformers by {diff:.3g}"
+    # Layers really differ from each other, so the check above pins their order.
+    assert np.abs(attentions[0] - attentions[-1]).max() > 0.1
+    # The lens, per layer: the top-1 token at each position is transformers' most likely one, at its
+    # probability (compared by probability: float noise may swap two near-equal tokens) ...
+    assert len(lens["top1"]) == probs.shape[0] == result.n_layers + 1
+    for entry, row in enumerate(lens["top1"]):
+        for position, token in enumerate(row):
+            mine, best = probs[entry, position, token["id"]], probs[entry, position].max()
+            assert abs(token["prob"] - mine) < 1e-4 and best - mine < 1e-4, (entry, position, token)
+    # ... and the top 3 at the last position are transformers' top 3.
+    for entry, row in enumerate(lens["last"]):
+        shown = [t["prob"] for t in row]
+        np.testing.assert_allclose(shown, np.sort(probs[entry, -1])[::-1][:3], atol=1e-4)
+        np.testing.assert_allclose(shown, probs[entry, -1, [t["id"] for t in row]], atol=1e-4)
+
+
 def test_long_prompts_are_cut_to_max_tokens(loop, analyser, starter_model):
     full = llama_ids(starter_model, LONG)
     assert len(full) > 64

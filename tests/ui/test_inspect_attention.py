@@ -13,11 +13,12 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
-from studio.ui.inspect.heatmap import (HeatmapGrid, full_label, is_continuation, pool_max, prepare_grid,
-                                      to_indices)
+from studio.ui.inspect.heatmap import (HeatmapGrid, colour_table, full_label, is_continuation, pool_max,
+                                      prepare_grid, to_indices)
+from studio.ui.theme import is_dark
 
 PROMPT = "猫坐在垫子上，因为它很累。它睡着了。"
 
@@ -29,6 +30,36 @@ def causal_weights(layers: int, heads: int, tokens: int, seed: int = 0) -> np.nd
     scores[..., np.triu(np.ones((tokens, tokens), bool), 1)] = -np.inf
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     return (weights / weights.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def colours() -> np.ndarray:
+    """The 0xRRGGBB the heatmaps paint per colour index: 0 = background (Base), 255 = weight 1."""
+    return colour_table(is_dark(), QApplication.palette().color(QPalette.ColorRole.Base)) & 0xFFFFFF
+
+
+def pixel(image: QImage, point: QPoint) -> int:
+    return image.pixel(point) & 0xFFFFFF
+
+
+def shades(weight: float) -> set[int]:
+    """The colours a weight may paint as: its index, or a neighbour (a 1e-5 difference between two
+    forward passes can round to the next of 254 steps). Exact zeros only ever paint background."""
+    index = int(to_indices(np.array([weight], np.float32))[0])
+    table = colours()
+    if index == 0:
+        return {int(table[0])}
+    return {int(table[i]) for i in range(max(1, index - 1), min(255, index + 1) + 1)}
+
+
+def grid_corners(grid, layer: int, head: int) -> dict[str, int]:
+    """The corner pixels of one thumbnail (scrolled into view). The top left shows the first weight
+    at any size; the others show the corner weights when each token gets at least a pixel, or the
+    weights there are a constant block."""
+    grid.ensure_visible(layer)
+    image = grid.viewport().grab().toImage()
+    rect = grid.cell_rect(layer, head)
+    return {"top_left": pixel(image, rect.topLeft()), "top_right": pixel(image, rect.topRight()),
+            "bottom_left": pixel(image, rect.bottomLeft()), "bottom_right": pixel(image, rect.bottomRight())}
 
 
 def move(widget, pos: QPoint) -> None:
@@ -69,6 +100,9 @@ def test_pooling_keeps_thin_structure_and_shapes():
 
 def test_grid_paints_30x9_thumbnails_of_256_tokens_fast(qtbot):
     weights = causal_weights(30, 9, 256)
+    # A constant lower-left block per head, which any resampling keeps: each cell's own colour.
+    marks = (np.arange(30 * 9, dtype=np.float32).reshape(30, 9) + 1) / 300
+    weights[:, :, 128:, :64] = marks[:, :, None, None]
     start = time.perf_counter()
     thumbs = prepare_grid(weights)
     prepare_s = time.perf_counter() - start
@@ -91,6 +125,14 @@ def test_grid_paints_30x9_thumbnails_of_256_tokens_fast(qtbot):
     # Cell hit-testing: the centre of each cell maps back to it, the mean column to head -1.
     for layer, head in ((0, 0), (2, 8), (5, -1)):
         assert grid.cell_at(grid.cell_rect(layer, head).center()) == (layer, head)
+    # What is painted: token 0 attends only to itself (weight 1: the ramp's end), the causal corner
+    # is background, and the bottom left is that head's own mark (the mean column: the heads' mean).
+    table = colours()
+    for layer, head in ((1, 0), (13, 4), (29, 8), (17, -1)):
+        corners = grid_corners(grid, layer, head)
+        mark = marks[layer, head] if head >= 0 else marks[layer].mean()
+        assert corners["top_left"] == table[255] and corners["top_right"] == table[0], (layer, head)
+        assert corners["bottom_left"] == table[to_indices(np.array([mark]))[0]], (layer, head, mark)
 
 
 class _Refuses:
@@ -181,8 +223,9 @@ def compute(run, view, text: str = PROMPT, timeout: float = 120.0):
 
 @pytest.mark.slow
 def test_compute_on_a_chinese_prompt_shows_every_layer_and_head(qtbot, run, analyser, starter_model,
-                                                               screenshot_dir):
+                                                               dequantized_starter, screenshot_dir):
     from studio.ui.tasks import spawn
+    from tests.core.test_inspect_analysis import reference_forward
 
     view = make_view(qtbot, analyser, starter_model)
     view.editor.setPlainText(PROMPT)
@@ -207,6 +250,32 @@ def test_compute_on_a_chinese_prompt_shows_every_layer_and_head(qtbot, run, anal
     assert not view.note.isVisibleTo(view)       # nothing to say about a short prompt
     print(f"\nattention {view.timings['analyse']:.2f} s, thumbnails {view.timings['thumbnails'] * 1000:.0f} ms, "
           f"T={t}")
+
+    # The weights shown are transformers' own (output_attentions on the same ids), layer by layer ...
+    reference, _lens = reference_forward(dequantized_starter, result.ids, lens_positions=1)
+    np.testing.assert_allclose(result.weights, reference, atol=1e-4)
+    # ... and so are the grid's cells: the last token's weight on itself, at each thumbnail's bottom
+    # right (no pooling at this length), differs by layer and head; the causal corner is empty.
+    assert view.grid.cell >= t  # whole pixels per weight: the last pixel shows the last weight
+    for layer, head in ((1, 3), (14, 0), (29, 8), (22, -1)):
+        corners = grid_corners(view.grid, layer, head)
+        last = reference[layer, head, -1, -1] if head >= 0 else reference[layer, :, -1, -1].mean()
+        assert corners["bottom_right"] in shades(last), (layer, head, last)
+        assert corners["top_right"] == colours()[0]
+    # The zoom paints every cell in its weight's colour, the causal triangle as background, and the
+    # heaviest key of each query darkest (lightest on a dark theme) in its row.
+    view.select(5, 2)
+    np.testing.assert_allclose(view.zoom.matrix, reference[5, 2], atol=1e-4)
+    image = view.zoom.grab().toImage()
+    painted = np.array([[pixel(image, view.zoom.cell_center(r, c)) for c in range(t)] for r in range(t)])
+    for r in range(t):
+        for c in range(t):
+            assert painted[r, c] in shades(reference[5, 2, r, c]), (r, c, reference[5, 2, r, c])
+    assert (painted[np.triu_indices(t, 1)] == colours()[0]).all()
+    lightness = np.vectorize(lambda rgb: QColor(int(rgb)).lightness())(painted)
+    for r in range(1, t):
+        row, heaviest = lightness[r, :r + 1], lightness[r, int(view.zoom.matrix[r].argmax())]
+        assert heaviest == (row.max() if is_dark() else row.min()), (r, row)
 
     # The picture: a mid-depth head, a query highlighted, as a user would leave it.
     view.select(5, 2)

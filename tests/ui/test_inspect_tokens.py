@@ -197,16 +197,43 @@ def _document(n_tokens_wanted: int) -> str:
     return paragraph * max(1, n_tokens_wanted // 60)
 
 
+class StallMeter:
+    """The longest the GUI thread went without running its event loop, by wall clock: a 10 ms
+    timer's largest gap between ticks (from start to the first tick and the last tick to stop too)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def __enter__(self):
+        self.ticks.append(time.perf_counter())
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.stop()
+        self.ticks.append(time.perf_counter())
+
+    @property
+    def longest(self) -> float:
+        return max(b - a for a, b in itertools.pairwise(self.ticks))
+
+
 def test_100k_token_document_tokenizes_lays_out_and_paints(qtbot, run, starter_model):
     view = make_view(qtbot, starter_model)
     text = _document(100_000)
     start = time.perf_counter()
     view.editor.setPlainText(text)
     paste = time.perf_counter() - start
-    run(view.refresh(), timeout=60)
+    with StallMeter() as stall:
+        run(view.refresh(), timeout=60)
+        view.token_text.grab()
     tt = view.tokenized
     assert tt is not None and tt.n_tokens >= 90_000
-    view.token_text.grab()
     timings = dict(view.timings)
     # The same GUI-side path the benchmark times: set_tokenized + grab on a fresh widget.
     widget = TokenText()
@@ -215,9 +242,11 @@ def test_100k_token_document_tokenizes_lays_out_and_paints(qtbot, run, starter_m
     render = measure_render(widget, tt)
     print(f"\n100k doc: {tt.n_tokens} tokens, {tt.n_chars} chars; editor paste {paste:.3f}s; "
           f"tokenize {timings['tokenize']:.3f}s, prepare {timings['prepare']:.3f}s, "
-          f"apply (GUI thread) {timings['apply']:.3f}s; render: " +
-          ", ".join(f"{k} {v:.3f}s" for k, v in render.items()))
-    assert timings["total"] < 10 and render["total"] < 10
+          f"apply (GUI thread) {timings['apply']:.3f}s, longest event-loop stall {stall.longest:.3f}s; "
+          "render: " + ", ".join(f"{k} {v:.3f}s" for k, v in render.items()))
+    # The claim is <= 1 s shown, with the window live throughout; 2-3x margins for a busy machine.
+    assert timings["total"] < 3 and render["total"] < 1
+    assert stall.longest < 0.5
     # Hover hit-testing deep in the document is a binary search, not a scan.
     widget.scroll_to_span(len(tt.spans) // 2)
     start = time.perf_counter()
@@ -236,24 +265,18 @@ def test_100k_token_document_tokenizes_lays_out_and_paints(qtbot, run, starter_m
 
 
 def test_a_1mb_paste_keeps_the_window_responsive(qtbot, run, starter_model):
-    from PySide6.QtCore import QTimer
-
     view = make_view(qtbot, starter_model)
     text = _document(1 << 20)[: 1 << 20]
-    view.editor.setPlainText(text)
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    settle(run, view, timeout=90)
-    timer.stop()
+    with StallMeter() as stall:
+        view.editor.setPlainText(text)
+        settle(run, view, timeout=90)
     tt = view.tokenized
     assert tt is not None and tt.n_chars == len(text)
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     print(f"\n1 MB paste: {tt.n_tokens} tokens; tokenize {view.timings['tokenize']:.3f}s, "
-          f"GUI-thread apply {view.timings['apply']:.3f}s, longest event-loop stall {max(gaps or [0]):.3f}s")
-    assert view.timings["apply"] < 5
+          f"GUI-thread apply {view.timings['apply']:.3f}s, longest event-loop stall {stall.longest:.3f}s")
+    # Six times the claim's 100k tokens (3 s of tokenizing here, off the GUI thread): the window
+    # still answers within 1.5 s at worst (0.4-0.6 s measured on 2 busy cores).
+    assert view.timings["apply"] < 1.5 and stall.longest < 1.5
 
 
 def test_screenshot_mixed_text(qtbot, run, starter_model, screenshot_dir):

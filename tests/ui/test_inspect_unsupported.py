@@ -7,6 +7,7 @@ architecture llama.cpp knows and transformers' GGUF loader does not), so every p
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -69,15 +70,22 @@ def test_tokens_and_next_token_work_and_attention_says_why_not(qtbot, run, baich
         assert view.model_path() == str(baichuan_model)
         run.until(lambda: view.model_facts.text().startswith("baichuan"), timeout=10)
 
-        view.tokens_view.editor.setPlainText("法国的首都是巴黎。The capital of France is")
+        prompt = "法国的首都是巴黎。The capital of France is"
+        view.tokens_view.editor.setPlainText(prompt)
         run.until(lambda: view.tokens_view.tokenized is not None and view.tokens_view.tokenized.n_tokens > 5,
                   timeout=30)
 
         view.sections.setCurrentWidget(view.next_view)  # the prompt follows; the analyser warms up
         assert view.next_view.editor.toPlainText().startswith("法国的首都是巴黎")
-        assert run(view.next_view.refresh(), timeout=90) is not False
+        assert view.next_view.chat_toggle.isChecked() is False
+        assert run(view.next_view.refresh(), timeout=90) is True
         assert engine.model_info is not None and Path(engine.model_info.path) == baichuan_model
-        assert view.next_view.bars.rows and view.next_view.bars.rows[0].id >= 0
+        # The bars are llama.cpp's own top tokens for this file, best first, at its probabilities.
+        own = run(engine.next_logits(prompt, top_k=3), timeout=30)["tokens"]
+        rows = view.next_view.bars.rows[:3]
+        assert [r.id for r in rows] == [t["id"] for t in own]
+        assert [r.base_prob for r in rows] == pytest.approx([math.exp(t["logprob"]) for t in own], abs=1e-4)
+        assert rows[0].base_prob > rows[1].base_prob > rows[2].base_prob
 
         run(view.next_view.compute_lens(), timeout=120)
         lens_note = view.next_view.lens.note.text()
