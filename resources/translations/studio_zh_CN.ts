@@ -596,6 +596,30 @@
       <source>Drop to see {name} as tokens</source>
       <translation>松开以查看 {name} 的词元</translation>
     </message>
+    <message>
+      <source>A reply is still being written: stop it, then repair.</source>
+      <translation>回复仍在生成：请先停止，再修复。</translation>
+    </message>
+    <message>
+      <source>Open folder</source>
+      <translation>打开文件夹</translation>
+    </message>
+    <message>
+      <source>Recover chats</source>
+      <translation>恢复聊天记录</translation>
+    </message>
+    <message>
+      <source>Recovery failed: {reason}</source>
+      <translation>恢复失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Repair</source>
+      <translation>修复</translation>
+    </message>
+    <message>
+      <source>Repair failed: {reason}</source>
+      <translation>修复失败：{reason}</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>
@@ -1779,6 +1803,18 @@
     <message>
       <source>The adapter was saved, but not as GGUF: {reason}</source>
       <translation>适配器已保存，但未能保存为 GGUF：{reason}</translation>
+    </message>
+    <message>
+      <source>Could not resume; the run is unchanged ({state}).</source>
+      <translation>无法继续训练；该运行保持不变（{state}）。</translation>
+    </message>
+    <message>
+      <source>Resume failed: {reason}</source>
+      <translation>继续训练失败：{reason}</translation>
+    </message>
+    <message>
+      <source>This run is already complete.</source>
+      <translation>该运行已经完成。</translation>
     </message>
   </context>
   <context>
