@@ -170,6 +170,24 @@ def test_cancelled_model_switch_keeps_chatting(starter_model):
     with_engine(body)
 
 
+def test_cancel_while_the_worker_is_still_starting_cancels_the_load(starter_model):
+    """The first load starts the worker (importing llama.cpp takes a while): a Cancel pressed then
+    must not be lost, or the model would load anyway."""
+    async def body(engine):
+        loading = asyncio.ensure_future(engine.load(str(starter_model), n_ctx=1024))
+        while engine.state != EngineState.LOADING:
+            await asyncio.sleep(0)
+        assert engine.worker.pid is None or engine._load_call is None  # the call is not there yet
+        await engine.cancel_load()
+        with pytest.raises(WorkerError) as info:
+            await loading
+        assert info.value.kind == "cancelled"
+        assert not engine.ready and engine.state == EngineState.NO_MODEL
+        await engine.load(str(starter_model), n_ctx=1024)  # a later load is not cancelled
+        assert engine.ready
+    with_engine(body)
+
+
 def test_context_length_rounded_up_by_llama_cpp_does_not_reload_each_time(starter_model):
     async def body(engine):
         loads = []

@@ -148,6 +148,7 @@ class EngineClient(Emitter):
         self._wanted: dict[str, Any] | None = None   # last successful load request
         self._loaded_generation = -1                 # worker generation the model lives in
         self._load_call: Call | None = None
+        self._cancel_before_call = False  # Cancel pressed while the worker was still starting
         self._analysis_call: Call | None = None      # perplexity in flight, for cancel_perplexity()
 
     def _set_state(self, state: EngineState) -> None:
@@ -183,8 +184,11 @@ class EngineClient(Emitter):
         self._set_state(EngineState.LOADING)
         self.emit("load_progress", fraction=0.0, stage="starting")
         started = time.perf_counter()
+        self._cancel_before_call = False
         try:
             self._load_call = await self.worker.request("load", **params)
+            if self._cancel_before_call:  # starting the worker (importing llama.cpp) takes a while
+                await self._load_call.cancel(timeout=CANCEL_TIMEOUT_S)
             result = await self._load_call.wait(self._on_load_event)
         except WorkerError as exc:
             if exc.kind == "lora_mismatch":  # the worker had dropped the old model by then
@@ -215,6 +219,8 @@ class EngineClient(Emitter):
         """Cancel the load in flight; a worker silent for CANCEL_TIMEOUT_S is ended (see Generation.cancel)."""
         if self._load_call is not None:
             await self._load_call.cancel(timeout=CANCEL_TIMEOUT_S)
+        elif self.state == EngineState.LOADING:
+            self._cancel_before_call = True
 
     def _note_unresponsive(self) -> None:
         self.emit("unresponsive", message=unresponsive_note())
