@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
                                QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from studio import APP_NAME
+from studio.core.chat import store_recovery
 from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineState, ModelInfo
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
@@ -579,7 +580,7 @@ class MainWindow(QMainWindow):
     def recover_chats(self, damaged: Path) -> None:
         """Copy what can be read from the damaged file (kept as it is) into the store in use."""
         try:
-            report = self.store.recover_from(damaged)
+            report = store_recovery.recover(self.store, damaged)
         except Exception as exc:  # a store error or an unreadable copy: say so, keep the window
             self.store_banner.show_message(self.tr("Recovery failed: {reason}").format(reason=exc), "error")
             return
@@ -597,7 +598,7 @@ class MainWindow(QMainWindow):
                                            "warning", actions=[(self.tr("Repair"), self.repair_store)])
             return
         try:
-            report = self.store.repair()
+            report = store_recovery.repair(self.store)
         except Exception as exc:
             self.store_banner.show_message(self.tr("Repair failed: {reason}").format(reason=exc), "error")
             return

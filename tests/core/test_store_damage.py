@@ -15,7 +15,7 @@ import pytest
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import ChatSession
 from studio.core.chat.store import ChatStore, StoreDamaged, check_database_file
-from studio.core.chat.store_recovery import move_aside, open_chat_store
+from studio.core.chat.store_recovery import move_aside, open_chat_store, recover, repair
 from tests.core.test_store_durability import _expected_text  # the writer child's token stream
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +76,7 @@ def test_a_damaged_file_is_moved_aside_kept_byte_for_byte_and_recoverable(tmp_pa
         fresh = store.create_conversation(title="After the damage")
         store.add_message(fresh.id, "user", "still works")
 
-        report = store.recover_from(notice.kept)
+        report = recover(store, notice.kept)
         assert notice.kept.read_bytes() == bytes(data)  # recovery reads a copy
         recovered = {m.content for c in store.list_conversations() for m in store.messages(c.id)}
         original = {t for ts in texts.values() for t in ts}
@@ -292,7 +292,7 @@ def test_an_unreadable_conversation_leaves_the_session_where_it_was_and_stops_wr
             store.add_message(second, "user", "must not land in the damaged file")
         assert path.read_bytes() == damaged_bytes
 
-        report = store.repair()  # moves it aside, recovers into a fresh file at the same path
+        report = repair(store)  # moves it aside, recovers into a fresh file at the same path
         kept = kept_copy(tmp_path)
         assert kept.read_bytes() == damaged_bytes
         assert report.messages >= sum(len(t) for t in texts.values()) - 3

@@ -16,7 +16,7 @@ import pytest
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.store import ChatStore, ChatStoreError
-from studio.core.chat.store_recovery import open_chat_store
+from studio.core.chat.store_recovery import open_chat_store, recover
 
 CASES = 300
 PAGE = 4096
@@ -123,7 +123,7 @@ def test_random_corruption_never_crashes_and_never_writes_into_a_failing_file(tm
             if notice is not None and notice.kept is not None:
                 seen["damaged at open"] += 1
                 assert notice.kept.read_bytes() == data
-                report = store.recover_from(notice.kept)  # never raises
+                report = recover(store, notice.kept)  # never raises
                 assert notice.kept.read_bytes() == data, f"seed {seed} ({what}): recovery wrote into the kept file"
                 assert report.messages <= 81
             elif notice is None:

@@ -26,7 +26,7 @@ host). A reply still "streaming" is only marked interrupted when its writer is g
 window opening the same file never cuts another process's reply short.
 
 One connection, used from the thread that opened it (the asyncio / Qt main thread). Events
-(Emitter): damaged(message), replaced() after `repair` swapped in a new file.
+(Emitter): damaged(message); replaced() after store_recovery swapped in or filled a new file.
 """
 
 from __future__ import annotations
@@ -281,28 +281,13 @@ class ChatStore(Emitter):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def repair(self) -> Any:
-        """Damage found while in use: move the file aside (kept, with its WAL), continue in a fresh one
-        at the same path and copy in what can still be read. Returns the RecoveryReport."""
-        from studio.core.chat.store_recovery import move_aside, recover_into
-
+    def reopen(self) -> None:
+        """Connect again to whatever file is at `path` now (after it was moved aside)."""
         self.close()
-        kept = move_aside(self.path)
         self.damaged = ""
         self._streamed.clear()
         self._token = uuid.uuid4().hex
         self._db = self._connect()
-        report = recover_into(self, kept)
-        self.emit("replaced")
-        return report
-
-    def recover_from(self, damaged: Path | str) -> Any:
-        """Copy what can be read from a damaged database (never written to) into this store."""
-        from studio.core.chat.store_recovery import recover_into
-
-        report = recover_into(self, Path(damaged))
-        self.emit("replaced")
-        return report
 
     @property
     def schema_version(self) -> int:

@@ -134,6 +134,22 @@ def move_aside(path: Path) -> Path:
     return target
 
 
+def repair(store: ChatStore) -> "RecoveryReport":
+    """Damage found while in use: move the file aside (kept, with its WAL), continue in a fresh one
+    at the same path and copy in what can still be read."""
+    store.close()
+    kept = move_aside(store.path)
+    store.reopen()
+    return recover(store, kept)
+
+
+def recover(store: ChatStore, damaged: Path | str) -> "RecoveryReport":
+    """Copy what can be read from a damaged database (only ever read, from a copy) into `store`."""
+    report = recover_into(store, Path(damaged))
+    store.emit("replaced")
+    return report
+
+
 # -- recovery ------------------------------------------------------------------------------
 _CONVERSATION_COLUMNS = "id, title, system_prompt, sampling, model, created_at, updated_at"
 _MESSAGE_COLUMNS = "id, conversation_id, role, content, status, stats, created_at"
