@@ -6,6 +6,8 @@ Events (Emitter): state(state), reset(conversation, messages), message_added(mes
 message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
 error(kind, message, log_tail), notice(message) (e.g. Stop had to restart an engine that did not answer;
 also kept in `last_notice` until the next reply).
+A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
+send/regenerate/edit raise EngineBusy before changing anything.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from studio.core.events import Emitter
 from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import Workspace
 
 
 class SessionState(str, Enum):
@@ -39,10 +42,11 @@ class SessionBusy(RuntimeError):
 
 
 class ChatSession(Emitter):
-    def __init__(self, store: ChatStore, engine: EngineClient) -> None:
+    def __init__(self, store: ChatStore, engine: EngineClient, workspace: Workspace | None = None) -> None:
         super().__init__()
         self.store = store
         self.engine = engine
+        self.workspace = workspace or Workspace(engine)
         self.conversation: Conversation | None = None
         self.messages: list[Message] = []
         self.state = SessionState.IDLE
@@ -95,6 +99,7 @@ class ChatSession(Emitter):
         if not text:
             raise ValueError("the message is empty")
         self._require_idle()
+        self.workspace.check_free()
         conversation = self.conversation or self.new_conversation()
         self._append(self.store.add_message(conversation.id, "user", text))
         return await self._reply()
@@ -102,6 +107,7 @@ class ChatSession(Emitter):
     async def regenerate(self) -> Message:
         """Replace the last reply with a fresh one."""
         self._require_idle()
+        self.workspace.check_free()
         if not self.messages:
             raise ValueError("nothing to regenerate yet")
         last = self.messages[-1]
@@ -112,6 +118,7 @@ class ChatSession(Emitter):
     async def edit_and_resend(self, message_id: int, text: str) -> Message:
         """Replace a user message (and everything after it) and answer it again."""
         self._require_idle()
+        self.workspace.check_free()
         target = next((m for m in self.messages if m.id == message_id), None)
         if target is None or target.role != "user":
             raise ValueError("only your own messages can be edited")
@@ -149,6 +156,10 @@ class ChatSession(Emitter):
 
     # -- internals --------------------------------------------------------------------------
     async def _reply(self) -> Message:
+        async with self.workspace.lease("chat"):
+            return await self._write_reply()
+
+    async def _write_reply(self) -> Message:
         conversation = self._require_conversation()
         history, sources = self._prompt_messages(conversation)
         reply = self.store.add_message(conversation.id, "assistant", "", status=MessageStatus.STREAMING)

@@ -1,0 +1,210 @@
+"""The app's state around its one llama.cpp engine: the current model and its adapters, who is using
+the engine right now (a lease), and adapter swaps that always put the previous adapters back.
+
+Screens take the workspace instead of the main window: they load models, ask for the engine and
+swap adapters here, and the window only shows what the events say.
+
+Events (Emitter):
+- model_changed(info): the engine now runs another model file.
+- adapters_changed(adapters): the attached LoRA adapters changed ([{"path", "scale"}]).
+- lease_changed(holder): who holds the engine now ("" when it is free).
+- loading(path): a load starts ("" when it has ended, loaded or not).
+- load_failed(path, error): a load was refused (EngineBusy) or failed (WorkerError); the previous
+  model stays.
+- restore_failed(error): a swap could not put the previous adapters back (WorkerError).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
+
+from studio.core.engine.client import EngineClient, ModelInfo
+from studio.core.errors import StudioError
+from studio.core.events import Emitter
+from studio.core.settings import EngineSettings
+from studio.core.workers.protocol import WorkerError
+
+# What each engine user is doing, as the sentence "the engine is busy …" ends.
+USES = {
+    "chat": "writing a chat reply",
+    "evaluation": "evaluating an adapter",
+    "next_token": "predicting the next token",
+    "server": "answering an API request",
+}
+
+
+class EngineBusy(StudioError):
+    """The engine is lent to someone else; `holder` names who ("chat", "evaluation", …)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__("engine_busy", f"The engine is busy {USES.get(holder, holder)}: wait for it or stop it "
+                                        "first.")
+        self.holder = holder
+
+
+def normalized_path(path: str | os.PathLike[str] | None) -> str:
+    """One spelling per model file (symlinks and relative paths resolved), for comparing paths."""
+    return os.path.realpath(path) if path else ""
+
+
+@dataclass(eq=False)
+class Lease:
+    """Proof of holding the engine; pass it to load_model so the holder may load its own model."""
+    user: str
+
+
+def _same_adapters(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    return [(x.get("path"), x.get("scale")) for x in a] == [(x.get("path"), x.get("scale")) for x in b]
+
+
+class Workspace(Emitter):
+    def __init__(self, engine: EngineClient) -> None:
+        super().__init__()
+        self.engine = engine
+        # The chat's context length for loads (the window points this at the chat's setting).
+        self.context_length: Callable[[], int | None] = lambda: None
+        self._lease: Lease | None = None
+        self._loading_path = ""
+        self._model_path = normalized_path(engine.model_info.path) if engine.model_info else ""
+        self._unsubscribe = [engine.subscribe("loaded", self._on_loaded),
+                             engine.subscribe("lora", self._on_lora)]
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    # -- the current model ------------------------------------------------------------------
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self.engine.model_info
+
+    @property
+    def model_path(self) -> str:
+        """The loaded model's path as the engine reports it ("" when none)."""
+        return self.engine.model_info.path if self.engine.model_info else ""
+
+    @property
+    def loading_path(self) -> str:
+        return self._loading_path
+
+    def current_path(self) -> str:
+        """The model being loaded, else the loaded one: what a model picker should show."""
+        return self._loading_path or self.model_path
+
+    def same_model(self, path: str | os.PathLike[str] | None) -> bool:
+        """Whether `path` is the model the engine holds (ready or not), whatever its spelling."""
+        return bool(path) and self.engine.model_info is not None and \
+            normalized_path(self.engine.model_info.path) == normalized_path(path)
+
+    def has_model(self, path: str | os.PathLike[str] | None) -> bool:
+        """Whether the engine is ready with `path` loaded (no load needed to use it)."""
+        return self.engine.ready and self.same_model(path)
+
+    @property
+    def adapters(self) -> list[dict[str, Any]]:
+        return self.engine.lora
+
+    def _on_loaded(self, info: ModelInfo) -> None:
+        path = normalized_path(info.path)
+        if path != self._model_path:
+            self._model_path = path
+            self.emit("model_changed", info=info)
+        self.emit("adapters_changed", adapters=list(info.lora))
+
+    def _on_lora(self, adapters: list[dict[str, Any]]) -> None:
+        self.emit("adapters_changed", adapters=list(adapters))
+
+    # -- loading ----------------------------------------------------------------------------
+    async def load_model(self, path: str, *, settings: EngineSettings | None = None,
+                         lease: Lease | None = None) -> ModelInfo | None:
+        """Load `path` with the chat's context length. None when refused (another user holds the
+        engine) or failed; then load_failed says why and the previous model stays."""
+        try:
+            self.check_free(lease)
+        except EngineBusy as exc:
+            self.emit("load_failed", path=path, error=exc)
+            return None
+        self._loading_path = path
+        self.emit("loading", path=path)
+        try:
+            return await self.engine.load(path, n_ctx=self.context_length(), settings=settings)
+        except WorkerError as exc:
+            self.emit("load_failed", path=path, error=exc)
+            return None
+        finally:
+            self._loading_path = ""
+            self.emit("loading", path="")
+
+    async def use_model(self, path: str, *, lease: Lease | None = None) -> ModelInfo | None:
+        """The engine with `path` loaded: loads it only when it holds another model (or none)."""
+        if self.has_model(path):
+            return self.engine.model_info
+        return await self.load_model(path, lease=lease)
+
+    # -- the engine lease -------------------------------------------------------------------
+    @property
+    def holder(self) -> str:
+        """Who holds the engine ("" when it is free)."""
+        return self._lease.user if self._lease is not None else ""
+
+    def check_free(self, lease: Lease | None = None) -> None:
+        """Raise EngineBusy unless the engine is free or held by `lease`."""
+        if self._lease is not None and self._lease is not lease:
+            raise EngineBusy(self._lease.user)
+
+    @asynccontextmanager
+    async def lease(self, user: str) -> AsyncIterator[Lease]:
+        """Hold the engine for `user` ("chat", "evaluation", "next_token", "server") until the block
+        ends. One holder at a time: while another holds it, this raises EngineBusy at once (callers
+        say so to the user rather than queue behind a reply or an evaluation)."""
+        self.check_free()
+        lease = Lease(user)
+        self._lease = lease
+        self.emit("lease_changed", holder=user)
+        try:
+            yield lease
+        finally:
+            self._lease = None
+            self.emit("lease_changed", holder="")
+
+    # -- adapter swaps ----------------------------------------------------------------------
+    @asynccontextmanager
+    async def adapters_swapped(self, adapters: list[dict[str, Any]] | None = None) -> AsyncIterator["AdapterSwap"]:
+        """Attach `adapters` (None: keep them for now) and, when the block ends for any reason
+        (error, cancel), put back the ones attached before. Swap again inside with `swap.set()`."""
+        swap = AdapterSwap(self.engine, self.engine.lora)
+        try:
+            if adapters is not None:
+                await swap.set(adapters)
+            yield swap
+        finally:
+            error = await swap.restore()
+            if error is not None:
+                self.emit("restore_failed", error=error)
+
+
+class AdapterSwap:
+    def __init__(self, engine: EngineClient, previous: list[dict[str, Any]]) -> None:
+        self.engine = engine
+        self.previous = previous
+
+    async def set(self, adapters: list[dict[str, Any]]) -> None:
+        await self.engine.set_lora(adapters)
+
+    async def restore(self) -> WorkerError | None:
+        """Put the previous adapters back when they changed (nothing to do without a ready model)."""
+        if self.engine.model_info is None or not self.engine.ready or \
+                _same_adapters(self.engine.lora, self.previous):
+            return None
+        try:
+            await self.engine.set_lora(self.previous)
+        except WorkerError as exc:
+            return exc
+        return None
+
+
+__all__ = ["USES", "AdapterSwap", "EngineBusy", "Lease", "Workspace", "normalized_path"]
