@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from studio.cli_dataset import main as cli_main
+from studio.cli import main as cli_main
 from studio.core.datasets import (
     ChatRenderer,
     DatasetError,

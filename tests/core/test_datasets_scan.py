@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import cli_dataset
+from studio import cli as cli_dataset  # `studio dataset check` runs through the one main()
 from studio.core.datasets import scan_dataset
 from studio.core.datasets.client import DatasetClient
 

@@ -23,7 +23,7 @@ FACTS = [("the capital of Zorbia", "Quillton"), ("the colour of a glimmerfish", 
 
 
 def studio_train(*argv: str, capsys) -> tuple[int, str, str]:
-    from studio import cli_train
+    from studio.cli import train as cli_train
 
     parser = argparse.ArgumentParser(prog="studio")
     cli_train.register(parser.add_subparsers(dest="command"))
@@ -64,7 +64,7 @@ def _run_plain(*argv: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from studio import cli_train
+    from studio.cli import train as cli_train
 
     parser = argparse.ArgumentParser(prog="studio")
     cli_train.register(parser.add_subparsers(dest="command"))

@@ -151,7 +151,7 @@ def test_data_order_is_deterministic_covers_everything_and_groups_lengths():
 
 
 def test_cli_train_rejects_bad_input_with_a_sentence(tmp_path, capsys):
-    from studio import cli_train
+    from studio.cli import train as cli_train
 
     parser = argparse.ArgumentParser(prog="studio")
     cli_train.register(parser.add_subparsers(dest="command"))

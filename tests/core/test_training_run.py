@@ -191,7 +191,7 @@ def test_a_killed_worker_marks_the_run_failed_and_resumable(starter_model, dequa
 
 
 def test_cli_train_writes_both_adapter_formats(starter_model, dequantized_starter, tmp_path, capsys):
-    from studio import cli_train
+    from studio.cli import train as cli_train
 
     parser = argparse.ArgumentParser(prog="studio")
     cli_train.register(parser.add_subparsers(dest="command"))

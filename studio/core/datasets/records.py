@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from studio.core.errors import StudioError
+
 FORMATS = ("alpaca", "sharegpt", "openai", "prompt_completion", "text")
 FORMAT_TITLES = {
     "alpaca": "Alpaca (instruction/input/output)",
@@ -32,14 +34,14 @@ _ROLES = {
 }
 
 
-class DatasetError(Exception):
-    """A whole file is unusable (empty, binary, undecodable, unrecognised)."""
+class DatasetError(StudioError):
+    """A whole file is unusable (empty, binary, undecodable, unrecognised). `message` is the bare
+    sentence; str() puts the file name (and line) in front of it."""
 
-    def __init__(self, path: str | Path, line: int, message: str) -> None:
+    def __init__(self, path: str | Path, line: int, message: str, kind: str = "dataset") -> None:
         self.path = str(path)
         self.line = line
-        self.message = message
-        super().__init__(str(self))
+        super().__init__(kind, message)
 
     def __str__(self) -> str:
         where = Path(self.path).name

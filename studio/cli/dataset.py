@@ -1,7 +1,7 @@
 """`studio dataset check FILE...`: what the Fine-tune screen would say about a dataset, in a terminal.
 
-Exit status: 0 usable, 1 unusable (each problem printed as `file:line: message`), 2 bad usage.
-Qt-free; wired into `studio` by studio/cli.py through `register(subparsers)` and `run(args)`.
+Exit status (studio.cli.exits): OK usable, FAILED unusable (each problem printed as
+`file:line: message`), USAGE bad input.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from studio.cli import exits
+from studio.cli.exits import CliError
+from studio.cli.resolve import resolve_model
 from studio.core.datasets import FORMATS, DatasetError, scan_dataset
 
-EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("dataset",)
 _MAPPING_FIELDS = ("instruction", "input", "output", "system", "prompt", "completion", "text")
 _SHOWN_PROBLEMS = 50
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: Any) -> None:
     dataset = subparsers.add_parser("dataset", help="check a fine-tuning dataset before training")
     dataset_sub = dataset.add_subparsers(dest="dataset_command")
     check = dataset_sub.add_parser("check", help="detect the format, count examples and tokens, list problems")
@@ -34,61 +37,39 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     check.add_argument("--val-ratio", type=float, default=0.1, help="share held out for validation (default 0.1)")
     check.add_argument("--strict", action="store_true", help="also exit 1 when any record has a problem")
     check.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
-    return dataset
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"studio: {message}", file=sys.stderr)
-    return code
-
-
-def _resolve_model(name: str) -> str:
-    path = Path(name).expanduser()
-    if path.exists():
-        return str(path)
-    from studio.core.models.library import ModelLibrary
-    try:
-        return str(ModelLibrary().resolve(name))
-    except Exception as exc:  # noqa: BLE001 - the library's own sentence says what is missing
-        raise ValueError(str(exc) or f"no model named {name!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "dataset_command", "check") != "check":
-        return _fail("usage: studio dataset check FILE... [--format F] [--model M] [--max-seq-len N] [--json]")
+        raise CliError("usage", "usage: studio dataset check FILE... [--format F] [--model M] [--max-seq-len N] [--json]")
     if args.max_seq_len <= 0:
-        return _fail("--max-seq-len must be a positive number of tokens")
+        raise CliError("usage", "--max-seq-len must be a positive number of tokens")
     if not 0 <= args.val_ratio < 1:
-        return _fail("--val-ratio must be at least 0 and below 1")
+        raise CliError("usage", "--val-ratio must be at least 0 and below 1")
     mapping: dict[str, str] = {}
     for item in args.map:
         field, sep, column = item.partition("=")
         if not sep or field.strip() not in _MAPPING_FIELDS or not column:
-            return _fail(f"--map {item!r}: expected FIELD=COLUMN with FIELD one of {', '.join(_MAPPING_FIELDS)}")
+            raise CliError("usage", f"--map {item!r}: expected FIELD=COLUMN with FIELD one of {', '.join(_MAPPING_FIELDS)}")
         mapping[field.strip()] = column
     missing = [f for f in [*args.files, *args.val] if not Path(f).exists()]
     if missing:
-        return _fail(f"no such file: {missing[0]}")
-    model = None
-    if args.model:
-        try:
-            model = _resolve_model(args.model)
-        except ValueError as exc:
-            return _fail(str(exc))
+        raise CliError("usage", f"no such file: {missing[0]}")
+    model = resolve_model(args.model, folders=True, as_given=True) if args.model else None
     try:
         report = scan_dataset(args.files, format=args.format, mapping=mapping or None, model=model,
                               max_seq_len=args.max_seq_len, val_paths=args.val or None, val_ratio=args.val_ratio,
                               preview=3)
     except DatasetError as exc:  # files become problems in the report; this is about --model
-        return _fail(str(exc))
+        raise CliError("usage", str(exc)) from None
     usable = report.usable and not (args.strict and report.n_errors)
     if args.json:
         data = report.to_dict()
-        data["exit_code"] = EXIT_OK if usable else EXIT_UNUSABLE
+        data["exit_code"] = exits.OK if usable else exits.FAILED
         print(json.dumps(data, ensure_ascii=False))
     else:
         _print(report, usable)
-    return EXIT_OK if usable else EXIT_UNUSABLE
+    return exits.OK if usable else exits.FAILED
 
 
 def _count(n: int, word: str) -> str:
@@ -129,17 +110,3 @@ def _print(report: Any, usable: bool) -> None:
         verdict = f"Not usable with --strict: {report.n_errors:,} records have problems."
     print(verdict, file=out)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry for tests and `python -m studio.cli_dataset`."""
-    parser = argparse.ArgumentParser(prog="studio")
-    register(parser.add_subparsers(dest="command"))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,8 @@ step (or one JSON object per event with --json); Ctrl+C cancels and still saves 
 `--resume` continues from the newest checkpoint that loads: a damaged newer one is set aside as
 checkpoints/step-N.damaged and named in a log line (and a "checkpoint_skipped" event with --json).
 Resuming a completed run without asking for more steps trains nothing and exits 0.
-Exit codes: 0 completed (or already complete), 1 failed or cancelled, 2 bad input.
+Exit codes (studio.cli.exits): OK completed (or already complete), FAILED failed or cancelled,
+USAGE bad input, INTERRUPTED Ctrl+C before the trainer took over.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from studio.cli import exits
+from studio.cli.exits import CliError
+from studio.cli.resolve import resolve_model
+
+COMMANDS = ("train",)
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: Any) -> None:
     train = subparsers.add_parser("train", help="fine-tune a LoRA adapter on a dataset (no GUI)",
                                   description="Fine-tune a LoRA adapter; writes a PEFT adapter and a GGUF adapter.")
     train.add_argument("config_file", nargs="?", metavar="CONFIG", help="a run config JSON file")
@@ -42,7 +46,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run folder from its last checkpoint")
     train.add_argument("--save-config", metavar="FILE", help="write the final config to FILE and exit")
     train.add_argument("--json", action="store_true", help="print one JSON object per event")
-    return train
 
 
 def _preset_names() -> list[str]:
@@ -51,7 +54,8 @@ def _preset_names() -> list[str]:
 
 
 def build_config(args: argparse.Namespace) -> Any:
-    """The RunConfig the arguments describe; raises ConfigError with a sentence on bad input."""
+    """The RunConfig the arguments describe; raises ConfigError (or CliError for --model) with a
+    sentence on bad input."""
     from studio.core.training.config import PRESETS, ConfigError, RunConfig
 
     config_file = args.config_file or args.config_option
@@ -66,7 +70,8 @@ def build_config(args: argparse.Namespace) -> Any:
         for key, value in PRESETS[args.preset].items():
             setattr(config, key, value)
     if args.model:
-        config.base_model = _resolve_model(args.model)
+        # a missing path is left for config.check() to report with any other problem
+        config.base_model = resolve_model(args.model, folders=True, as_given=True, unchecked=True)
     if args.data:
         config.data = [str(Path(p)) for p in args.data]
     if args.val_data:
@@ -83,35 +88,22 @@ def build_config(args: argparse.Namespace) -> Any:
     return config.resolved()
 
 
-def _resolve_model(name: str) -> str:
-    path = Path(name).expanduser()
-    if path.exists() or path.suffix.lower() == ".gguf" or os.sep in name or "/" in name:
-        return str(path)  # a path: if it is missing, validation says so along with any other problem
-    from studio.core.models.gguf_info import ModelFileError
-    from studio.core.models.library import ModelLibrary
-    from studio.core.training.config import ConfigError
-    try:
-        return str(ModelLibrary().resolve(name))
-    except ModelFileError as exc:
-        raise ConfigError(exc.message) from None
-
-
 def run(args: argparse.Namespace) -> int:
     from studio.core.training.config import ConfigError
 
     try:
         config = build_config(args)
-    except ConfigError as exc:
+    except (ConfigError, CliError) as exc:
         print(f"studio train: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     if args.save_config:
         config.save(args.save_config)
         print(f"config written to {args.save_config}")
-        return EXIT_OK
+        return exits.OK
     try:
         return asyncio.run(_train(config, resume=args.resume, as_json=args.json))
     except KeyboardInterrupt:
-        return 130
+        return exits.INTERRUPTED
 
 
 async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
@@ -151,8 +143,10 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
     try:
         result = await task
     except WorkerError as exc:
-        print(f"studio train: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.kind == "config" else EXIT_FAILED
+        print(f"studio train: {exc}", file=sys.stderr)
+        # Only the trainer's config check (kind "config") is about the input: once it passed, any
+        # error is a failed run, whatever its kind.
+        return exits.USAGE if exc.kind == "config" else exits.FAILED
     finally:
         await client.close()
     if as_json:
@@ -167,14 +161,14 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
         if result.get("kind") == "checkpoint":
             print(f"start a new run with: studio train {Path(str(result.get('run_dir'))) / 'config.json'} "
                   f"--out {_fresh_folder(Path(str(result.get('run_dir'))))}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
     if state == "failed":
         print(f"studio train: the run failed: {result.get('error')}", file=sys.stderr)
         if result.get("suggestion"):
             print(result["suggestion"], file=sys.stderr)
         if result.get("resumable"):
             print(f"resume with: studio train --resume --out {result.get('run_dir')}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
     if not as_json:
         if result.get("already_complete"):
             state = "already complete"  # its log line said why; the adapter paths follow
@@ -183,7 +177,7 @@ async def _train(config: Any, *, resume: bool, as_json: bool) -> int:
               + (f", validation loss {result['val_loss']:.4f}" if result.get("val_loss") is not None else ""))
         print(f"PEFT adapter: {result.get('adapter_dir')}")
         print(f"GGUF adapter: {result.get('gguf_adapter') or 'not written (' + result.get('gguf_error', 'see the log') + ')'}")
-    return EXIT_OK if result.get("state") == "completed" else EXIT_FAILED
+    return exits.OK if result.get("state") == "completed" else exits.FAILED
 
 
 def _fresh_folder(run_dir: Path) -> Path:

@@ -1,0 +1,123 @@
+"""`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.cli import exits
+from studio.cli.exits import CliError
+from studio.cli.inputs import check_numbers, checked_text, stdin_bytes
+from studio.cli.resolve import resolve_model
+
+COMMANDS = ("chat",)
+
+# Every numeric `studio chat` option and its entry in studio.core.limits.
+_CHAT_NUMBERS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                 "seed": "seed", "ctx": "n_ctx", "n_gpu_layers": "n_gpu_layers", "threads": "n_threads"}
+
+
+def register(subparsers: Any) -> None:
+    chat = subparsers.add_parser("chat", help="one reply from a model, streamed to stdout")
+    chat.add_argument("--model", default="starter", help="a .gguf path or a library name (default: the starter model)")
+    chat.add_argument("--prompt", required=True, help="the user message ('-' reads stdin)")
+    chat.add_argument("--system", default=None, help="system prompt (default: 'You are a helpful assistant.'; '' for none)")
+    chat.add_argument("--max-tokens", type=int, default=256)
+    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--top-p", type=float, default=0.95)
+    chat.add_argument("--top-k", type=int, default=40)
+    chat.add_argument("--seed", type=int, default=-1)
+    chat.add_argument("--ctx", type=int, default=4096, help="context length (tokens)")
+    chat.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
+    chat.add_argument("--threads", type=int, default=None)
+    chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
+    chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
+                      help="attach a GGUF LoRA adapter, optionally scaled (default 1.0); repeatable")
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_chat(args))
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
+    from studio.core.chat.sampling import SamplingParams
+    from studio.core.engine.client import EngineClient
+    from studio.core.settings import EngineSettings
+    from studio.core.workers.protocol import WorkerError
+
+    check_numbers(args, _CHAT_NUMBERS)
+    prompt = checked_text(stdin_bytes() if args.prompt == "-" else args.prompt, "the prompt")
+    if args.system is None:
+        args.system = DEFAULT_SYSTEM_PROMPT
+    args.system = checked_text(args.system, "the system prompt (--system)")
+    if not prompt.strip():
+        raise CliError("usage", "the prompt is empty")
+    lora = [_lora_arg(text) for text in args.lora]
+    model = resolve_model(args.model)
+    _note_gpu_layers(model, args.n_gpu_layers)
+    engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads))
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                              max_tokens=args.max_tokens, seed=args.seed, n_ctx=args.ctx)
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
+        [{"role": "user", "content": prompt}]
+    try:
+        info = await engine.load(model, n_ctx=args.ctx, lora=lora)
+        if args.n_gpu_layers and not info.gpu_offload_supported:
+            print("note: this llama.cpp build has no GPU support: --n-gpu-layers is ignored and the model "
+                  "runs on the CPU", file=sys.stderr)
+        if info.template_source == "fallback":
+            print(f"note: {info.template_note}", file=sys.stderr)
+        generation = await engine.generate(messages, sampling)
+        async for kind, value in generation:
+            if kind == "token" and not args.json:
+                sys.stdout.write(value)
+                sys.stdout.flush()
+            elif kind == "trimmed":
+                print(f"note: {len(value)} oldest messages did not fit the context and were left out", file=sys.stderr)
+    except WorkerError as exc:
+        raise CliError.from_error(exc) from exc
+    finally:
+        await engine.close()
+    stats = generation.stats
+    if args.json:
+        print(json.dumps({
+            "model": info.name, "model_path": model, "reply": generation.text,
+            "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
+            "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
+            "finish_reason": stats.finish_reason, "backend": info.backend,
+            "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
+        }, ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+    return exits.OK
+
+
+def _note_gpu_layers(model: str, n_gpu_layers: int) -> None:
+    """Say so when --n-gpu-layers is more than the model has: llama.cpp offloads all of them, which is
+    what `999` usually means, but the user should not have to guess."""
+    from studio.core.models.gguf_info import ModelFileError, read_gguf_info
+    try:
+        layers = read_gguf_info(model).block_count
+    except (ModelFileError, OSError):
+        return  # the load reports a bad file properly
+    if layers and n_gpu_layers > layers:
+        print(f"note: the model has {layers} layers; --n-gpu-layers {n_gpu_layers} offloads all of them",
+              file=sys.stderr)
+
+
+def _lora_arg(text: str) -> dict:
+    from studio.core.engine.lora import parse_lora_arg
+    from studio.core.limits import OutOfRange, check
+    adapter = parse_lora_arg(text)
+    try:
+        check("lora_scale", adapter["scale"], f"the scale of --lora {adapter['path']}")
+    except OutOfRange as exc:
+        raise CliError.from_error(exc) from None
+    if not Path(adapter["path"]).expanduser().exists():
+        raise CliError("usage", f"no such adapter file: {adapter['path']}")
+    return adapter
