@@ -1,8 +1,7 @@
 """Reading a text file for the token view and `studio inspect tokens --file`: `read_text_file()`
 detects the encoding (UTF-8, UTF-16/32 with or without BOM, GB18030), decodes with every bad
 byte counted and replaced by U+FFFD, cuts an oversized file at a character edge, and returns the
-text with a short note saying what happened. Split out of studio.core.inspect.tokens, which
-re-exports `read_text_file` so its importers keep working. No Qt here.
+text with a short note saying what happened. No Qt here.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import os
 import re
 import threading
 from pathlib import Path
+
+from studio.core.inspect.errors import TokenizerError
 
 # --- text files -----------------------------------------------------------------------------------
 
@@ -24,8 +25,6 @@ def read_text_file(path: str | os.PathLike[str], *, max_bytes: int = 8 << 20) ->
     a missing or unreadable file raises (TokenizerError kind "file")."""
     from studio.core.datasets.records import DatasetError
     from studio.core.datasets.textio import ENCODING_TITLES, detect_encoding
-    # Imported here, not at the top: studio.core.inspect.tokens imports this module to re-export it.
-    from studio.core.inspect.tokens import TokenizerError
 
     path = Path(path).expanduser()
     try:

@@ -8,8 +8,8 @@ BPE splits one CJK glyph or emoji over two or three tokens, and SentencePiece fa
 
 No torch and no Qt here; llama_cpp is imported when a tokenizer is opened. This module holds
 TokenizedText, Tokenizer and its cache (`open_tokenizer`); `Span` and the token/text alignment live
-in studio.core.inspect.alignment, and `read_text_file` in studio.core.inspect.textfile (both
-importable from here as before).
+in studio.core.inspect.alignment, `read_text_file` in studio.core.inspect.textfile and
+`TokenizerError` in studio.core.inspect.errors.
 """
 
 from __future__ import annotations
@@ -27,19 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.core.errors import StudioError
+from studio.core.inspect.errors import TokenizerError
 from studio.core.inspect.alignment import Span, _layout, _no_gc
-from studio.core.inspect.textfile import read_text_file as read_text_file  # re-exported: its old home
+from studio.core.inspect.textfile import read_text_file as read_text_file  # re-exported for studio.cli.inspect
 
 KINDS = ("normal", "byte", "control", "user_defined", "unknown")
 SPAN_KINDS = ("normal", "merged", "special", "added")
 _VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
 _SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-class TokenizerError(StudioError):
-    """A model file whose vocabulary cannot be used, a template that cannot render, a file that
-    cannot be read. kind: "model_file", "vocab", "template", "file"."""
 
 
 def visible(text: str) -> str:

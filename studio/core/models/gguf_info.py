@@ -18,7 +18,8 @@ from typing import Any
 import gguf
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
-from studio.core.errors import StudioError
+from studio.core.models.errors import ModelFileError
+from studio.core.models.templates import check_chat_template
 
 SUPPORTED_VERSIONS = (2, 3)
 KNOWN_ARCHITECTURES = frozenset(gguf.MODEL_ARCH_NAMES.values())
@@ -31,10 +32,6 @@ _SCALAR_FORMATS = {
     GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
     GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
 }
-
-
-class ModelFileError(StudioError):
-    """A model file that cannot be used; `message` says why and what to do."""
 
 
 def format_size(n: int | float) -> str:
@@ -377,8 +374,6 @@ def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
     template = meta.get("tokenizer.chat_template")
     template = template if isinstance(template, str) and template.strip() else None
     if template is not None:
-        from studio.core.models.templates import check_chat_template  # avoids an import cycle
-
         check_chat_template(template)
 
     vocab = _int(meta, f"{arch}.vocab_size")

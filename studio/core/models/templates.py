@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from studio.core.models.gguf_info import ModelFileError
+from studio.core.models.errors import ModelFileError
 
 # --- chat templates ----------------------------------------------------------------------------
 
