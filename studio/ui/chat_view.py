@@ -17,8 +17,9 @@ from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
 from studio.core.chat.store import ChatStoreError
 from studio.core.errors import StudioError
-from studio.core.engine.client import EngineClient, EngineState, ModelInfo
+from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import Workspace
 from studio.ui.chat_messages import MessageList
 from studio.ui.chat_settings import ChatSettingsPanel, adapter_name
 from studio.ui.chat_sidebar import ConversationSidebar
@@ -46,12 +47,12 @@ class Composer(QPlainTextEdit):
 
 
 class ChatView(QWidget):
-    def __init__(self, store, engine: EngineClient, parent: QWidget | None = None) -> None:
+    def __init__(self, store, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ChatView")
         self.store = store
-        self.engine = engine
-        self.session = ChatSession(store, engine)
+        self.engine = workspace.engine
+        self.session = ChatSession(store, self.engine, workspace)
         self._unsubscribe: list = []
         self._last_stats: dict = {}
 
@@ -133,7 +134,7 @@ class ChatView(QWidget):
         self._make_actions()
         self._connect()
         self._on_state(self.session.state)
-        self._on_engine_state(engine.state)
+        self._on_engine_state(self.engine.state)
 
     # -- wiring -----------------------------------------------------------------------------
     def _make_actions(self) -> None:

@@ -17,6 +17,7 @@ from studio.core.chat import store_recovery
 from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineState, ModelInfo
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import EngineBusy, Workspace
 from studio.ui.chat_view import ChatView
 from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
@@ -34,10 +35,10 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.store = store
         self.engine = engine
+        self.workspace = Workspace(engine)
         self.library = library
         self._closed = False
         self._closing = False
-        self._loading_path: str | None = None
         self._entries: list = []
         self.hub_dialog: HubDownloadDialog | None = None
         self.setWindowTitle(APP_NAME)
@@ -65,7 +66,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(central)
         self.tabs.setObjectName("Screens")
         self.tabs.setDocumentMode(True)
-        self.chat = ChatView(store, engine, self.tabs)
+        self.chat = ChatView(store, self.workspace, self.tabs)
+        self.workspace.context_length = self.chat.current_n_ctx  # models load with the chat's context
         self.tabs.addTab(self.chat, self.tr("Chat"))
         # The Fine-tune screen (pyqtgraph, core training modules) is built on first show, so it
         # costs nothing at start-up.
@@ -102,6 +104,9 @@ class MainWindow(QMainWindow):
             engine.subscribe("crashed", self._on_crashed),
             # A frozen engine ended by Stop or Cancel: a reply's notice shows in the chat, a load's here.
             engine.subscribe("unresponsive", self._on_unresponsive),
+            self.workspace.subscribe("loading", self._on_loading),
+            self.workspace.subscribe("load_failed", self._on_load_failed),
+            self.workspace.subscribe("model_changed", self._on_model_changed),
         ]
         if hasattr(store, "subscribe"):
             self._unsubscribe.append(store.subscribe("damaged", self._on_store_damaged))
@@ -284,7 +289,7 @@ class MainWindow(QMainWindow):
             self.inspect.set_models(self._entries, self._current_path())
 
     def _current_path(self) -> str:
-        return self._loading_path or (self.engine.model_info.path if self.engine.model_info else "")
+        return self.workspace.current_path()
 
     def _select_in_picker(self, path: str) -> None:
         self.model_picker.show_path(path)
@@ -292,32 +297,32 @@ class MainWindow(QMainWindow):
     # -- loading ----------------------------------------------------------------------------
     async def load_model(self, path: str, settings: EngineSettings | None = None) -> ModelInfo | None:
         """Load a model; on failure the inline banner says why and the previous model stays."""
-        if self.chat.busy:
-            self.show_banner(self.tr("A reply is still being written: stop it before switching models."), "warning")
+        return await self.workspace.load_model(path, settings=settings)
+
+    def _on_loading(self, path: str) -> None:
+        """Any load (picker, drop, a screen's): the picker shows the model being loaded, then the current one."""
+        if path:
+            self.banner.hide()
+        self._select_in_picker(path or self._current_path())
+
+    def _on_load_failed(self, path: str, error: Exception) -> None:
+        if isinstance(error, EngineBusy):
+            text = self.tr("A reply is still being written: stop it before switching models.") \
+                if error.holder == "chat" else str(error)
+            self.show_banner(text, "warning")
             self._select_in_picker(self._current_path())
-            return None
-        self._loading_path = path
-        self._select_in_picker(path)
-        self.banner.hide()
-        try:
-            info = await self.engine.load(path, n_ctx=self.chat.current_n_ctx(), settings=settings)
-        except WorkerError as exc:
-            if exc.kind == "cancelled":
-                self.show_banner(self.tr("Loading was cancelled."), "info")
-            else:
-                name = Path(path).name
-                kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
-                text = self.tr("Could not load {name}: {reason}").format(name=name, reason=exc.message)
-                if kept:
-                    text += "\n" + self.tr("{model} is still loaded.").format(model=kept)
-                self.show_banner(text, "error", details=exc.log_tail)
-            return None
-        finally:
-            self._loading_path = None
-            self._select_in_picker(self._current_path())
+        elif isinstance(error, WorkerError) and error.kind == "cancelled":
+            self.show_banner(self.tr("Loading was cancelled."), "info")
+        elif isinstance(error, WorkerError):
+            kept = self.engine.model_info.name if self.engine.ready and self.engine.model_info else ""
+            text = self.tr("Could not load {name}: {reason}").format(name=Path(path).name, reason=error.message)
+            if kept:
+                text += "\n" + self.tr("{model} is still loaded.").format(model=kept)
+            self.show_banner(text, "error", details=error.log_tail)
+
+    def _on_model_changed(self, info: ModelInfo) -> None:
         self.settings.last_model = info.path
         self.save_settings()
-        return info
 
     def cancel_load(self) -> None:
         spawn(self.engine.cancel_load())
@@ -381,7 +386,11 @@ class MainWindow(QMainWindow):
         if self.finetune is None:
             from studio.ui.finetune.view import FinetuneView
 
-            self.finetune = FinetuneView(self.engine, host=self, parent=self.finetune_host)
+            self.finetune = FinetuneView(self.workspace, self.finetune_host)
+            self.finetune.chat_with_adapter_requested.connect(
+                lambda base, adapter: spawn(self.chat_with_adapter(base, adapter), on_error=self._unexpected))
+            for widget in self.finetune.drop_targets():
+                self.route_drops(widget)
             self.finetune_host.layout().addWidget(self.finetune)
             self.finetune.set_models(self._entries, self._current_path())
         return self.finetune
@@ -391,7 +400,10 @@ class MainWindow(QMainWindow):
         if self.inspect is None:
             from studio.ui.inspect.view import InspectView
 
-            self.inspect = InspectView(self.engine, host=self, parent=self.inspect_host)
+            self.inspect = InspectView(self.workspace, self.inspect_host)
+            self.inspect.banner_requested.connect(self.show_banner)
+            for widget in self.inspect.drop_targets():
+                self.route_drops(widget)
             self.inspect_host.layout().addWidget(self.inspect)
             self.inspect.set_models(self._entries, self._current_path())
         return self.inspect
@@ -400,7 +412,7 @@ class MainWindow(QMainWindow):
         """A chat message's "Tokens" button: the message in Inspect › Tokens, with the chat's model."""
         view = self.ensure_inspect()
         self.tabs.setCurrentWidget(self.inspect_host)
-        view.show_tokens(text, self.engine.model_info.path if self.engine.model_info else "")
+        view.show_tokens(text, self.workspace.model_path)
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.finetune_host:
@@ -434,10 +446,8 @@ class MainWindow(QMainWindow):
             self.show_banner(self.tr("The run's base model {path} is gone, so the adapter has nothing to attach "
                                      "to.").format(path=base_model), "error")
             return False
-        current = self.engine.model_info.path if self.engine.model_info else ""
-        if not self.engine.ready or os.path.realpath(current) != os.path.realpath(base_model):
-            if await self.load_model(base_model) is None:
-                return False
+        if await self.workspace.use_model(base_model) is None:
+            return False
         if not await self.chat.attach_adapters([{"path": adapter, "scale": scale}], replace=True):
             return False
         self.chat.new_chat()
@@ -655,6 +665,7 @@ class MainWindow(QMainWindow):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        self.workspace.close()
         self.store.close()
         self._closed = True
 

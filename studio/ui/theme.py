@@ -67,3 +67,30 @@ def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
     return QColor(round(a.red() + (b.red() - a.red()) * amount),
                   round(a.green() + (b.green() - a.green()) * amount),
                   round(a.blue() + (b.blue() - a.blue()) * amount))
+
+
+class ChartPalette:
+    """Theme colours for the widgets that paint their own charts (bars, heatmaps, token strips):
+    palette roles plus a few accents tuned for light and dark. Call refresh() when the theme changes."""
+
+    def __init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        palette = QApplication.palette()
+        self.dark = is_dark()
+        self.base = palette.color(QPalette.ColorRole.Base)
+        self.window = palette.color(QPalette.ColorRole.Window)
+        self.text = palette.color(QPalette.ColorRole.Text)
+        self.dim = palette.color(QPalette.ColorRole.PlaceholderText)
+        self.mid = palette.color(QPalette.ColorRole.Mid)
+        self.highlight = palette.color(QPalette.ColorRole.Highlight)
+        self.bar = QColor(66, 133, 244) if not self.dark else QColor(100, 160, 255)
+        self.ghost = mix_colours(self.base, self.dim, 0.35)       # base probability of a cut token
+        self.grid = mix_colours(self.base, self.text, 0.08)
+        self.drawn = QColor(230, 120, 20) if not self.dark else QColor(255, 160, 60)
+        self.hover = mix_colours(self.base, self.text, 0.06)
+        self.prompt = mix_colours(self.text, self.base, 0.25)
+        # The strip's attention highlight: a colour that stands out on Base in both schemes.
+        self.attend = QColor(240, 120, 40) if not self.dark else QColor(255, 160, 60)
+        self.chip = mix_colours(self.base, self.text, 0.07)

@@ -116,10 +116,11 @@ class _Counting:
         monkeypatch.setattr(engine, "next_logits", next_logits)
 
 
-def make_view(qtbot, engine, analyser, model, *, host=None, width: int = 1280, height: int = 900):
+def make_view(qtbot, engine, analyser, model, *, workspace=None, width: int = 1280, height: int = 900):
+    from studio.core.workspace import Workspace
     from studio.ui.inspect.next_view import NextTokenView
 
-    view = NextTokenView(engine, analyser, host=host)
+    view = NextTokenView(workspace or Workspace(engine), analyser)
     qtbot.addWidget(view)
     view.resize(width, height)
     view.show()
@@ -235,9 +236,10 @@ def test_chinese_chat_steps_screenshot(qtbot, run, engine, starter_model, screen
 
 @pytest.mark.slow
 def test_bad_input_is_an_inline_note(qtbot, run, engine, starter_model):
+    from studio.core.workspace import Workspace
     from studio.ui.inspect.next_view import NextTokenView
 
-    view = NextTokenView(engine, None)
+    view = NextTokenView(Workspace(engine), None)
     qtbot.addWidget(view)
     view.editor.setPlainText(PROMPT)
     assert run(view.refresh()) is False and "model" in view.note.text()     # no model picked
@@ -251,16 +253,20 @@ def test_bad_input_is_an_inline_note(qtbot, run, engine, starter_model):
     assert view.predict_button.isEnabled() and not view.busy
 
 
-class _Host:
-    """Stands in for the main window: records that the view asked it to load the model."""
+def _recording_workspace(engine):
+    """The app's workspace, recording that the view asked it to load the model."""
+    from studio.core.workspace import Workspace
 
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.loaded: list[str] = []
+    class Recording(Workspace):
+        def __init__(self, engine) -> None:
+            super().__init__(engine)
+            self.loaded: list[str] = []
 
-    async def load_model(self, path):
-        self.loaded.append(path)
-        return await self.engine.load(path)
+        async def load_model(self, path, **kwargs):
+            self.loaded.append(path)
+            return await super().load_model(path, **kwargs)
+
+    return Recording(engine)
 
 
 @pytest.mark.slow
@@ -269,8 +275,8 @@ def test_the_model_is_loaded_through_the_host(qtbot, run, starter_model):
 
     engine = EngineClient()
     try:
-        host = _Host(engine)
-        view = make_view(qtbot, engine, None, starter_model, host=host)
+        host = _recording_workspace(engine)
+        view = make_view(qtbot, engine, None, starter_model, workspace=host)
         predict(run, view)
         assert host.loaded == [str(starter_model)]
         predict(run, view, "Hello")                 # the model is there now: no second load
@@ -308,10 +314,12 @@ class _Blocks:
 
 
 def test_lens_progress_and_cancel(qtbot, run):
+    from studio.core.engine.client import EngineClient
+    from studio.core.workspace import Workspace
     from studio.ui.inspect.next_view import NextTokenView
     from studio.ui.tasks import spawn
 
-    view = NextTokenView(None, _Blocks())
+    view = NextTokenView(Workspace(EngineClient()), _Blocks())
     qtbot.addWidget(view)
     view.show()
     view.set_model("/models/x.gguf")

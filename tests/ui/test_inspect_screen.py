@@ -102,10 +102,11 @@ def test_free_torch_model_gives_the_analysers_memory_back(qtbot, run, starter_mo
     import psutil
 
     from studio.core.engine.client import EngineClient
+    from studio.core.workspace import Workspace
     from studio.ui.inspect.view import InspectView
 
     engine = EngineClient()
-    view = InspectView(engine)
+    view = InspectView(Workspace(engine))
     qtbot.addWidget(view)
     try:
         view.set_model(str(starter_model))

@@ -58,10 +58,11 @@ def baichuan_model(starter_model, tmp_path_factory) -> Path:
 
 def test_tokens_and_next_token_work_and_attention_says_why_not(qtbot, run, baichuan_model, screenshot_dir):
     from studio.core.engine.client import EngineClient
+    from studio.core.workspace import Workspace
     from studio.ui.inspect.view import InspectView
 
     engine = EngineClient()
-    view = InspectView(engine)
+    view = InspectView(Workspace(engine))
     qtbot.addWidget(view)
     view.resize(1200, 800)
     view.show()

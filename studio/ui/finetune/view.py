@@ -3,7 +3,8 @@
 It owns the two background clients of this screen (DatasetClient for scans, TrainerClient for
 runs; each drives its own worker process, so the chat keeps working while a run trains) and
 wires the panels to them. The panels only show things; every piece of data work is a core call.
-`host` is the main window: it loads models (keeping the model picker in sync) and opens chats.
+Evaluation runs on the app's engine through the workspace (studio.core.training.evaluation);
+"Chat with this adapter" is a signal the window answers.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import asyncio
 import os
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
-from studio.core.chat.sampling import SamplingParams
 from studio.core.training.config import ConfigError, RunConfig
 from studio.core.training.data import validation_texts
+from studio.core.training.evaluation import AdapterEvaluation
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import EngineBusy, Workspace
 from studio.ui.finetune.config_panel import ConfigPanel
 from studio.ui.finetune.data_panel import DataPanel
 from studio.ui.finetune.eval_panel import MAX_PPL_TEXTS, EvalPanel
@@ -27,20 +30,20 @@ from studio.ui.tasks import in_thread, spawn, threadsafe
 
 
 class FinetuneView(QWidget):
-    def __init__(self, engine, *, host=None, parent: QWidget | None = None) -> None:
+    chat_with_adapter_requested = Signal(str, str)   # base model, GGUF adapter
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from studio.core.datasets.client import DatasetClient
         from studio.core.training.client import TrainerClient
 
         self.setObjectName("FinetuneView")
-        self.engine = engine
-        self.host = host
+        self.workspace = workspace
+        self.evaluation = AdapterEvaluation(workspace)
         self.datasets = DatasetClient()
         self.trainer = TrainerClient()
         self._train_task: asyncio.Task | None = None
         self._eval_task: asyncio.Task | None = None
-        self._eval_generation = None
-        self._eval_stop = False
         self.run_dir = ""          # the run this screen last started or resumed
 
         self.data_panel = DataPanel(self.datasets, self)
@@ -87,11 +90,13 @@ class FinetuneView(QWidget):
             self.trainer.subscribe("eval", self.train_panel.on_eval),
             self.trainer.subscribe("checkpoint", self.train_panel.on_checkpoint),
             self.trainer.subscribe("log", self.train_panel.on_log),
+            workspace.subscribe("restore_failed", self._on_restore_failed),
         ]
-        if host is not None:
-            for widget in (self.eval_panel.prompts.viewport(), self.config_panel.target_modules):
-                host.route_drops(widget)
         spawn(self.refresh_runs(), on_error=self._unexpected)
+
+    def drop_targets(self) -> list[QWidget]:
+        """Text fields that would take a dropped file's path: the window routes file drops on them."""
+        return [self.eval_panel.prompts.viewport(), self.config_panel.target_modules]
 
     # -- from the window --------------------------------------------------------------------
     def set_models(self, entries: list, chat_model: str) -> None:
@@ -279,9 +284,8 @@ class FinetuneView(QWidget):
         return runs
 
     def chat_with_run(self, run) -> None:
-        if self.host is None or not run.gguf_adapter:
-            return
-        spawn(self.host.chat_with_adapter(run.base_model, run.gguf_adapter), on_error=self._unexpected)
+        if run.gguf_adapter:
+            self.chat_with_adapter_requested.emit(run.base_model, run.gguf_adapter)
 
     async def export_run(self, run, out_path: str | None = None) -> Path | None:
         from studio.core.training.export_gguf import export_lora_gguf
@@ -349,7 +353,7 @@ class FinetuneView(QWidget):
         from studio.core.training.runs import RunInUse, delete_run
 
         try:
-            await in_thread(delete_run, run.path, attached_adapters=[str(a.get("path")) for a in self.engine.lora])
+            await in_thread(delete_run, run.path, attached_adapters=[str(a.get("path")) for a in self.workspace.adapters])
         except RunInUse as exc:
             self.runs_panel.banner.show_message(self.tr("Not deleted: {reason}").format(reason=exc), "warning")
             return False
@@ -362,10 +366,9 @@ class FinetuneView(QWidget):
 
     # -- evaluate ---------------------------------------------------------------------------
     def _eval_ready(self, run) -> bool:
-        if self._eval_task is not None and not self._eval_task.done():
+        if self.evaluation.running or (self._eval_task is not None and not self._eval_task.done()):
             return False
-        chat = getattr(self.host, "chat", None)
-        if chat is not None and chat.busy:
+        if self.workspace.holder == "chat":
             self.eval_panel.banner.show_message(self.tr("A chat reply is being written: wait for it or stop it "
                                                         "first."), "warning")
             return False
@@ -374,16 +377,6 @@ class FinetuneView(QWidget):
                                                         "engine needs its GGUF to evaluate."), "warning")
             return False
         return True
-
-    async def _use_base_model(self, run) -> bool:
-        """Make the engine run the run's base model (the window loads it, as a switch in Chat would)."""
-        info = self.engine.model_info
-        if self.engine.ready and info and os.path.realpath(info.path) == os.path.realpath(run.base_model):
-            return True
-        if self.host is None:
-            await self.engine.load(run.base_model)
-            return True
-        return await self.host.load_model(run.base_model) is not None
 
     def _start_perplexity(self, run) -> None:
         if self._eval_ready(run):
@@ -402,8 +395,7 @@ class FinetuneView(QWidget):
         panel = self.eval_panel
         panel.banner.hide()
         panel.set_busy(True)
-        self._eval_stop = False
-        previous = self.engine.lora
+        labels = {"base": self.tr("base"), "tuned": self.tr("tuned")}
         try:
             config = await in_thread(RunConfig.load, Path(run.path) / "config.json")
             panel.set_ppl_progress(0.0, self.tr("Reading the validation set…"))
@@ -411,28 +403,25 @@ class FinetuneView(QWidget):
             if not texts:
                 panel.banner.show_message(self.tr("This run has no validation examples to score."), "warning")
                 return None
-            if not await self._use_base_model(run):
+            outcome = await self.evaluation.perplexity(
+                run.base_model, run.gguf_adapter, texts,
+                on_progress=lambda side, fraction, stage: panel.set_ppl_progress(fraction, f"{labels[side]}: {stage}"),
+                on_result=lambda so_far: panel.show_perplexity(so_far.base, so_far.tuned, len(texts)))
+            if outcome is None:
                 return None
-            results = []
-            for label, adapters in ((self.tr("base"), []), (self.tr("tuned"), [{"path": run.gguf_adapter,
-                                                                                  "scale": 1.0}])):
-                await self.engine.set_lora(adapters)
-                half = len(results)
-                result = await self.engine.perplexity(texts, on_progress=lambda f, text, h=half, name=label:
-                                                      panel.set_ppl_progress((h + f) / 2, f"{name}: {text}"))
-                if result.get("cancelled") or self._eval_stop:
-                    panel.set_ppl_progress(0.0, self.tr("Cancelled"))
-                    return None
-                results.append(result)
-                panel.show_perplexity(results[0], results[1] if len(results) > 1 else None, len(texts))
+            if outcome.cancelled:
+                panel.set_ppl_progress(0.0, self.tr("Cancelled"))
+                return None
             panel.set_ppl_progress(1.0, self.tr("Done"))
-            return results[0], results[1]
+            return outcome.base, outcome.tuned
+        except EngineBusy as exc:
+            panel.banner.show_message(str(exc), "warning")
+            return None
         except WorkerError as exc:
             panel.banner.show_message(self.tr("Perplexity could not be computed: {reason}").format(
                 reason=exc.message), "error", details=exc.log_tail)
             return None
         finally:
-            await self._restore_adapters(previous, run)
             panel.set_busy(False)
 
     async def compare(self, run, prompts: list[str], max_tokens: int) -> list[tuple[str, str]] | None:
@@ -440,62 +429,42 @@ class FinetuneView(QWidget):
         panel = self.eval_panel
         panel.banner.hide()
         panel.set_busy(True)
-        self._eval_stop = False
-        previous = self.engine.lora
         panel.start_answers(prompts)
+
+        def answering(side: str, row: int) -> None:
+            panel.cmp_status.setText(self.tr("{which}: answering {n} of {total}…").format(
+                which=self.tr("Base") if side == "base" else self.tr("Tuned"), n=row + 1, total=len(prompts)))
+
         try:
-            if not await self._use_base_model(run):
+            outcome = await self.evaluation.compare(run.base_model, run.gguf_adapter, prompts, max_tokens,
+                                                    on_answering=answering, on_token=panel.append_answer)
+            if outcome is None:
                 return None
-            chat = getattr(self.host, "chat", None)
-            n_ctx = chat.current_n_ctx() if chat is not None else None
-            sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens, seed=42,
-                                      **({"n_ctx": n_ctx} if n_ctx else {}))
-            for column, adapters in ((1, []), (2, [{"path": run.gguf_adapter, "scale": 1.0}])):
-                await self.engine.set_lora(adapters)
-                for row, prompt in enumerate(prompts):
-                    if self._eval_stop:
-                        panel.cmp_status.setText(self.tr("Stopped."))
-                        return None
-                    panel.cmp_status.setText(self.tr("{which}: answering {n} of {total}…").format(
-                        which=self.tr("Base") if column == 1 else self.tr("Tuned"), n=row + 1, total=len(prompts)))
-                    generation = await self.engine.generate([{"role": "user", "content": prompt}], sampling)
-                    self._eval_generation = generation
-                    async for kind, value in generation:
-                        if kind == "token":
-                            panel.append_answer(row, column, value)
-                    self._eval_generation = None
+            if outcome.stopped:
+                panel.cmp_status.setText(self.tr("Stopped."))
+                return None
             panel.flush()
             panel.cmp_status.setText(self.tr("Done: greedy answers, same prompts, adapter off then on."))
             return [(panel.answer(r, 1), panel.answer(r, 2)) for r in range(len(prompts))]
+        except EngineBusy as exc:
+            panel.banner.show_message(str(exc), "warning")
+            return None
         except WorkerError as exc:
             panel.banner.show_message(self.tr("The comparison failed: {reason}").format(reason=exc.message),
                                       "error", details=exc.log_tail)
             return None
         finally:
-            self._eval_generation = None
             panel.flush()
-            await self._restore_adapters(previous, run)
             panel.set_busy(False)
 
-    async def _restore_adapters(self, previous: list[dict], run) -> None:
-        """Put back the adapters the chat had (the comparison changed them on the same engine)."""
-        info = self.engine.model_info
-        if info is None or not self.engine.ready:
-            return
-        try:
-            if [a.get("path") for a in self.engine.lora] != [a.get("path") for a in previous] or \
-                    [a.get("scale") for a in self.engine.lora] != [a.get("scale") for a in previous]:
-                await self.engine.set_lora(previous)
-        except WorkerError as exc:
-            self.eval_panel.banner.show_message(self.tr("Could not put back the chat's adapters: {reason}").format(
-                reason=exc.message), "warning")
+    def _on_restore_failed(self, error: WorkerError) -> None:
+        """The evaluation changed the adapters on the chat's engine and could not put them back."""
+        self.eval_panel.banner.show_message(self.tr("Could not put back the chat's adapters: {reason}").format(
+            reason=error.message), "warning")
 
     def stop_eval(self) -> None:
-        self._eval_stop = True
-        if self._eval_generation is not None:
-            spawn(self._eval_generation.cancel())
-        if self._eval_task is not None and not self._eval_task.done():
-            spawn(self.engine.cancel_perplexity())
+        if self.evaluation.running:
+            spawn(self.evaluation.stop())
 
     def _eval_failed(self, exc: BaseException) -> None:
         self.eval_panel.set_busy(False)

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QToolTip, QWidget
+from PySide6.QtGui import QFont, QPainter, QPen
+from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QWidget
 
-from studio.ui.theme import is_dark, mix_colours, theme_watcher
+from studio.ui.theme import ChartPalette, mix_colours, theme_watcher
 
 _MARKS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\x7f": "␡"}
 
@@ -57,26 +57,6 @@ def visible_piece(piece: bytes, fallback: str = "") -> str:
         return visible_text(fallback) if fallback else "∅"
     return "".join(visible_text(text) if whole else text for text, whole in split_utf8(piece))
 
-
-
-class _Colours:
-    def __init__(self) -> None:
-        self.refresh()
-
-    def refresh(self) -> None:
-        palette = QApplication.palette()
-        self.dark = is_dark()
-        self.base = palette.color(QPalette.ColorRole.Base)
-        self.text = palette.color(QPalette.ColorRole.Text)
-        self.dim = palette.color(QPalette.ColorRole.PlaceholderText)
-        self.mid = palette.color(QPalette.ColorRole.Mid)
-        self.highlight = palette.color(QPalette.ColorRole.Highlight)
-        self.bar = QColor(66, 133, 244) if not self.dark else QColor(100, 160, 255)
-        self.ghost = mix_colours(self.base, self.dim, 0.35)       # base probability of a cut token
-        self.grid = mix_colours(self.base, self.text, 0.08)
-        self.drawn = QColor(230, 120, 20) if not self.dark else QColor(255, 160, 60)
-        self.hover = mix_colours(self.base, self.text, 0.06)
-        self.prompt = mix_colours(self.text, self.base, 0.25)
 
 
 def percent(p: float) -> str:
@@ -124,7 +104,7 @@ class BarChart(QWidget):
         self.drawn_id = -1           # the token "Take sampled" drew last, outlined
         self.hint = ""
         self._hover = -1
-        self._colours = _Colours()
+        self._colours = ChartPalette()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
         theme_watcher().changed.connect(self._on_theme)
 
@@ -367,7 +347,7 @@ class ContinuationView(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * 1.15)     # the text is what the eye follows here
         self.setFont(font)
-        self._colours = _Colours()
+        self._colours = ChartPalette()
         self._layout_width = -1
         self._items: list[tuple[QRect, str, int]] = []    # (rect, text, chip index or -1 prompt / -2 marker)
         self._height = 0

@@ -9,7 +9,7 @@ the triangle reads as empty rather than as a faint colour.
 is plain numpy, so callers can run it in a worker thread.
 
 This module holds the numpy / colour helpers, the theme colours shared by the heatmap widgets
-(`_Colours`) and `HeatmapGrid`; the zoomed matrix (`HeatmapView`, `ZoomArea`) lives in
+(`HeatmapPalette`) and `HeatmapGrid`; the zoomed matrix (`HeatmapView`, `ZoomArea`) lives in
 studio.ui.inspect.heatmap_zoom and the token chips (`TokenStrip`) in studio.ui.inspect.token_strip.
 """
 
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QToolTip, QWidget
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPen
+from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
 
-from studio.ui.theme import is_dark, mix_colours, theme_watcher
+from studio.ui.theme import ChartPalette, theme_watcher
 
 SCALES = ("linear", "sqrt", "log")
 LOG_FLOOR = 1e-3          # the log scale shows three decades; anything smaller is the palest colour
@@ -156,25 +156,12 @@ def _nearest(n_out: int, n_in: int) -> np.ndarray:
 
 
 
-class _Colours:
-    """Theme-dependent colours shared by the three widgets."""
-
-    def __init__(self) -> None:
-        self.refresh()
+class HeatmapPalette(ChartPalette):
+    """The chart palette plus the heatmap's colour ramp for the current scheme."""
 
     def refresh(self) -> None:
-        palette = QApplication.palette()
-        self.dark = is_dark()
-        self.base = palette.color(QPalette.ColorRole.Base)
-        self.window = palette.color(QPalette.ColorRole.Window)
-        self.text = palette.color(QPalette.ColorRole.Text)
-        self.dim = palette.color(QPalette.ColorRole.PlaceholderText)
-        self.mid = palette.color(QPalette.ColorRole.Mid)
-        self.highlight = palette.color(QPalette.ColorRole.Highlight)
+        super().refresh()
         self.table = colour_table(self.dark, self.base)
-        # The strip's attention highlight: a colour that stands out on Base in both schemes.
-        self.attend = QColor(240, 120, 40) if not self.dark else QColor(255, 160, 60)
-        self.chip = mix_colours(self.base, self.text, 0.07)
 
 
 # -- the layer × head grid ----------------------------------------------------------------------
@@ -214,7 +201,7 @@ class HeatmapGrid(QAbstractScrollArea):
         self._means_image: QImage | None = None
         self._built_for: tuple | None = None
         self._hint = ""
-        self._colours = _Colours()
+        self._colours = HeatmapPalette()
         theme_watcher().changed.connect(self._on_theme)
 
     # -- data -------------------------------------------------------------------------------

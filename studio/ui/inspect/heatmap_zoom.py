@@ -16,7 +16,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QScrollArea, QToolTip, QWidget
 
-from studio.ui.inspect.heatmap import (LOG_FLOOR, _Colours, full_label, is_continuation, rgb_image, scaled,
+from studio.ui.inspect.heatmap import (LOG_FLOOR, HeatmapPalette, full_label, is_continuation, rgb_image, scaled,
                                        to_indices)
 from studio.ui.theme import theme_watcher
 
@@ -66,7 +66,7 @@ class HeatmapView(QWidget):
         self._built_for: tuple | None = None
         self._elided: dict[tuple[str, int], str] = {}
         self._layout_cache: tuple | None = None
-        self._colours = _Colours()
+        self._colours = HeatmapPalette()
         theme_watcher().changed.connect(self._on_theme)
 
     def set_matrix(self, matrix: np.ndarray | None, labels: list[str] | None = None, title: str = "") -> None:

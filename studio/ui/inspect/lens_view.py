@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushB
 from studio.core.errors import StudioError
 from studio.core.workers.protocol import WorkerError
 from studio.ui.inspect.analyser_status import failure_note, show_fraction, stage_text
-from studio.ui.inspect.bars import (_Colours, group_chosen, percent, set_note, visible_piece,
+from studio.ui.inspect.bars import (group_chosen, percent, set_note, visible_piece,
                                     visible_text)
 from studio.ui.tasks import in_thread, spawn
-from studio.ui.theme import mix_colours, theme_watcher
+from studio.ui.theme import ChartPalette, mix_colours, theme_watcher
 
 LENS_POSITIONS = 16       # the grid shows the last this many positions
 LENS_TOP_K = 5
@@ -57,7 +57,7 @@ class LensGrid(QWidget):
         self.legend = ""
         self.hint = ""
         self._hover: tuple[str, int, int] | None = None
-        self._colours = _Colours()
+        self._colours = ChartPalette()
         self._small = QFont(self.font())
         self._small.setPointSizeF(max(7.5, self.font().pointSizeF() * 0.9))
         self._bold = QFont(self._small)

@@ -6,13 +6,12 @@ logits vector once per step; temperature, top-p and top-k are then applied with 
 studio.core.inspect.next_token.Distribution, so the sliders never ask the engine again. The logit
 lens comes from the torch analyser (AnalyserClient.logit_lens) on the same token ids.
 
-This module holds NextTokenView (state, predicting and stepping, showing, the lens hookup); the
-widgets of its step and sampling panels are built by studio.ui.inspect.step_panel.
+This module holds NextTokenView (state, predicting and stepping, showing, the lens hookup); its step
+and sampling panels are widgets of studio.ui.inspect.step_panel that it connects to.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from studio.core.inspect.next_token import Distribution, StepSession
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import EngineBusy, Lease, Workspace
 from studio.ui.inspect.bars import BarRow, group_chosen, percent, set_note, split_utf8, visible_piece
 from studio.ui.inspect.lens_view import LensPanel
-from studio.ui.inspect.step_panel import build_sampling_panel, build_step_panel
+from studio.ui.inspect.step_panel import SamplingPanel, StepPanel
 from studio.ui.tasks import spawn
 
 BARS = 15                 # bars in the chart
@@ -42,12 +42,11 @@ class _Pick:
 
 
 class NextTokenView(QWidget):
-    def __init__(self, engine, analyser, *, host=None, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, analyser, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("NextTokenView")
-        self.engine = engine
+        self.workspace = workspace
         self.analyser = analyser
-        self.host = host
         self.model = ""
         self.session: StepSession | None = None
         self.busy = False
@@ -98,17 +97,30 @@ class NextTokenView(QWidget):
         self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note.hide()
 
-        # -- text so far + step buttons (left) -----------------------------------------------
-        left = build_step_panel(self)
-
-        # -- sliders + bars (right) ----------------------------------------------------------
-        right = build_sampling_panel(self)
-
         upper = QWidget(self)
+        # -- text so far + step buttons (left) -----------------------------------------------
+        self.step_panel = StepPanel(upper)
+        self.step_panel.take_top_requested.connect(lambda: spawn(self.take_top(), on_error=self._unexpected))
+        self.step_panel.take_sampled_requested.connect(lambda: spawn(self.take_sampled(), on_error=self._unexpected))
+        self.step_panel.undo_requested.connect(lambda: spawn(self.undo(), on_error=self._unexpected))
+        self.step_panel.seed_changed.connect(self._reseed)
+        # -- sliders + bars (right) ----------------------------------------------------------
+        self.sampling_panel = SamplingPanel(upper)
+        self.sampling_panel.settings_changed.connect(self._reshape)
+        self.sampling_panel.token_clicked.connect(lambda token: spawn(self.choose(token), on_error=self._unexpected))
+        # The panels' parts, under the names the rest of the screen (and tests) use.
+        self.continuation = self.step_panel.continuation
+        self.undo_button = self.step_panel.undo_button
+        self.drawn_label = self.step_panel.drawn_label
+        self.temperature_value = self.sampling_panel.temperature_value
+        self.top_k_spin = self.sampling_panel.top_k_spin
+        self.entropy_label = self.sampling_panel.entropy_label
+        self.bars = self.sampling_panel.bars
+
         upper_layout = QHBoxLayout(upper)
         upper_layout.setContentsMargins(0, 0, 0, 0)
-        upper_layout.addLayout(left, 2)
-        upper_layout.addLayout(right, 3)
+        upper_layout.addWidget(self.step_panel, 2)
+        upper_layout.addWidget(self.sampling_panel, 3)
 
         # -- logit lens ----------------------------------------------------------------------
         self.lens = LensPanel(analyser, self)
@@ -135,7 +147,6 @@ class NextTokenView(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.split, 1)
 
-        self._show_values()
         self._show_empty()
         self._set_busy(self.busy)
 
@@ -153,26 +164,16 @@ class NextTokenView(QWidget):
         self._show_empty()
         self._set_busy(self.busy)
 
-    def _engine_has_model(self) -> bool:
-        info = getattr(self.engine, "model_info", None)
-        if info is None:
-            return False
-        return info.path == self.model or os.path.realpath(info.path) == os.path.realpath(self.model)
-
-    async def _ensure_model(self) -> bool:
-        """Load the view's model into the engine when it holds another one (through the host window,
+    async def _ensure_model(self, lease: Lease) -> bool:
+        """Load the view's model into the engine when it holds another one (through the workspace,
         so the chat's model picker follows)."""
-        if self._engine_has_model():
+        if self.workspace.same_model(self.model):
             return True
         self.status.setText(self.tr("Loading {name}…").format(name=Path(self.model).name))
-        if self.host is not None:
-            info = await self.host.load_model(self.model)
-            if info is None:
-                self.show_note(self.tr("The model could not be loaded in the engine; the message at the top "
-                                       "says why."), "error")
-                return False
-            return True
-        await self.engine.load(self.model)
+        if await self.workspace.load_model(self.model, lease=lease) is None:
+            self.show_note(self.tr("The model could not be loaded in the engine; the message at the top "
+                                   "says why."), "error")
+            return False
         return True
 
     # -- state ------------------------------------------------------------------------------
@@ -182,15 +183,13 @@ class NextTokenView(QWidget):
 
     def settings(self) -> dict:
         """The sliders as Distribution keyword arguments."""
-        return {"temperature": self.temperature_slider.value() / 100.0,
-                "top_p": self.top_p_slider.value() / 100.0,
-                "top_k": int(self.top_k_spin.value())}
+        return self.sampling_panel.settings()
 
     def set_temperature(self, value: float) -> None:
-        self.temperature_slider.setValue(round(value * 100))
+        self.sampling_panel.set_temperature(value)
 
     def set_top_p(self, value: float) -> None:
-        self.top_p_slider.setValue(round(value * 100))
+        self.sampling_panel.set_top_p(value)
 
     def _settings_text(self) -> str:
         s = self.settings()
@@ -206,9 +205,7 @@ class NextTokenView(QWidget):
         has = self.distribution is not None and not busy
         self.predict_button.setEnabled(not busy)
         self.reset_button.setEnabled(has and bool(self._picks))
-        self.take_top_button.setEnabled(has)
-        self.take_sampled_button.setEnabled(has)
-        self.undo_button.setEnabled(has and bool(self._picks))
+        self.step_panel.set_steps_enabled(has, has and bool(self._picks))
         self.bars.setEnabled(not busy)
         self.status.setText(text)
 
@@ -234,7 +231,7 @@ class NextTokenView(QWidget):
         return self.editor.toPlainText(), self.chat_toggle.isChecked()
 
     def _reseed(self, *_args) -> None:
-        self.rng = np.random.default_rng(int(self.seed_spin.value()))
+        self.rng = np.random.default_rng(self.step_panel.seed())
 
     def _unexpected(self, exc: BaseException) -> None:
         self.show_note(self.tr("Something went wrong: {error}").format(error=exc), "error")
@@ -264,11 +261,15 @@ class NextTokenView(QWidget):
         self.show_note("")
         self._set_busy(True, self.tr("Predicting…"))
         try:
-            if not await self._ensure_model():
-                return False
-            self.status.setText(self.tr("Predicting…"))
-            session = StepSession(self.engine, prompt, chat=chat, top_n=TOP_N)
-            await session.start()
+            async with self.workspace.lease("next_token") as lease:
+                if not await self._ensure_model(lease):
+                    return False
+                self.status.setText(self.tr("Predicting…"))
+                session = StepSession(self.workspace.engine, prompt, chat=chat, top_n=TOP_N)
+                await session.start()
+        except EngineBusy as exc:
+            self.show_note(str(exc), "warning")
+            return False
         except WorkerError as exc:
             self._engine_error(exc)
             return False
@@ -300,9 +301,13 @@ class NextTokenView(QWidget):
         self.show_note("")
         self._set_busy(True, self.tr("Predicting…"))
         try:
-            if not await self._ensure_model():      # the chat may have switched the engine's model
-                return False
-            await self.session.choose(token_id, prob=prob)
+            async with self.workspace.lease("next_token") as lease:
+                if not await self._ensure_model(lease):      # the chat may have switched the engine's model
+                    return False
+                await self.session.choose(token_id, prob=prob)
+        except EngineBusy as exc:
+            self.show_note(str(exc), "warning")
+            return False
         except WorkerError as exc:
             self._engine_error(exc)
             return False
@@ -360,15 +365,9 @@ class NextTokenView(QWidget):
         return True
 
     # -- showing ----------------------------------------------------------------------------
-    def _show_values(self) -> None:
-        s = self.settings()
-        t = s["temperature"]
-        self.temperature_value.setText(self.tr("0 (greedy)") if t == 0 else f"{t:.2f}")
-        self.top_p_value.setText(self.tr("1.00 (off)") if s["top_p"] >= 1.0 else f"{s['top_p']:.2f}")
-
     def _reshape(self, *_args) -> None:
         """Redraw the bars for the sliders' settings from the distribution in hand (no request)."""
-        self._show_values()
+        self.sampling_panel.show_values()
         distribution = self.distribution
         if distribution is None:
             return
@@ -431,8 +430,7 @@ class NextTokenView(QWidget):
         self._set_busy(False)
         n = len(session.prompt_ids) + len(chosen)
         self.status.setText(self.tr("{n} tokens in context").format(n=n))
-        bar = self.continuation_area.verticalScrollBar()
-        bar.setValue(bar.maximum())
+        self.step_panel.scroll_to_end()
 
     # -- logit lens -------------------------------------------------------------------------
     async def compute_lens(self) -> bool:

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
 
-from studio.ui.inspect.heatmap import _Colours, full_label, is_continuation, scaled
-from studio.ui.theme import mix_colours, theme_watcher
+from studio.ui.inspect.heatmap import full_label, is_continuation, scaled
+from studio.ui.theme import ChartPalette, mix_colours, theme_watcher
 
 
 # -- the token strip ----------------------------------------------------------------------------
@@ -48,7 +48,7 @@ class TokenStrip(QAbstractScrollArea):
         self._widths: list[int] = []
         self._rects: list[QRect] = []
         self._laid_out_for = -1
-        self._colours = _Colours()
+        self._colours = ChartPalette()
         theme_watcher().changed.connect(self._on_theme)
 
     def set_tokens(self, labels: list[str], ids: list[int] | None = None) -> None:

@@ -378,7 +378,7 @@ class TokensView(QWidget):
 
     async def _load_file(self, path: str) -> None:
         from studio.core.errors import StudioError
-        from studio.core.inspect.tokens import read_text_file
+        from studio.core.inspect.textfile import read_text_file
 
         try:
             text, note = await in_thread(read_text_file, path)

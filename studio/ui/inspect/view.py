@@ -2,7 +2,7 @@
 
 It owns the torch analyser client (one worker process that keeps a dequantized model warm for
 attention and the logit lens) and hands it to the views that need it; Next token also uses the
-app's llama.cpp engine, loading the picked model through the host window so the model picker
+app's llama.cpp engine, loading the picked model through the workspace so the model picker
 stays in sync. The views only show things; the work is core calls.
 """
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import Workspace
 from studio.ui.inspect.attention_view import AttentionView
 from studio.ui.inspect.next_view import NextTokenView
 from studio.ui.inspect.tokens_view import TokensView
@@ -23,13 +24,14 @@ from studio.ui.widgets.model_combo import fill_model_combo, index_of_model
 
 
 class InspectView(QWidget):
-    def __init__(self, engine, *, host=None, parent: QWidget | None = None) -> None:
+    banner_requested = Signal(str, str)     # text, level: for the window's banner
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from studio.core.inspect.client import AnalyserClient
 
         self.setObjectName("InspectView")
-        self.engine = engine
-        self.host = host
+        self.workspace = workspace
         self.analyser = AnalyserClient()
         self._entries: list = []
         self._chat_model = ""
@@ -59,7 +61,7 @@ class InspectView(QWidget):
 
         self.tokens_view = TokensView(self)
         self.attention_view = AttentionView(self.analyser, self)
-        self.next_view = NextTokenView(engine, self.analyser, host=host, parent=self)
+        self.next_view = NextTokenView(workspace, self.analyser, parent=self)
         self.sections = QTabWidget(self)
         self.sections.setObjectName("InspectSections")
         self.sections.addTab(self.tokens_view, self.tr("Tokens"))
@@ -73,9 +75,10 @@ class InspectView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.sections, 1)
         self._unsubscribe = [self.analyser.subscribe("loaded", lambda **_: self._show_analyser_state())]
-        if host is not None:
-            for view in self.views():
-                host.route_drops(view.editor.viewport())
+
+    def drop_targets(self) -> list[QWidget]:
+        """The editors would take a dropped file's path: the window routes file drops on them."""
+        return [view.editor.viewport() for view in self.views()]
 
     def views(self) -> list[QWidget]:
         return [self.tokens_view, self.attention_view, self.next_view]
@@ -194,8 +197,7 @@ class InspectView(QWidget):
         self._show_analyser_state()
 
     def _unexpected(self, exc: BaseException) -> None:
-        if self.host is not None and hasattr(self.host, "show_banner"):
-            self.host.show_banner(self.tr("Inspect: {error}").format(error=exc), "error")
+        self.banner_requested.emit(self.tr("Inspect: {error}").format(error=exc), "error")
 
     async def shutdown(self) -> None:
         for unsubscribe in self._unsubscribe:
