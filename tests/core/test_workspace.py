@@ -50,6 +50,34 @@ class _Engine(Emitter):
         self.lora = [dict(a) for a in adapters]
         self.emit("lora", adapters=self.lora)
 
+    async def perplexity(self, texts, on_progress=None):
+        on_progress(0.5, "scoring")
+        return {"ppl": 4.0 if self.lora else 9.0, "tokens": len(texts), "lora": self.lora}
+
+    async def cancel_perplexity(self):
+        pass
+
+    async def generate(self, messages, sampling):
+        return _Answer("tuned" if self.lora else "base", sampling)
+
+
+class _Answer:
+    """A generation that streams which side answered, one piece per token."""
+
+    def __init__(self, side: str, sampling) -> None:
+        self.pieces = [side, " ", f"T={sampling.temperature}"]
+        self.cancelled = False
+
+    async def __aiter__(self):
+        for piece in self.pieces:
+            await asyncio.sleep(0)
+            if self.cancelled:
+                return
+            yield "token", piece
+
+    async def cancel(self):
+        self.cancelled = True
+
 
 def _recorder(workspace: Workspace, *events: str) -> list:
     seen: list = []
@@ -178,3 +206,53 @@ def test_the_chat_holds_the_lease_while_replying_and_waits_for_nobody(harness):
 
     loop.run_until_complete(send_during_evaluation())
     assert session.messages == before          # nothing was stored for the refused message
+
+
+def test_evaluation_holds_the_lease_swaps_per_side_and_gives_the_chat_its_adapter_back(tmp_path):
+    from studio.core.training.evaluation import AdapterEvaluation
+
+    engine = _Engine()
+    workspace = Workspace(engine)
+    evaluation = AdapterEvaluation(workspace)
+    chat_adapter = [{"path": "chat.gguf", "scale": 0.5}]
+    base_model = str(tmp_path / "base.gguf")
+    progress: list = []
+    holders: list = []
+
+    async def scenario():
+        await workspace.load_model(base_model)
+        await engine.set_lora(chat_adapter)
+        workspace.subscribe("lease_changed", lambda holder: holders.append(holder))
+        ppl = await evaluation.perplexity(base_model, "tuned.gguf", ["a", "b"],
+                                          on_progress=lambda side, f, stage: progress.append((side, f, stage)))
+        assert engine.lora == chat_adapter
+        answers = await evaluation.compare(base_model, "tuned.gguf", ["q1", "q2"], 8)
+        assert engine.lora == chat_adapter
+        async with workspace.lease("chat"):
+            with pytest.raises(EngineBusy):
+                await evaluation.perplexity(base_model, "tuned.gguf", ["a"])
+        return ppl, answers
+
+    ppl, answers = asyncio.run(scenario())
+    assert ppl.base["ppl"] == 9.0 and ppl.tuned["ppl"] == 4.0 and ppl.tuned["lora"][0]["path"] == "tuned.gguf"
+    assert progress == [("base", 0.25, "scoring"), ("tuned", 0.75, "scoring")]
+    assert answers.answers == [["base T=0.0", "tuned T=0.0"]] * 2 and not answers.stopped
+    assert holders == ["evaluation", "", "evaluation", "", "chat", ""]
+    assert engine.loads == [(base_model, None)]      # the base model was there: no second load
+
+
+def test_a_stopped_comparison_ends_early_and_restores(tmp_path):
+    from studio.core.training.evaluation import AdapterEvaluation
+
+    engine = _Engine()
+    workspace = Workspace(engine)
+    evaluation = AdapterEvaluation(workspace)
+
+    async def scenario():
+        await workspace.load_model(str(tmp_path / "base.gguf"))
+        return await evaluation.compare(str(tmp_path / "base.gguf"), "tuned.gguf", ["q1", "q2"], 8,
+                                        on_token=lambda row, column, text: asyncio.ensure_future(evaluation.stop()))
+
+    outcome = asyncio.run(scenario())
+    assert outcome.stopped and outcome.answers[1] == ["", ""] and engine.lora == []
+    assert not evaluation.running and workspace.holder == ""
