@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QSpinBox, QVBoxLayout, QWidget)
 
 from studio.core.training.config import PRESETS, SCHEDULERS, RunConfig, defaults_for, target_modules_for
+from studio.core.workspace import normalized_path
 from studio.ui.widgets.model_combo import fill_model_combo, index_of_model
 
 CUSTOM = "__custom__"
@@ -257,7 +258,7 @@ class ConfigPanel(QScrollArea):
     def _model_set(self, path: str) -> None:
         """A new base model: size its defaults and tell the Data panel (the template changes)."""
         self._last_model = path
-        entry = next((e for e in self._models if os.path.realpath(str(e.path)) == os.path.realpath(path)), None)
+        entry = next((e for e in self._models if normalized_path(e.path) == normalized_path(path)), None)
         facts = (entry.architecture or "llama", entry.parameter_count) if entry is not None else None
         if facts is None and path:
             from studio.core.training.base_model import BaseModelError, describe_source

@@ -10,6 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 
+from studio.core.workspace import normalized_path
+
 
 def fill_model_combo(combo: QComboBox, *, chat_model: str, entries: list, paths: list[str],
                      chat_label: str, folder_suffix: str = "") -> None:
@@ -19,8 +21,8 @@ def fill_model_combo(combo: QComboBox, *, chat_model: str, entries: list, paths:
     seen: set[str] = set()
 
     def add(label: str, path: str) -> None:
-        if path and os.path.realpath(path) not in seen:
-            seen.add(os.path.realpath(path))
+        if path and normalized_path(path) not in seen:
+            seen.add(normalized_path(path))
             combo.addItem(label, path)
             combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
 
@@ -37,9 +39,9 @@ def index_of_model(combo: QComboBox, path: str) -> int:
     """The row holding `path` (compared as real files), or -1."""
     if not path:
         return -1
-    wanted = os.path.realpath(path)
+    wanted = normalized_path(path)
     for row in range(combo.count()):
         data = combo.itemData(row)
-        if isinstance(data, str) and data and os.path.realpath(data) == wanted:
+        if isinstance(data, str) and data and normalized_path(data) == wanted:
             return row
     return -1
