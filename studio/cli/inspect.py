@@ -23,6 +23,7 @@ from studio.cli import exits
 from studio.cli.exits import CliError
 from studio.cli.inputs import check_numbers, checked_text, stdin_bytes
 from studio.cli.resolve import resolve_model
+from studio.core.errors import StudioError
 
 COMMANDS = ("tokenize", "attention", "next")
 
@@ -89,6 +90,8 @@ def _text(args: argparse.Namespace) -> str:
             text, note = read_text_file(path)
         except OSError as exc:
             raise CliError("usage", f"could not read {path}: {exc.strerror or exc}") from None
+        except StudioError as exc:  # binary, too large, undecodable: the reader's own sentence
+            raise CliError("usage", f"could not read {path}: {exc}") from None
         if note:
             print(f"note: {path.name}: {note}", file=sys.stderr)
     if not text:
