@@ -167,6 +167,105 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+class _Scan:
+    """The state of one scan_dataset call: what has been counted so far and when it last reported."""
+
+    def __init__(self, renderer: ChatRenderer, tokenizer: Any, *, max_seq_len: int, preview: int,
+                 total_bytes: int, progress: Progress | None, cancelled: Callable[[], bool] | None,
+                 on_preview: Callable[[list[dict[str, Any]]], None] | None) -> None:
+        self.renderer, self.tokenizer = renderer, tokenizer
+        self.max_seq_len, self.preview = max_seq_len, preview
+        self.progress, self.cancelled, self.on_preview = progress, cancelled, on_preview
+        self.log = _ProblemLog()
+        self.lengths = array("I")
+        self.files: list[FileReport] = []
+        self.rows: list[PreviewRow] = []
+        self.counts = {"train": 0, "val": 0}
+        self.n_truncated = 0
+        self.total_bytes, self.done_bytes = max(1, total_bytes), 0
+        self.last_report = 0.0
+        self.preview_sent = on_preview is None
+
+    def report(self, fraction: float, stage: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is not None and (force or now - self.last_report >= 0.1):
+            self.last_report = now
+            self.progress(min(1.0, fraction), stage)
+
+    def send_preview(self) -> None:
+        if not self.preview_sent and self.on_preview is not None:
+            self.preview_sent = True
+            self.on_preview([asdict(r) for r in self.rows])
+
+    def check(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise ScanCancelled()
+
+    def read_file(self, path: Path, split: str, size: int, format: str | None,
+                  mapping: ColumnMapping | None) -> None:
+        verb = "counting tokens in" if self.tokenizer is not None else "reading"
+        self.report(self.done_bytes / self.total_bytes, f"{verb} {path.name}", force=True)
+        try:
+            reader = ExampleReader(path, format=format, mapping=mapping, problems=self.log, guess=detect_format(path))
+        except DatasetError as exc:
+            self.log.append(Problem(str(path), exc.line, exc.message))
+            self.files.append(FileReport(str(path), "", "", "", 0, self.log.per_file.get(str(path), 0), size,
+                                         split, error=exc.message))
+            self.done_bytes += size
+            return
+        n_file = 0
+        batch: list[Example] = []
+        batch_from = 0
+        for example in reader:
+            batch.append(example)
+            n_file += 1
+            if len(batch) >= _BATCH or reader.bytes_read - batch_from > _BATCH_BYTES:
+                self.check()
+                self.consume(batch)
+                batch = []
+                batch_from = reader.bytes_read
+                self.report((self.done_bytes + reader.bytes_read) / self.total_bytes, f"{verb} {path.name}")
+        self.consume(batch)
+        self.counts[split] += n_file
+        self.done_bytes += size
+        self.files.append(FileReport(str(path), reader.encoding, reader.container, reader.format, n_file,
+                                     self.log.per_file.get(str(path), 0), size, split,
+                                     columns=list(reader.guess.columns),
+                                     mapping=reader.mapping.to_dict() if reader.mapping else None,
+                                     note=reader.guess.note))
+
+    def consume(self, batch: list[Example]) -> None:
+        """Render and count one batch; the first `preview` examples also become preview rows."""
+        if self.tokenizer is None and len(self.rows) >= self.preview:
+            return  # nothing to count: rendering every example would only cost time
+        texts: list[str] = []
+        kept: list[Example] = []
+        shown_now: dict[int, Rendered] = {}
+        for example in batch:
+            try:
+                if len(self.rows) + len(shown_now) < self.preview:  # the preview needs the trained spans too
+                    rendered = self.renderer.render(example)
+                    shown_now[len(kept)] = rendered
+                    texts.append(rendered.text)
+                else:
+                    texts.append(self.renderer.render_text(example))
+                kept.append(example)
+            except RenderError as exc:
+                self.log.append(Problem(example.path, example.line, str(exc)))
+        counted = self.tokenizer is not None
+        n_tokens = self.tokenizer.count(texts) if counted else [0] * len(texts)
+        for i, (example, n) in enumerate(zip(kept, n_tokens)):
+            if counted:
+                self.lengths.append(n)
+                self.n_truncated += n > self.max_seq_len
+            if i in shown_now:
+                shown, spans = _clip(shown_now[i].text, shown_now[i].train_spans)
+                self.rows.append(PreviewRow(example.path, example.line, shown, n, counted and n > self.max_seq_len,
+                                            _roles(example), spans))
+        if len(self.rows) >= self.preview:
+            self.send_preview()
+
+
 def scan_dataset(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, format: str | None = None,
                  mapping: ColumnMapping | Mapping[str, Any] | None = None, model: str | os.PathLike[str] | None = None,
                  max_seq_len: int = 512, val_paths: Iterable[str | os.PathLike[str]] | None = None,
@@ -180,125 +279,44 @@ def scan_dataset(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     val_files = [Path(p) for p in (val_paths or [])]
     if not train_files:
         raise DatasetError("", 0, "no dataset files given")
-    mapping = ColumnMapping.from_dict(mapping)
+    column_mapping = ColumnMapping.from_dict(mapping)
     renderer = ChatRenderer.from_model(model)
     tokenizer = load_tokenizer(model) if model else None
-    log = _ProblemLog()
-    lengths = array("I")
-    files: list[FileReport] = []
-    rows: list[PreviewRow] = []
-    counts = {"train": 0, "val": 0}
-    n_truncated = 0
     sizes = {p: (p.stat().st_size if p.is_file() else 0) for p in train_files + val_files}
-    total_bytes = max(1, sum(sizes.values()))
-    done_bytes = 0
-    last_report = [0.0]
-    preview_sent = [on_preview is None]
-
-    def report(fraction: float, stage: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if progress is not None and (force or now - last_report[0] >= 0.1):
-            last_report[0] = now
-            progress(min(1.0, fraction), stage)
-
-    def send_preview() -> None:
-        if not preview_sent[0] and on_preview is not None:
-            preview_sent[0] = True
-            on_preview([asdict(r) for r in rows])
-
-    def check() -> None:
-        if cancelled is not None and cancelled():
-            raise ScanCancelled()
-
-    def consume(batch: list[Example]) -> None:
-        nonlocal n_truncated
-        if tokenizer is None and len(rows) >= preview:
-            return  # nothing to count: rendering every example would only cost time
-        texts: list[str] = []
-        kept: list[Example] = []
-        shown_now: dict[int, Rendered] = {}
-        for example in batch:
-            try:
-                if len(rows) + len(shown_now) < preview:  # the preview needs the trained spans too
-                    rendered = renderer.render(example)
-                    shown_now[len(kept)] = rendered
-                    texts.append(rendered.text)
-                else:
-                    texts.append(renderer.render_text(example))
-                kept.append(example)
-            except RenderError as exc:
-                log.append(Problem(example.path, example.line, str(exc)))
-        n_tokens = tokenizer.count(texts) if tokenizer is not None else [0] * len(texts)
-        for i, (example, n) in enumerate(zip(kept, n_tokens)):
-            if tokenizer is not None:
-                lengths.append(n)
-                n_truncated += n > max_seq_len
-            if i in shown_now:
-                rendered = shown_now[i]
-                shown, spans = _clip(rendered.text, rendered.train_spans)
-                rows.append(PreviewRow(example.path, example.line, shown, n, tokenizer is not None and n > max_seq_len,
-                                       _roles(example), spans))
-        if len(rows) >= preview:
-            send_preview()
-
+    scan = _Scan(renderer, tokenizer, max_seq_len=max_seq_len, preview=preview, total_bytes=sum(sizes.values()),
+                 progress=progress, cancelled=cancelled, on_preview=on_preview)
     for split, group in (("train", train_files), ("val", val_files)):
         for path in group:
-            check()
-            verb = "counting tokens in" if tokenizer is not None else "reading"
-            report(done_bytes / total_bytes, f"{verb} {path.name}", force=True)
-            try:
-                guess = detect_format(path)
-                reader = ExampleReader(path, format=format, mapping=mapping, problems=log, guess=guess)
-            except DatasetError as exc:
-                log.append(Problem(str(path), exc.line, exc.message))
-                files.append(FileReport(str(path), "", "", "", 0, log.per_file.get(str(path), 0), sizes[path],
-                                        split, error=exc.message))
-                done_bytes += sizes[path]
-                continue
-            n_file = 0
-            batch: list[Example] = []
-            batch_from = 0
-            for example in reader:
-                batch.append(example)
-                n_file += 1
-                if len(batch) >= _BATCH or reader.bytes_read - batch_from > _BATCH_BYTES:
-                    check()
-                    consume(batch)
-                    batch = []
-                    batch_from = reader.bytes_read
-                    report((done_bytes + reader.bytes_read) / total_bytes, f"{verb} {path.name}")
-            consume(batch)
-            counts[split] += n_file
-            done_bytes += sizes[path]
-            files.append(FileReport(str(path), reader.encoding, reader.container, reader.format, n_file,
-                                    log.per_file.get(str(path), 0), sizes[path], split,
-                                    columns=list(reader.guess.columns),
-                                    mapping=reader.mapping.to_dict() if reader.mapping else None,
-                                    note=reader.guess.note))
-    send_preview()
-    report(1.0, "done", force=True)
+            scan.check()
+            scan.read_file(path, split, sizes[path], format, column_mapping)
+    scan.send_preview()
+    scan.report(1.0, "done", force=True)
     if tokenizer is not None:
         tokenizer.close()
+    return _report(scan, val_ratio, bool(val_files), str(model or ""))
 
-    n_examples = counts["train"] + counts["val"]
-    if val_files:
-        n_train, n_val = counts["train"], counts["val"]
+
+def _report(scan: _Scan, val_ratio: float, val_given: bool, model: str) -> DatasetReport:
+    n_examples = scan.counts["train"] + scan.counts["val"]
+    if val_given:
+        n_train, n_val = scan.counts["train"], scan.counts["val"]
     else:
         n_val = val_count(n_examples, val_ratio)
         n_train = n_examples - n_val
+    lengths = scan.lengths
     if len(lengths) > MAX_LENGTHS:
         step = len(lengths) / MAX_LENGTHS
         sample = [lengths[int(i * step)] for i in range(MAX_LENGTHS)]
     else:
         sample = lengths.tolist()
-    usable, verdict = _verdict(files, n_examples, n_train, n_val, log, n_truncated, max_seq_len,
-                               tokenizer is not None, bool(val_files))
+    usable, verdict = _verdict(scan.files, n_examples, n_train, n_val, scan.log, scan.n_truncated, scan.max_seq_len,
+                               scan.tokenizer is not None, val_given)
     return DatasetReport(
-        files=files, n_examples=n_examples, n_train=n_train, n_val=n_val, problems=log.kept,
-        n_problems=log.total, preview=rows, token_lengths=sample,
-        histogram=histogram(lengths, max_seq_len), max_seq_len=max_seq_len, n_truncated=n_truncated,
-        usable=usable, verdict=verdict, n_errors=log.errors, model=str(model or ""),
-        template_note=renderer.note, token_stats=_stats(lengths),
+        files=scan.files, n_examples=n_examples, n_train=n_train, n_val=n_val, problems=scan.log.kept,
+        n_problems=scan.log.total, preview=scan.rows, token_lengths=sample,
+        histogram=histogram(lengths, scan.max_seq_len), max_seq_len=scan.max_seq_len, n_truncated=scan.n_truncated,
+        usable=usable, verdict=verdict, n_errors=scan.log.errors, model=model,
+        template_note=scan.renderer.note, token_stats=_stats(lengths),
     )
 
 

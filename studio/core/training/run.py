@@ -1,7 +1,9 @@
 """Headless training: `python -m studio.core.training.run CONFIG.json [--resume]`.
 
-The same file runs unchanged under `accelerate launch -m studio.core.training.run CONFIG.json`
-(one process per GPU; the runner's Accelerator shares the work and only rank 0 writes or prints).
+The same file runs unchanged on several processes (one per GPU, or several on CPU):
+    torchrun --standalone --nproc_per_node N -m studio.core.training.run CONFIG.json
+    accelerate launch --config_file packaging/accelerate.yaml -m studio.core.training.run CONFIG.json
+The runner's Accelerator shares the batches out, and only rank 0 writes or prints.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def _printer(main_process: bool) -> Any:
     return emit
 
 
+def _single_process_launch() -> bool:
+    """`accelerate launch --cpu --num_processes N` sets up N processes' rendezvous but starts one."""
+    return (os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_ADDR" in os.environ
+            and "WORLD_SIZE" not in os.environ)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m studio.core.training.run", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="a run config JSON file")
@@ -37,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from studio.core.training.runner import TrainingError, train
 
     main_process = os.environ.get("RANK", "0") == "0"
+    if main_process and _single_process_launch():
+        print("note: `accelerate launch --cpu` starts ONE process whatever --num_processes says; for several, "
+              "use `accelerate launch --config_file packaging/accelerate.yaml` or torchrun (see the README)",
+              file=sys.stderr, flush=True)
     try:
         config = RunConfig.load(args.config)
         config.check()
@@ -44,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    interrupted = []
+    interrupted: list[bool] = []
 
     def on_sigint(_signum: int, _frame: Any) -> None:
         if interrupted:  # a second Ctrl+C: stop now
