@@ -68,7 +68,7 @@ async def main() -> None:
 
     from studio.core.chat.sampling import SamplingParams
     from studio.core.engine.client import EngineClient
-    from studio.core.engine.worker import physical_cores
+    from studio.core.hardware import physical_cores
 
     model = str(starter_model())
     sampling = dict(temperature=0.7, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.1,

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from studio.core import limits
+from studio.core import hardware, limits
 from studio.core.chat.conversation import Conversation
 from studio.core.chat.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
@@ -357,7 +357,8 @@ class ChatSettingsPanel(QScrollArea):
         self.gpu_all.setChecked(settings.n_gpu_layers < 0)
         self.gpu_layers.setValue(max(0, settings.n_gpu_layers))
         self.threads_auto.setChecked(not settings.n_threads)
-        self.threads.setValue(settings.n_threads or max(1, (os.cpu_count() or 2) - 1))
+        self.threads.setValue(settings.n_threads or hardware.generation_threads())
+        self.threads_auto.setToolTip(hardware.generation_threads_note())  # what "Auto" decided, and why
         self.threads.setEnabled(bool(settings.n_threads))
         self.batch.setValue(settings.n_batch)
         self.flash_attn.setChecked(settings.flash_attn)

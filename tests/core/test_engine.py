@@ -216,7 +216,7 @@ def test_a_reply_cut_inside_a_character_drops_the_partial_bytes():
     """max_tokens can stop between the bytes of one CJK glyph; the reply must not end in U+FFFD."""
     import codecs
 
-    from studio.core.engine.worker import flush_decoder
+    from studio.core.engine.llama import flush_decoder
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = decoder.decode("咕咕".encode("utf-8") + "！".encode("utf-8")[:2])

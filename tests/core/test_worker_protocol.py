@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.workers.client import WorkerClient
-from studio.core.workers.protocol import WorkerError
+from studio.core.errors import StudioError
+from studio.core.workers.client import ServiceClient, WorkerClient
+from studio.core.workers.protocol import WorkerCancelled, WorkerError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,4 +129,58 @@ def test_kill_9_mid_stream_fails_the_call_promptly():
             assert noticed < 2.0, f"the call learned of the kill after {noticed:.2f} s"
         finally:
             await client.close()
+    run(go())
+
+
+def test_typed_params_refuse_unknown_fields():
+    async def go():
+        client = make_client()
+        try:
+            with pytest.raises(WorkerError) as info:
+                await client.call("count", n=2, speed=3)
+            assert info.value.kind == "bad_request" and "speed" in info.value.message
+            assert isinstance(info.value, StudioError)  # one error family
+        finally:
+            await client.close()
+    run(go())
+
+
+def test_progress_is_throttled_but_keeps_each_stage_and_the_end():
+    async def go():
+        client = make_client()
+        try:
+            seen = []
+            await client.call("progress", steps=200, delay=0.001, on_event=lambda e: seen.append(e))
+            stages = [e["stage"] for e in seen]
+            assert len(seen) < 60, len(seen)  # 201 reports over ~0.2 s, at most one per 50 ms a stage
+            assert stages[0] == "first half" and "second half" in stages
+            assert seen[-1]["fraction"] == 1.0
+        finally:
+            await client.close()
+    run(go())
+
+
+def test_service_client_turns_a_cancelled_call_into_worker_cancelled():
+    class Echo(ServiceClient):
+        async def count(self, n: int) -> dict:
+            return await self._run("count", {"n": n, "delay": 0.01})
+
+    async def go():
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        client = Echo("tests.core._echo_worker", name="echo", env=env)
+        client.subscribe("busy", lambda busy: busyness.append(busy))
+        try:
+            task = asyncio.ensure_future(client.count(1000))
+            while not client.busy:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            await client.cancel()
+            with pytest.raises(WorkerCancelled) as info:
+                await asyncio.wait_for(task, 10)
+            assert info.value.kind == "cancelled" and not info.value.unresponsive and info.value.partial == {}
+            assert not client.busy and busyness == [True, False]
+            assert (await client.count(3)) == {"counted": 3}
+        finally:
+            await client.close()
+    busyness: list[bool] = []
     run(go())

@@ -1,50 +1,39 @@
 """The dataset worker: `python -m studio.core.datasets.worker`.
 
 Scanning a big dataset takes a while (rendering and tokenizing every example), so it runs here, off
-the UI process. Op "scan": params are scan_dataset's keyword arguments plus `paths`; events
-"preview" (rows, as soon as they are ready) and "progress" (fraction, stage); the result is
-DatasetReport.to_dict().
+the UI process. Op "scan" (ScanParams): events "preview" (rows, as soon as they are ready) and
+"progress" (fraction, stage); the result is DatasetReport.to_dict().
 """
 
 from __future__ import annotations
 
-import inspect
+from dataclasses import asdict
 from typing import Any
 
+from studio.core.datasets.client import ScanParams
 from studio.core.datasets.records import DatasetError
 from studio.core.datasets.report import ScanCancelled, scan_dataset
-from studio.core.workers.protocol import Cancelled, Request, WorkerError, serve
-
-_SCAN_PARAMS = {name for name in inspect.signature(scan_dataset).parameters
-                if name not in ("progress", "cancelled", "on_preview")}
+from studio.core.workers.protocol import Cancelled, Request, Worker, WorkerError, operation
 
 
-def scan(req: Request) -> dict[str, Any]:
-    params = dict(req.params)
-    unknown = sorted(set(params) - _SCAN_PARAMS)
-    if unknown:
-        raise WorkerError("bad_request", f"scan does not take {', '.join(unknown)}")
-    if not params.get("paths"):
-        raise WorkerError("bad_request", "scan needs at least one dataset file")
-    try:
-        report = scan_dataset(
-            **params,
-            progress=lambda fraction, stage: req.emit("progress", fraction=round(fraction, 4), stage=stage),
-            cancelled=lambda: req.cancelled,
-            on_preview=lambda rows: req.emit("preview", rows=rows),
-        )
-    except ScanCancelled:
-        raise Cancelled() from None
-    except DatasetError as exc:
-        raise WorkerError("dataset", str(exc)) from None
-    except ValueError as exc:  # a bad mapping or format name from the caller
-        raise WorkerError("bad_request", str(exc)) from None
-    return report.to_dict()
+class DatasetWorker(Worker):
+    name = "dataset"
 
-
-def main() -> None:
-    serve({"scan": scan}, name="dataset")
+    @operation(ScanParams)
+    def scan(self, req: Request[ScanParams]) -> dict[str, Any]:
+        if not req.params.paths:
+            raise WorkerError("bad_request", "scan needs at least one dataset file")
+        try:
+            report = scan_dataset(**asdict(req.params), progress=req.progress, cancelled=lambda: req.cancelled,
+                                  on_preview=lambda rows: req.emit("preview", rows=rows))
+        except ScanCancelled:
+            raise Cancelled() from None
+        except DatasetError as exc:
+            raise WorkerError("dataset", str(exc)) from None
+        except ValueError as exc:  # a bad mapping or format name from the caller
+            raise WorkerError("bad_request", str(exc)) from None
+        return report.to_dict()
 
 
 if __name__ == "__main__":
-    main()
+    DatasetWorker().main()

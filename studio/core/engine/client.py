@@ -1,4 +1,5 @@
-"""Asyncio client of the llama.cpp engine worker (studio.core.engine.worker).
+"""Asyncio client of the llama.cpp engine worker (studio.core.engine.worker), and the typed
+requests and results the two share.
 
 The client remembers what was loaded, so after a worker crash the next request starts a fresh
 worker and loads the same model again before it runs.
@@ -7,15 +8,14 @@ worker and loads the same model again before it runs.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, TypedDict
 
 from studio.core.chat.sampling import SamplingParams
-from studio.core.events import Emitter
 from studio.core.settings import EngineSettings
-from studio.core.workers.client import Call, WorkerClient
-from studio.core.workers.protocol import WorkerError
+from studio.core.workers.client import Call, ServiceClient, WorkerClient, outcome
+from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
 
 ENGINE_MODULE = "studio.core.engine.worker"
 # How long Stop (or Cancel during a load) waits for the worker to end the request before it ends the
@@ -28,6 +28,87 @@ CANCEL_TIMEOUT_S = 3.0
 def unresponsive_note() -> str:
     return (f"The engine did not answer within {CANCEL_TIMEOUT_S:g} s, so it was restarted; "
             "the model loads again with the next request.")
+
+
+# -- the operations' requests and results ------------------------------------------------------
+@dataclass
+class LoadParams:
+    path: str
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0
+    n_threads: int | None = None   # None: studio.core.hardware decides
+    n_batch: int = 512
+    flash_attn: bool = False
+    lora: list[dict[str, Any]] = field(default_factory=list)  # [{"path", "scale"}]
+
+
+@dataclass
+class GenerateParams:
+    messages: list[dict[str, str]]
+    sampling: dict[str, Any]       # SamplingParams.to_dict() without n_ctx
+
+
+@dataclass
+class TokenizeParams:
+    text: str
+    add_special: bool = True
+    parse_special: bool = True
+
+
+@dataclass
+class SetLoraParams:
+    adapters: list[dict[str, Any]]
+
+
+@dataclass
+class PerplexityParams:
+    texts: list[str]
+    max_tokens_per_text: int | None = None
+
+
+@dataclass
+class NextLogitsParams:
+    text: str | None = None        # one of text, messages, tokens
+    messages: list[dict[str, str]] | None = None
+    tokens: list[int] | None = None
+    top_k: int = 10
+    ids: list[int] | None = None
+    full: bool = False
+
+
+class GenerateResult(TypedDict, total=False):
+    text: str
+    tokens: int
+    prompt_tokens: int
+    ttft_ms: float
+    tokens_per_s: float
+    n_ctx: int
+    finish_reason: str
+    stopped: bool
+    cancelled: bool
+
+
+class TokenizeResult(TypedDict):
+    ids: list[int]
+    pieces_hex: list[str]
+
+
+class PerplexityResult(TypedDict):
+    ppl: float
+    nll: float
+    tokens: int
+    per_text: list[dict[str, Any]]
+    lora: list[dict[str, Any]]
+
+
+class NextLogitsResult(TypedDict, total=False):
+    tokens: list[dict[str, Any]]
+    n_vocab: int
+    n_prompt_tokens: int
+    prompt_ids: list[int]
+    lora: list[dict[str, Any]]
+    requested: list[dict[str, Any]]
+    logits_b64: str
 
 
 class EngineState(str, Enum):
@@ -54,6 +135,7 @@ class ModelInfo:
     load_ms: float
     lora: list[dict[str, Any]] = field(default_factory=list)
     general_name: str = ""        # general.name from the GGUF (often a training tag)
+    available_backend: str = ""   # what llama.cpp could offload to, even when nothing is offloaded
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
@@ -116,13 +198,17 @@ class Generation:
             elif kind == "prompt":
                 self.stats.prompt_tokens = event["prompt_tokens"]
                 yield "prompt", event["prompt_tokens"]
-        result = self._call.result or {}
+        unresponsive = False
+        try:
+            result: dict[str, Any] = outcome(self._call)
+        except WorkerCancelled as cancelled:  # stopped: what the reply got to is the reply
+            result, unresponsive = {**cancelled.partial, "stopped": True}, cancelled.unresponsive
         known = GenerationStats.__dataclass_fields__
         for key, value in result.items():
             if key in known and key != "dropped":
                 setattr(self.stats, key, value)
-        self.stats.stopped = bool(result.get("stopped") or result.get("cancelled") or self._cancel_requested)
-        if result.get("unresponsive"):  # the worker was ended: the text streamed so far is the reply
+        self.stats.stopped = bool(result.get("stopped") or self._cancel_requested)
+        if unresponsive:  # the worker was ended: the text streamed so far is the reply
             self.stats.finish_reason = "cancelled"
             if self._on_unresponsive is not None:
                 self._on_unresponsive()
@@ -134,18 +220,17 @@ class Generation:
         await self._call.cancel(timeout=CANCEL_TIMEOUT_S)
 
 
-class EngineClient(Emitter):
+class EngineClient(ServiceClient):
     """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail),
     lora(adapters) after the attached LoRA adapters changed, unresponsive(message) after a Stop or a
     Cancel that the worker did not answer in time ended it (the next request restarts it)."""
 
     def __init__(self, settings: EngineSettings | None = None, worker: WorkerClient | None = None) -> None:
-        super().__init__()
+        super().__init__(ENGINE_MODULE, name="engine", worker=worker)
         self.settings = settings or EngineSettings()
-        self.worker = worker or WorkerClient(ENGINE_MODULE, name="engine")
         self.state = EngineState.NO_MODEL
         self.model_info: ModelInfo | None = None
-        self._wanted: dict[str, Any] | None = None   # last successful load request
+        self._wanted: LoadParams | None = None       # last successful load request
         self._loaded_generation = -1                 # worker generation the model lives in
         self._load_call: Call | None = None
         self._cancel_before_call = False  # Cancel pressed while the worker was still starting
@@ -169,27 +254,29 @@ class EngineClient(Emitter):
         model is reloaded (new settings) and attaches none to another model; [] attaches none."""
         settings = settings or self.settings
         if lora is None:
-            same_model = self._wanted is not None and self._wanted["path"] == str(path)
-            lora = list(self._wanted.get("lora") or []) if same_model else []
-        params = {
-            "path": str(path),
-            "n_ctx": int(n_ctx or (self._wanted or {}).get("n_ctx") or 4096),
-            "n_gpu_layers": settings.n_gpu_layers,
-            "n_threads": settings.n_threads,
-            "n_batch": settings.n_batch,
-            "flash_attn": settings.flash_attn,
-            "lora": _adapter_list(lora),
-        }
+            same_model = self._wanted is not None and self._wanted.path == str(path)
+            lora = list(self._wanted.lora) if self._wanted is not None and same_model else []
+        params = LoadParams(path=str(path), n_ctx=int(n_ctx or (self._wanted.n_ctx if self._wanted else 4096)),
+                            n_gpu_layers=settings.n_gpu_layers, n_threads=settings.n_threads,
+                            n_batch=settings.n_batch, flash_attn=settings.flash_attn, lora=_adapter_list(lora))
         previous_state = self.state
         self._set_state(EngineState.LOADING)
         self.emit("load_progress", fraction=0.0, stage="starting")
         started = time.perf_counter()
         self._cancel_before_call = False
         try:
-            self._load_call = await self.worker.request("load", **params)
+            self._load_call = await self._send("load", params)
             if self._cancel_before_call:  # starting the worker (importing llama.cpp) takes a while
                 await self._load_call.cancel(timeout=CANCEL_TIMEOUT_S)
-            result = await self._load_call.wait(self._on_load_event)
+            result = await self._finish(self._load_call, what="loading", on_progress=self._on_load_progress)
+        except WorkerCancelled as exc:
+            # The worker may have dropped the old model before the cancel landed: the next request
+            # reloads it (self._wanted is unchanged).
+            self._loaded_generation = -1
+            self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
+            if exc.unresponsive:
+                self._note_unresponsive()
+            raise
         except WorkerError as exc:
             if exc.kind == "lora_mismatch":  # the worker had dropped the old model by then
                 self._loaded_generation = -1
@@ -197,14 +284,6 @@ class EngineClient(Emitter):
             raise
         finally:
             self._load_call = None
-        if result.get("cancelled"):
-            # The worker may have dropped the old model before the cancel landed: the next request
-            # reloads it (self._wanted is unchanged).
-            self._loaded_generation = -1
-            self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
-            if result.get("unresponsive"):
-                self._note_unresponsive()
-            raise WorkerError("cancelled", "loading was cancelled")
         result.setdefault("load_ms", (time.perf_counter() - started) * 1000)
         self.model_info = ModelInfo.from_dict(result)
         self._wanted = params
@@ -225,9 +304,8 @@ class EngineClient(Emitter):
     def _note_unresponsive(self) -> None:
         self.emit("unresponsive", message=unresponsive_note())
 
-    def _on_load_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "progress":
-            self.emit("load_progress", fraction=float(event.get("fraction", 0.0)), stage=event.get("stage", ""))
+    def _on_load_progress(self, fraction: float, stage: str) -> None:
+        self.emit("load_progress", fraction=fraction, stage=stage)
 
     def _after_failure(self, exc: WorkerError, previous_state: EngineState) -> None:
         if exc.kind == "worker_crashed":
@@ -240,18 +318,27 @@ class EngineClient(Emitter):
                 self._loaded_generation = -1
             self._set_state(previous_state if self._wanted else EngineState.NO_MODEL)
 
+    async def _request(self, op: str, params: Any = None, **kw: Any) -> dict[str, Any]:
+        """Run one op on the loaded model; a crash updates the engine state."""
+        try:
+            return await self._run(op, params, **kw)
+        except WorkerCancelled:
+            raise
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+
     def needs_load(self, n_ctx: int | None = None) -> bool:
         """Whether the next request must (re)load: no live model, or another context size asked.
         Compares with the size asked for, since llama.cpp rounds n_ctx up (3000 becomes 3072)."""
-        return not self.ready or bool(n_ctx and self._wanted and self._wanted["n_ctx"] != n_ctx)
+        return not self.ready or bool(n_ctx and self._wanted and self._wanted.n_ctx != n_ctx)
 
     async def ensure_loaded(self, n_ctx: int | None = None) -> ModelInfo:
         """Make sure the wanted model is live in a running worker with the wanted context size."""
         if self._wanted is None:
             raise WorkerError("no_model", "no model is loaded: pick one in the model picker or drop a .gguf file")
         if self.needs_load(n_ctx):
-            return await self.load(self._wanted["path"], n_ctx=n_ctx or self._wanted["n_ctx"],
-                                   lora=self._wanted.get("lora"))
+            return await self.load(self._wanted.path, n_ctx=n_ctx or self._wanted.n_ctx, lora=self._wanted.lora)
         assert self.model_info is not None
         return self.model_info
 
@@ -260,8 +347,8 @@ class EngineClient(Emitter):
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()
         params.pop("n_ctx", None)
-        try:
-            call = await self.worker.request("generate", messages=messages, sampling=params)
+        try:  # the reply streams through Generation, which reads it straight off the call
+            call = await self.worker.request("generate", **to_params(GenerateParams(messages, params)))
         except WorkerError as exc:
             self._after_failure(exc, self.state)
             raise
@@ -276,13 +363,13 @@ class EngineClient(Emitter):
 
     async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> dict[str, Any]:
         await self.ensure_loaded()
-        return await self.worker.call("tokenize", text=text, add_special=add_special, parse_special=parse_special)
+        return await self._run("tokenize", TokenizeParams(text, add_special, parse_special))
 
     # -- LoRA adapters and logits ------------------------------------------------------------
     @property
     def lora(self) -> list[dict[str, Any]]:
         """The adapters attached (or to be re-attached after a crash): [{"path", "scale"}]."""
-        return [dict(a) for a in (self._wanted or {}).get("lora") or []]
+        return [dict(a) for a in (self._wanted.lora if self._wanted else [])]
 
     async def set_lora(self, adapters: list[dict[str, Any]]) -> ModelInfo:
         """Attach exactly these adapters ([{"path", "scale"}]; [] detaches all) to the loaded model.
@@ -291,15 +378,11 @@ class EngineClient(Emitter):
         if self._wanted is None:
             raise WorkerError("no_model", "load a model before attaching a LoRA adapter")
         if not self.ready:  # crashed or cancelled: the reload attaches them in one go
-            info = await self.load(self._wanted["path"], n_ctx=self._wanted["n_ctx"], lora=wanted)
+            info = await self.load(self._wanted.path, n_ctx=self._wanted.n_ctx, lora=wanted)
             self.emit("lora", adapters=info.lora)
             return info
-        try:
-            result = await self.worker.call("set_lora", adapters=wanted)
-        except WorkerError as exc:
-            self._after_failure(exc, self.state)
-            raise
-        self._wanted["lora"] = wanted
+        result = await self._request("set_lora", SetLoraParams(adapters=wanted))
+        self._wanted = replace(self._wanted, lora=wanted)
         self.model_info = ModelInfo.from_dict(result)
         self.emit("lora", adapters=self.model_info.lora)
         return self.model_info
@@ -316,9 +399,10 @@ class EngineClient(Emitter):
                 on_progress(float(event.get("fraction", 0.0)),
                             f"scoring {event.get('tokens', 0):,} of {event.get('total_tokens', 0):,} tokens")
         try:
-            self._analysis_call = await self.worker.request(
-                "perplexity", texts=list(texts), max_tokens_per_text=max_tokens_per_text)
-            return await self._analysis_call.wait(on_event)
+            self._analysis_call = await self._send("perplexity", PerplexityParams(list(texts), max_tokens_per_text))
+            return await self._finish(self._analysis_call, on_event=on_event)
+        except WorkerCancelled:
+            return {"cancelled": True}
         except WorkerError as exc:
             self._after_failure(exc, self.state)
             raise
@@ -338,20 +422,14 @@ class EngineClient(Emitter):
         evaluated), "requested": [...] for ids}; with full=True also "logits_b64" (the whole
         vocabulary's logits, base64 float32 little-endian: studio.core.inspect.next_token reads it)."""
         await self.ensure_loaded()
-        params: dict[str, Any] = {"top_k": int(top_k), "full": bool(full)}
+        params = NextLogitsParams(top_k=int(top_k), full=bool(full), ids=[int(i) for i in ids] if ids else None)
         if tokens is not None:
-            params["tokens"] = [int(t) for t in tokens]
+            params.tokens = [int(t) for t in tokens]
         elif messages is not None:
-            params["messages"] = messages
+            params.messages = messages
         else:
-            params["text"] = text or ""
-        if ids:
-            params["ids"] = [int(i) for i in ids]
-        try:
-            return await self.worker.call("next_logits", **params)
-        except WorkerError as exc:
-            self._after_failure(exc, self.state)
-            raise
+            params.text = text or ""
+        return await self._request("next_logits", params)
 
     async def system_info(self) -> dict[str, Any]:
         return await self.worker.call("system_info")
@@ -361,8 +439,8 @@ class EngineClient(Emitter):
         if exc.kind == "worker_crashed":
             self._after_failure(exc, self.state)
 
-    async def close(self) -> None:
-        await self.worker.close()
+    async def close(self, timeout: float = 3.0) -> None:
+        await self.worker.close(timeout)
         self.model_info = None
         self._set_state(EngineState.NO_MODEL)
 

@@ -11,202 +11,116 @@ import base64
 import codecs
 import ctypes
 import os
-import sys
 import time
-from collections import deque
-from typing import Any
+from dataclasses import asdict
+from typing import Any, cast
 
+from studio.core import hardware
 from studio.core.chat.context import ContextOverflow, fit_messages
-from studio.core.workers.protocol import Cancelled, Request, WorkerError, serve
+from studio.core.engine.client import (GenerateParams, GenerateResult, LoadParams, ModelInfo, NextLogitsParams,
+                                       NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
+                                       TokenizeParams, TokenizeResult)
+from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
+from studio.core.engine.lora import check_adapter_file, normalize_adapters, translate_lora_error
+from studio.core.workers.protocol import Cancelled, Request, Worker, WorkerError, operation
 
 import llama_cpp  # noqa: E402  (after our imports so a missing build reports cleanly below)
 from llama_cpp import llama_chat_format
 from llama_cpp import llama_cpp as llama_c
 import numpy as np  # llama_cpp depends on it already
 
-_LOG: deque[str] = deque(maxlen=400)
 
+class Engine(Worker):
+    name = "engine"
 
-@llama_c.llama_log_callback
-def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-    line = text.decode("utf-8", "replace")
-    _LOG.append(line.rstrip("\n"))
-    if level in (3, 4):  # ggml's WARN and ERROR reach the client's log tail
-        sys.stderr.write(line)
-
-
-llama_c.llama_log_set(_log_callback, ctypes.c_void_p(0))
-
-
-def physical_cores() -> int:
-    """llama.cpp runs best on physical cores; its Python default (cpu_count // 2) starves small machines."""
-    count = os.cpu_count() or 2
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            pairs = set()
-            physical = ""
-            for line in handle:
-                if line.startswith("physical id"):
-                    physical = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    pairs.add((physical, line.split(":")[1].strip()))
-        if pairs:
-            return len(pairs)
-    except OSError:
-        pass
-    return max(1, count)
-
-
-def default_threads() -> int:
-    """Physical cores minus one, at least one. llama.cpp's threads meet at a barrier after every
-    op, so one descheduled thread stalls them all: on 2 busy cores two threads ran at 1.5-3 tok/s
-    against 60 tok/s for one (measured here). The spare core keeps the chat window rendering.
-    Prompt reading is a short burst while the window waits, so it gets every physical core."""
-    return max(1, physical_cores() - 1)
-
-
-def detect_backend() -> tuple[str, bool, str]:
-    """The backend llama.cpp reports (CPU, CUDA, Metal, Vulkan, ...), GPU offload support, raw report."""
-    report = llama_c.llama_print_system_info().decode("utf-8", "replace")
-    names = []
-    for part in report.split("|"):
-        if " : " in part:
-            name = part.split(" : ")[0].strip()
-            if name and name not in names:
-                names.append(name)
-    gpu = [n for n in names if n.upper() != "CPU"]
-    offload = bool(llama_c.llama_supports_gpu_offload())
-    pretty = {"CUDA": "CUDA", "METAL": "Metal", "VULKAN": "Vulkan", "HIP": "ROCm", "SYCL": "SYCL"}
-    backend = pretty.get(gpu[0].upper(), gpu[0]) if gpu else "CPU"
-    return backend, offload, report.strip()
-
-
-_PIECE_BUFFER = ctypes.create_string_buffer(64)
-
-
-def token_piece(vocab: Any, token: int, special: bool) -> bytes:
-    """The exact bytes of one token. llama-cpp-python's own helpers use a 32-byte buffer and
-    return nothing for longer pieces (runs of '-' or indentation), which would drop text."""
-    global _PIECE_BUFFER
-    n = llama_c.llama_token_to_piece(vocab, token, _PIECE_BUFFER, len(_PIECE_BUFFER), 0, special)
-    if n < 0:
-        _PIECE_BUFFER = ctypes.create_string_buffer(-n)
-        n = llama_c.llama_token_to_piece(vocab, token, _PIECE_BUFFER, len(_PIECE_BUFFER), 0, special)
-    return _PIECE_BUFFER.raw[:max(n, 0)]
-
-
-def flush_decoder(decoder: codecs.IncrementalDecoder) -> str:
-    """What is left in the UTF-8 decoder at the end of a reply. A reply cut by max tokens can end
-    inside a character (one of the three bytes of a CJK glyph); those bytes are dropped rather
-    than shown as U+FFFD."""
-    buffered, _flags = decoder.getstate()
-    if buffered:
-        decoder.reset()
-        return ""
-    return decoder.decode(b"", final=True)
-
-
-class Engine:
     def __init__(self) -> None:
         self.llm: llama_cpp.Llama | None = None
         self.formatter: llama_chat_format.Jinja2ChatFormatter | None = None
-        self.info: dict[str, Any] = {}
+        self.info: ModelInfo | None = None
         self.bos_text = ""
+        self.stop_strings: list[str] = []
         # LoRA adapters live as long as the model: initialised once per file, keyed by path.
         self.adapters: dict[str, tuple[tuple[int, int], Any]] = {}
 
     # -- load -------------------------------------------------------------------------------
-    def load(self, req: Request) -> dict[str, Any]:
-        from studio.core.models.gguf_info import ModelFileError, read_gguf_info
-        from studio.core.models.llama_errors import translate_llama_error
+    @operation(LoadParams)
+    def load(self, req: Request[LoadParams]) -> dict[str, Any]:
+        from studio.core.models.gguf_info import read_gguf_info
 
-        path = str(req.params["path"])
-        req.emit("progress", fraction=0.0, stage="checking file")
-        try:
-            gguf = read_gguf_info(path)
-        except ModelFileError as exc:
-            raise WorkerError(exc.kind, exc.message) from exc
+        params = req.params
+        req.progress(0.0, "checking file")
+        gguf = read_gguf_info(params.path)
         # Adapter files are checked before the current model is dropped, like the model file.
-        from studio.core.engine.lora import LoraError, check_adapter_file, normalize_adapters
-        try:
-            wanted_lora = normalize_adapters(req.params.get("lora"))
-            for entry in wanted_lora:
-                check_adapter_file(entry["path"], gguf.architecture)
-        except LoraError as exc:
-            raise WorkerError(exc.kind, exc.message) from exc
+        wanted_lora = normalize_adapters(params.lora)
+        for entry in wanted_lora:
+            check_adapter_file(entry["path"], gguf.architecture)
         req.check_cancelled()
 
-        n_threads = int(req.params.get("n_threads") or default_threads())
-        n_gpu_layers = int(req.params.get("n_gpu_layers") or 0)
-        last_emit = [0.0]
+        self.unload()
+        started = time.perf_counter()
+        llm = self._open(req)
+        req.progress(0.97, "preparing chat template")
+        self.llm = llm
+        template_source, template_note = self._make_formatter(gguf.chat_template)
+        backend, offload, _ = detect_backend()
+        n_layers = int(llama_c.llama_model_n_layer(llm._model.model))
+        n_gpu_layers = params.n_gpu_layers or 0
+        self.info = ModelInfo(
+            path=params.path,
+            # The file name, as the picker and library show it; general.name is often a training tag.
+            name=os.path.splitext(os.path.basename(params.path))[0], general_name=gguf.name or "",
+            architecture=gguf.architecture, n_ctx=int(llm.n_ctx()), n_ctx_train=int(llm._model.n_ctx_train()),
+            n_layers=n_layers, n_gpu_layers=min(n_layers, n_gpu_layers) if n_gpu_layers >= 0 else n_layers,
+            n_threads=params.n_threads or hardware.generation_threads(),
+            template_source=template_source, template_note=template_note,
+            backend=backend if (offload and n_gpu_layers != 0) else "CPU", available_backend=backend,
+            gpu_offload_supported=offload, load_ms=round((time.perf_counter() - started) * 1000, 1), lora=[])
+        if wanted_lora:
+            req.progress(0.98, "attaching adapters")
+            try:
+                self._apply_lora(wanted_lora)
+            except Exception:
+                self.unload()  # a half-set-up model would chat without the adapter the user asked for
+                raise
+        return asdict(self.info)
+
+    def _open(self, req: Request[LoadParams]) -> llama_cpp.Llama:
+        """llama.cpp's model and context, reporting progress; a cancel aborts the weights' load."""
+        from studio.core.models.llama_errors import translate_llama_error
+
+        params = req.params
 
         @llama_c.llama_progress_callback
         def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
-            now = time.monotonic()
-            if now - last_emit[0] > 0.05 or fraction >= 1.0:
-                last_emit[0] = now
-                req.emit("progress", fraction=round(0.05 + 0.9 * float(fraction), 3), stage="loading weights")
+            req.progress(0.05 + 0.9 * float(fraction), "loading weights")
             return not req.cancelled  # False makes llama.cpp abort the load
 
-        self.unload()
-        _LOG.clear()
-        started = time.perf_counter()
         default_params = llama_c.llama_model_default_params
 
-        def params_with_progress():  # Llama() has no progress hook of its own
-            params = default_params()
-            params.progress_callback = on_progress
-            return params
+        def params_with_progress() -> Any:  # Llama() has no progress hook of its own
+            model_params = default_params()
+            model_params.progress_callback = on_progress
+            return model_params
 
+        clear_log()
         llama_c.llama_model_default_params = params_with_progress
         try:
             llm = llama_cpp.Llama(
-                model_path=path, n_ctx=int(req.params.get("n_ctx") or 4096), n_gpu_layers=n_gpu_layers,
-                n_threads=n_threads, n_threads_batch=int(req.params.get("n_threads") or physical_cores()), n_batch=int(req.params.get("n_batch") or 512),
-                flash_attn=bool(req.params.get("flash_attn")), verbose=False,
-            )
+                model_path=params.path, n_ctx=params.n_ctx or 4096, n_gpu_layers=params.n_gpu_layers or 0,
+                n_threads=params.n_threads or hardware.generation_threads(),
+                n_threads_batch=params.n_threads or hardware.prompt_threads(), n_batch=params.n_batch or 512,
+                flash_attn=bool(params.flash_attn), verbose=False)
         except Exception as exc:
             if req.cancelled:
                 raise Cancelled() from exc
-            err = translate_llama_error("\n".join(_LOG), path)
+            err = translate_llama_error(recent_log(), params.path)
             raise WorkerError(err.kind, err.message) from exc
         finally:
             llama_c.llama_model_default_params = default_params
         if req.cancelled:  # Cancel landed after the weights, while the context was being built
             llm.close()
             raise Cancelled()
-        req.emit("progress", fraction=0.97, stage="preparing chat template")
-        self.llm = llm
-        template_source, template_note = self._make_formatter(gguf.chat_template)
-        backend, offload, _ = detect_backend()
-        n_layers = int(llama_c.llama_model_n_layer(llm._model.model))
-        self.info = {
-            "path": path,
-            # The file name, as the picker and library show it; general.name is often a training tag.
-            "name": os.path.splitext(os.path.basename(path))[0],
-            "general_name": gguf.name or "",
-            "architecture": gguf.architecture,
-            "n_ctx": int(llm.n_ctx()),
-            "n_ctx_train": int(llm._model.n_ctx_train()),
-            "n_layers": n_layers,
-            "n_gpu_layers": min(n_layers, n_gpu_layers) if n_gpu_layers >= 0 else n_layers,
-            "n_threads": n_threads,
-            "template_source": template_source,
-            "template_note": template_note,
-            "backend": backend if (offload and n_gpu_layers != 0) else "CPU",
-            "available_backend": backend,
-            "gpu_offload_supported": offload,
-            "load_ms": round((time.perf_counter() - started) * 1000, 1),
-            "lora": [],
-        }
-        if wanted_lora:
-            req.emit("progress", fraction=0.98, stage="attaching adapters")
-            try:
-                self._apply_lora(wanted_lora)
-            except WorkerError:
-                self.unload()  # a half-set-up model would chat without the adapter the user asked for
-                raise
-        return self.info
+        return llm
 
     def _make_formatter(self, template: str | None) -> tuple[str, str]:
         assert self.llm is not None
@@ -226,7 +140,8 @@ class Engine:
         self.stop_strings = [s for s in {eos, "<|im_end|>" if source == "fallback" else ""} if s]
         return source, note
 
-    def unload(self, req: Request | None = None) -> dict[str, Any]:
+    @operation()
+    def unload(self, req: Request[Any] | None = None) -> dict[str, Any]:
         if self.llm is not None:
             if self.adapters:
                 llama_c.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
@@ -236,7 +151,7 @@ class Engine:
             self.llm.close()
         self.llm = None
         self.formatter = None
-        self.info = {}
+        self.info = None
         return {}
 
     # -- prompt -----------------------------------------------------------------------------
@@ -248,7 +163,7 @@ class Engine:
     def render(self, messages: list[dict[str, str]]) -> str:
         assert self.formatter is not None
         try:
-            return self.formatter(messages=messages).prompt
+            return self.formatter(messages=cast(Any, messages)).prompt
         except Exception as exc:  # SecurityError, raise_exception() in the template, ...
             first_error = exc
         # Some templates (Gemma's) refuse a system turn: fold it into the first user message.
@@ -256,7 +171,7 @@ class Engine:
             folded = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"},
                       *messages[2:]]
             try:
-                return self.formatter(messages=folded).prompt
+                return self.formatter(messages=cast(Any, folded)).prompt
             except Exception:
                 pass
         raise WorkerError("template", f"the chat template could not render this conversation: {first_error}")
@@ -269,11 +184,12 @@ class Engine:
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     # -- generate ---------------------------------------------------------------------------
-    def generate(self, req: Request) -> dict[str, Any]:
+    @operation(GenerateParams)
+    def generate(self, req: Request[GenerateParams]) -> GenerateResult:
         llm = self._require_model()
         received = time.perf_counter()
-        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in req.params["messages"]]
-        s = req.params.get("sampling") or {}
+        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in req.params.messages]
+        s = req.params.sampling or {}
         max_tokens = int(s.get("max_tokens", 512))
         n_ctx = llm.n_ctx()
         reserve = min(max_tokens if max_tokens > 0 else n_ctx // 4, n_ctx // 2)
@@ -343,6 +259,7 @@ class Engine:
             "n_ctx": n_ctx,
             "finish_reason": finish,
             "stopped": finish == "cancelled",
+            "cancelled": finish == "cancelled",  # the protocol's rule: the reply so far, flagged
         }
 
     def _split_stop(self, pending: str) -> tuple[str, str, bool]:
@@ -360,20 +277,17 @@ class Engine:
         return (pending[:-hold], pending[-hold:], False) if hold else (pending, "", False)
 
     # -- LoRA adapters ----------------------------------------------------------------------
-    def set_lora(self, req: Request) -> dict[str, Any]:
+    @operation(SetLoraParams)
+    def set_lora(self, req: Request[SetLoraParams]) -> dict[str, Any]:
         self._require_model()
-        self._apply_lora(req.params.get("adapters") or [])
-        return self.info
+        self._apply_lora(req.params.adapters or [])
+        assert self.info is not None
+        return asdict(self.info)
 
     def _apply_lora(self, wanted: Any) -> None:
         """Make exactly `wanted` ([{path, scale}], [] = none) the active adapters."""
-        from studio.core.engine.lora import LoraError, normalize_adapters
-
         llm = self._require_model()
-        try:
-            adapters = normalize_adapters(wanted)
-        except LoraError as exc:
-            raise WorkerError(exc.kind, exc.message) from exc
+        adapters = normalize_adapters(wanted)
         seen = set()
         for entry in adapters:
             if entry["path"] in seen:
@@ -387,27 +301,23 @@ class Engine:
         if llama_c.llama_set_adapters_lora(llm._ctx.ctx, array, count, scales) != 0:
             raise WorkerError("lora_failed", "llama.cpp refused to set the adapters on this model")
         self._forget_prompt_cache()  # the cached prompt was computed with the old weights
-        self.info["lora"] = [{"path": e["path"], "scale": e["scale"],
+        assert self.info is not None
+        self.info.lora = [{"path": e["path"], "scale": e["scale"],
                               "name": os.path.splitext(os.path.basename(e["path"]))[0]} for e in adapters]
 
     def _adapter(self, path: str) -> Any:
         """The llama.cpp adapter for a file, initialised once (again if the file changed on disk)."""
-        from studio.core.engine.lora import LoraError, check_adapter_file, translate_lora_error
-
         llm = self._require_model()
-        try:
-            check_adapter_file(path, self.info.get("architecture"))
-            stat = os.stat(path)
-        except LoraError as exc:
-            raise WorkerError(exc.kind, exc.message) from exc
+        check_adapter_file(path, self.info.architecture if self.info else None)
+        stat = os.stat(path)
         key = (stat.st_size, stat.st_mtime_ns)
         cached = self.adapters.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        _LOG.clear()
+        clear_log()
         adapter = llama_c.llama_adapter_lora_init(llm._model.model, path.encode("utf-8"))
         if not adapter:
-            raise WorkerError("lora_mismatch", translate_lora_error("\n".join(_LOG), path))
+            raise WorkerError("lora_mismatch", translate_lora_error(recent_log(), path))
         if cached is not None:  # the file was re-exported; the old copy may still be active, free it at unload
             self.adapters[f"{path}#stale-{len(self.adapters)}"] = cached
         self.adapters[path] = (key, adapter)
@@ -437,22 +347,23 @@ class Engine:
         pointer = llama_c.llama_get_logits(llm._ctx.ctx) if all_logits else llama_c.llama_get_logits_ith(llm._ctx.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(rows, llm.n_vocab()))
 
-    def perplexity(self, req: Request) -> dict[str, Any]:
+    @operation(PerplexityParams)
+    def perplexity(self, req: Request[PerplexityParams]) -> PerplexityResult:
         """Mean next-token negative log-likelihood over texts, with the adapters as currently set."""
         llm = self._require_model()
-        texts = [str(t) for t in req.params.get("texts") or []]
+        texts = [str(t) for t in req.params.texts or []]
         if not texts:
             raise WorkerError("bad_request", "perplexity needs at least one text")
-        limit = min(int(req.params.get("max_tokens_per_text") or llm.n_ctx()), llm.n_ctx())
+        limit = min(int(req.params.max_tokens_per_text or llm.n_ctx()), llm.n_ctx())
         encoded = []
         for text in texts:
             ids = self._text_tokens(text)
             encoded.append((ids[:limit], len(ids) > limit))
         total = sum(max(0, len(ids) - 1) for ids, _ in encoded) or 1
         n_batch = max(1, int(llm.n_batch))
-        done, last_emit = 0, 0.0
+        done = 0
         per_text, nll_sum, counted = [], 0.0, 0
-        req.emit("progress", fraction=0.0, tokens=0, total_tokens=total)
+        req.progress(0.0, "scoring", tokens=0, total_tokens=total)
         try:
             for index, (ids, truncated) in enumerate(encoded):
                 self._forget_prompt_cache()
@@ -468,10 +379,7 @@ class Engine:
                     text_nll += float((log_z - rows[np.arange(len(targets)), targets]).sum())
                     scored += len(targets)
                     done += len(targets)
-                    now = time.monotonic()
-                    if now - last_emit > 0.1:
-                        last_emit = now
-                        req.emit("progress", fraction=round(done / total, 4), tokens=done, total_tokens=total)
+                    req.progress(done / total, "scoring", tokens=done, total_tokens=total)
                 per_text.append({"index": index, "tokens": scored, "truncated": truncated,
                                  "nll": text_nll / scored if scored else None,
                                  "ppl": float(np.exp(text_nll / scored)) if scored else None})
@@ -479,26 +387,28 @@ class Engine:
                 counted += scored
         finally:
             self._forget_prompt_cache()
-        req.emit("progress", fraction=1.0, tokens=done, total_tokens=total)
+        req.progress(1.0, "scoring", tokens=done, total_tokens=total)
         if not counted:
             raise WorkerError("bad_request", "the texts are too short to measure (each needs at least two tokens)")
         mean = nll_sum / counted
         return {"ppl": float(np.exp(mean)), "nll": mean, "tokens": counted, "per_text": per_text,
-                "lora": self.info.get("lora", [])}
+                "lora": self._lora()}
 
-    def next_logits(self, req: Request) -> dict[str, Any]:
+    @operation(NextLogitsParams)
+    def next_logits(self, req: Request[NextLogitsParams]) -> NextLogitsResult:
         """The next-token distribution after a text, a conversation (rendered with the model's
         template, ready for the reply) or token ids: the top_k tokens and any ids asked for.
         With `full`, the whole logits vector comes too (base64 float32 little-endian), so the
         client can reshape it (temperature, top-p) without asking again."""
         llm = self._require_model()
-        if req.params.get("tokens") is not None:
-            tokens = [int(t) for t in req.params["tokens"]]
-        elif req.params.get("messages") is not None:
+        params = req.params
+        if params.tokens is not None:
+            tokens = [int(t) for t in params.tokens]
+        elif params.messages is not None:
             tokens = self.prompt_tokens([{"role": str(m["role"]), "content": str(m["content"])}
-                                         for m in req.params["messages"]])
+                                         for m in params.messages])
         else:
-            tokens = self._text_tokens(str(req.params.get("text", "")))
+            tokens = self._text_tokens(str(params.text or ""))
         if not tokens:
             raise WorkerError("bad_request", "next_logits needs a non-empty text")
         if len(tokens) > llm.n_ctx():
@@ -520,7 +430,7 @@ class Engine:
         logits = raw.astype(np.float64)
         peak = logits.max()
         logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))
-        top_k = max(1, min(int(req.params.get("top_k", 10)), len(logits)))
+        top_k = max(1, min(int(params.top_k), len(logits)))
         top = np.argpartition(-logprobs, top_k - 1)[:top_k]
         top = top[np.lexsort((top, -logprobs[top]))]  # best first; equal logits by id, as a stable sort would
         vocab = llm._model.vocab
@@ -530,43 +440,43 @@ class Engine:
             return {"id": int(token), "piece": piece.decode("utf-8", "replace"), "piece_hex": piece.hex(),
                     "logprob": float(logprobs[token]), "logit": float(logits[token])}
 
-        result: dict[str, Any] = {"tokens": [describe(t) for t in top], "n_vocab": int(len(logits)),
-                                  "n_prompt_tokens": len(tokens), "prompt_ids": tokens,
-                                  "lora": self.info.get("lora", [])}
-        if req.params.get("ids"):
-            result["requested"] = [describe(int(t)) for t in req.params["ids"] if 0 <= int(t) < len(logits)]
-        if req.params.get("full"):
+        result: NextLogitsResult = {"tokens": [describe(t) for t in top], "n_vocab": int(len(logits)),
+                                    "n_prompt_tokens": len(tokens), "prompt_ids": tokens, "lora": self._lora()}
+        if params.ids:
+            result["requested"] = [describe(int(t)) for t in params.ids if 0 <= int(t) < len(logits)]
+        if params.full:
             result["logits_b64"] = base64.b64encode(raw.tobytes()).decode("ascii")
         return result
 
     # -- small ops --------------------------------------------------------------------------
-    def tokenize(self, req: Request) -> dict[str, Any]:
+    def _lora(self) -> list[dict[str, Any]]:
+        return list(self.info.lora) if self.info else []
+
+    @operation(TokenizeParams)
+    def tokenize(self, req: Request[TokenizeParams]) -> TokenizeResult:
         llm = self._require_model()
-        ids = llm.tokenize(str(req.params["text"]).encode("utf-8"), add_bos=bool(req.params.get("add_special", True)),
-                           special=bool(req.params.get("parse_special", True)))
+        ids = llm.tokenize(str(req.params.text).encode("utf-8"), add_bos=bool(req.params.add_special),
+                           special=bool(req.params.parse_special))
         pieces = [token_piece(llm._model.vocab, t, True) for t in ids]
         return {"ids": ids, "pieces_hex": [p.hex() for p in pieces]}
 
-    def system_info(self, req: Request) -> dict[str, Any]:
+    @operation()
+    def system_info(self, req: Request[Any]) -> dict[str, Any]:
         backend, offload, report = detect_backend()
         return {"backend": backend, "gpu_offload_supported": offload, "report": report,
-                "llama_cpp_version": getattr(llama_cpp, "__version__", "?"), "physical_cores": physical_cores(),
-                "default_threads": default_threads()}
+                "llama_cpp_version": getattr(llama_cpp, "__version__", "?"),
+                "physical_cores": hardware.physical_cores(), "default_threads": hardware.generation_threads()}
 
-    def ping(self, req: Request) -> dict[str, Any]:
+    @operation()
+    def ping(self, req: Request[Any]) -> dict[str, Any]:
         if req.params.get("crash"):  # lets tests simulate a hard crash inside the worker
             os._exit(int(req.params["crash"]))
         return {"pid": os.getpid(), "loaded": self.llm is not None}
 
 
 def main() -> None:
-    engine = Engine()
-    serve({
-        "load": engine.load, "unload": engine.unload, "generate": engine.generate,
-        "tokenize": engine.tokenize, "set_lora": engine.set_lora, "perplexity": engine.perplexity,
-        "next_logits": engine.next_logits,
-        "system_info": engine.system_info, "ping": engine.ping,
-    }, name="engine")
+    capture_log()
+    Engine().main()
 
 
 if __name__ == "__main__":

@@ -112,9 +112,9 @@ def analysis_threads() -> int:
     configured = os.environ.get("STUDIO_ANALYSER_THREADS", "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
-    from studio.core.engine.worker import default_threads
+    from studio.core.hardware import generation_threads
 
-    return default_threads()
+    return generation_threads()
 
 
 @dataclass
@@ -306,6 +306,7 @@ class Analyser:
         """Run the prompt, write weights [layers, heads, T, T] float32 + ids + labels to an .npz."""
         import numpy as np
 
+        assert self.facts is not None, "ensure_loaded() comes first"
         n_layers, n_heads, n = int(self.facts["n_layers"]), int(self.facts["n_heads"]), len(prompt.ids)
         need = n_layers * n_heads * n * n * 4 * 2  # torch's tensors plus our array
         if need > MAX_ATTENTION_BYTES:
@@ -350,6 +351,7 @@ class Analyser:
         start): the vocabulary-sized projection is most of the cost, and a view shows a few columns."""
         import torch
 
+        assert self.facts is not None, "ensure_loaded() comes first"
         top_k = max(1, min(int(top_k), int(self.facts["n_vocab"])))
         first = max(0, len(prompt.ids) - int(positions)) if positions else 0
         out = self._forward(self.model, prompt.ids, progress, check, "forward", 0.3, output_hidden_states=True)

@@ -6,7 +6,7 @@ the GUI imports it; numpy only reads the attention file.
     result = await analyser.attention(model_path, text="Hello world", on_progress=cb)
     result.weights            # float32 [layers, heads, tokens, tokens]
     lens = await analyser.logit_lens(model_path, text="The capital of France is")
-    await analyser.cancel()   # the call in flight raises WorkerError(kind="cancelled")
+    await analyser.cancel()   # the call in flight raises WorkerCancelled, a WorkerError(kind="cancelled")
 
 Progress stages: "dequantize" (first use of a GGUF: made into torch weights, cached), "load",
 "forward" (per decoder layer), "lens" (per layer entry), "write" (the attention file).
@@ -21,18 +21,64 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypedDict
 
 import numpy as np
 
-from studio.core.events import Emitter
-from studio.core.workers.client import Call, WorkerClient
+from studio.core.workers.client import OnProgress, ServiceClient
 from studio.core.workers.protocol import WorkerError
 
 ANALYSER_MODULE = "studio.core.inspect.worker"
 KEEP_RESULTS = 3  # attention files kept in results_dir; the newest few are enough for the UI
 
-OnProgress = Callable[[float, str], Any]
+
+# -- the operations' requests and results ------------------------------------------------------
+@dataclass
+class SourceParams:
+    source: str                    # a GGUF file or a Hugging Face model folder
+
+
+@dataclass
+class PromptParams(SourceParams):
+    text: str | None = None        # the text, or token ids
+    tokens: list[int] | None = None
+    chat: bool = False             # wrap the text as a user turn with the chat template
+
+
+@dataclass
+class AttentionParams(PromptParams):
+    max_tokens: int = 512
+    out_dir: str = ""              # where the worker writes the attention .npz
+
+
+@dataclass
+class LensParams(PromptParams):
+    top_k: int = 5
+    max_tokens: int = 512
+    positions: int | None = None   # top-1 rows of the last N positions only
+
+
+@dataclass
+class NextParams(PromptParams):
+    top_k: int = 10
+
+
+class ModelFacts(TypedDict, total=False):
+    source: str
+    architecture: str
+    n_layers: int
+    n_heads: int
+    n_vocab: int
+    load_seconds: float
+    cached: bool
+
+
+class AttentionFile(TypedDict, total=False):
+    path: str
+    n_tokens: int
+    n_layers: int
+    n_heads: int
+    truncated_from: int | None
 
 
 @dataclass
@@ -84,44 +130,31 @@ class AttentionResult:
         return cls(weights, ids, labels, truncated_from, Path(path))
 
 
-class AnalyserClient(Emitter):
+class AnalyserClient(ServiceClient):
     def __init__(self, *, env: dict[str, str] | None = None, results_dir: Path | None = None) -> None:
-        super().__init__()
-        self._worker = WorkerClient(ANALYSER_MODULE, name="analyser", env=env)
+        super().__init__(ANALYSER_MODULE, name="analyser", env=env)
         self._owns_results = results_dir is None
         self.results_dir = Path(results_dir) if results_dir is not None else Path(
             tempfile.mkdtemp(prefix="studio-attention-"))
-        self._calls: list[Call] = []
         self.loaded: dict[str, Any] | None = None  # facts of the model warm in the worker
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._calls)
-
-    @property
-    def pid(self) -> int | None:
-        return self._worker.pid
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self._worker.log_tail(lines)
 
     # -- operations ------------------------------------------------------------------------------
     async def warm(self) -> dict[str, Any]:
         """Start the worker and import torch and transformers there, ahead of the first analysis."""
-        return await self._call("warm", None)
+        return await self._call("warm", None, None)
 
     async def load(self, source: str | os.PathLike[str], on_progress: OnProgress | None = None) -> dict[str, Any]:
         """Make `source` the warm model: {source, architecture, n_layers, n_heads, n_vocab,
         load_seconds, cached}."""
-        return await self._call("load", on_progress, source=str(source))
+        return await self._call("load", SourceParams(str(source)), on_progress)
 
     async def attention(self, source: str | os.PathLike[str], *, text: str | None = None,
                         tokens: list[int] | None = None, chat: bool = False, max_tokens: int = 512,
                         on_progress: OnProgress | None = None) -> AttentionResult:
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        result = await self._call("attention", on_progress, source=str(source), chat=bool(chat),
-                                  max_tokens=int(max_tokens), out_dir=str(self.results_dir),
-                                  **_prompt_params(text, tokens))
+        result = await self._call("attention", AttentionParams(
+            str(source), *_prompt(text, tokens), chat=bool(chat), max_tokens=int(max_tokens),
+            out_dir=str(self.results_dir)), on_progress)
         # Hundreds of MB at 512 tokens: read it off the event loop so the window keeps painting.
         attention = await asyncio.to_thread(AttentionResult.load, result["path"], result.get("truncated_from"))
         self._prune(Path(result["path"]))
@@ -134,61 +167,39 @@ class AnalyserClient(Emitter):
         """{ids, labels, layer_names, top1 [entry][position - first_position], last [entry][k], final [k],
         first_position, truncated_from}; token dicts are {id, piece, prob}; entries = embeddings + one
         per layer. `positions` keeps the top-1 rows of the last N positions only (much cheaper)."""
-        extra = {"positions": int(positions)} if positions else {}
-        return await self._call("logit_lens", on_progress, source=str(source), chat=bool(chat), top_k=int(top_k),
-                                max_tokens=int(max_tokens), **extra, **_prompt_params(text, tokens))
+        return await self._call("logit_lens", LensParams(
+            str(source), *_prompt(text, tokens), chat=bool(chat), top_k=int(top_k), max_tokens=int(max_tokens),
+            positions=int(positions) if positions else None), on_progress)
 
     async def next_token(self, source: str | os.PathLike[str], *, text: str | None = None,
                          tokens: list[int] | None = None, chat: bool = False, top_k: int = 10) -> dict[str, Any]:
         """{tokens: [{id, piece, logprob}] best first, n_prompt_tokens}, computed in torch."""
-        return await self._call("next", None, source=str(source), chat=bool(chat), top_k=int(top_k),
-                                **_prompt_params(text, tokens))
+        return await self._call("next", NextParams(str(source), *_prompt(text, tokens), chat=bool(chat),
+                                                   top_k=int(top_k)), None)
 
-    async def cancel(self) -> None:
-        """Cancel what is in flight; those calls raise WorkerError(kind="cancelled")."""
-        for call in list(self._calls):
-            await call.cancel()
-
-    def kill(self) -> None:
-        """Hard-kill the worker (tests; the UI's last resort)."""
-        self._worker.kill()
-
-    async def close(self) -> None:
-        await self.cancel()
-        await self._worker.close()
+    async def close(self, timeout: float = 3.0) -> None:
+        await super().close(timeout)
         self.loaded = None
         if self._owns_results:
             shutil.rmtree(self.results_dir, ignore_errors=True)
 
     # -- plumbing --------------------------------------------------------------------------------
-    async def _call(self, op: str, on_progress: OnProgress | None, **params: Any) -> dict[str, Any]:
+    async def _call(self, op: str, params: SourceParams | None, on_progress: OnProgress | None) -> dict[str, Any]:
+        def progress(fraction: float, stage: str) -> None:
+            if on_progress is not None:
+                on_progress(fraction, stage)
+            self.emit("progress", fraction=fraction, stage=stage)
+
         def on_event(event: dict[str, Any]) -> None:
-            name = event.get("event")
-            if name == "progress":
-                fraction, stage = float(event.get("fraction", 0.0)), str(event.get("stage", ""))
-                if on_progress is not None:
-                    on_progress(fraction, stage)
-                self.emit("progress", fraction=fraction, stage=stage)
-            elif name == "loaded":
+            if event.get("event") == "loaded":
                 self.loaded = dict(event.get("facts") or {})
                 self.emit("loaded", **self.loaded)
-
-        call = await self._worker.request(op, **params)
-        self._calls.append(call)
-        if len(self._calls) == 1:
-            self.emit("busy", busy=True)
         try:
-            result = await call.wait(on_event)
+            result = await self._run(op, params, on_progress=progress, on_event=on_event)
         except WorkerError as exc:
             if exc.kind == "worker_crashed":
                 self.loaded = None
             raise
-        finally:
-            self._calls.remove(call)
-            if not self._calls:
-                self.emit("busy", busy=False)
-        if result.get("cancelled"):
-            raise WorkerError("cancelled", f"the {op.replace('_', ' ')} was cancelled")
         if op == "load":
             self.loaded = dict(result)
         return result
@@ -205,7 +216,8 @@ class AnalyserClient(Emitter):
                 old.unlink(missing_ok=True)
 
 
-def _prompt_params(text: str | None, tokens: list[int] | None) -> dict[str, Any]:
+def _prompt(text: str | None, tokens: list[int] | None) -> tuple[str | None, list[int] | None]:
+    """(text, tokens) for a PromptParams: token ids when given, else the text."""
     if tokens is not None:
-        return {"tokens": [int(t) for t in tokens]}
-    return {"text": text or ""}
+        return None, [int(t) for t in tokens]
+    return text or "", None

@@ -16,33 +16,46 @@ extended) leaves the run's state as it was: the result then has `resume_failed: 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from studio.core.events import Emitter
 from studio.core.training.config import RunConfig
 from studio.core.training.runs import RunDir, mark_failed, suggestion_for
-from studio.core.workers.client import Call, WorkerClient
-from studio.core.workers.protocol import WorkerError
+from studio.core.workers.client import ServiceClient
+from studio.core.workers.protocol import WorkerCancelled, WorkerError
 
 TRAINER_MODULE = "studio.core.training.worker"
 EVENTS = ("status", "step", "eval", "checkpoint", "checkpoint_skipped", "log")
 
 
-class TrainerClient(Emitter):
+@dataclass
+class TrainParams:
+    config: dict[str, Any]   # RunConfig.to_dict()
+    resume: bool = False
+
+
+class TrainResult(TypedDict, total=False):
+    state: str               # completed, cancelled or failed
+    step: int
+    total_steps: int
+    run_dir: str
+    adapter_dir: str | None
+    gguf_adapter: str | None
+    train_loss: float | None
+    val_loss: float | None
+    cancelled: bool          # only on the wire (the protocol's cancellation rule)
+
+
+class TrainerClient(ServiceClient):
     def __init__(self, *, env: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self._worker = WorkerClient(TRAINER_MODULE, name="trainer", env=env)
-        self._call: Call | None = None
+        super().__init__(TRAINER_MODULE, name="trainer", env=env)
         self.run_dir: Path | None = None
 
     @property
     def running(self) -> bool:
-        return self._call is not None and not self._call.finished
-
-    @property
-    def pid(self) -> int | None:
-        return self._worker.pid
+        """A run is in progress (the UI's name for `busy`)."""
+        return self.busy
 
     async def start(self, config: RunConfig, *, resume: bool = False) -> dict[str, Any]:
         """Run (or resume) training to the end; returns the result dict. Problems with the config
@@ -56,16 +69,13 @@ class TrainerClient(Emitter):
         config = config.resolved()
         self.run_dir = Path(config.output_dir)
         try:
-            self._call = await self._worker.request("train", config=config.to_dict(), resume=resume)
-            result = await self._call.wait(self._forward)
-            if result.get("cancelled"):  # cancelled before the runner could say so itself
-                result = {"state": "cancelled", "run_dir": str(self.run_dir)}
+            result = await self._run("train", TrainParams(config.to_dict(), resume), on_event=self._forward)
+        except WorkerCancelled as cancelled:  # the runner's own result, or none if it had not started
+            result = cancelled.partial or {"state": "cancelled", "run_dir": str(self.run_dir)}
         except WorkerError as exc:
             if exc.kind in ("config", "missing_packages"):  # nothing started: no run to mark failed
                 raise
             result = self._failed(exc, resume=resume)
-        finally:
-            self._call = None
         self.emit("finished", **result)
         return result
 
@@ -103,21 +113,8 @@ class TrainerClient(Emitter):
             result.update(resume_failed=True, run_state=state)
         return result
 
-    async def cancel(self) -> None:
-        if self._call is not None:
-            await self._call.cancel()
-
-    def kill(self) -> None:
-        """Hard-kill the worker (tests; the UI's last resort)."""
-        self._worker.kill()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self._worker.log_tail(lines)
-
-    async def close(self) -> None:
-        await self.cancel()
-        await self._worker.close(timeout=10.0)
-
+    async def close(self, timeout: float = 10.0) -> None:
+        await super().close(timeout)
 
 
 def _last_lines(text: str, n: int) -> str:

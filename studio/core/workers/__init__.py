@@ -1,5 +1,5 @@
-"""The one worker protocol: JSON lines over stdin/stdout, shared by engine, trainer and analyser."""
+"""The one worker protocol: JSON lines over stdin/stdout, shared by engine, trainer, analyser and datasets."""
 
-from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerError
+from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerCancelled, WorkerError
 
-__all__ = ["PROTOCOL_VERSION", "WorkerError"]
+__all__ = ["PROTOCOL_VERSION", "WorkerCancelled", "WorkerError"]

@@ -1,6 +1,9 @@
 """Client side of the worker protocol, on asyncio (works under qasync, in the CLI and in tests).
 
-One client owns at most one worker process. A worker that dies (crash, OOM, kill -9) fails every
+`WorkerClient` is the transport: one client owns at most one worker process. `ServiceClient` is the
+base of every worker's client (engine, trainer, analyser, datasets): pid, log tail, busy, cancel,
+kill and close, typed requests, progress, and the one cancellation rule (see
+studio.core.workers.protocol) applied in `outcome()`. A worker that dies (crash, OOM, kill -9) fails every
 request in flight with kind "worker_crashed" and its log tail; the next request spawns a fresh one.
 A cancel given a timeout ends a worker that does not answer it (frozen, stuck in a C call), so a
 caller is never held forever.
@@ -17,7 +20,11 @@ import sys
 from collections import deque
 from typing import Any, AsyncIterator, Callable
 
-from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerError
+from studio.core.events import Emitter
+from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerCancelled, WorkerError, to_params
+
+OnProgress = Callable[[float, str], Any]
+OnEvent = Callable[[dict[str, Any]], Any]
 
 _TERMINAL = ("done", "error")
 _STREAM_LIMIT = 64 * 1024 * 1024  # one event may carry a whole logits vector
@@ -313,6 +320,80 @@ class WorkerClient:
         for call in calls:
             call._deliver({"id": call.id, "event": "error", "kind": "worker_crashed",
                            "message": message, "log_tail": tail})
+
+
+def outcome(call: Call, what: str | None = None) -> dict[str, Any]:
+    """A finished call's result; a cancelled one raises WorkerCancelled("<what> was cancelled")."""
+    result = call.result or {}
+    if result.get("cancelled"):
+        raise WorkerCancelled(f"{what or 'the ' + call.op.replace('_', ' ')} was cancelled", result)
+    return result
+
+
+class ServiceClient(Emitter):
+    """The client of one kind of worker; a subclass adds its operations and nothing else.
+    Events: busy(busy) when the first call starts and when the last one ends."""
+
+    def __init__(self, module: str, *, name: str, env: dict[str, str] | None = None,
+                 worker: WorkerClient | None = None) -> None:
+        super().__init__()
+        self.worker = worker or WorkerClient(module, name=name, env=env)
+        self._calls: list[Call] = []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._calls)
+
+    @property
+    def pid(self) -> int | None:
+        return self.worker.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.worker.log_tail(lines)
+
+    def kill(self) -> None:
+        """Hard-kill the worker (tests; the UI's last resort)."""
+        self.worker.kill()
+
+    async def cancel(self, *, timeout: float | None = None) -> None:
+        """Cancel every call in flight; each ends by the cancellation rule (see outcome())."""
+        for call in list(self._calls):
+            await call.cancel(timeout=timeout)
+
+    async def close(self, timeout: float = 3.0) -> None:
+        await self.cancel()
+        await self.worker.close(timeout)
+
+    async def _send(self, op: str, params: Any = None) -> Call:
+        """Send `op` with its params (a dataclass from the worker's module, or a dict) and track it."""
+        call = await self.worker.request(op, **to_params(params))
+        self._calls.append(call)
+        if len(self._calls) == 1:
+            self.emit("busy", busy=True)
+        return call
+
+    async def _finish(self, call: Call, *, on_event: OnEvent | None = None, on_progress: OnProgress | None = None,
+                      what: str | None = None) -> dict[str, Any]:
+        """Wait for a sent call: "progress" events go to on_progress (when given), the rest to on_event.
+        Returns the result; raises WorkerError, and WorkerCancelled for a cancelled call."""
+        def dispatch(event: dict[str, Any]) -> None:
+            if on_progress is not None and event.get("event") == "progress":
+                on_progress(float(event.get("fraction", 0.0)), str(event.get("stage", "")))
+            elif on_event is not None:
+                on_event(event)
+        try:
+            await call.wait(dispatch)
+        finally:
+            if call in self._calls:
+                self._calls.remove(call)
+                if not self._calls:
+                    self.emit("busy", busy=False)
+        return outcome(call, what)
+
+    async def _run(self, op: str, params: Any = None, *, on_event: OnEvent | None = None,
+                   on_progress: OnProgress | None = None, what: str | None = None) -> dict[str, Any]:
+        return await self._finish(await self._send(op, params), on_event=on_event, on_progress=on_progress,
+                                  what=what)
 
 
 def _encode(message: dict[str, Any], params: dict[str, Any]) -> bytes:
