@@ -179,7 +179,7 @@ def ensure_dequantized(gguf_path: str | os.PathLike[str], progress: Progress | N
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     # The weights are plain float32 tensors now; drop the GGUF "quantizer" so transformers will save them.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(str(partial), safe_serialization=True)

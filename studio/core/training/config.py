@@ -49,6 +49,7 @@ def target_modules_for(architecture: str) -> list[str]:
 def defaults_for(n_params: int, architecture: str = "llama") -> dict[str, Any]:
     """Settings that train well for a model of this size on an ordinary machine."""
     billions = max(0, n_params) / 1e9
+    d: dict[str, Any]
     if billions < 0.5:
         d = dict(lora_r=16, lora_alpha=32, learning_rate=3e-4, batch_size=8, grad_accum=1, max_seq_len=512)
     elif billions < 2:

@@ -16,6 +16,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from studio.core.errors import StudioError
 _ARCH_FROM_MODEL_TYPE = {"mistral": "llama", "mixtral": "llama", "granite": "granite"}
 # Architectures whose GGUF converter reorders q/k rows (LlamaModel and its subclasses in llama.cpp).
 PERMUTED_QK_ARCHS = frozenset({"llama", "granite"})
-_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None}
+_SAFETENSORS_DTYPES: dict[str, Any] = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None}
 
 
 class ExportError(StudioError):
@@ -182,7 +183,7 @@ def permute_rows(b: np.ndarray, n_head: int) -> np.ndarray:
     return b.reshape(n_head, 2, out // n_head // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
 
 
-def _pattern_value(patterns: dict, module: str, default: float) -> float:
+def _pattern_value(patterns: dict | None, module: str, default: float) -> float:
     """PEFT's rank_pattern / alpha_pattern: a key matches a module by its trailing dotted name."""
     for key, value in (patterns or {}).items():
         if module == key or re.fullmatch(rf"(.*\.)?{key}", module):

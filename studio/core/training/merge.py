@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -58,7 +58,6 @@ def merge_lora_into_gguf(base_gguf: str | os.PathLike[str], adapter: str | os.Pa
     """Write `out_path`: the base GGUF with the adapter (GGUF file or PEFT folder) merged at `scale`.
     `weight_type` ("auto", "same", "q8_0", "f16") picks the type of the changed weights."""
     import gguf
-    from gguf import GGMLQuantizationType as T
 
     if weight_type not in WEIGHT_TYPES:
         raise ExportError("bad_request", f"weight_type must be one of {', '.join(WEIGHT_TYPES)}, not {weight_type!r}")
@@ -74,66 +73,13 @@ def merge_lora_into_gguf(base_gguf: str | os.PathLike[str], adapter: str | os.Pa
         reader = gguf.GGUFReader(str(base_path))
     except Exception as exc:  # damaged headers raise assorted errors inside the reader
         raise ExportError("base_unusable", f"{base_path.name}: not a readable GGUF file ({exc})") from exc
-    arch_field = reader.fields.get("general.architecture")
-    arch = arch_field.contents() if arch_field is not None else ""
-    type_field = reader.fields.get("general.type")
-    if type_field is not None and type_field.contents() == "adapter":
-        raise ExportError("base_unusable", f"{base_path.name} is itself an adapter; pick the model it belongs to")
-    if weights.architecture and weights.architecture != arch:
-        raise ExportError("mismatch", f"the adapter was made for '{weights.architecture}' models, but "
-                                      f"{base_path.name} is '{arch}'")
-    tensors = {t.name: t for t in reader.tensors}
-    for name, (a, b) in weights.pairs.items():
-        if name not in tensors:
-            raise ExportError("mismatch", f"the adapter changes '{name}', which {base_path.name} does not have; "
-                                          "it was trained for another model")
-        expected = tuple(int(n) for n in reversed(tensors[name].shape.tolist()))
-        if (b.shape[0], a.shape[1]) != expected[-2:] or len(expected) != 2:
-            raise ExportError("mismatch", f"the adapter's update for '{name}' is {b.shape[0]}x{a.shape[1]}, but the "
-                                          f"weight is {'x'.join(map(str, expected))}; it was trained for another model")
+    arch = _check_fits(weights, reader, base_path.name)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + f".partial-{os.getpid()}")
     writer = gguf.GGUFWriter(str(partial), arch)
     try:
-        for field in reader.fields.values():
-            if field.name.startswith("GGUF.") or field.name == "general.architecture":
-                continue  # the header fields are the writer's own; it writes the architecture itself
-            vtype = field.types[0]
-            sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-            writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
-            if field.name == "general.alignment":
-                writer.data_alignment = int(field.contents())
-
-        # Declare every tensor first (the header needs final types and sizes), then stream the data.
-        plan: list[tuple[object, object]] = []
-        for tensor in reader.tensors:
-            shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
-            if tensor.name in weights.pairs:
-                qtype = _output_type(tensor.tensor_type, weight_type)
-                block, size = gguf.GGML_QUANT_SIZES[qtype]
-                nbytes = int(np.prod(shape)) // block * size
-                writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), nbytes, raw_dtype=qtype)
-                plan.append((tensor, qtype))
-            else:
-                writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), int(tensor.n_bytes),
-                                       raw_dtype=tensor.tensor_type)
-                plan.append((tensor, None))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        touched = 0
-        for index, (tensor, qtype) in enumerate(plan):
-            if qtype is None:
-                writer.write_tensor_data(np.asarray(tensor.data))
-                continue
-            shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
-            merged = gguf.quants.dequantize(np.asarray(tensor.data), tensor.tensor_type).reshape(shape)
-            merged = merged.astype(np.float32) + np.float32(scale) * weights.delta(tensor.name)
-            data = merged.astype(np.float16) if qtype == T.F16 else gguf.quants.quantize(merged, qtype)
-            writer.write_tensor_data(data)
-            touched += 1
-            report(0.05 + 0.93 * index / len(plan), f"merged {touched} of {len(weights.pairs)} weights")
+        _write_merged(writer, reader, weights, scale, weight_type, report)
     except BaseException:
         writer.close()
         partial.unlink(missing_ok=True)
@@ -142,3 +88,70 @@ def merge_lora_into_gguf(base_gguf: str | os.PathLike[str], adapter: str | os.Pa
     os.replace(partial, out)
     report(1.0, "merged")
     return out
+
+
+def _check_fits(weights: LoraWeights, reader: Any, base_name: str) -> str:
+    """The base's architecture, once every weight the adapter changes exists there in its shape."""
+    arch_field = reader.fields.get("general.architecture")
+    arch = arch_field.contents() if arch_field is not None else ""
+    type_field = reader.fields.get("general.type")
+    if type_field is not None and type_field.contents() == "adapter":
+        raise ExportError("base_unusable", f"{base_name} is itself an adapter; pick the model it belongs to")
+    if weights.architecture and weights.architecture != arch:
+        raise ExportError("mismatch", f"the adapter was made for '{weights.architecture}' models, but "
+                                      f"{base_name} is '{arch}'")
+    tensors = {t.name: t for t in reader.tensors}
+    for name, (a, b) in weights.pairs.items():
+        if name not in tensors:
+            raise ExportError("mismatch", f"the adapter changes '{name}', which {base_name} does not have; "
+                                          "it was trained for another model")
+        expected = tuple(int(n) for n in reversed(tensors[name].shape.tolist()))
+        if (b.shape[0], a.shape[1]) != expected[-2:] or len(expected) != 2:
+            raise ExportError("mismatch", f"the adapter's update for '{name}' is {b.shape[0]}x{a.shape[1]}, but the "
+                                          f"weight is {'x'.join(map(str, expected))}; it was trained for another model")
+    return str(arch)
+
+
+def _write_merged(writer: Any, reader: Any, weights: LoraWeights, scale: float, weight_type: str,
+                  report: Progress) -> None:
+    import gguf
+    from gguf import GGMLQuantizationType as T
+
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue  # the header fields are the writer's own; it writes the architecture itself
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
+        if field.name == "general.alignment":
+            writer.data_alignment = int(field.contents())
+
+    # Declare every tensor first (the header needs final types and sizes), then stream the data.
+    plan: list[tuple[Any, Any]] = []
+    for tensor in reader.tensors:
+        shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
+        if tensor.name in weights.pairs:
+            qtype = _output_type(tensor.tensor_type, weight_type)
+            block, size = gguf.GGML_QUANT_SIZES[qtype]
+            nbytes = int(np.prod(shape)) // block * size
+            writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), nbytes, raw_dtype=qtype)
+            plan.append((tensor, qtype))
+        else:
+            writer.add_tensor_info(tensor.name, shape, np.dtype(np.float32), int(tensor.n_bytes),
+                                   raw_dtype=tensor.tensor_type)
+            plan.append((tensor, None))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    touched = 0
+    for index, (tensor, qtype) in enumerate(plan):
+        if qtype is None:
+            writer.write_tensor_data(np.asarray(tensor.data))
+            continue
+        shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
+        merged = gguf.quants.dequantize(np.asarray(tensor.data), tensor.tensor_type).reshape(shape)
+        merged = merged.astype(np.float32) + np.float32(scale) * weights.delta(tensor.name)
+        data = merged.astype(np.float16) if qtype == T.F16 else gguf.quants.quantize(merged, qtype)
+        writer.write_tensor_data(data)
+        touched += 1
+        report(0.05 + 0.93 * index / len(plan), f"merged {touched} of {len(weights.pairs)} weights")

@@ -7,9 +7,13 @@
          with warmup + cosine/linear/constant LR; evaluate, checkpoint, report as it goes
       4. save the adapter (PEFT safetensors) and export it as a GGUF LoRA for llama.cpp
 
-Works unchanged under `accelerate launch`: the Accelerator prepares model, optimizer and data, and
-only the main process writes files. torch/transformers/peft are imported inside functions so that
-importing this module stays cheap (the GUI imports studio.core without torch).
+Works unchanged on several processes (torchrun, or accelerate launch with packaging/accelerate.yaml):
+each takes every N-th batch, a step's loss is divided by the targets of all processes together (so N
+processes take the step one process would take with all their batches), and only the main process
+writes files while the others wait at a barrier.
+
+torch/transformers/peft are imported inside functions so that importing this module stays cheap
+(the GUI imports studio.core without torch).
 
 Speed on CPU comes from not computing what is thrown away: batches are grouped by length (little
 padding, and right padding needs no attention mask, so SDPA takes its causal fast path), and the
@@ -630,16 +634,13 @@ def _load_examples(config: RunConfig, log: Callable[[str], None]) -> tuple[list[
 
 
 def _use_physical_cores(torch: Any, procs: _Processes) -> None:
-    """On CPU, one thread per physical core: hyper-threads only contend for the same FPUs."""
+    """On CPU, the trainer's share of the physical cores (studio.core.hardware), split between
+    the processes of this machine; an explicit OMP_NUM_THREADS (torchrun sets 1) wins."""
+    from studio.core.hardware import training_threads
+
     if os.environ.get("OMP_NUM_THREADS") or procs.device.type != "cpu":
         return
-    try:
-        import psutil
-        cores = psutil.cpu_count(logical=False)
-    except Exception:
-        cores = None
-    if cores:
-        torch.set_num_threads(max(1, cores // procs.world))
+    torch.set_num_threads(max(1, training_threads() // procs.world))
 
 
 def _loader(plan: list[list[int]], rows: list[Sample], pad_id: int, packed: bool) -> Any:
