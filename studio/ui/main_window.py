@@ -18,7 +18,7 @@ from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineStat
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import EngineBusy, Workspace
-from studio.ui.chat_view import ChatView
+from studio.ui.chat.view import ChatView
 from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths

@@ -20,9 +20,9 @@ from studio.core.errors import StudioError
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import Workspace
-from studio.ui.chat_messages import MessageList
-from studio.ui.chat_settings import ChatSettingsPanel, adapter_name
-from studio.ui.chat_sidebar import ConversationSidebar
+from studio.ui.chat.messages import MessageList
+from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
+from studio.ui.chat.sidebar import ConversationSidebar
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
 
