@@ -66,7 +66,7 @@ async def main() -> None:
 
     import llama_cpp
 
-    from studio.core.chat.sampling import SamplingParams
+    from studio.core.engine.sampling import SamplingParams
     from studio.core.engine.client import EngineClient
     from studio.core.hardware import physical_cores
 

@@ -94,7 +94,7 @@ def measure_stall(max_tokens: int, runs: int) -> None:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from studio.core.chat.sampling import SamplingParams
+    from studio.core.engine.sampling import SamplingParams
     from studio.core.chat.store import ChatStore
     from studio.core.engine.client import EngineClient
     from studio.core.models.library import ModelLibrary

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _chat(args: argparse.Namespace) -> int:
     from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
-    from studio.core.chat.sampling import SamplingParams
+    from studio.core.engine.sampling import SamplingParams
     from studio.core.engine.client import EngineClient
     from studio.core.settings import EngineSettings
     from studio.core.workers.protocol import WorkerError

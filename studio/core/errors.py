@@ -14,3 +14,9 @@ class StudioError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def user_message(exc: BaseException) -> str:
+    """The sentence to show for any error: a StudioError's own message (without decorations such as a
+    dataset error's file:line prefix), else what str() says."""
+    return exc.message if isinstance(exc, StudioError) else str(exc)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from studio.core import paths
+from studio.core.errors import user_message
 from studio.ui.tasks import in_thread, spawn, threadsafe
 from studio.ui.widgets.banner import Banner
 
@@ -121,7 +122,7 @@ class HubDownloadDialog(QDialog):
         if kind == "cancelled":
             self.status.show_message(self.tr("Download cancelled. Run it again to resume."), "info")
             return
-        message = getattr(exc, "message", None) or str(exc)
+        message = user_message(exc)
         self.status.show_message(self.tr("The download failed: {reason}").format(reason=message), "error")
 
     def cancel(self) -> None:

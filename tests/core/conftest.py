@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from studio.core.chat.sampling import PRESETS
+from studio.core.engine.sampling import PRESETS
 from studio.core.chat.session import ChatSession
 from studio.core.chat.store import ChatStore
 from studio.core.engine.client import EngineClient

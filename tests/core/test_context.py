@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.core.chat.context import ContextOverflow, fit_messages
+from studio.core.engine.context import ContextOverflow, fit_messages
 
 
 def words(messages):

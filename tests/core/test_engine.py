@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import EngineClient, EngineState
 from studio.core.workers.protocol import WorkerError
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
-from studio.core.chat.sampling import PRESETS
+from studio.core.engine.sampling import PRESETS
 from studio.core.engine.client import EngineClient
 from studio.core.settings import EngineSettings
 from studio.core.training.export_gguf import export_lora_gguf, peft_to_lora_weights, write_lora_gguf

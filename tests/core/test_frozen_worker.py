@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, MessageStatus
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.chat.session import SessionState
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, EngineState

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
-from studio.core.chat.sampling import PRESETS
+from studio.core.engine.sampling import PRESETS
 from studio.core.engine.client import EngineClient
 from studio.core.inspect.next_token import Distribution, StepSession
 from studio.core.settings import EngineSettings

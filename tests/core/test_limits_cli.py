@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from studio.core import limits
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.errors import StudioError
 
 

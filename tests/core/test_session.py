@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from studio.core.chat.conversation import MessageStatus
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.chat.session import SessionState
 
 pytestmark = pytest.mark.slow

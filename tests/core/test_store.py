@@ -10,7 +10,7 @@ import pytest
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.export import FORMAT, FORMAT_VERSION, from_json, to_json, to_markdown, write_export
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.chat.store import DEFAULT_TITLE, SCHEMA_VERSION, ChatStore, NotFoundError
 
 

@@ -209,7 +209,7 @@ def test_the_chat_holds_the_lease_while_replying_and_waits_for_nobody(harness):
 
 
 def test_evaluation_holds_the_lease_swaps_per_side_and_gives_the_chat_its_adapter_back(tmp_path):
-    from studio.core.training.evaluation import AdapterEvaluation
+    from studio.core.evaluation import AdapterEvaluation
 
     engine = _Engine()
     workspace = Workspace(engine)
@@ -242,7 +242,7 @@ def test_evaluation_holds_the_lease_swaps_per_side_and_gives_the_chat_its_adapte
 
 
 def test_a_stopped_comparison_ends_early_and_restores(tmp_path):
-    from studio.core.training.evaluation import AdapterEvaluation
+    from studio.core.evaluation import AdapterEvaluation
 
     engine = _Engine()
     workspace = Workspace(engine)

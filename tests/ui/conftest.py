@@ -20,7 +20,7 @@ if "STUDIO_HOME" not in os.environ:  # normally set by tests/conftest.py
 os.environ.setdefault("STUDIO_SCREENSHOT_DIR",
                       str(Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"))
 
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from studio.core.chat.conversation import MessageStatus
-from studio.core.chat.sampling import PRESETS
+from studio.core.engine.sampling import PRESETS
 from studio.core.chat.session import SessionState
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.settings import load_settings

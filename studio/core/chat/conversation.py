@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 
 
 # New chats start with this; tiny models answer far better with a plain system prompt than with

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 from studio.core.files import fsync_dir
 
 FORMAT = "local-llm-studio.conversation"

@@ -17,7 +17,7 @@ import time
 from enum import Enum
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 from studio.core.chat.store import ChatStore
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 from studio.core.errors import StudioError
 from studio.core.events import Emitter
 
@@ -373,7 +373,7 @@ class ChatStore(Emitter):
             cursor = self._db.execute(
                 "INSERT INTO conversations (title, system_prompt, sampling, model, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)", (title, system_prompt, sampling_json, model, now, now))
-            return self.get_conversation(int(cursor.lastrowid))
+            return self.get_conversation(_row_id(cursor))
 
     def get_conversation(self, conversation_id: int) -> Conversation:
         with self._guard(f"conversation {conversation_id}"):
@@ -442,9 +442,10 @@ class ChatStore(Emitter):
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (conversation_id, role, content, status.value, json.dumps(stats or {}), now, writer))
                 db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            message_id = _row_id(cursor)
             if status == MessageStatus.STREAMING:
-                self._streamed[int(cursor.lastrowid)] = content
-            return Message(id=int(cursor.lastrowid), conversation_id=conversation_id, role=role, content=content,
+                self._streamed[message_id] = content
+            return Message(id=message_id, conversation_id=conversation_id, role=role, content=content,
                            status=status, created_at=now, stats=dict(stats or {}))
 
     def update_message(self, message_id: int, *, content: str | None = None,
@@ -641,6 +642,12 @@ def _loads(text: Any) -> dict[str, Any]:
     except (ValueError, TypeError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id an INSERT just gave its row (always set after an INSERT; typed Optional by sqlite3)."""
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
 
 
 def _text(value: Any) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.store import (DEFAULT_TITLE, MEMORY, ROLES, ChatStore, ChatStoreError, StoreDamaged,
-                                    StoreReadOnly, StoreSchemaTooNew, SQLITE_MAGIC, _loads, _text)
+                                    StoreReadOnly, StoreSchemaTooNew, SQLITE_MAGIC, _loads, _row_id, _text)
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 # Point lookups past the highest id a scan or sqlite_sequence showed, for rows behind a damaged page.
@@ -251,17 +251,14 @@ def _read_rows(db: sqlite3.Connection, table: str, columns: str, *, probe: bool 
 
 
 def _ranges(what: str, ids: Iterable[int]) -> list[str]:
-    out: list[str] = []
-    ids = sorted(ids)
-    start = prev = None
-    for i in ids + [None]:  # type: ignore[operator]
-        if start is not None and (i is None or i != prev + 1):
-            out.append(f"{what} {start}" if start == prev else f"{what} {start}–{prev}")
-            start = None
-        if i is not None and start is None:
-            start = i
-        prev = i
-    return out
+    """[3, 4, 5, 9] -> ["messages 3–5", "messages 9"]."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return [f"{what} {run[0]}" if len(run) == 1 else f"{what} {run[0]}–{run[-1]}" for run in runs]
 
 
 def _write_recovered(store: ChatStore, conversations: dict[int, tuple], messages: dict[int, tuple],
@@ -278,16 +275,16 @@ def _write_recovered(store: ChatStore, conversations: dict[int, tuple], messages
     with store._guard("recovered chats", write=True), store._transaction() as db:
         ids: dict[int, int] = {}
         for old_id in sorted(set(conversations) | set(by_conversation)):
-            row = conversations.get(old_id)
-            if row is not None:
-                _, title, system_prompt, sampling, model, created_at, updated_at = row
+            found = conversations.get(old_id)
+            if found is not None:
+                _, title, system_prompt, sampling, model, created_at, updated_at = found
                 values = (_text(title) or DEFAULT_TITLE, _text(system_prompt), _json_object(sampling), _text(model),
                           _number(created_at, now), _number(updated_at, now))
             else:  # its messages survived, the conversation row did not
                 values = (f"Recovered messages (conversation {old_id})", "", "{}", "", now, now)
             cursor = db.execute("INSERT INTO conversations (title, system_prompt, sampling, model, created_at,"
                                 " updated_at) VALUES (?, ?, ?, ?, ?, ?)", values)
-            ids[old_id] = int(cursor.lastrowid)
+            ids[old_id] = _row_id(cursor)
             report.conversations += 1
         for old_id, rows in by_conversation.items():
             for mid, _, role, content, status, stats, created_at in rows:

@@ -15,7 +15,7 @@ from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from studio.core.datasets.records import DatasetError, Example
 from studio.core.errors import StudioError
@@ -152,7 +152,7 @@ class ChatRenderer:
     def _format(self, messages: Sequence[dict[str, str]], *, prompt: bool) -> str:
         formatter = self._prompted if prompt else self._plain
         try:
-            return formatter(messages=list(messages)).prompt
+            return formatter(messages=cast(Any, list(messages))).prompt  # llama-cpp types each role's dict
         except Exception as exc:  # noqa: BLE001 - template errors, raise_exception(), sandbox refusals
             raise RenderError(f"the chat template cannot render this example: {exc}") from None
 
@@ -249,7 +249,7 @@ class VocabTokenizer:
         captured = io.StringIO()
         try:  # llama.cpp logs a context warning on stderr that means nothing for a vocabulary
             with contextlib.redirect_stderr(captured):
-                self._llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                self._llm: Any = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise DatasetError(path, 0, f"llama.cpp could not read its vocabulary ({exc})") from None
         self._c = llama_c
@@ -364,7 +364,8 @@ class HFTokenizer:
     def tokenize(self, text: str) -> list[int]:
         ids = self._tok.encode(text, add_special_tokens=False).ids
         if self.add_bos and not text.startswith(self.bos_text):
-            ids = [self._tok.token_to_id(self.bos_text), *ids]
+            bos = self._tok.token_to_id(self.bos_text)
+            ids = ids if bos is None else [bos, *ids]
         return ids
 
     def close(self) -> None:

@@ -136,9 +136,9 @@ def detect_encoding(path: str | os.PathLike[str]) -> str:
                 return enc
     if (zeros_all and not stray_nuls) or _decodes(head, "utf-8", whole) is None:
         # Chinese UTF-16 without a BOM has few zero bytes (no ASCII); judge what it decodes to.
-        enc = _plausible_utf16(head)
-        if enc:
-            return enc
+        utf16 = _plausible_utf16(head)
+        if utf16:
+            return utf16
     if zeros_all and not stray_nuls:  # stray NULs in clean text are reported line by line instead
         raise DatasetError(path, 0, "this is a binary file (it contains NUL bytes), not text; datasets are "
                                     "JSONL, JSON, CSV, TSV or plain text")

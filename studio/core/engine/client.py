@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, AsyncIterator, Callable, TypedDict
 
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 from studio.core.settings import EngineSettings
 from studio.core.workers.client import Call, ServiceClient, WorkerClient, outcome
 from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any, cast
 
 from studio.core import hardware
-from studio.core.chat.context import ContextOverflow, fit_messages
+from studio.core.engine.context import ContextOverflow, fit_messages
 from studio.core.engine.client import (GenerateParams, GenerateResult, LoadParams, ModelInfo, NextLogitsParams,
                                        NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
                                        TokenizeParams, TokenizeResult)

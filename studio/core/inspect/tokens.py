@@ -148,7 +148,7 @@ class Tokenizer:
 
         try:  # llama.cpp warns on stderr about a context that a vocabulary never uses
             with contextlib.redirect_stderr(io.StringIO()):
-                self._llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                self._llm: Any = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             detail = _bad_file_message(path) or str(exc)
             raise TokenizerError("vocab", f"llama.cpp could not read the vocabulary of {path.name}: "

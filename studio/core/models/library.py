@@ -77,7 +77,7 @@ def _is_gguf(path: Path) -> bool:
 
 def _later_shard(path: Path) -> bool:
     found = _LATER_SHARD.search(path.name)
-    return bool(found) and int(found.group(1)) > 1
+    return found is not None and int(found.group(1)) > 1
 
 
 class ModelLibrary:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from studio.core.models.errors import ModelFileError
 
@@ -130,7 +130,7 @@ def check_chat_template(template: str) -> None:
             formatter._environment = inner.from_string(template)
 
         def render(messages: list[dict[str, str]], budget: _LoopBudget) -> str:
-            return formatter(messages=messages, range=budget.range).prompt
+            return formatter(messages=cast(Any, messages), range=budget.range).prompt  # typed per role upstream
 
     # Some templates (Gemma) refuse a system turn; a user/assistant chat must still work.
     error: Exception | None = None

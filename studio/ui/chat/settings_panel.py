@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from studio.core import hardware, limits
 from studio.core.chat.conversation import Conversation
-from studio.core.chat.sampling import PRESETS, SamplingParams
+from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDoub
                                QTableView, QTableWidget, QTableWidgetItem, QTextEdit, QVBoxLayout, QWidget)
 
 from studio.core.workers.protocol import WorkerError
+from studio.core.errors import user_message
 from studio.ui.finetune import DATASET_SUFFIXES
 from studio.ui.finetune.charts import HistogramChart
 from studio.ui.finetune.preview_model import PreviewModel, location
@@ -624,7 +625,7 @@ class DataPanel(QWidget):
 
     def _unexpected(self, exc: BaseException) -> None:
         self._set_scanning(False)
-        message = getattr(exc, "message", None) or str(exc)
+        message = user_message(exc)
         self.banner.show_message(self.tr("The dataset could not be read: {reason}").format(reason=message), "error",
                                  details=f"{type(exc).__name__}: {exc}")
 

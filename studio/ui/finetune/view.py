@@ -3,7 +3,7 @@
 It owns the two background clients of this screen (DatasetClient for scans, TrainerClient for
 runs; each drives its own worker process, so the chat keeps working while a run trains) and
 wires the panels to them. The panels only show things; every piece of data work is a core call.
-Evaluation runs on the app's engine through the workspace (studio.core.training.evaluation);
+Evaluation runs on the app's engine through the workspace (studio.core.evaluation);
 "Chat with this adapter" is a signal the window answers.
 """
 
@@ -18,9 +18,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QVBoxLayout,
 
 from studio.core.training.config import ConfigError, RunConfig
 from studio.core.training.data import validation_texts
-from studio.core.training.evaluation import AdapterEvaluation
+from studio.core.evaluation import AdapterEvaluation
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import EngineBusy, Workspace
+from studio.core.errors import user_message
 from studio.ui.finetune.config_panel import ConfigPanel
 from studio.ui.finetune.data_panel import DataPanel
 from studio.ui.finetune.eval_panel import MAX_PPL_TEXTS, EvalPanel
@@ -246,7 +247,7 @@ class FinetuneView(QWidget):
 
     def _train_failed(self, exc: BaseException) -> None:
         self.runs_panel.set_busy_path("")
-        self.train_panel.finish({"state": "failed", "error": getattr(exc, "message", None) or str(exc),
+        self.train_panel.finish({"state": "failed", "error": user_message(exc),
                                  "log_tail": f"{type(exc).__name__}: {exc}", "resumable": False})
 
     def cancel_run(self) -> None:
@@ -302,7 +303,7 @@ class FinetuneView(QWidget):
             written = await in_thread(export_lora_gguf, run.adapter_dir, out_path, base_model=run.base_model or None)
         except Exception as exc:  # ExportError and file errors: said in a sentence
             self.runs_panel.banner.show_message(self.tr("The GGUF export failed: {reason}").format(
-                reason=getattr(exc, "message", None) or str(exc)), "error", details=f"{type(exc).__name__}: {exc}")
+                reason=user_message(exc)), "error", details=f"{type(exc).__name__}: {exc}")
             return None
         finally:
             self.runs_panel.progress.setRange(0, 1000)
@@ -332,7 +333,7 @@ class FinetuneView(QWidget):
                                       progress=report)
         except Exception as exc:
             self.runs_panel.banner.show_message(self.tr("The merge failed: {reason}").format(
-                reason=getattr(exc, "message", None) or str(exc)), "error", details=f"{type(exc).__name__}: {exc}")
+                reason=user_message(exc)), "error", details=f"{type(exc).__name__}: {exc}")
             return None
         finally:
             self.runs_panel.set_progress(None)
@@ -469,10 +470,10 @@ class FinetuneView(QWidget):
     def _eval_failed(self, exc: BaseException) -> None:
         self.eval_panel.set_busy(False)
         self.eval_panel.banner.show_message(self.tr("The evaluation failed: {reason}").format(
-            reason=getattr(exc, "message", None) or str(exc)), "error", details=f"{type(exc).__name__}: {exc}")
+            reason=user_message(exc)), "error", details=f"{type(exc).__name__}: {exc}")
 
     def _unexpected(self, exc: BaseException) -> None:
-        self._banner(self.tr("Something went wrong: {reason}").format(reason=getattr(exc, "message", None) or exc),
+        self._banner(self.tr("Something went wrong: {reason}").format(reason=user_message(exc)),
                      "error", details=f"{type(exc).__name__}: {exc}")
 
 

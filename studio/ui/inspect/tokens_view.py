@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import StudioError, user_message
 from studio.ui.inspect.token_text import TokenText, piece_label, prepare
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
@@ -278,8 +279,6 @@ class TokensView(QWidget):
 
     # -- internals --------------------------------------------------------------------------
     async def _refresh(self, serial: int) -> None:
-        from studio.core.errors import StudioError
-
         text = self.editor.toPlainText()
         chat = self.chat_toggle.isChecked()
         comparing = self.compare_toggle.isChecked() and bool(self.compare_path)
@@ -296,7 +295,7 @@ class TokensView(QWidget):
             other = await in_thread(_tokenize_job, self.compare_path, text, chat) if comparing else None
         except (StudioError, OSError, ValueError) as exc:
             if serial == self._serial:
-                self._error = getattr(exc, "message", None) or str(exc)
+                self._error = user_message(exc)
                 self.banner.show_message(self.tr("Could not tokenize: {error}").format(error=self._error), "error")
                 self._apply(None, None, None, None)
             return
@@ -377,13 +376,12 @@ class TokensView(QWidget):
             self.schedule(0)
 
     async def _load_file(self, path: str) -> None:
-        from studio.core.errors import StudioError
         from studio.core.inspect.textfile import read_text_file
 
         try:
             text, note = await in_thread(read_text_file, path)
         except (StudioError, OSError) as exc:
-            message = getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc)
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else user_message(exc)
             self.banner.show_message(self.tr("Could not open {file}: {error}").format(
                 file=os.path.basename(path), error=message), "error")
             return

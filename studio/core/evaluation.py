@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from studio.core.chat.sampling import SamplingParams
+from studio.core.engine.sampling import SamplingParams
 from studio.core.engine.client import Generation
 from studio.core.workspace import Workspace
 
