@@ -316,61 +316,9 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
 
 
 def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
-    head = bytes(buf[:64])
-    if not head.startswith(b"GGUF"):
-        if size < 4 and b"GGUF".startswith(head):
-            raise ModelFileError("truncated", f"truncated: the file has only {size} bytes; "
-                                 f"{_CUT_SHORT}")
-        what = _describe_foreign(head, size)
-        looks = f" (looks like {what})" if what else ""
-        raise ModelFileError("not_gguf", f"not a GGUF file: it starts with {head[:4]!r}{looks}, "
-                             "not 'GGUF'")
-    if size < 8:
-        raise ModelFileError("truncated", f"truncated: the file has only {size} bytes, not even "
-                             f"a full GGUF header; {_CUT_SHORT}")
-    version = struct.unpack_from("<I", head, 4)[0]
-    if version not in SUPPORTED_VERSIONS:
-        if version and version & 0xFFFF == 0:
-            raise ModelFileError("unsupported_version", "this GGUF file is big-endian (made for "
-                                 "machines like IBM Z); get the little-endian file instead")
-        hint = ("made by an early converter; convert the model again with a current llama.cpp"
-                if version < 2 else "probably made by a newer llama.cpp than this app ships")
-        raise ModelFileError("unsupported_version", f"unsupported GGUF version {version} (this "
-                             f"app reads versions 2 and 3), {hint}")
-    try:
-        meta, tensors, data_start = _scan(buf, size)
-    except _Short as short:
-        raise ModelFileError("truncated", f"truncated: the file has only {format_size(size)} and "
-                             f"ends inside its header (while reading {short.args[0]}), so the "
-                             f"weights are missing — {_CUT_SHORT}") from None
-    except RecursionError:
-        raise ModelFileError("corrupt", "corrupt GGUF header: arrays nested impossibly deep; "
-                             "the file is damaged, download it again") from None
-    except _Bad as bad:
-        raise ModelFileError("corrupt", f"corrupt GGUF header: {bad}; the file is damaged, "
-                             "download it again") from None
-    expected = max((data_start + t.offset + t.n_bytes for t in tensors), default=data_start)
-    if size < expected:
-        raise ModelFileError("truncated", f"truncated: expected {format_size(expected)}, file has "
-                             f"{format_size(size)} — {_CUT_SHORT}")
-
-    general_type = meta.get("general.type")
-    arch = meta.get("general.architecture")
-    if general_type == "adapter" or "adapter.type" in meta:
-        raise ModelFileError("not_a_model", "this is a LoRA adapter, not a model; attach it to a "
-                             "base model in chat settings")
-    if arch == "clip" or general_type == "mmproj":
-        raise ModelFileError("not_a_model", "this is a vision projector (mmproj) that goes with a "
-                             "multimodal model; it cannot chat on its own")
-    if not tensors:
-        raise ModelFileError("not_a_model", "this GGUF file holds no weights (probably a "
-                             "vocabulary-only file); pick the model file instead")
-    if not isinstance(arch, str) or not arch:
-        raise ModelFileError("unknown_architecture", "the file does not say which architecture it "
-                             "is (general.architecture is missing), so llama.cpp cannot run it")
-    if arch not in KNOWN_ARCHITECTURES:
-        raise ModelFileError("unknown_architecture", f"unknown architecture '{arch}' — llama.cpp "
-                             "cannot run it (it may need a newer llama.cpp than this app ships)")
+    version = _header_version(bytes(buf[:64]), size)
+    meta, tensors = _scan_whole(buf, size)
+    arch, general_type = _runnable_architecture(meta, tensors)
     template = meta.get("tokenizer.chat_template")
     template = template if isinstance(template, str) and template.strip() else None
     if template is not None:
@@ -398,6 +346,75 @@ def _read(path: Path, buf: Any, size: int) -> GGUFInfo:
         eos_token_id=_int(meta, "tokenizer.ggml.eos_token_id"),
         tensor_count=len(tensors), metadata=meta,
     )
+
+
+def _header_version(head: bytes, size: int) -> int:
+    """The GGUF version, or ModelFileError saying what the file is instead."""
+    if not head.startswith(b"GGUF"):
+        if size < 4 and b"GGUF".startswith(head):
+            raise ModelFileError("truncated", f"truncated: the file has only {size} bytes; "
+                                 f"{_CUT_SHORT}")
+        what = _describe_foreign(head, size)
+        looks = f" (looks like {what})" if what else ""
+        raise ModelFileError("not_gguf", f"not a GGUF file: it starts with {head[:4]!r}{looks}, "
+                             "not 'GGUF'")
+    if size < 8:
+        raise ModelFileError("truncated", f"truncated: the file has only {size} bytes, not even "
+                             f"a full GGUF header; {_CUT_SHORT}")
+    version = struct.unpack_from("<I", head, 4)[0]
+    if version not in SUPPORTED_VERSIONS:
+        if version and version & 0xFFFF == 0:
+            raise ModelFileError("unsupported_version", "this GGUF file is big-endian (made for "
+                                 "machines like IBM Z); get the little-endian file instead")
+        hint = ("made by an early converter; convert the model again with a current llama.cpp"
+                if version < 2 else "probably made by a newer llama.cpp than this app ships")
+        raise ModelFileError("unsupported_version", f"unsupported GGUF version {version} (this "
+                             f"app reads versions 2 and 3), {hint}")
+    return version
+
+
+def _scan_whole(buf: Any, size: int) -> tuple[dict[str, Any], list[Any]]:
+    """Metadata and tensor records, checked to fit inside the file."""
+    try:
+        meta, tensors, data_start = _scan(buf, size)
+    except _Short as short:
+        raise ModelFileError("truncated", f"truncated: the file has only {format_size(size)} and "
+                             f"ends inside its header (while reading {short.args[0]}), so the "
+                             f"weights are missing — {_CUT_SHORT}") from None
+    except RecursionError:
+        raise ModelFileError("corrupt", "corrupt GGUF header: arrays nested impossibly deep; "
+                             "the file is damaged, download it again") from None
+    except _Bad as bad:
+        raise ModelFileError("corrupt", f"corrupt GGUF header: {bad}; the file is damaged, "
+                             "download it again") from None
+    expected = max((data_start + t.offset + t.n_bytes for t in tensors), default=data_start)
+    if size < expected:
+        raise ModelFileError("truncated", f"truncated: expected {format_size(expected)}, file has "
+                             f"{format_size(size)} — {_CUT_SHORT}")
+    return meta, tensors
+
+
+def _runnable_architecture(meta: dict[str, Any], tensors: list[Any]) -> tuple[str, Any]:
+    """(architecture, general.type) of a file llama.cpp can run as a model; adapters, projectors,
+    vocabulary-only files and unknown architectures are refused with what they are."""
+    general_type = meta.get("general.type")
+    arch = meta.get("general.architecture")
+    if general_type == "adapter" or "adapter.type" in meta:
+        raise ModelFileError("not_a_model", "this is a LoRA adapter, not a model; attach it to a "
+                             "base model in chat settings")
+    if arch == "clip" or general_type == "mmproj":
+        raise ModelFileError("not_a_model", "this is a vision projector (mmproj) that goes with a "
+                             "multimodal model; it cannot chat on its own")
+    if not tensors:
+        raise ModelFileError("not_a_model", "this GGUF file holds no weights (probably a "
+                             "vocabulary-only file); pick the model file instead")
+    if not isinstance(arch, str) or not arch:
+        raise ModelFileError("unknown_architecture", "the file does not say which architecture it "
+                             "is (general.architecture is missing), so llama.cpp cannot run it")
+    if arch not in KNOWN_ARCHITECTURES:
+        raise ModelFileError("unknown_architecture", f"unknown architecture '{arch}' — llama.cpp "
+                             "cannot run it (it may need a newer llama.cpp than this app ships)")
+    return arch, general_type
 
 
 def read_token_strings(path: str | Path, ids: "list[int] | set[int] | tuple[int, ...]") -> dict[int, str]:

@@ -245,6 +245,26 @@ class NextTokenView(QWidget):
         else:
             self.show_note(self.tr("The model could not predict: {error}").format(error=exc.message), "error")
 
+    async def _on_engine(self, action) -> bool:
+        """Run `await action()` holding the engine lease with this view's model loaded (the chat may
+        have switched it meanwhile); False, with a note, when the engine is busy or fails."""
+        self._set_busy(True, self.tr("Predicting…"))
+        try:
+            async with self.workspace.lease("next_token") as lease:
+                if not await self._ensure_model(lease):
+                    return False
+                self.status.setText(self.tr("Predicting…"))
+                await action()
+        except EngineBusy as exc:
+            self.show_note(str(exc), "warning")
+            return False
+        except WorkerError as exc:
+            self._engine_error(exc)
+            return False
+        finally:
+            self._set_busy(False)
+        return True
+
     # -- predicting and stepping -------------------------------------------------------------
     async def refresh(self) -> bool:
         """Evaluate the editor's prompt (a new session: chosen tokens are dropped); True when the
@@ -259,22 +279,9 @@ class NextTokenView(QWidget):
             self.show_note(self.tr("Type a prompt first."), "warning")
             return False
         self.show_note("")
-        self._set_busy(True, self.tr("Predicting…"))
-        try:
-            async with self.workspace.lease("next_token") as lease:
-                if not await self._ensure_model(lease):
-                    return False
-                self.status.setText(self.tr("Predicting…"))
-                session = StepSession(self.workspace.engine, prompt, chat=chat, top_n=TOP_N)
-                await session.start()
-        except EngineBusy as exc:
-            self.show_note(str(exc), "warning")
+        session = StepSession(self.workspace.engine, prompt, chat=chat, top_n=TOP_N)
+        if not await self._on_engine(session.start):
             return False
-        except WorkerError as exc:
-            self._engine_error(exc)
-            return False
-        finally:
-            self._set_busy(False)
         self.session = session
         self._session_key = (prompt, chat)
         self._picks = []
@@ -299,20 +306,9 @@ class NextTokenView(QWidget):
         prob = float(distribution.probs(**settings)[token_id])
         pick = _Pick(prob, distribution.base_prob(token_id), how, self._settings_text())
         self.show_note("")
-        self._set_busy(True, self.tr("Predicting…"))
-        try:
-            async with self.workspace.lease("next_token") as lease:
-                if not await self._ensure_model(lease):      # the chat may have switched the engine's model
-                    return False
-                await self.session.choose(token_id, prob=prob)
-        except EngineBusy as exc:
-            self.show_note(str(exc), "warning")
+        session = self.session
+        if not await self._on_engine(lambda: session.choose(token_id, prob=prob)):
             return False
-        except WorkerError as exc:
-            self._engine_error(exc)
-            return False
-        finally:
-            self._set_busy(False)
         self._picks.append(pick)
         self._show_step()
         return True
