@@ -82,7 +82,11 @@ def load_settings_checked(path: Path | None = None) -> tuple[AppSettings, Settin
     A missing file gives defaults and no notice. When anything had to be dropped, the original file
     is first copied to settings.json.bad-<time> (never moved or changed here), so the next save
     cannot lose what the user had. Never raises for a damaged file: it must not stop the app."""
-    path = Path(path or paths.settings_path())
+    try:
+        path = Path(path or paths.settings_path())
+    except OSError as exc:  # the config folder itself cannot be created: start with defaults
+        return AppSettings(), SettingsReport(notice=f"The settings folder cannot be created ({exc.strerror or exc}); "
+                                                    "every setting is at its default and changes are not saved.")
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_SETTINGS_BYTES + 1)

@@ -241,3 +241,17 @@ def test_the_same_damage_twice_is_copied_once(tmp_path):
     _, two = load_settings_checked(path)
     assert one.backup == two.backup and backups(tmp_path) == [one.backup]
     assert one.backup.read_bytes() == original
+
+
+def test_a_config_folder_that_cannot_be_created_gives_defaults_and_says_so(tmp_path, monkeypatch):
+    from studio.core import paths
+    from studio.core.settings import AppSettings, load_settings_checked
+
+    blocker = tmp_path / "home"
+    blocker.write_text("a file where the folder should be")
+    monkeypatch.setenv("STUDIO_HOME", str(blocker))
+    with pytest.raises(OSError):
+        paths.settings_path()
+    settings, report = load_settings_checked()
+    assert settings == AppSettings()
+    assert "settings folder cannot be created" in report.notice and report.backup is None
