@@ -14,6 +14,7 @@ import pytest
 
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import ChatSession
+from studio.core.engine.client import EngineClient
 from studio.core.chat.store import ChatStore, StoreDamaged, check_database_file
 from studio.core.chat.store_recovery import move_aside, open_chat_store, recover, repair
 from tests.core.test_store_durability import _expected_text  # the writer child's token stream
@@ -269,13 +270,10 @@ def test_an_unreadable_conversation_leaves_the_session_where_it_was_and_stops_wr
     bad_page = _page_of(path, f"MARK-{third}-3 ")
     assert bad_page not in {_page_of(path, f"MARK-{second}-{m} ") for m in range(6)}
 
-    class NoEngine:  # opening and reading need no engine
-        model_info = None
-
     store = ChatStore(path)  # passes the check: the damage comes after
     damaged_events = []
     store.subscribe("damaged", lambda message: damaged_events.append(message))
-    session = ChatSession(store, NoEngine())
+    session = ChatSession(store, EngineClient())  # never started: nothing here needs a model
     try:
         session.open(second)
         with open(path, "r+b") as handle:  # a page goes bad under the running app
@@ -375,11 +373,8 @@ def test_a_message_with_a_lone_surrogate_is_refused_before_anything_is_stored(tm
     from studio.core.chat.store import ChatStoreError
     from studio.core.limits import BadText
 
-    class NoEngine:
-        model_info = None
-
     with ChatStore(tmp_path / "chats.sqlite3") as store:
-        session = ChatSession(store, NoEngine())
+        session = ChatSession(store, EngineClient())  # never started: nothing here needs a model
         conversation = session.new_conversation()
         with pytest.raises(BadText, match=r"the message is not valid UTF-8 text \(byte 0xff at byte 5\)"):
             asyncio.run(session.send("hello\udcff world"))
