@@ -7,14 +7,18 @@ worker and loads the same model again before it runs.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypedDict
 
 from studio.core.engine.sampling import SamplingParams
 from studio.core.settings import EngineSettings
-from studio.core.workers.client import Call, ServiceClient, WorkerClient, outcome
+from studio.core.workers.client import Call, OnProgress, ServiceClient, WorkerClient, outcome
 from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
 
 ENGINE_MODULE = "studio.core.engine.worker"
@@ -74,6 +78,32 @@ class NextLogitsParams:
     top_k: int = 10
     ids: list[int] | None = None
     full: bool = False
+
+
+@dataclass
+class AttentionParams:
+    text: str | None = None        # the text, or token ids
+    tokens: list[int] | None = None
+    chat: bool = False             # wrap the text as a user turn with the model's chat template
+    max_tokens: int = 512          # longer prompts are cut (truncated_from says from how many)
+    layers: list[int] | None = None  # None: every layer
+    out_dir: str = ""              # where the worker writes the attention .npz
+    n_ubatch: int | None = None    # llama.cpp's micro-batch for the capture context (None: 512)
+
+
+class AttentionFile(TypedDict, total=False):
+    """What `attention` returns: the analyser's shape. The .npz holds weights (float16
+    [layers, heads, tokens, tokens]), ids (int64) and tokens (labels), like the torch analyser's."""
+    path: str
+    n_tokens: int
+    n_layers: int
+    n_heads: int
+    layers: list[int]
+    ids: list[int]
+    labels: list[str]
+    truncated_from: int | None
+    seconds: float
+    lora: list[dict[str, Any]]
 
 
 class GenerateResult(TypedDict, total=False):
@@ -235,6 +265,7 @@ class EngineClient(ServiceClient):
         self._load_call: Call | None = None
         self._cancel_before_call = False  # Cancel pressed while the worker was still starting
         self._analysis_call: Call | None = None      # perplexity in flight, for cancel_perplexity()
+        self._attention_dir: Path | None = None       # attention files when the caller names no folder
 
     def _set_state(self, state: EngineState) -> None:
         if state != self.state:
@@ -431,6 +462,27 @@ class EngineClient(ServiceClient):
             params.text = text or ""
         return await self._request("next_logits", params)
 
+    async def attention(self, text: str | None = None, *, tokens: list[int] | None = None, chat: bool = False,
+                        max_tokens: int = 512, layers: list[int] | None = None,
+                        out_dir: str | os.PathLike[str] | None = None, n_ubatch: int | None = None,
+                        on_progress: OnProgress | None = None) -> dict[str, Any]:
+        """Attention of the loaded model (with its adapters) over a text, a user turn (chat=True) or
+        token ids, read from llama.cpp itself. Writes an .npz like the torch analyser's (weights
+        float16 [layers, heads, T, T], ids, tokens) into out_dir (default: a folder of this client's,
+        removed at close) and returns AttentionFile {path, n_tokens, n_layers, n_heads, layers, ids,
+        labels, truncated_from, seconds, lora}; studio.core.inspect's AttentionResult.load reads the file.
+        Progress stage "attention"; cancel() raises WorkerCancelled here."""
+        await self.ensure_loaded()
+        if out_dir is None:
+            if self._attention_dir is None:
+                self._attention_dir = Path(tempfile.mkdtemp(prefix="studio-engine-attention-"))
+            out_dir = self._attention_dir
+        params = AttentionParams(text=None if tokens is not None else (text or ""),
+                                 tokens=[int(t) for t in tokens] if tokens is not None else None, chat=bool(chat),
+                                 max_tokens=int(max_tokens), layers=[int(x) for x in layers] if layers else None,
+                                 out_dir=str(out_dir), n_ubatch=int(n_ubatch) if n_ubatch else None)
+        return await self._request("attention", params, on_progress=on_progress)
+
     async def system_info(self) -> dict[str, Any]:
         return await self.worker.call("system_info")
 
@@ -441,6 +493,9 @@ class EngineClient(ServiceClient):
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.worker.close(timeout)
+        if self._attention_dir is not None:
+            shutil.rmtree(self._attention_dir, ignore_errors=True)
+            self._attention_dir = None
         self.model_info = None
         self._set_state(EngineState.NO_MODEL)
 

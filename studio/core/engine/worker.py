@@ -11,13 +11,14 @@ import base64
 import codecs
 import ctypes
 import os
+import tempfile
 import time
 from dataclasses import asdict
 from typing import Any, cast
 
 from studio.core import hardware
 from studio.core.engine.context import ContextOverflow, fit_messages
-from studio.core.engine.client import (GenerateParams, GenerateResult, LoadParams, ModelInfo, NextLogitsParams,
+from studio.core.engine.client import (AttentionFile, AttentionParams, GenerateParams, GenerateResult, LoadParams, ModelInfo, NextLogitsParams,
                                        NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
                                        TokenizeParams, TokenizeResult)
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
@@ -448,6 +449,76 @@ class Engine(Worker):
             result["logits_b64"] = base64.b64encode(raw.tobytes()).decode("ascii")
         return result
 
+    # -- attention from llama.cpp itself ------------------------------------------------------
+    @operation(AttentionParams)
+    def attention(self, req: Request[AttentionParams]) -> AttentionFile:
+        """Attention of every (or the chosen) layer over a prompt, read through llama.cpp's eval
+        callback on a separate context sharing the loaded weights and adapters; written to an .npz
+        shaped like the torch analyser's (weights float16 [layers, heads, T, T], ids, tokens)."""
+        from studio.core.engine.capture import AttentionCapture, CaptureCancelled
+
+        llm = self._require_model()
+        params = req.params
+        started = time.perf_counter()
+        if params.tokens is not None:
+            ids = [int(t) for t in params.tokens]
+        elif params.chat:
+            ids = self.prompt_tokens([{"role": "user", "content": str(params.text or "")}])
+        else:
+            ids = self._text_tokens(str(params.text or "")) if params.text else []
+        if not ids:
+            raise WorkerError("empty", "nothing to analyse: the text is empty")
+        n_vocab = int(llm.n_vocab())
+        bad = [t for t in ids if not 0 <= t < n_vocab]
+        if bad:  # llama.cpp aborts the whole process on an out-of-range id
+            raise WorkerError("bad_request", f"token id {bad[0]} is not in this model's vocabulary (0..{n_vocab - 1})")
+        truncated_from = None
+        if params.max_tokens and 0 < params.max_tokens < len(ids):
+            truncated_from, ids = len(ids), ids[:params.max_tokens]
+        model = llm._model.model
+        n_layers = int(llama_c.llama_model_n_layer(model))
+        n_heads = int(llama_c.llama_model_n_head(model))
+        n = len(ids)
+        n_wanted = len(set(params.layers)) if params.layers else n_layers
+        need = n_wanted * n_heads * n * n * 2
+        if need > ATTENTION_LIMIT_BYTES:
+            raise WorkerError("too_long", f"attention for {n} tokens would need about {need / (1 << 30):.1f} GB "
+                                          "of memory; use fewer tokens or fewer layers")
+        req.progress(0.0, "attention")
+        adapters = [(self._adapter(entry["path"]), float(entry["scale"])) for entry in self._lora()]
+        try:
+            with AttentionCapture(model, n_tokens=n, n_layers=n_layers, n_heads=n_heads, layers=params.layers,
+                                  n_threads=self.info.n_threads if self.info else hardware.prompt_threads(),
+                                  n_ubatch=int(params.n_ubatch or 512), cancelled=lambda: req.cancelled,
+                                  progress=lambda f: req.progress(0.95 * f, "attention"),
+                                  adapters=adapters) as capture:
+                weights = capture.run(ids)
+                layers = capture.layers
+        except CaptureCancelled:
+            raise Cancelled() from None
+        req.check_cancelled()
+        req.progress(0.95, "write")
+        vocab = llm._model.vocab
+        labels = [_label(token_piece(vocab, t, True)) for t in ids]
+        folder = params.out_dir or os.path.join(tempfile.gettempdir(), "studio-engine-attention")
+        path = os.path.join(folder, f"attention-{os.getpid()}-{time.time_ns()}.npz")
+        partial = path + ".partial"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(partial, "wb") as handle:  # a file object: np.savez would append ".npz" to a name
+                np.savez(handle, weights=weights, ids=np.asarray(ids, dtype=np.int64),
+                         tokens=np.asarray(labels, dtype=np.str_))
+            os.replace(partial, path)
+        except OSError as exc:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise WorkerError("write", f"could not write the attention file in {folder}: "
+                                       f"{exc.strerror or exc}") from None
+        req.progress(1.0, "write")
+        return {"path": path, "n_tokens": n, "n_layers": len(layers), "n_heads": n_heads, "layers": layers,
+                "ids": ids, "labels": labels, "truncated_from": truncated_from,
+                "seconds": round(time.perf_counter() - started, 3), "lora": self._lora()}
+
     # -- small ops --------------------------------------------------------------------------
     def _lora(self) -> list[dict[str, Any]]:
         return list(self.info.lora) if self.info else []
@@ -472,6 +543,19 @@ class Engine(Worker):
         if req.params.get("crash"):  # lets tests simulate a hard crash inside the worker
             os._exit(int(req.params["crash"]))
         return {"pid": os.getpid(), "loaded": self.llm is not None}
+
+
+ATTENTION_LIMIT_BYTES = 4 << 30  # the float16 maps held in memory and written to the file
+_VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
+
+
+def _label(piece: bytes) -> str:
+    """A token's label as the analyser shows it: whitespace made visible, bytes that are not
+    UTF-8 on their own as <0xNN>, an empty piece as ∅."""
+    try:
+        return piece.decode("utf-8").translate(_VISIBLE) if piece else "∅"
+    except UnicodeDecodeError:
+        return "".join(f"<0x{b:02X}>" for b in piece)
 
 
 def main() -> None:

@@ -1,0 +1,247 @@
+"""Attention read from llama.cpp itself, through its eval callback.
+
+llama.cpp's context parameters take `cb_eval` (a `ggml_backend_sched_eval_callback`) that is asked
+about every tensor of the compute graph ("ask" phase: do you want to see it?) and then called with
+the computed tensor for those it said yes to. The softmaxed attention of layer N is the tensor named
+`kq_soft_max-N`: float32, ne = [n_kv, n_q, n_head, 1] (heads already expanded from the KV heads),
+n_kv padded to a multiple of 256 with exact zeros, one call per ubatch.
+
+Requirements: flash attention off (with it the tensor never exists), a copy made inside the
+callback (the scheduler reuses the memory), the ctypes callback kept alive while the context
+lives, `swa_full` so columns are positions for sliding-window models, and a `ggml_tensor` mirror
+matching the build: checked at start, refused with a sentence when it does not match.
+
+    with AttentionCapture(llm._model.model, n_tokens=len(ids), n_layers=30, n_heads=9,
+                          cancelled=lambda: req.cancelled) as capture:
+        weights = capture.run(ids)   # float16 [layers, heads, T, T]
+
+A library module for the engine worker: it runs llama.cpp in-process and has no worker entry.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from llama_cpp import llama_cpp as llama_c
+from llama_cpp._ggml import libggml
+
+from studio.core.errors import StudioError
+
+GGML_MAX_DIMS = 4
+GGML_MAX_SRC = 10
+GGML_MAX_OP_PARAMS = 64
+GGML_MAX_NAME = 64
+GGML_TYPE_F32 = 0
+_GGML_OBJECT_SIZE = 32  # struct ggml_object: offs, size, next, type + padding[4]
+ATTENTION_NAME = re.compile(rb"kq_soft_max-(\d+)\Z")
+
+
+class GgmlTensor(ctypes.Structure):
+    """`struct ggml_tensor` as ggml.h (bundled with llama-cpp-python) declares it."""
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("buffer", ctypes.c_void_p),
+        ("ne", ctypes.c_int64 * GGML_MAX_DIMS),
+        ("nb", ctypes.c_size_t * GGML_MAX_DIMS),
+        ("op", ctypes.c_int),
+        ("op_params", ctypes.c_int32 * (GGML_MAX_OP_PARAMS // 4)),
+        ("flags", ctypes.c_int32),
+        ("src", ctypes.c_void_p * GGML_MAX_SRC),
+        ("view_src", ctypes.c_void_p),
+        ("view_offs", ctypes.c_size_t),
+        ("data", ctypes.c_void_p),
+        ("name", ctypes.c_char * GGML_MAX_NAME),
+        ("extra", ctypes.c_void_p),
+        ("padding", ctypes.c_char * 8),
+    ]
+
+
+_TensorP = ctypes.POINTER(GgmlTensor)
+
+libggml.ggml_tensor_overhead.argtypes = []
+libggml.ggml_tensor_overhead.restype = ctypes.c_size_t
+libggml.ggml_nbytes.argtypes = [ctypes.c_void_p]
+libggml.ggml_nbytes.restype = ctypes.c_size_t
+libggml.ggml_get_name.argtypes = [ctypes.c_void_p]
+libggml.ggml_get_name.restype = ctypes.c_char_p
+libggml.ggml_backend_buffer_is_host.argtypes = [ctypes.c_void_p]
+libggml.ggml_backend_buffer_is_host.restype = ctypes.c_bool
+libggml.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+libggml.ggml_backend_tensor_get.restype = None
+
+
+class CaptureError(StudioError):
+    pass
+
+
+def check_build() -> None:
+    """Refuse, with a sentence, a llama.cpp whose ggml_tensor differs from our mirror."""
+    expected = int(libggml.ggml_tensor_overhead()) - _GGML_OBJECT_SIZE
+    if ctypes.sizeof(GgmlTensor) != expected:
+        raise CaptureError("capture_unsupported", (
+            f"this llama.cpp build lays out its tensors differently ({expected} bytes, this app expects "
+            f"{ctypes.sizeof(GgmlTensor)}), so attention cannot be read from it; install the llama-cpp-python "
+            "version this app was made for, or use the torch analyser"))
+
+
+class AttentionCallback:
+    """The eval callback: says yes to `kq_soft_max-<layer>` of the wanted layers, copies each ubatch's
+    rows into a float16 [layers, heads, n_tokens, n_tokens] array; a False answer aborts the decode."""
+
+    def __init__(self, n_tokens: int, layers: Sequence[int], n_heads: int,
+                 cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] | None = None, total_calls: int = 0) -> None:
+        self.n_tokens = n_tokens
+        self.layers = list(layers)
+        self.slot = {layer: index for index, layer in enumerate(self.layers)}
+        self.weights = np.zeros((len(self.layers), n_heads, n_tokens, n_tokens), dtype=np.float16)
+        self.rows_done = [0] * len(self.layers)   # per wanted layer: query rows copied so far
+        self.cancelled = cancelled
+        self.progress = progress
+        self.total_calls = total_calls   # wanted layers × ubatches, for progress
+        self.error: BaseException | None = None
+        self.was_cancelled = False
+        self.calls = 0
+        self._checked = False
+        self._scratch = np.empty(0, dtype=np.float32)
+        # Kept on the instance: llama.cpp holds the pointer as long as the context lives.
+        self.c_callback = llama_c.ggml_backend_sched_eval_callback(self._on_tensor)
+
+    def _layer(self, tensor: GgmlTensor) -> int | None:
+        match = ATTENTION_NAME.match(tensor.name)
+        if match is None:
+            return None
+        layer = int(match.group(1))
+        return layer if layer in self.slot else None
+
+    def _on_tensor(self, pointer: int, ask: bool, _user: Any) -> bool:
+        try:
+            tensor = ctypes.cast(pointer, _TensorP).contents
+            if ask:
+                return self._layer(tensor) is not None
+            if self.cancelled():
+                self.was_cancelled = True
+                return False
+            layer = self._layer(tensor)
+            if layer is not None:
+                self._copy(pointer, tensor, self.slot[layer])
+            return True
+        except BaseException as exc:  # an exception cannot cross into C: keep it, abort the decode
+            self.error = exc
+            return False
+
+    def _copy(self, pointer: int, tensor: GgmlTensor, slot: int) -> None:
+        if not self._checked:  # once: the mirror reads the same tensor ggml does
+            if libggml.ggml_get_name(pointer) != tensor.name or tensor.type != GGML_TYPE_F32:
+                raise CaptureError("capture_unsupported", "this llama.cpp build's attention tensors do not "
+                                                          "match what this app reads; use the torch analyser")
+            self._checked = True
+        n_kv, n_q, n_head = (int(tensor.ne[i]) for i in range(3))
+        nbytes = int(libggml.ggml_nbytes(pointer))
+        if self._scratch.nbytes < nbytes:
+            self._scratch = np.empty((nbytes + 3) // 4, dtype=np.float32)
+        scratch = self._scratch
+        if tensor.buffer and not libggml.ggml_backend_buffer_is_host(tensor.buffer):
+            libggml.ggml_backend_tensor_get(pointer, scratch.ctypes.data, 0, nbytes)
+        else:
+            ctypes.memmove(scratch.ctypes.data, tensor.data, nbytes)
+        # Strided view [head, q, kv] over the copied bytes, as ggml's nb say.
+        nb = [int(tensor.nb[i]) for i in range(3)]
+        view = np.lib.stride_tricks.as_strided(scratch, shape=(n_head, n_q, n_kv), strides=(nb[2], nb[1], nb[0]),
+                                               writeable=False)
+        start = self.rows_done[slot]
+        rows = min(n_q, self.n_tokens - start)
+        cols = min(n_kv, self.n_tokens)
+        if rows <= 0 or n_head != self.weights.shape[1]:
+            raise CaptureError("capture_mismatch", f"llama.cpp reported attention of shape {n_kv}×{n_q}×{n_head}, "
+                                                   "which does not fit this prompt")
+        self.weights[slot, :, start:start + rows, :cols] = view[:, :rows, :cols]
+        self.rows_done[slot] = start + n_q
+        self.calls += 1
+        if self.progress is not None and self.total_calls:
+            self.progress(min(1.0, self.calls / self.total_calls))
+
+
+class AttentionCapture:
+    """A separate llama.cpp context on an already-loaded model (weights shared) that evaluates one
+    prompt with the attention callback installed. Free it with close() (or use `with`)."""
+
+    def __init__(self, model: Any, *, n_tokens: int, n_layers: int, n_heads: int, layers: Sequence[int] | None = None,
+                 n_threads: int = 4, n_ubatch: int = 512, cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] | None = None, adapters: Sequence[tuple[Any, float]] = ()) -> None:
+        check_build()
+        wanted = sorted(set(range(n_layers) if layers is None else (int(x) for x in layers)))
+        bad = [x for x in wanted if not 0 <= x < n_layers]
+        if bad or not wanted:
+            raise CaptureError("bad_request", f"layer {bad[0] if bad else '(none)'} is not one of this model's "
+                                              f"layers (0..{n_layers - 1})")
+        self.layers = wanted
+        self.n_tokens = n_tokens
+        ubatch = max(1, min(n_ubatch, n_tokens))
+        self.callback = AttentionCallback(n_tokens, wanted, n_heads, cancelled, progress,
+                                          total_calls=len(wanted) * -(-n_tokens // ubatch))
+        params = llama_c.llama_context_default_params()
+        params.n_ctx = n_tokens
+        params.n_batch = max(n_tokens, 1)
+        params.n_ubatch = ubatch
+        params.n_seq_max = 1
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.flash_attn_type = llama_c.LLAMA_FLASH_ATTN_TYPE_DISABLED  # "auto" fuses it away on CPU
+        params.swa_full = True
+        params.no_perf = True
+        params.cb_eval = self.callback.c_callback
+        params.cb_eval_user_data = None
+        self._params = params  # keeps the callback reachable from the struct too
+        self.ctx = llama_c.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise CaptureError("capture_failed", "llama.cpp could not make a context to read attention "
+                                                 f"for {n_tokens} tokens (out of memory?)")
+        if adapters:
+            count = len(adapters)
+            array = (llama_c.llama_adapter_lora_p_ctypes * count)(*[a for a, _ in adapters])
+            scales = (ctypes.c_float * count)(*[s for _, s in adapters])
+            if llama_c.llama_set_adapters_lora(self.ctx, array, count, scales) != 0:
+                self.close()
+                raise CaptureError("lora_failed", "llama.cpp refused to set the adapters on the attention context")
+
+    def run(self, ids: Sequence[int]) -> np.ndarray:
+        """Evaluate `ids` (exactly n_tokens of them) and return float16 [layers, heads, T, T].
+        Raises CaptureCancelled when `cancelled()` turned true, CaptureError when llama.cpp failed."""
+        assert self.ctx, "closed"
+        if len(ids) != self.n_tokens:
+            raise CaptureError("bad_request", f"expected {self.n_tokens} tokens, got {len(ids)}")
+        array = (llama_c.llama_token * len(ids))(*[int(i) for i in ids])
+        batch = llama_c.llama_batch_get_one(array, len(ids))
+        code = llama_c.llama_decode(self.ctx, batch)
+        callback = self.callback
+        if callback.error is not None:
+            raise callback.error
+        if callback.was_cancelled:
+            raise CaptureCancelled()
+        if code != 0:
+            raise CaptureError("decode_failed", f"llama.cpp could not evaluate the text (code {code})")
+        missing = [layer for layer, done in zip(self.layers, callback.rows_done) if done < self.n_tokens]
+        if missing:
+            raise CaptureError("no_attention", "llama.cpp did not report attention for layer "
+                                               f"{missing[0]} (is flash attention forced on in this build?)")
+        return callback.weights
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_c.llama_free(self.ctx)
+            self.ctx = None
+
+    def __enter__(self) -> AttentionCapture:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class CaptureCancelled(Exception):
+    """The callback saw cancelled() and aborted llama.cpp's computation."""
