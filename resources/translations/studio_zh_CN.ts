@@ -781,6 +781,109 @@
     </message>
   </context>
   <context>
+    <name>EmbeddingsView</name>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>A word, or a token id like #4197</source>
+      <translation>一个词，或像 #4197 这样的词元 ID</translation>
+    </message>
+    <message>
+      <source>How many neighbours to list</source>
+      <translation>列出多少个近邻</translation>
+    </message>
+    <message>
+      <source>Leading space</source>
+      <translation>前导空格</translation>
+    </message>
+    <message>
+      <source>Tokenize a Latin word as it appears mid-sentence (" king", usually one token) rather than at the start of a text</source>
+      <translation>按拉丁字母单词在句中出现的形式分词（" king"，通常是一个词元），而不是按文本开头的形式</translation>
+    </message>
+    <message>
+      <source>Neighbours</source>
+      <translation>近邻</translation>
+    </message>
+    <message>
+      <source>Token</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>Id</source>
+      <translation>ID</translation>
+    </message>
+    <message>
+      <source>Cosine</source>
+      <translation>余弦相似度</translation>
+    </message>
+    <message>
+      <source>Words separated by spaces or commas</source>
+      <translation>用空格或逗号分隔的词</translation>
+    </message>
+    <message>
+      <source>Map</source>
+      <translation>绘制</translation>
+    </message>
+    <message>
+      <source>Type a few words and press Map: their embeddings are projected onto the two directions they differ most in (PCA).</source>
+      <translation>输入几个词并点击“绘制”：它们的嵌入会投影到差异最大的两个方向上（PCA）。</translation>
+    </message>
+    <message>
+      <source>Embeddings: {rows} × {dim}, {mb} MB in memory, read in {s} s.</source>
+      <translation>嵌入：{rows} × {dim}，占用内存 {mb} MB，读取用时 {s} 秒。</translation>
+    </message>
+    <message>
+      <source>The first use reads {rows} × {dim} floats = {mb} MB into memory (from {file_mb} MB of {type} in the file); the model is not loaded for generation.</source>
+      <translation>首次使用会把 {rows} × {dim} 个浮点数 = {mb} MB 读入内存（来自文件中 {file_mb} MB 的 {type} 数据）；不会为生成加载模型。</translation>
+    </message>
+    <message>
+      <source>Pick a model at the top first.</source>
+      <translation>请先在顶部选择一个模型。</translation>
+    </message>
+    <message>
+      <source>Could not read the embeddings: {error}</source>
+      <translation>无法读取嵌入：{error}</translation>
+    </message>
+    <message>
+      <source>Type a word or a token id (#123).</source>
+      <translation>请输入一个词或词元 ID（#123）。</translation>
+    </message>
+    <message>
+      <source>“{word}” is {n} tokens ({pieces}); their embeddings are averaged.</source>
+      <translation>“{word}”由 {n} 个词元组成（{pieces}）；取它们嵌入的平均值。</translation>
+    </message>
+    <message>
+      <source>“{word}” is token {id} ({piece}).</source>
+      <translation>“{word}”是词元 {id}（{piece}）。</translation>
+    </message>
+    <message>
+      <source>The map needs at least two words.</source>
+      <translation>绘图至少需要两个词。</translation>
+    </message>
+    <message>
+      <source>PC1 ({p} % of the variance)</source>
+      <translation>PC1（方差的 {p} %）</translation>
+    </message>
+    <message>
+      <source>PC2 ({p} %)</source>
+      <translation>PC2（{p} %）</translation>
+    </message>
+    <message>
+      <source>{n} words; the two axes explain {p} % of their spread.</source>
+      <translation>{n} 个词；两条坐标轴解释了它们 {p} % 的差异。</translation>
+    </message>
+    <message>
+      <source>Averaged over their tokens: {words}.</source>
+      <translation>按词元取平均：{words}。</translation>
+    </message>
+    <message>
+      <source>Embeddings: {error}</source>
+      <translation>嵌入：{error}</translation>
+    </message>
+  </context>
+  <context>
     <name>ConfigPanel</name>
     <message>
       <source>Base model</source>
@@ -2090,6 +2193,10 @@
     <message>
       <source>Inspect: {error}</source>
       <translation>检查：{error}</translation>
+    </message>
+    <message>
+      <source>Embeddings</source>
+      <translation>嵌入</translation>
     </message>
   </context>
   <context>

@@ -1,4 +1,4 @@
-"""The Inspect screen: Tokens → Attention → Next token, for one model picked at the top.
+"""The Inspect screen: Tokens → Attention → Next token → Embeddings, for one model picked at the top.
 
 It owns the torch analyser client (one worker process that keeps a dequantized model warm for
 attention and the logit lens) and hands it to the views that need it; Next token also uses the
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSiz
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import Workspace
 from studio.ui.inspect.attention_view import AttentionView
+from studio.ui.inspect.embeddings_view import EmbeddingsView
 from studio.ui.inspect.next_view import NextTokenView
 from studio.ui.inspect.tokens_view import TokensView
 from studio.ui.tasks import in_thread, spawn
@@ -67,6 +68,8 @@ class InspectView(QWidget):
         self.sections.addTab(self.tokens_view, self.tr("Tokens"))
         self.sections.addTab(self.attention_view, self.tr("Attention"))
         self.sections.addTab(self.next_view, self.tr("Next token"))
+        self.embeddings_view = EmbeddingsView(self)   # reads the GGUF's embedding matrix when first asked
+        self.sections.addTab(self.embeddings_view, self.tr("Embeddings"))
         self._last_section = 0
         self.sections.currentChanged.connect(self._on_section)
 
@@ -128,6 +131,7 @@ class InspectView(QWidget):
         self.tokens_view.set_models(self._entries, path)  # its compare list, and its model
         for view in self.views():
             view.set_model(path)
+        self.embeddings_view.set_model(path)
 
     def _show_facts(self, architecture: str, quantization: str, parameter_count: int) -> None:
         facts = [architecture, quantization]
@@ -158,6 +162,8 @@ class InspectView(QWidget):
     def _on_section(self, index: int) -> None:
         """Carry the prompt over: a section whose editor is empty starts from the last one's text."""
         views = self.views()
+        if not 0 <= index < len(views):  # Embeddings: no prompt to carry, no torch worker to warm
+            return
         if views[index] is not self.tokens_view:
             self.warm_analyser()
         previous = views[self._last_section] if 0 <= self._last_section < len(views) else None
@@ -203,7 +209,7 @@ class InspectView(QWidget):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
-        for view in self.views():
+        for view in [*self.views(), self.embeddings_view]:
             stop = getattr(view, "shutdown", None)
             if stop is not None:
                 await stop()
