@@ -90,7 +90,7 @@ def check_build() -> None:
 
 class AttentionCallback:
     """The eval callback: says yes to `kq_soft_max-<layer>` of the wanted layers, copies each ubatch's
-    rows into a float16 [layers, heads, n_tokens, n_tokens] array; a False answer aborts the decode."""
+    rows into a [layers, heads, n_tokens, n_tokens] array; a False answer aborts the decode."""
 
     def __init__(self, n_tokens: int, layers: Sequence[int], n_heads: int,
                  cancelled: Callable[[], bool] = lambda: False,
@@ -98,7 +98,8 @@ class AttentionCallback:
         self.n_tokens = n_tokens
         self.layers = list(layers)
         self.slot = {layer: index for index, layer in enumerate(self.layers)}
-        self.weights = np.zeros((len(self.layers), n_heads, n_tokens, n_tokens), dtype=np.float16)
+        # float32 while capturing: a plain copy inside the callback; float16 once, at the end.
+        self.raw = np.zeros((len(self.layers), n_heads, n_tokens, n_tokens), dtype=np.float32)
         self.rows_done = [0] * len(self.layers)   # per wanted layer: query rows copied so far
         self.cancelled = cancelled
         self.progress = progress
@@ -156,10 +157,10 @@ class AttentionCallback:
         start = self.rows_done[slot]
         rows = min(n_q, self.n_tokens - start)
         cols = min(n_kv, self.n_tokens)
-        if rows <= 0 or n_head != self.weights.shape[1]:
+        if rows <= 0 or n_head != self.raw.shape[1]:
             raise CaptureError("capture_mismatch", f"llama.cpp reported attention of shape {n_kv}×{n_q}×{n_head}, "
                                                    "which does not fit this prompt")
-        self.weights[slot, :, start:start + rows, :cols] = view[:, :rows, :cols]
+        self.raw[slot, :, start:start + rows, :cols] = view[:, :rows, :cols]
         self.rows_done[slot] = start + n_q
         self.calls += 1
         if self.progress is not None and self.total_calls:
@@ -229,7 +230,9 @@ class AttentionCapture:
         if missing:
             raise CaptureError("no_attention", "llama.cpp did not report attention for layer "
                                                f"{missing[0]} (is flash attention forced on in this build?)")
-        return callback.weights
+        weights = callback.raw.astype(np.float16)
+        callback.raw = np.zeros((0, 0, 0, 0), dtype=np.float32)
+        return weights
 
     def close(self) -> None:
         if self.ctx:

@@ -480,7 +480,7 @@ class Engine(Worker):
         n_heads = int(llama_c.llama_model_n_head(model))
         n = len(ids)
         n_wanted = len(set(params.layers)) if params.layers else n_layers
-        need = n_wanted * n_heads * n * n * 2
+        need = n_wanted * n_heads * n * n * 6  # float32 while capturing, float16 kept
         if need > ATTENTION_LIMIT_BYTES:
             raise WorkerError("too_long", f"attention for {n} tokens would need about {need / (1 << 30):.1f} GB "
                                           "of memory; use fewer tokens or fewer layers")
@@ -488,7 +488,7 @@ class Engine(Worker):
         adapters = [(self._adapter(entry["path"]), float(entry["scale"])) for entry in self._lora()]
         try:
             with AttentionCapture(model, n_tokens=n, n_layers=n_layers, n_heads=n_heads, layers=params.layers,
-                                  n_threads=self.info.n_threads if self.info else hardware.prompt_threads(),
+                                  n_threads=int(llm.context_params.n_threads_batch),  # prompt threads
                                   n_ubatch=int(params.n_ubatch or 512), cancelled=lambda: req.cancelled,
                                   progress=lambda f: req.progress(0.95 * f, "attention"),
                                   adapters=adapters) as capture:
@@ -545,7 +545,7 @@ class Engine(Worker):
         return {"pid": os.getpid(), "loaded": self.llm is not None}
 
 
-ATTENTION_LIMIT_BYTES = 4 << 30  # the float16 maps held in memory and written to the file
+ATTENTION_LIMIT_BYTES = 6 << 30  # the maps held in memory while capturing (float32, then float16)
 _VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
 
 
