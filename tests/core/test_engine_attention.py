@@ -136,3 +136,46 @@ def test_a_build_whose_tensor_layout_differs_is_refused(monkeypatch):
     with pytest.raises(capture.CaptureError) as refused:
         capture.check_build()
     assert refused.value.kind == "capture_unsupported" and "torch analyser" in refused.value.message
+
+
+def test_attention_follows_the_attached_lora_adapter(loop, engine, starter_model, dequantized_starter, tmp_path):
+    """A q/k adapter (random, untrained: it only has to move attention) attached in the engine
+    changes llama.cpp's maps the way the same adapter changes torch's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from studio.core.training.export_gguf import export_lora_gguf
+
+    base = loop.run_until_complete(engine.attention(PROMPT))
+    ids = base["ids"]
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(dequantized_starter), dtype=torch.float32,
+                                                 attn_implementation="eager")
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj"],
+                                                  lora_dropout=0.0))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.05)
+    peft_model.eval()
+    peft_model.save_pretrained(str(tmp_path / "qk"))
+    adapter = export_lora_gguf(tmp_path / "qk", tmp_path / "qk.gguf", base_model=starter_model)
+    with torch.no_grad():
+        out = peft_model(input_ids=torch.tensor([ids]), output_attentions=True)
+    reference = np.stack([a[0].float().numpy() for a in out.attentions])
+
+    loop.run_until_complete(engine.set_lora([{"path": str(adapter), "scale": 1.0}]))
+    try:
+        tuned = loop.run_until_complete(engine.attention(tokens=ids))
+    finally:
+        loop.run_until_complete(engine.set_lora([]))
+    assert tuned["ids"] == ids and tuned["lora"] and tuned["lora"][0]["path"] == str(adapter)
+    ours = AttentionResult.load(tuned["path"]).weights
+    before = AttentionResult.load(base["path"]).weights
+    assert np.abs(ours - before).max() > 0.05  # the adapter moved attention ...
+    corr = correlations(ours, reference)
+    assert min(corr) >= 0.995, corr  # ... the way it moves torch's
+    assert np.abs(ours - reference).mean() < 0.5 * np.abs(before - reference).mean()
+    print(f"\nwith a q/k adapter: min per-layer correlation {min(corr):.5f}, moved by up to "
+          f"{np.abs(ours - before).max():.3f}")
