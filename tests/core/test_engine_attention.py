@@ -179,3 +179,19 @@ def test_attention_follows_the_attached_lora_adapter(loop, engine, starter_model
     assert np.abs(ours - reference).mean() < 0.5 * np.abs(before - reference).mean()
     print(f"\nwith a q/k adapter: min per-layer correlation {min(corr):.5f}, moved by up to "
           f"{np.abs(ours - before).max():.3f}")
+
+
+def test_the_float16_conversion_is_numpys_bit_for_bit():
+    from studio.core.engine.capture import to_float16
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.standard_normal(300_000).astype(np.float32) * scale
+                             for scale in (1e-9, 3e-8, 1e-6, 6e-5, 1e-3, 1.0, 1e3, 6e4)])
+    special = np.array([0.0, -0.0, 2.0 ** -25, 3 * 2.0 ** -26, 2.0 ** -14, 65504.0, 65520.0, 1e6, np.inf,
+                        -np.inf, np.nan], dtype=np.float32)
+    for array in (values.reshape(8, 300, 1000), special, rng.random((3, 9, 17, 17), dtype=np.float32)):
+        with np.errstate(over="ignore"):
+            expected = array.astype(np.float16)
+        got = to_float16(array)
+        assert got.shape == array.shape and got.dtype == np.float16
+        np.testing.assert_array_equal(got.view(np.uint16), expected.view(np.uint16))
