@@ -89,7 +89,10 @@ def test_a_prompt_longer_than_one_ubatch_still_matches(loop, engine, analyser, s
 
 
 def test_chosen_layers_truncation_and_token_ids(loop, engine):
+    before = loop.run_until_complete(engine.next_logits(PROMPT, top_k=3))
     full = loop.run_until_complete(engine.attention(PROMPT))
+    after = loop.run_until_complete(engine.next_logits(PROMPT, top_k=3))
+    assert after["tokens"] == before["tokens"]  # the capture context leaves the engine's own alone
     part = loop.run_until_complete(engine.attention(tokens=full["ids"], layers=[29, 3], max_tokens=5))
     assert part["layers"] == [3, 29] and part["n_layers"] == 2 and part["truncated_from"] == len(full["ids"])
     assert part["ids"] == full["ids"][:5]
