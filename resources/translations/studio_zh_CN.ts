@@ -2397,14 +2397,6 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>抽到 {piece}（排名 {rank}，在 {settings} 下概率 {prob}）</translation>
     </message>
     <message>
-      <source>0 (greedy)</source>
-      <translation>0（贪心）</translation>
-    </message>
-    <message>
-      <source>1.00 (off)</source>
-      <translation>1.00（关闭）</translation>
-    </message>
-    <message>
       <source>Entropy {bits} bits (the model's own: {base}) · {kept} of {vocab} tokens can be drawn</source>
       <translation>熵 {bits} 比特（模型原始：{base}）· {vocab} 个词元中有 {kept} 个可被抽到</translation>
     </message>
@@ -2439,74 +2431,6 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>{n} tokens in context</source>
       <translation>上下文中 {n} 个词元</translation>
-    </message>
-    <message>
-      <source>Text so far</source>
-      <translation>目前的文本</translation>
-    </message>
-    <message>
-      <source>Take top</source>
-      <translation>选取首选</translation>
-    </message>
-    <message>
-      <source>Append the most likely token (what greedy decoding does)</source>
-      <translation>追加最可能的词元（贪心解码的做法）</translation>
-    </message>
-    <message>
-      <source>Take sampled</source>
-      <translation>按采样选取</translation>
-    </message>
-    <message>
-      <source>Draw a token from the distribution as the sliders shape it (seeded, so the same seed draws the same tokens)</source>
-      <translation>按滑块设定的分布抽取一个词元（有种子，相同种子抽到相同词元）</translation>
-    </message>
-    <message>
-      <source>Undo</source>
-      <translation>撤销</translation>
-    </message>
-    <message>
-      <source>Remove the last chosen token</source>
-      <translation>移除最后选取的词元</translation>
-    </message>
-    <message>
-      <source>seed </source>
-      <translation>种子 </translation>
-    </message>
-    <message>
-      <source>Seed of the random draws of "Take sampled"; Reset starts it over</source>
-      <translation>“按采样选取”随机抽取所用的种子；重置会从头开始</translation>
-    </message>
-    <message>
-      <source>Click a bar to append that token; the black tick on a bar marks the model's own probability (temperature 1, nothing cut). Hover a chip to see how likely it was.</source>
-      <translation>点击柱条追加该词元；柱条上的黑色刻度表示模型原始概率（温度 1，不截断）。将鼠标悬停在词元块上可查看其概率。</translation>
-    </message>
-    <message>
-      <source>Temperature: below 1 sharpens the distribution, above 1 flattens it; 0 always takes the top token (greedy)</source>
-      <translation>温度：小于 1 使分布更尖锐，大于 1 使其更平缓；0 总是选取首选词元（贪心）</translation>
-    </message>
-    <message>
-      <source>Top-p: only the most likely tokens whose probabilities add up to p can be sampled; 1 keeps them all</source>
-      <translation>Top-p：只有累计概率达到 p 的最可能词元才可被采样；1 保留全部</translation>
-    </message>
-    <message>
-      <source>off</source>
-      <translation>关闭</translation>
-    </message>
-    <message>
-      <source>Top-k: only the k most likely tokens can be sampled; off keeps them all</source>
-      <translation>Top-k：只有最可能的 k 个词元可被采样；关闭则保留全部</translation>
-    </message>
-    <message>
-      <source>Temperature</source>
-      <translation>温度</translation>
-    </message>
-    <message>
-      <source>Top-k</source>
-      <translation>Top-k</translation>
-    </message>
-    <message>
-      <source>Top-p</source>
-      <translation>Top-p</translation>
     </message>
   </context>
   <context>
