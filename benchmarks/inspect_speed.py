@@ -17,8 +17,23 @@
      No run inherits another's page cache: the GGUF and the dequantized files are evicted before
      each (fsync + POSIX_FADV_DONTNEED), and an untimed worker start first warms torch's own files
      for all three alike.
+  4. llama.cpp attention (the engine worker, n_ctx 1024) vs the torch analyser, on the same 256
+     token ids, each ratio against the torch figure of the same run:
+     a) warm: llama.cpp attention + reading the .npz back ÷ torch's (which reads it back too).
+        Alternating order, one untimed call of each first, median of --repeat.      goal: ≤ 0.5
+     b) first use, GGUF evicted: a fresh engine worker loading the model + its first attention
+        (median of --repeat) ÷ a fresh analyser worker's first attention with an empty dequantize
+        cache (STUDIO_CACHE_DIR set to a fresh folder), so dequantize + load + attention (one run,
+        ~30 s). An untimed start of both workers first puts their libraries in the page cache.
+                                                                                  goal: ≤ 0.1
+     c) peak RSS (VmHWM in /proc/<pid>/status) of the worker ÷ the GGUF's size: the engine after (b)
+        (load + one attention); torch after its first attention in a fresh worker with a cached
+        load (~11x measured; its peak while dequantizing is shown beside it). goal: ≤ 2.5 (engine)
+     The load average at the start is printed: llama.cpp's threads wait on each other, so another
+     busy process on a small machine slows (a) far more than it slows torch.
 
     .venv/bin/python benchmarks/inspect_speed.py [--tokens 100000] [--repeat 3] [--skip-first-load]
+        [--only tokens attention loading engine]     (e.g. --only engine: section 4 alone, ~2 min)
 
 Qt runs offscreen. Timings on a shared machine are noisy: medians of --repeat runs are reported.
 """
@@ -195,6 +210,93 @@ async def bench_loads(model: Path, skip_first: bool) -> dict[str, float]:
     return out
 
 
+def peak_rss(pid: int | None) -> int:
+    """VmHWM of a live process, in bytes: its resident high-water mark, mapped model pages included."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+async def bench_engine(model: Path, repeat: int) -> dict[str, float]:
+    """llama.cpp's attention (engine worker) next to the torch analyser's, on the same ids: first
+    use, warm, and the workers' peak memory."""
+    from studio.core.engine.client import EngineClient
+    from studio.core.inspect.client import AnalyserClient, AttentionResult
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    cache = Path(tempfile.mkdtemp(prefix="inspect-bench-cache-"))
+    env = {**os.environ, "STUDIO_CACHE_DIR": str(cache)}  # base_model.cache_root(): an empty dequantize cache
+    out: dict[str, float] = {"gguf": model.stat().st_size, "load_average": os.getloadavg()[0]}
+
+    async def engine_attention(engine: EngineClient, text: str | None = None,
+                               tokens: list[int] | None = None) -> AttentionResult:
+        facts = await engine.attention(text, tokens=tokens, max_tokens=256)
+        return await asyncio.to_thread(AttentionResult.load, facts["path"])  # read back, as torch's client does
+
+    # Untimed: both workers' own files (llama.cpp, torch, transformers) into the page cache, so first
+    # use differs only by what each does with the model.
+    for warmup in (EngineClient(), AnalyserClient(env=env)):
+        try:
+            await (warmup.system_info() if isinstance(warmup, EngineClient) else warmup.warm())
+        finally:
+            await warmup.close()
+    try:
+        # First use, engine: a fresh worker loads the model and answers once; cheap, so the median of
+        # --repeat (reading the evicted GGUF is the noisy part). Its peak memory is (c).
+        first = []
+        for _ in range(repeat):
+            engine = EngineClient()
+            try:
+                evict(model)
+                started = time.perf_counter()
+                await engine.load(str(model), n_ctx=1024)
+                ids = (await engine_attention(engine, text=text)).ids
+                first.append(time.perf_counter() - started)
+                out["engine_rss"] = peak_rss(engine.pid)
+            finally:
+                await engine.close()  # before the next eviction: pages it maps would stay cached
+        out["engine_first"] = median(first)
+
+        # First use, torch: a fresh worker dequantizes into the empty cache, loads, answers once (~30 s).
+        client = AnalyserClient(env=env)
+        try:
+            evict(model)
+            started = time.perf_counter()
+            await client.attention(model, tokens=ids)
+            out["torch_first"] = time.perf_counter() - started
+            out["torch_first_rss"] = peak_rss(client.pid)  # dequantizing included
+        finally:
+            await client.close()
+
+        # Warm: both models loaded (torch's from the now filled cache), same ids, alternating order.
+        engine, client = EngineClient(), AnalyserClient(env=env)
+        try:
+            await engine.load(str(model), n_ctx=1024)
+            shapes = {"engine": (await engine_attention(engine, tokens=ids)).weights.shape,  # the untimed calls
+                      "torch": (await client.attention(model, tokens=ids)).weights.shape}
+            assert shapes["engine"] == shapes["torch"], shapes
+            out["torch_rss"] = peak_rss(client.pid)  # a cached load, as every use after the first
+            calls = {"engine": lambda: engine_attention(engine, tokens=ids),
+                     "torch": lambda: client.attention(model, tokens=ids)}
+            times: dict[str, list[float]] = {"engine": [], "torch": []}
+            for run in range(repeat):
+                for name in (("engine", "torch") if run % 2 == 0 else ("torch", "engine")):
+                    started = time.perf_counter()
+                    await calls[name]()
+                    times[name].append(time.perf_counter() - started)
+            out.update(engine_warm=median(times["engine"]), torch_warm=median(times["torch"]), n_tokens=len(ids))
+        finally:
+            await engine.close()
+            await client.close()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return out
+
+
+SECTIONS = ["tokens", "attention", "loading", "engine"]
+
+
 def main() -> int:
     if len(sys.argv) == 5 and sys.argv[1] == "--cold-tokenize":  # one cold run, in its own process
         print(json.dumps(cold_tokenize(sys.argv[2], sys.argv[3], sys.argv[4] == "spans")))
@@ -203,10 +305,38 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-first-load", action="store_true", help="do not dequantize into an empty cache")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="run these sections only")
     args = parser.parse_args()
     model = starter_model()
 
-    t = bench_tokens(model, args.tokens, args.repeat)
+    if "tokens" in args.only:
+        report_tokens(bench_tokens(model, args.tokens, args.repeat))
+    if "attention" in args.only:
+        report_attention(asyncio.run(bench_attention(model, args.repeat)))
+    if "loading" in args.only:
+        report_loads(asyncio.run(bench_loads(model, args.skip_first_load)))
+    if "engine" in args.only:
+        report_engine(asyncio.run(bench_engine(model, args.repeat)))
+    return 0
+
+
+def report_engine(e: dict[str, float]) -> None:
+    def verdict(ratio: float, goal: float) -> str:
+        return f"ratio {ratio:.2f} (goal <= {goal:g}: {'met' if ratio <= goal else 'MISSED'})"
+
+    gib = 1 << 30
+    print(f"llama.cpp attention (engine worker, n_ctx 1024) vs torch (analyser worker), same {e['n_tokens']:.0f} ids "
+          f"(load average at the start {e['load_average']:.1f}):")
+    print(f"  attention {e['n_tokens']:.0f} tok: llama.cpp {e['engine_warm']:.2f} s vs torch warm "
+          f"{e['torch_warm']:.2f} s -> {verdict(e['engine_warm'] / e['torch_warm'], 0.5)}")
+    print(f"  first use (fresh worker, GGUF evicted): llama.cpp load + attention {e['engine_first']:.1f} s (median) vs "
+          f"torch dequantize + load + attention {e['torch_first']:.1f} s -> {verdict(e['engine_first'] / e['torch_first'], 0.1)}")
+    print(f"  peak RSS / GGUF size ({e['gguf'] / gib:.3f} GiB): llama.cpp {e['engine_rss'] / gib:.3f} GiB -> "
+          f"{verdict(e['engine_rss'] / e['gguf'], 2.5)}; torch {e['torch_rss'] / gib:.3f} GiB = "
+          f"{e['torch_rss'] / e['gguf']:.1f}x (first use, dequantizing: {e['torch_first_rss'] / e['gguf']:.1f}x)")
+
+
+def report_tokens(t: dict[str, float]) -> None:
     shown = t["tokenize_cold"] + t["render"]
     print(f"Tokens: {t['tokens']:,} tokens ({t['chars']:,} characters); cold = a fresh process per run")
     print(f"  bare llama.cpp tokenize, cold  {t['bare'] * 1000:7.0f} ms   (baseline)")
@@ -217,13 +347,15 @@ def main() -> int:
     print(f"  shown in the Tokens view, cold {shown * 1000:7.0f} ms   = {shown / t['bare']:.1f}x bare tokenize   "
           f"goal <= 1000 ms: {'met' if shown <= 1.0 else 'MISSED'}")
 
-    a = asyncio.run(bench_attention(model, args.repeat))
+
+def report_attention(a: dict[str, float]) -> None:
     print(f"Attention, 256-token prompt, model warm: {a['attention']:.2f} s median (best {a['best']:.2f} s), "
           f"weights {a['shape']}   goal <= 3 s: {'met' if a['attention'] <= 3.0 else 'MISSED'}")
     print(f"  forward pass without attentions, same worker and ids: {a['forward']:.2f} s (baseline)   "
           f"attention = {a['attention'] / a['forward']:.1f}x the forward pass")
 
-    loads = asyncio.run(bench_loads(model, args.skip_first_load))
+
+def report_loads(loads: dict[str, float]) -> None:
     if "first" in loads:
         print(f"First load for torch (dequantize GGUF, empty cache): {loads['first']:.1f} s "
               f"(in the worker {loads['first_in_worker']:.1f} s)")
@@ -234,7 +366,6 @@ def main() -> int:
     if "first" in loads:
         print(f"  cached reload / first load = {loads['cached'] / loads['first']:.2f} (fresh worker), "
               f"{loads['prewarmed'] / loads['first']:.2f} (prewarmed)")
-    return 0
 
 
 if __name__ == "__main__":
