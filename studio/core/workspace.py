@@ -33,6 +33,7 @@ USES = {
     "evaluation": "evaluating an adapter",
     "next_token": "predicting the next token",
     "server": "answering an API request",
+    "inspect": "inspecting the model (attention or the logit lens)",
 }
 
 
@@ -158,7 +159,7 @@ class Workspace(Emitter):
 
     @asynccontextmanager
     async def lease(self, user: str) -> AsyncIterator[Lease]:
-        """Hold the engine for `user` ("chat", "evaluation", "next_token", "server") until the block
+        """Hold the engine for `user` ("chat", "evaluation", "next_token", "inspect", "server") until the block
         ends. One holder at a time: while another holds it, this raises EngineBusy at once (callers
         say so to the user rather than queue behind a reply or an evaluation)."""
         self.check_free()

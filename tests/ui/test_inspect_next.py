@@ -1,8 +1,8 @@
-"""Inspect › Next token on the real starter model: the real llama.cpp engine worker for the bars and
-the steps, the real torch analyser worker for the logit lens, offscreen.
+"""Inspect › Next token on the real starter model: the real llama.cpp engine worker for the bars, the
+steps and the logit lens (read from llama.cpp itself through the inspector), offscreen.
 
-One EngineClient and one AnalyserClient serve the module (loading is the slow part); each test
-builds its own view. The painted widgets are also checked alone on synthetic data.
+One EngineClient serves the module (loading is the slow part); each test builds its own view.
+The painted widgets are also checked alone on synthetic data.
 """
 
 from __future__ import annotations
@@ -94,12 +94,14 @@ def engine(qloop, starter_model):
 
 
 @pytest.fixture(scope="module")
-def analyser(qloop, tmp_path_factory, starter_model, dequantized_starter):
-    from studio.core.inspect.client import AnalyserClient
+def analyser(qloop, engine, tmp_path_factory):
+    """The inspector the Inspect screen builds; for the GGUF starter it runs the lens on the engine."""
+    from studio.core.inspect.inspector import Inspector
+    from studio.core.workspace import Workspace
 
-    client = AnalyserClient(results_dir=tmp_path_factory.mktemp("lens-results"))
-    yield client
-    _finish_outside_a_test(qloop, client.close())
+    inspector = Inspector(Workspace(engine), results_dir=tmp_path_factory.mktemp("lens-results"))
+    yield inspector
+    _finish_outside_a_test(qloop, inspector.close())
 
 
 class _Counting:
@@ -120,7 +122,12 @@ def make_view(qtbot, engine, analyser, model, *, workspace=None, width: int = 12
     from studio.core.workspace import Workspace
     from studio.ui.inspect.next_view import NextTokenView
 
-    view = NextTokenView(workspace or Workspace(engine), analyser)
+    from studio.core.inspect.inspector import Inspector
+
+    if workspace is not None and hasattr(analyser, "workspace"):
+        analyser.workspace = workspace   # one workspace for the view and its inspector, as in the app
+    workspace = workspace or getattr(analyser, "workspace", None) or Workspace(engine)
+    view = NextTokenView(workspace, analyser if analyser is not None else Inspector(workspace))
     qtbot.addWidget(view)
     view.resize(width, height)
     view.show()
@@ -236,10 +243,12 @@ def test_chinese_chat_steps_screenshot(qtbot, run, engine, starter_model, screen
 
 @pytest.mark.slow
 def test_bad_input_is_an_inline_note(qtbot, run, engine, starter_model):
+    from studio.core.inspect.inspector import Inspector
     from studio.core.workspace import Workspace
     from studio.ui.inspect.next_view import NextTokenView
 
-    view = NextTokenView(Workspace(engine), None)
+    workspace = Workspace(engine)
+    view = NextTokenView(workspace, Inspector(workspace))
     qtbot.addWidget(view)
     view.editor.setPlainText(PROMPT)
     assert run(view.refresh()) is False and "model" in view.note.text()     # no model picked
@@ -285,7 +294,23 @@ def test_the_model_is_loaded_through_the_host(qtbot, run, starter_model):
         run(engine.close(), timeout=30)
 
 
-class _Refuses:
+class _FakeInspector:
+    """The inspector's planning side, for fakes that stand in for its lens."""
+
+    def adapters(self, model):
+        return []
+
+    def plan_lens(self, model, text, **_kw):
+        from studio.core.inspect.inspector import JobEstimate
+
+        return JobEstimate("lens", "llama.cpp", 2, 1000, "a test")
+
+    @staticmethod
+    def refusal(estimate):
+        return None
+
+
+class _Refuses(_FakeInspector):
     def __init__(self, error):
         self.error = error
 
@@ -296,7 +321,7 @@ class _Refuses:
         pass
 
 
-class _Blocks:
+class _Blocks(_FakeInspector):
     """A lens that runs until cancelled, as a slow first load would."""
 
     def __init__(self) -> None:

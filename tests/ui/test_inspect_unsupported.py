@@ -1,5 +1,5 @@
-"""A model llama.cpp runs but transformers cannot load for torch still works in Inspect: Tokens and
-Next token go through llama.cpp, and Attention and the logit lens say why they cannot.
+"""A model llama.cpp runs but transformers cannot load for torch works in every Inspect view: Tokens,
+Next token, Attention and the logit lens all go through llama.cpp, and torch is never started.
 
 The model is the starter rewritten as a "baichuan" GGUF (the same llama-shaped tensors under an
 architecture llama.cpp knows and transformers' GGUF loader does not), so every path is real.
@@ -50,13 +50,18 @@ def write_renamed_gguf(source: Path, target: Path, architecture: str) -> Path:
     return target
 
 
+def own_ids(engine, prompt, run) -> list[int]:
+    return run(engine.next_logits(prompt, top_k=1), timeout=30)["prompt_ids"]
+
+
 @pytest.fixture(scope="module")
 def baichuan_model(starter_model, tmp_path_factory) -> Path:
     return write_renamed_gguf(starter_model, tmp_path_factory.mktemp("arch") / "starter-as-baichuan.gguf",
                               "baichuan")
 
 
-def test_tokens_and_next_token_work_and_attention_says_why_not(qtbot, run, baichuan_model, screenshot_dir):
+def test_every_view_works_through_llamacpp_where_torch_cannot_load_the_model(qtbot, run, baichuan_model,
+                                                                             screenshot_dir):
     from studio.core.engine.client import EngineClient
     from studio.core.workspace import Workspace
     from studio.ui.inspect.view import InspectView
@@ -88,16 +93,17 @@ def test_tokens_and_next_token_work_and_attention_says_why_not(qtbot, run, baich
         assert [r.base_prob for r in rows] == pytest.approx([math.exp(t["logprob"]) for t in own], abs=1e-4)
         assert rows[0].base_prob > rows[1].base_prob > rows[2].base_prob
 
-        run(view.next_view.compute_lens(), timeout=120)
-        lens_note = view.next_view.lens.note.text()
-        assert "baichuan" in lens_note and "Tokens and Next token still work" in lens_note
+        assert run(view.next_view.compute_lens(), timeout=120) is True, view.next_view.lens.note.text()
+        lens = view.next_view.lens_result
+        assert lens["backend"] == "llama.cpp" and len(lens["layer_names"]) == 31
+        assert lens["top1"][-1][-1]["id"] == rows[0].id  # the lens's output row is the bars' top token
         assert view.next_view.bars.rows  # the bars are still there
 
         view.sections.setCurrentWidget(view.attention_view)
-        run(view.attention_view.compute(), timeout=120)
-        note = view.attention_view.note.text()
-        assert "baichuan" in note and "not supported" in note
-        assert view.attention_view.result is None
+        assert run(view.attention_view.compute(), timeout=120) is True, view.attention_view.note.text()
+        result = view.attention_view.result
+        assert result.weights.shape[:2] == (30, 9) and result.n_tokens == len(own_ids(engine, prompt, run))
+        assert view.analyser.pid is None  # torch was never needed
         view.grab().save(str(screenshot_dir / "inspect_unsupported_architecture.png"))
     finally:
         run(view.shutdown(), timeout=30)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from llama_cpp import llama_cpp as llama_c
@@ -88,22 +88,15 @@ def check_build() -> None:
             "version this app was made for, or use the torch analyser"))
 
 
-class AttentionCallback:
-    """The eval callback: says yes to `kq_soft_max-<layer>` of the wanted layers, copies each ubatch's
-    rows into a [layers, heads, n_tokens, n_tokens] array; a False answer aborts the decode."""
+class EvalCallback:
+    """An eval callback: says yes to the tensors `key()` names, hands each computed one to `take()` as a
+    float32 strided view [ne2, ne1, ne0] over a copy; a False answer to llama.cpp aborts the decode."""
 
-    def __init__(self, n_tokens: int, layers: Sequence[int], n_heads: int,
-                 cancelled: Callable[[], bool] = lambda: False,
+    def __init__(self, cancelled: Callable[[], bool] = lambda: False,
                  progress: Callable[[float], None] | None = None, total_calls: int = 0) -> None:
-        self.n_tokens = n_tokens
-        self.layers = list(layers)
-        self.slot = {layer: index for index, layer in enumerate(self.layers)}
-        # float32 while capturing: a plain copy inside the callback; float16 once, at the end.
-        self.raw = np.zeros((len(self.layers), n_heads, n_tokens, n_tokens), dtype=np.float32)
-        self.rows_done = [0] * len(self.layers)   # per wanted layer: query rows copied so far
         self.cancelled = cancelled
         self.progress = progress
-        self.total_calls = total_calls   # wanted layers × ubatches, for progress
+        self.total_calls = total_calls   # tensors expected over the whole decode, for progress
         self.error: BaseException | None = None
         self.was_cancelled = False
         self.calls = 0
@@ -112,36 +105,41 @@ class AttentionCallback:
         # Kept on the instance: llama.cpp holds the pointer as long as the context lives.
         self.c_callback = llama_c.ggml_backend_sched_eval_callback(self._on_tensor)
 
-    def _layer(self, tensor: GgmlTensor) -> int | None:
-        match = ATTENTION_NAME.match(tensor.name)
-        if match is None:
-            return None
-        layer = int(match.group(1))
-        return layer if layer in self.slot else None
+    def key(self, name: bytes) -> Any:
+        """What this callback files the tensor called `name` under; None: not wanted."""
+        raise NotImplementedError
+
+    def take(self, key: Any, view: np.ndarray) -> None:
+        raise NotImplementedError
 
     def _on_tensor(self, pointer: int, ask: bool, _user: Any) -> bool:
         try:
             tensor = ctypes.cast(pointer, _TensorP).contents
             if ask:
-                return self._layer(tensor) is not None
+                return self.key(tensor.name) is not None
             if self.cancelled():
                 self.was_cancelled = True
                 return False
-            layer = self._layer(tensor)
-            if layer is not None:
-                self._copy(pointer, tensor, self.slot[layer])
+            key = self.key(tensor.name)
+            if key is not None:
+                self.take(key, self._read(pointer, tensor))
+                self.calls += 1
+                if self.progress is not None and self.total_calls:
+                    self.progress(min(1.0, self.calls / self.total_calls))
             return True
         except BaseException as exc:  # an exception cannot cross into C: keep it, abort the decode
             self.error = exc
             return False
 
-    def _copy(self, pointer: int, tensor: GgmlTensor, slot: int) -> None:
+    def _read(self, pointer: int, tensor: GgmlTensor) -> np.ndarray:
         if not self._checked:  # once: the mirror reads the same tensor ggml does
             if libggml.ggml_get_name(pointer) != tensor.name or tensor.type != GGML_TYPE_F32:
-                raise CaptureError("capture_unsupported", "this llama.cpp build's attention tensors do not "
-                                                          "match what this app reads; use the torch analyser")
+                raise CaptureError("capture_unsupported", "this llama.cpp build's tensors do not match what "
+                                                          "this app reads; use the torch analyser")
             self._checked = True
-        n_kv, n_q, n_head = (int(tensor.ne[i]) for i in range(3))
+        if tensor.type != GGML_TYPE_F32:
+            raise CaptureError("capture_unsupported", f"llama.cpp computed {tensor.name.decode(errors='replace')} "
+                                                      "in a type this app does not read")
         nbytes = int(libggml.ggml_nbytes(pointer))
         if self._scratch.nbytes < nbytes:
             self._scratch = np.empty((nbytes + 3) // 4, dtype=np.float32)
@@ -150,10 +148,36 @@ class AttentionCallback:
             libggml.ggml_backend_tensor_get(pointer, scratch.ctypes.data, 0, nbytes)
         else:
             ctypes.memmove(scratch.ctypes.data, tensor.data, nbytes)
-        # Strided view [head, q, kv] over the copied bytes, as ggml's nb say.
-        nb = [int(tensor.nb[i]) for i in range(3)]
-        view = np.lib.stride_tricks.as_strided(scratch, shape=(n_head, n_q, n_kv), strides=(nb[2], nb[1], nb[0]),
-                                               writeable=False)
+        # Strided view over the copied bytes, as ggml's ne and nb say.
+        shape = tuple(int(tensor.ne[i]) for i in (2, 1, 0))
+        strides = tuple(int(tensor.nb[i]) for i in (2, 1, 0))
+        return np.lib.stride_tricks.as_strided(scratch, shape=shape, strides=strides, writeable=False)
+
+
+class AttentionCallback(EvalCallback):
+    """Copies `kq_soft_max-<layer>` of the wanted layers, ubatch by ubatch, into a
+    [layers, heads, n_tokens, n_tokens] array."""
+
+    def __init__(self, n_tokens: int, layers: Sequence[int], n_heads: int,
+                 cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] | None = None, total_calls: int = 0) -> None:
+        super().__init__(cancelled, progress, total_calls)
+        self.n_tokens = n_tokens
+        self.layers = list(layers)
+        self.slot = {layer: index for index, layer in enumerate(self.layers)}
+        # float32 while capturing: a plain copy inside the callback; float16 once, at the end.
+        self.raw = np.zeros((len(self.layers), n_heads, n_tokens, n_tokens), dtype=np.float32)
+        self.rows_done = [0] * len(self.layers)   # per wanted layer: query rows copied so far
+
+    def key(self, name: bytes) -> int | None:
+        match = ATTENTION_NAME.match(name)
+        if match is None:
+            return None
+        layer = int(match.group(1))
+        return self.slot.get(layer)
+
+    def take(self, slot: int, view: np.ndarray) -> None:
+        n_head, n_q, n_kv = view.shape
         start = self.rows_done[slot]
         rows = min(n_q, self.n_tokens - start)
         cols = min(n_kv, self.n_tokens)
@@ -162,14 +186,97 @@ class AttentionCallback:
                                                    "which does not fit this prompt")
         self.raw[slot, :, start:start + rows, :cols] = view[:, :rows, :cols]
         self.rows_done[slot] = start + n_q
-        self.calls += 1
-        if self.progress is not None and self.total_calls:
-            self.progress(min(1.0, self.calls / self.total_calls))
 
 
-class AttentionCapture:
-    """A separate llama.cpp context on an already-loaded model (weights shared) that evaluates one
-    prompt with the attention callback installed. Free it with close() (or use `with`)."""
+_Context = TypeVar("_Context", bound="CaptureContext")
+
+
+class CaptureContext:
+    """A separate llama.cpp context on an already-loaded model (weights shared, adapters as given) that
+    evaluates one prompt with an eval callback installed. Free it with close() (or use `with`)."""
+
+    def __init__(self, model: Any, callback: EvalCallback, *, n_tokens: int, n_threads: int = 4,
+                 n_ubatch: int = 512, adapters: Sequence[tuple[Any, float]] = ()) -> None:
+        check_build()
+        self.callback = callback
+        self.n_tokens = n_tokens
+        params = llama_c.llama_context_default_params()
+        params.n_ctx = n_tokens
+        params.n_batch = max(n_tokens, 1)
+        params.n_ubatch = max(1, min(n_ubatch, n_tokens))
+        params.n_seq_max = 1
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.flash_attn_type = llama_c.LLAMA_FLASH_ATTN_TYPE_DISABLED  # "auto" fuses attention away on CPU
+        params.swa_full = True
+        params.no_perf = True
+        params.cb_eval = callback.c_callback
+        params.cb_eval_user_data = None
+        self._params = params  # keeps the callback reachable from the struct too
+        self.ctx = llama_c.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise CaptureError("capture_failed", "llama.cpp could not make a context to inspect "
+                                                 f"{n_tokens} tokens (out of memory?)")
+        if adapters:
+            count = len(adapters)
+            array = (llama_c.llama_adapter_lora_p_ctypes * count)(*[a for a, _ in adapters])
+            scales = (ctypes.c_float * count)(*[s for _, s in adapters])
+            if llama_c.llama_set_adapters_lora(self.ctx, array, count, scales) != 0:
+                self.close()
+                raise CaptureError("lora_failed", "llama.cpp refused to set the adapters on the inspect context")
+
+    def decode(self, ids: Sequence[int], outputs_from: int | None = None) -> None:
+        """Evaluate `ids` (exactly n_tokens of them). With `outputs_from`, llama.cpp computes logits
+        for the positions from there on (otherwise for the last one only). Raises CaptureCancelled
+        when `cancelled()` turned true, CaptureError when llama.cpp failed."""
+        assert self.ctx, "closed"
+        if len(ids) != self.n_tokens:
+            raise CaptureError("bad_request", f"expected {self.n_tokens} tokens, got {len(ids)}")
+        if outputs_from is None:
+            array = (llama_c.llama_token * len(ids))(*[int(i) for i in ids])
+            code = llama_c.llama_decode(self.ctx, llama_c.llama_batch_get_one(array, len(ids)))
+        else:
+            batch = llama_c.llama_batch_init(len(ids), 0, 1)
+            try:
+                for index, token in enumerate(ids):
+                    batch.token[index] = int(token)
+                    batch.pos[index] = index
+                    batch.n_seq_id[index] = 1
+                    batch.seq_id[index][0] = 0
+                    batch.logits[index] = index >= outputs_from
+                batch.n_tokens = len(ids)
+                code = llama_c.llama_decode(self.ctx, batch)
+            finally:
+                llama_c.llama_batch_free(batch)
+        callback = self.callback
+        if callback.error is not None:
+            raise callback.error
+        if callback.was_cancelled:
+            raise CaptureCancelled()
+        if code != 0:
+            raise CaptureError("decode_failed", f"llama.cpp could not evaluate the text (code {code})")
+
+    def logits(self, position: int, n_vocab: int) -> np.ndarray:
+        """A copy of llama.cpp's logits at `position` (one that decode() asked outputs for)."""
+        pointer = llama_c.llama_get_logits_ith(self.ctx, position)
+        if not pointer:
+            raise CaptureError("no_logits", f"llama.cpp has no logits for position {position}")
+        return np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_c.llama_free(self.ctx)
+            self.ctx = None
+
+    def __enter__(self: _Context) -> _Context:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class AttentionCapture(CaptureContext):
+    """A capture context with the attention callback: run(ids) → float16 [layers, heads, T, T]."""
 
     def __init__(self, model: Any, *, n_tokens: int, n_layers: int, n_heads: int, layers: Sequence[int] | None = None,
                  n_threads: int = 4, n_ubatch: int = 512, cancelled: Callable[[], bool] = lambda: False,
@@ -181,51 +288,17 @@ class AttentionCapture:
             raise CaptureError("bad_request", f"layer {bad[0] if bad else '(none)'} is not one of this model's "
                                               f"layers (0..{n_layers - 1})")
         self.layers = wanted
-        self.n_tokens = n_tokens
         ubatch = max(1, min(n_ubatch, n_tokens))
-        self.callback = AttentionCallback(n_tokens, wanted, n_heads, cancelled, progress,
-                                          total_calls=len(wanted) * -(-n_tokens // ubatch))
-        params = llama_c.llama_context_default_params()
-        params.n_ctx = n_tokens
-        params.n_batch = max(n_tokens, 1)
-        params.n_ubatch = ubatch
-        params.n_seq_max = 1
-        params.n_threads = n_threads
-        params.n_threads_batch = n_threads
-        params.flash_attn_type = llama_c.LLAMA_FLASH_ATTN_TYPE_DISABLED  # "auto" fuses it away on CPU
-        params.swa_full = True
-        params.no_perf = True
-        params.cb_eval = self.callback.c_callback
-        params.cb_eval_user_data = None
-        self._params = params  # keeps the callback reachable from the struct too
-        self.ctx = llama_c.llama_init_from_model(model, params)
-        if not self.ctx:
-            raise CaptureError("capture_failed", "llama.cpp could not make a context to read attention "
-                                                 f"for {n_tokens} tokens (out of memory?)")
-        if adapters:
-            count = len(adapters)
-            array = (llama_c.llama_adapter_lora_p_ctypes * count)(*[a for a, _ in adapters])
-            scales = (ctypes.c_float * count)(*[s for _, s in adapters])
-            if llama_c.llama_set_adapters_lora(self.ctx, array, count, scales) != 0:
-                self.close()
-                raise CaptureError("lora_failed", "llama.cpp refused to set the adapters on the attention context")
+        callback = AttentionCallback(n_tokens, wanted, n_heads, cancelled, progress,
+                                     total_calls=len(wanted) * -(-n_tokens // ubatch))
+        super().__init__(model, callback, n_tokens=n_tokens, n_threads=n_threads, n_ubatch=ubatch,
+                         adapters=adapters)
+        self.attention = callback
 
     def run(self, ids: Sequence[int]) -> np.ndarray:
-        """Evaluate `ids` (exactly n_tokens of them) and return float16 [layers, heads, T, T].
-        Raises CaptureCancelled when `cancelled()` turned true, CaptureError when llama.cpp failed."""
-        assert self.ctx, "closed"
-        if len(ids) != self.n_tokens:
-            raise CaptureError("bad_request", f"expected {self.n_tokens} tokens, got {len(ids)}")
-        array = (llama_c.llama_token * len(ids))(*[int(i) for i in ids])
-        batch = llama_c.llama_batch_get_one(array, len(ids))
-        code = llama_c.llama_decode(self.ctx, batch)
-        callback = self.callback
-        if callback.error is not None:
-            raise callback.error
-        if callback.was_cancelled:
-            raise CaptureCancelled()
-        if code != 0:
-            raise CaptureError("decode_failed", f"llama.cpp could not evaluate the text (code {code})")
+        """Evaluate `ids` and return float16 [layers, heads, T, T]."""
+        self.decode(ids)
+        callback = self.attention
         missing = [layer for layer, done in zip(self.layers, callback.rows_done) if done < self.n_tokens]
         if missing:
             raise CaptureError("no_attention", "llama.cpp did not report attention for layer "
@@ -233,17 +306,6 @@ class AttentionCapture:
         weights = to_float16(callback.raw)
         callback.raw = np.zeros((0, 0, 0, 0), dtype=np.float32)
         return weights
-
-    def close(self) -> None:
-        if self.ctx:
-            llama_c.llama_free(self.ctx)
-            self.ctx = None
-
-    def __enter__(self) -> AttentionCapture:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 def to_float16(values: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ class NextLogitsParams:
     top_k: int = 10
     ids: list[int] | None = None
     full: bool = False
+    base: bool = False             # the model without its adapters (the "before" of a fine-tune)
 
 
 @dataclass
@@ -89,6 +90,19 @@ class AttentionParams:
     layers: list[int] | None = None  # None: every layer
     out_dir: str = ""              # where the worker writes the attention .npz
     n_ubatch: int | None = None    # llama.cpp's micro-batch for the capture context (None: 512)
+    base: bool = False             # the model without its adapters (the "before" of a fine-tune)
+
+
+@dataclass
+class LensParams:
+    text: str | None = None        # the text, or token ids
+    tokens: list[int] | None = None
+    chat: bool = False             # wrap the text as a user turn with the model's chat template
+    top_k: int = 5
+    max_tokens: int = 2048
+    positions: int | None = 16     # the last N positions get top-1 rows (None: every position)
+    n_ubatch: int | None = None
+    base: bool = False
 
 
 class AttentionFile(TypedDict, total=False):
@@ -104,6 +118,23 @@ class AttentionFile(TypedDict, total=False):
     truncated_from: int | None
     seconds: float
     lora: list[dict[str, Any]]
+
+
+class LensResult(TypedDict, total=False):
+    """What `logit_lens` returns: the torch analyser's shape. Token dicts are {id, piece, prob};
+    entries = embeddings + one per layer (the last is the model's output)."""
+    ids: list[int]
+    labels: list[str]
+    layer_names: list[str]
+    top1: list[list[dict[str, Any]]]   # [entry][position - first_position]
+    last: list[list[dict[str, Any]]]   # [entry][k] at the last position
+    final: list[dict[str, Any]]        # llama.cpp's own top k at the last position (= last[-1])
+    first_position: int
+    truncated_from: int | None
+    max_prob_error: float              # |the decoded last layer − llama.cpp's distribution| over its top k
+    seconds: float
+    lora: list[dict[str, Any]]
+    base: bool
 
 
 class GenerateResult(TypedDict, total=False):
@@ -446,14 +477,16 @@ class EngineClient(ServiceClient):
 
     async def next_logits(self, text: str | None = None, *, messages: list[dict[str, str]] | None = None,
                           tokens: list[int] | None = None, top_k: int = 10,
-                          ids: list[int] | None = None, full: bool = False) -> dict[str, Any]:
+                          ids: list[int] | None = None, full: bool = False, base: bool = False) -> dict[str, Any]:
         """The model's next-token distribution after a text, a conversation (rendered with the
         chat template, ready for the reply) or token ids. Returns {"tokens": [{id, piece, piece_hex,
         logprob, logit}] (top_k, best first), "n_vocab", "n_prompt_tokens", "prompt_ids" (the ids
         evaluated), "requested": [...] for ids}; with full=True also "logits_b64" (the whole
-        vocabulary's logits, base64 float32 little-endian: studio.core.inspect.next_token reads it)."""
+        vocabulary's logits, base64 float32 little-endian: studio.core.inspect.next_token reads it).
+        base=True: the model without its adapters (the engine keeps them attached)."""
         await self.ensure_loaded()
-        params = NextLogitsParams(top_k=int(top_k), full=bool(full), ids=[int(i) for i in ids] if ids else None)
+        params = NextLogitsParams(top_k=int(top_k), full=bool(full), ids=[int(i) for i in ids] if ids else None,
+                                  base=bool(base))
         if tokens is not None:
             params.tokens = [int(t) for t in tokens]
         elif messages is not None:
@@ -465,13 +498,14 @@ class EngineClient(ServiceClient):
     async def attention(self, text: str | None = None, *, tokens: list[int] | None = None, chat: bool = False,
                         max_tokens: int = 512, layers: list[int] | None = None,
                         out_dir: str | os.PathLike[str] | None = None, n_ubatch: int | None = None,
-                        on_progress: OnProgress | None = None) -> dict[str, Any]:
+                        base: bool = False, on_progress: OnProgress | None = None) -> dict[str, Any]:
         """Attention of the loaded model (with its adapters) over a text, a user turn (chat=True) or
         token ids, read from llama.cpp itself. Writes an .npz like the torch analyser's (weights
         float16 [layers, heads, T, T], ids, tokens) into out_dir (default: a folder of this client's,
         removed at close) and returns AttentionFile {path, n_tokens, n_layers, n_heads, layers, ids,
         labels, truncated_from, seconds, lora}; studio.core.inspect's AttentionResult.load reads the file.
-        Progress stage "attention"; cancel() raises WorkerCancelled here."""
+        base=True: without the attached adapters. Progress stage "attention"; cancel() raises
+        WorkerCancelled here."""
         await self.ensure_loaded()
         if out_dir is None:
             if self._attention_dir is None:
@@ -480,8 +514,25 @@ class EngineClient(ServiceClient):
         params = AttentionParams(text=None if tokens is not None else (text or ""),
                                  tokens=[int(t) for t in tokens] if tokens is not None else None, chat=bool(chat),
                                  max_tokens=int(max_tokens), layers=[int(x) for x in layers] if layers else None,
-                                 out_dir=str(out_dir), n_ubatch=int(n_ubatch) if n_ubatch else None)
+                                 out_dir=str(out_dir), n_ubatch=int(n_ubatch) if n_ubatch else None,
+                                 base=bool(base))
         return await self._request("attention", params, on_progress=on_progress)
+
+    async def logit_lens(self, text: str | None = None, *, tokens: list[int] | None = None, chat: bool = False,
+                         top_k: int = 5, max_tokens: int = 2048, positions: int | None = 16,
+                         n_ubatch: int | None = None, base: bool = False,
+                         on_progress: OnProgress | None = None) -> dict[str, Any]:
+        """The logit lens of the loaded model (with its adapters, or base=True without) from llama.cpp:
+        each layer's output decoded with the model's final norm and output matrix. Returns LensResult,
+        the torch analyser's shape; `positions` keeps the top-1 rows of the last N positions (the
+        vocabulary-sized projection is most of the cost). Progress stages "forward", "lens"."""
+        await self.ensure_loaded()
+        params = LensParams(text=None if tokens is not None else (text or ""),
+                            tokens=[int(t) for t in tokens] if tokens is not None else None, chat=bool(chat),
+                            top_k=int(top_k), max_tokens=int(max_tokens),
+                            positions=int(positions) if positions else None,
+                            n_ubatch=int(n_ubatch) if n_ubatch else None, base=bool(base))
+        return await self._request("logit_lens", params, on_progress=on_progress)
 
     async def system_info(self) -> dict[str, Any]:
         return await self.worker.call("system_info")

@@ -18,8 +18,8 @@ from typing import Any, cast
 
 from studio.core import hardware
 from studio.core.engine.context import ContextOverflow, fit_messages
-from studio.core.engine.client import (AttentionFile, AttentionParams, GenerateParams, GenerateResult, LoadParams, ModelInfo, NextLogitsParams,
-                                       NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
+from studio.core.engine.client import (AttentionFile, AttentionParams, GenerateParams, GenerateResult, LensParams,
+                                       LensResult, LoadParams, ModelInfo, NextLogitsParams, NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
                                        TokenizeParams, TokenizeResult)
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
 from studio.core.engine.lora import check_adapter_file, normalize_adapters, translate_lora_error
@@ -42,6 +42,7 @@ class Engine(Worker):
         self.stop_strings: list[str] = []
         # LoRA adapters live as long as the model: initialised once per file, keyed by path.
         self.adapters: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.output_head: Any = None   # the lens's final norm + output matrix reader, for the loaded model
 
     # -- load -------------------------------------------------------------------------------
     @operation(LoadParams)
@@ -153,6 +154,7 @@ class Engine(Worker):
         self.llm = None
         self.formatter = None
         self.info = None
+        self.output_head = None
         return {}
 
     # -- prompt -----------------------------------------------------------------------------
@@ -295,16 +297,21 @@ class Engine(Worker):
                 raise WorkerError("bad_request", f"{os.path.basename(entry['path'])} is attached twice; "
                                                  "use one entry with the combined scale")
             seen.add(entry["path"])
+        self._set_context_adapters(adapters)
+        self._forget_prompt_cache()  # the cached prompt was computed with the old weights
+        assert self.info is not None
+        self.info.lora = [{"path": e["path"], "scale": e["scale"],
+                              "name": os.path.splitext(os.path.basename(e["path"]))[0]} for e in adapters]
+
+    def _set_context_adapters(self, adapters: list[dict[str, Any]]) -> None:
+        """Set exactly these adapters ([{path, scale}]) on the generation context."""
+        llm = self._require_model()
         pointers = [self._adapter(entry["path"]) for entry in adapters]
         count = len(pointers)
         array = (llama_c.llama_adapter_lora_p_ctypes * count)(*pointers) if count else None
         scales = (ctypes.c_float * count)(*[e["scale"] for e in adapters]) if count else None
         if llama_c.llama_set_adapters_lora(llm._ctx.ctx, array, count, scales) != 0:
             raise WorkerError("lora_failed", "llama.cpp refused to set the adapters on this model")
-        self._forget_prompt_cache()  # the cached prompt was computed with the old weights
-        assert self.info is not None
-        self.info.lora = [{"path": e["path"], "scale": e["scale"],
-                              "name": os.path.splitext(os.path.basename(e["path"]))[0]} for e in adapters]
 
     def _adapter(self, path: str) -> Any:
         """The llama.cpp adapter for a file, initialised once (again if the file changed on disk)."""
@@ -421,12 +428,16 @@ class Engine(Worker):
             raise WorkerError("bad_request", f"token id {bad[0]} is not in this model's vocabulary (0..{n_vocab - 1})")
         n_batch = max(1, int(llm.n_batch))
         self._forget_prompt_cache()
+        if params.base:
+            self._set_context_adapters([])
         try:
             for start in range(0, len(tokens), n_batch):
                 req.check_cancelled()
                 logits = self._decode(tokens[start:start + n_batch], start, False)
             raw = np.array(logits[-1], dtype="<f4")  # a copy: llama.cpp reuses its buffer
         finally:
+            if params.base:
+                self._set_context_adapters(self._lora())
             self._forget_prompt_cache()
         logits = raw.astype(np.float64)
         peak = logits.max()
@@ -442,7 +453,8 @@ class Engine(Worker):
                     "logprob": float(logprobs[token]), "logit": float(logits[token])}
 
         result: NextLogitsResult = {"tokens": [describe(t) for t in top], "n_vocab": int(len(logits)),
-                                    "n_prompt_tokens": len(tokens), "prompt_ids": tokens, "lora": self._lora()}
+                                    "n_prompt_tokens": len(tokens), "prompt_ids": tokens,
+                                    "lora": [] if params.base else self._lora()}
         if params.ids:
             result["requested"] = [describe(int(t)) for t in params.ids if 0 <= int(t) < len(logits)]
         if params.full:
@@ -460,21 +472,7 @@ class Engine(Worker):
         llm = self._require_model()
         params = req.params
         started = time.perf_counter()
-        if params.tokens is not None:
-            ids = [int(t) for t in params.tokens]
-        elif params.chat:
-            ids = self.prompt_tokens([{"role": "user", "content": str(params.text or "")}])
-        else:
-            ids = self._text_tokens(str(params.text or "")) if params.text else []
-        if not ids:
-            raise WorkerError("empty", "nothing to analyse: the text is empty")
-        n_vocab = int(llm.n_vocab())
-        bad = [t for t in ids if not 0 <= t < n_vocab]
-        if bad:  # llama.cpp aborts the whole process on an out-of-range id
-            raise WorkerError("bad_request", f"token id {bad[0]} is not in this model's vocabulary (0..{n_vocab - 1})")
-        truncated_from = None
-        if params.max_tokens and 0 < params.max_tokens < len(ids):
-            truncated_from, ids = len(ids), ids[:params.max_tokens]
+        ids, truncated_from = self._inspect_ids(params)
         model = llm._model.model
         n_layers = int(llama_c.llama_model_n_layer(model))
         n_heads = int(llama_c.llama_model_n_head(model))
@@ -485,7 +483,7 @@ class Engine(Worker):
             raise WorkerError("too_long", f"attention for {n} tokens would need about {need / (1 << 30):.1f} GB "
                                           "of memory; use fewer tokens or fewer layers")
         req.progress(0.0, "attention")
-        adapters = [(self._adapter(entry["path"]), float(entry["scale"])) for entry in self._lora()]
+        adapters = self._capture_adapters(params.base)
         try:
             with AttentionCapture(model, n_tokens=n, n_layers=n_layers, n_heads=n_heads, layers=params.layers,
                                   n_threads=int(llm.context_params.n_threads_batch),  # prompt threads
@@ -517,7 +515,96 @@ class Engine(Worker):
         req.progress(1.0, "write")
         return {"path": path, "n_tokens": n, "n_layers": len(layers), "n_heads": n_heads, "layers": layers,
                 "ids": ids, "labels": labels, "truncated_from": truncated_from,
-                "seconds": round(time.perf_counter() - started, 3), "lora": self._lora()}
+                "seconds": round(time.perf_counter() - started, 3), "lora": [] if params.base else self._lora()}
+
+    def _inspect_ids(self, params: AttentionParams | LensParams) -> tuple[list[int], int | None]:
+        """The prompt's token ids (cut at max_tokens) and the length they were cut from, if cut."""
+        llm = self._require_model()
+        if params.tokens is not None:
+            ids = [int(t) for t in params.tokens]
+        elif params.chat:
+            ids = self.prompt_tokens([{"role": "user", "content": str(params.text or "")}])
+        else:
+            ids = self._text_tokens(str(params.text or "")) if params.text else []
+        if not ids:
+            raise WorkerError("empty", "nothing to analyse: the text is empty")
+        n_vocab = int(llm.n_vocab())
+        bad = [t for t in ids if not 0 <= t < n_vocab]
+        if bad:  # llama.cpp aborts the whole process on an out-of-range id
+            raise WorkerError("bad_request", f"token id {bad[0]} is not in this model's vocabulary (0..{n_vocab - 1})")
+        if params.max_tokens and 0 < params.max_tokens < len(ids):
+            return ids[:params.max_tokens], len(ids)
+        return ids, None
+
+    def _capture_adapters(self, base: bool) -> list[tuple[Any, float]]:
+        """The attached adapters for a capture context; none for the base model."""
+        return [] if base else [(self._adapter(entry["path"]), float(entry["scale"])) for entry in self._lora()]
+
+    # -- the logit lens from llama.cpp itself -------------------------------------------------
+    @operation(LensParams)
+    def logit_lens(self, req: Request[LensParams]) -> LensResult:
+        """Each layer's output (and the input embeddings) at the last positions, read through the
+        eval callback and decoded with the model's final norm and output matrix (from the GGUF)."""
+        from studio.core.engine.capture import CaptureCancelled, CaptureError
+        from studio.core.engine.lens import HiddenCapture, OutputHead, top_of
+
+        llm = self._require_model()
+        assert self.info is not None
+        params = req.params
+        started = time.perf_counter()
+        ids, truncated_from = self._inspect_ids(params)
+        n = len(ids)
+        first = max(0, n - int(params.positions)) if params.positions else 0
+        model = llm._model.model
+        n_layers = int(llama_c.llama_model_n_layer(model))
+        n_embd = int(llama_c.llama_model_n_embd(model))
+        n_vocab = int(llm.n_vocab())
+        req.progress(0.0, "forward")
+        try:
+            if self.output_head is None or self.output_head.path != self.info.path:
+                self.output_head = OutputHead(self.info.path)
+            head = self.output_head
+            if head.n_vocab != n_vocab or head.n_embd != n_embd:
+                raise WorkerError("no_lens", f"the model's output matrix is {head.n_vocab}×{head.n_embd}, not "
+                                             f"{n_vocab}×{n_embd}; this architecture has no logit lens here")
+            with HiddenCapture(model, n_tokens=n, n_layers=n_layers, n_embd=n_embd, first=first,
+                               n_threads=int(llm.context_params.n_threads_batch),
+                               n_ubatch=int(params.n_ubatch or 512), cancelled=lambda: req.cancelled,
+                               progress=lambda f: req.progress(0.5 * f, "forward"),
+                               adapters=self._capture_adapters(params.base)) as capture:
+                hidden, engine_logits = capture.run(ids, n_vocab)
+            top = head.decode(hidden, params.top_k, cancelled=lambda: req.cancelled,
+                              progress=lambda f: req.progress(0.5 + 0.5 * f, "lens"))
+        except CaptureCancelled:
+            raise Cancelled() from None
+        except CaptureError as exc:
+            raise WorkerError(exc.kind, exc.message) from None
+        vocab = llm._model.vocab
+        pieces: dict[int, str] = {}
+
+        def token(token_id: int, logprob: float) -> dict[str, Any]:
+            if token_id not in pieces:
+                pieces[token_id] = token_piece(vocab, token_id, True).decode("utf-8", "replace")
+            return {"id": int(token_id), "piece": pieces[token_id], "prob": float(np.exp(logprob))}
+
+        top1 = [[token(int(i), float(lp)) for i, lp in zip(ids_row, lp_row)]
+                for ids_row, lp_row in zip(top.best_ids, top.best_logprobs)]
+        last = [[token(int(i), float(lp)) for i, lp in zip(ids_row, lp_row)]
+                for ids_row, lp_row in zip(top.last_ids, top.last_logprobs)]
+        # The output entry is llama.cpp's own distribution (as the torch lens uses the model's logits);
+        # the decoded last layer says how faithful the decoding of the other layers is.
+        decoded = {t["id"]: t["prob"] for t in last[-1]}
+        engine_top = [top_of(row, params.top_k) for row in engine_logits]
+        top1[-1] = [token(int(i[0]), float(lp[0])) for i, lp in engine_top]
+        last[-1] = [token(int(i), float(lp)) for i, lp in zip(*engine_top[-1])]
+        error = max(abs(decoded.get(t["id"], 0.0) - t["prob"]) for t in last[-1])
+        labels = [_label(token_piece(vocab, t, True)) for t in ids]
+        req.progress(1.0, "lens")
+        return {"ids": ids, "labels": labels, "layer_names": ["embeddings"] + [f"layer {i}" for i in range(1, n_layers + 1)],
+                "top1": top1, "last": last, "final": last[-1], "first_position": first,
+                "truncated_from": truncated_from, "max_prob_error": float(error),
+                "seconds": round(time.perf_counter() - started, 3),
+                "lora": [] if params.base else self._lora(), "base": bool(params.base)}
 
     # -- small ops --------------------------------------------------------------------------
     def _lora(self) -> list[dict[str, Any]]:

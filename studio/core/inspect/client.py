@@ -205,15 +205,19 @@ class AnalyserClient(ServiceClient):
         return result
 
     def _prune(self, newest: Path) -> None:
-        """Keep the newest KEEP_RESULTS attention files; older ones are only disk space."""
-        try:
-            files = sorted(self.results_dir.glob("attention-*.npz"), key=lambda p: p.stat().st_mtime_ns)
-        except OSError:
-            return
-        stale = files[:-KEEP_RESULTS] + list(self.results_dir.glob("attention-*.npz.partial"))  # a killed write
-        for old in stale:
-            if old != newest:
-                old.unlink(missing_ok=True)
+        prune_attention_files(self.results_dir, newest)
+
+
+def prune_attention_files(folder: Path, newest: Path, keep: int = KEEP_RESULTS) -> None:
+    """Keep the newest `keep` attention files in `folder`; older ones are only disk space."""
+    try:
+        files = sorted(folder.glob("attention-*.npz"), key=lambda p: p.stat().st_mtime_ns)
+    except OSError:
+        return
+    stale = files[:-keep] + list(folder.glob("attention-*.npz.partial"))  # a killed write
+    for old in stale:
+        if old != newest:
+            old.unlink(missing_ok=True)
 
 
 def _prompt(text: str | None, tokens: list[int] | None) -> tuple[str | None, list[int] | None]:

@@ -14,7 +14,6 @@ product), for the last two files. Everything here blocks: call it from a thread
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 import time
@@ -27,6 +26,7 @@ import numpy as np
 
 from studio.core.inspect.errors import TokenizerError
 from studio.core.inspect.tokens import Tokenizer, _piece_label, open_tokenizer
+from studio.core.models.gguf_tensors import GgufTensors
 
 TENSOR = "token_embd.weight"
 _CHUNK_ROWS = 4096
@@ -50,13 +50,6 @@ class Estimate:
     def sentence(self) -> str:
         return (f"reads {self.rows:,} × {self.dim:,} floats = {self.memory_bytes / 1e6:,.0f} MB "
                 f"(from {self.file_bytes / 1e6:,.0f} MB of {self.ggml_type} in the file)")
-
-
-@dataclass(frozen=True)
-class _Location:
-    estimate: Estimate
-    offset: int          # absolute byte offset of the tensor in the file
-    ggml_type: int
 
 
 @dataclass(frozen=True)
@@ -90,36 +83,25 @@ class PcaMap:
         return float(sum(self.explained))
 
 
-def _locate(path: Path) -> _Location:
-    from studio.core.models.gguf_info import ModelFileError, _scan, read_gguf_info
+def _locate(path: Path) -> tuple[GgufTensors, Estimate]:
+    from studio.core.models.gguf_tensors import TensorReadError
 
     try:
-        info = read_gguf_info(path)
-    except ModelFileError as exc:
-        raise EmbeddingError("model_file", exc.message) from None
-    size = path.stat().st_size
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        _meta, tensors, data_start = _scan(buf, size)
-    tensor = next((t for t in tensors if t.name == TENSOR), None)
-    dim = info.embedding_length
-    if tensor is None or not dim or tensor.n_elements % dim:
-        raise EmbeddingError("tensor", f"{path.name} has no {TENSOR} tensor this view can read.")
-    import gguf
-
-    plain = (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16)
-    known = getattr(gguf.quants, "_type_traits", None)  # the types dequantize() supports
-    if tensor.ggml_type not in plain and known is not None and tensor.ggml_type not in known:
-        raise EmbeddingError("tensor", f"{path.name} stores {TENSOR} as {tensor.ggml_type.name}, which "
-                                       "the installed gguf package cannot dequantize.")
-    rows = tensor.n_elements // dim
-    est = Estimate(rows=rows, dim=dim, ggml_type=tensor.ggml_type.name, file_bytes=tensor.n_bytes,
-                   memory_bytes=rows * dim * 4)
-    return _Location(est, data_start + tensor.offset, int(tensor.ggml_type))
+        tensors = GgufTensors(path)
+        dim = tensors.info.embedding_length
+        if not tensors.has(TENSOR) or not dim or tensors.shape(TENSOR)[1] != dim:
+            raise EmbeddingError("tensor", f"{path.name} has no {TENSOR} tensor this view can read.")
+        tensors.check_readable(TENSOR)
+    except TensorReadError as exc:
+        raise EmbeddingError(exc.kind, exc.message) from None
+    rows = tensors.shape(TENSOR)[0]
+    return tensors, Estimate(rows=rows, dim=dim, ggml_type=tensors.type_name(TENSOR),
+                             file_bytes=tensors.nbytes(TENSOR), memory_bytes=rows * dim * 4)
 
 
 def estimate(path: str | os.PathLike[str]) -> Estimate:
     """The cost of `load` for this file, from its header (no tensor data is read)."""
-    return _locate(Path(path).expanduser()).estimate
+    return _locate(Path(path).expanduser())[1]
 
 
 class Embeddings:
@@ -271,32 +253,16 @@ def load(path: str | os.PathLike[str], *, progress: Callable[[float], None] | No
 
 
 def _load(path: Path, progress: Callable[[float], None] | None, cancel: threading.Event | None) -> Embeddings:
-    import gguf
-    from gguf.quants import dequantize
-
     started = time.perf_counter()
-    where = _locate(path)
-    est = where.estimate
-    qtype = gguf.GGMLQuantizationType(where.ggml_type)
-    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    row_bytes = est.dim // block * type_size
+    tensors, est = _locate(path)
     tokenizer = open_tokenizer(path)
-    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=where.offset, shape=(est.rows, row_bytes))
     matrix = np.empty((est.rows, est.dim), dtype=np.float32)
-    for start in range(0, est.rows, _CHUNK_ROWS):
+    for start, block in tensors.blocks(TENSOR, rows=_CHUNK_ROWS):
         if cancel is not None and cancel.is_set():
             raise EmbeddingError("cancelled", "Loading the embeddings was cancelled.")
-        stop = min(start + _CHUNK_ROWS, est.rows)
-        chunk = np.asarray(raw[start:stop])
-        if qtype == gguf.GGMLQuantizationType.F32:
-            matrix[start:stop] = chunk.view(np.float32).reshape(stop - start, est.dim)
-        elif qtype == gguf.GGMLQuantizationType.F16:
-            matrix[start:stop] = chunk.view(np.float16).reshape(stop - start, est.dim)
-        else:
-            matrix[start:stop] = dequantize(chunk, qtype).reshape(stop - start, est.dim)
+        matrix[start:start + len(block)] = block
         if progress is not None:
-            progress(stop / est.rows)
-    del raw
+            progress((start + len(block)) / est.rows)
     if not np.isfinite(matrix).all():
         raise EmbeddingError("tensor", f"{path.name}'s {TENSOR} holds values that are not numbers (damaged file?).")
     norms = np.linalg.norm(matrix, axis=1)

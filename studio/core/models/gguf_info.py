@@ -180,6 +180,7 @@ class _Tensor:
     n_bytes: int
     offset: int
     n_dims: int
+    dims: tuple[int, ...] = ()   # ggml order: dims[0] is the row (the fastest-changing) length
 
 
 def _scan(buf: Any, size: int) -> tuple[dict[str, Any], list[_Tensor], int]:
@@ -228,7 +229,7 @@ def _scan(buf: Any, size: int) -> tuple[dict[str, Any], list[_Tensor], int]:
         for d in dims:
             n_elements *= d
         tensors.append(_Tensor(name, ggml_type, n_elements, n_elements * type_size // block,
-                               offset, n_dims))
+                               offset, n_dims, tuple(dims)))
     data_start = -(-sc.pos // alignment) * alignment
     return meta, tensors, data_start
 

@@ -1,9 +1,11 @@
-"""Inspect › Attention: every layer's and head's attention over a prompt, from the torch analyser.
+"""Inspect › Attention: every layer's and head's attention over a prompt.
 
-The analyser (a worker process, studio.core.inspect.client.AnalyserClient) computes the weights;
-this view only shows them: a layer × head grid of thumbnails (plus a per-layer mean column), a
-zoom on the selected head or aggregate with token labels on both axes, and the prompt as token
-chips that light up with the attention of the query under the pointer.
+The inspector (studio.core.inspect.inspector.Inspector) computes the weights: llama.cpp itself for a
+GGUF file (the engine, with the chat's adapters), the torch analyser for a Hugging Face folder. This
+view only shows them: a layer × head grid of thumbnails (plus a per-layer mean column), a zoom on
+the selected head or aggregate with token labels on both axes, and the prompt as token chips that
+light up with the attention of the query under the pointer. With an adapter attached it can show
+the adapter's change instead: adapted − base, on a diverging scale.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
+from studio.core.errors import StudioError
 from studio.core.workers.protocol import WorkerError
 from studio.ui.inspect.analyser_status import failure_note, show_fraction, stage_text
 from studio.ui.inspect.heatmap import GridThumbs, HeatmapGrid, prepare_grid
@@ -25,16 +28,19 @@ from studio.ui.inspect.token_strip import TokenStrip
 from studio.ui.tasks import in_thread, spawn
 
 MAX_TOKENS = 512
+LARGE_JOB_BYTES = 256 << 20   # from here on the cost stays in the note, not only in the stage line
 AGGREGATES = ("head", "layer", "all")
 
 
 class AttentionView(QWidget):
-    def __init__(self, analyser, parent: QWidget | None = None) -> None:
+    def __init__(self, inspector, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("AttentionView")
-        self.analyser = analyser
+        self.inspector = inspector
         self.model = ""
-        self.result = None                 # AttentionResult of the last compute
+        self.result = None                 # AttentionResult of the last compute (the difference when comparing)
+        self.comparison = None             # AttentionComparison when the result is a difference
+        self.estimate = None               # JobEstimate of the last compute, said before it ran
         self.thumbs: GridThumbs | None = None
         self.layer = 0
         self.head = 0
@@ -53,6 +59,11 @@ class AttentionView(QWidget):
         self.editor.setFixedHeight(self.editor.fontMetrics().lineSpacing() * 3 + 14)
         self.chat_toggle = QCheckBox(self.tr("As the model sees it"), self)
         self.chat_toggle.setToolTip(self.tr("Wrap the prompt in the model's chat template (special tokens included)"))
+        self.compare_toggle = QCheckBox(self.tr("Adapter's change"), self)
+        self.compare_toggle.setObjectName("AttentionCompare")
+        self.compare_toggle.setToolTip(self.tr("Compute with and without the attached adapter and show the "
+                                               "difference: red where the adapter made a token attend more, blue less"))
+        self.compare_toggle.setVisible(False)
         self.compute_button = QPushButton(self.tr("Compute"), self)
         self.compute_button.setObjectName("ComputeAttention")
         self.compute_button.setDefault(True)
@@ -72,6 +83,7 @@ class AttentionView(QWidget):
         self.stage.setObjectName("Hint")
         buttons = QVBoxLayout()
         buttons.addWidget(self.chat_toggle)
+        buttons.addWidget(self.compare_toggle)
         row = QHBoxLayout()
         row.addWidget(self.compute_button)
         row.addWidget(self.cancel_button)
@@ -182,9 +194,21 @@ class AttentionView(QWidget):
         if self.result is not None:     # weights of another model would mislead
             self.clear()
         self._show_empty()
+        self.refresh_adapters()
+
+    def refresh_adapters(self) -> None:
+        """Offer "Adapter's change" while the engine has adapters attached to this view's model."""
+        adapters = self.inspector.adapters(self.model) if self.model else []
+        self.compare_toggle.setVisible(bool(adapters))
+        if not adapters:
+            self.compare_toggle.setChecked(False)
+        names = ", ".join(str(a.get("name") or Path(str(a.get("path", ""))).stem) for a in adapters)
+        self.compare_toggle.setText(self.tr("Change made by {names}").format(names=names) if adapters
+                                    else self.tr("Adapter's change"))
 
     def clear(self) -> None:
         self.result = None
+        self.comparison = None
         self.thumbs = None
         self.grid.set_thumbs(None)
         self.zoom.set_matrix(None)
@@ -211,6 +235,7 @@ class AttentionView(QWidget):
         self.stage.setVisible(busy)
         self.editor.setReadOnly(busy)
         self.chat_toggle.setEnabled(not busy)
+        self.compare_toggle.setEnabled(not busy)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -229,8 +254,10 @@ class AttentionView(QWidget):
         if not self.busy:
             return
         show_fraction(self.progress, fraction)
-        self.stage.setText(self.tr("Cancelling…") if self._cancel_requested
-                           else stage_text(stage, self.tr("Computing attention…")))
+        text = stage_text(stage, self.tr("Computing attention…"))
+        if self.estimate is not None:
+            text = self.tr("{stage} (about {size})").format(stage=text, size=self.estimate.size())
+        self.stage.setText(self.tr("Cancelling…") if self._cancel_requested else text)
 
     async def compute(self) -> bool:
         """Compute attention for the editor's prompt; True when a result is shown."""
@@ -243,19 +270,41 @@ class AttentionView(QWidget):
         if not text.strip():
             self.show_note(self.tr("Type a prompt first."), "warning")
             return False
+        compare = self.compare_toggle.isVisible() and self.compare_toggle.isChecked()
+        self.estimate = None
         self._cancel_requested = False
         self.show_note("")
         self._set_busy(True)
         self.progress.setRange(0, 0)
-        self.stage.setText(self.tr("Starting the analyser…"))
+        self.stage.setText(self.tr("Starting…"))
         started = time.perf_counter()
         try:
             try:
-                result = await self.analyser.attention(self.model, text=text, chat=self.chat_toggle.isChecked(),
-                                                       max_tokens=self.max_tokens, on_progress=self._on_progress)
+                # What it will cost, said before it runs (and refused when it would not fit).
+                estimate = await in_thread(self.inspector.plan_attention, self.model, text,
+                                           max_tokens=self.max_tokens, compare=compare)
+                refusal = self.inspector.refusal(estimate)
+                if refusal:
+                    self.show_note(refusal, "warning")
+                    return False
+                self.estimate = estimate
+                self.stage.setText(estimate.sentence())
+                if estimate.bytes >= LARGE_JOB_BYTES:
+                    self.show_note(estimate.sentence())
+                kw = dict(text=text, chat=self.chat_toggle.isChecked(), on_progress=self._on_progress)
+                if compare:
+                    comparison = await self.inspector.compare_attention(self.model, **kw)
+                    result = comparison.tuned
+                    difference = await in_thread(comparison.difference)
+                else:
+                    comparison, difference = None, None
+                    result = await self.inspector.attention(self.model, max_tokens=self.max_tokens, **kw)
             except WorkerError as exc:
                 self.show_note(*failure_note(exc, self._cancel_requested,
                                              self.tr("Attention could not be computed: {error}")))
+                return False
+            except StudioError as exc:   # the engine is busy, the model could not be loaded
+                self.show_note(exc.message, "warning")
                 return False
             if self._cancel_requested or getattr(result, "cancelled", False):
                 self.show_note(self.tr("Cancelled; nothing was computed."))
@@ -263,12 +312,20 @@ class AttentionView(QWidget):
             self.timings["analyse"] = time.perf_counter() - started
             self.stage.setText(self.tr("Drawing…"))
             # Pooling 30×9 heads of up to 512² weights takes a few hundred ms: not on the UI thread.
-            thumbs = await in_thread(prepare_grid, result.weights)
+            if difference is not None:
+                from dataclasses import replace
+
+                shown = replace(result, weights=difference)
+                thumbs = await in_thread(prepare_grid, difference, signed=True)
+            else:
+                shown = result
+                thumbs = await in_thread(prepare_grid, result.weights)
             self.timings["thumbnails"] = thumbs.seconds
             if self._cancel_requested:     # cancelled while the thumbnails were being made
                 self.show_note(self.tr("Cancelled; nothing was computed."))
                 return False
-            self._show_result(result, thumbs)
+            self.comparison = comparison
+            self._show_result(shown, thumbs)
             return True
         finally:
             self._cancel_requested = False
@@ -280,13 +337,13 @@ class AttentionView(QWidget):
         self._cancel_requested = True
         self.stage.setText(self.tr("Cancelling…"))
         self.cancel_button.setEnabled(False)
-        spawn(self.analyser.cancel(), on_error=self._unexpected)
+        spawn(self.inspector.cancel(), on_error=self._unexpected)
 
     async def shutdown(self) -> None:
         if self.busy:
             self._cancel_requested = True
             try:
-                await self.analyser.cancel()
+                await self.inspector.cancel()
             except WorkerError:
                 pass
 
@@ -297,10 +354,21 @@ class AttentionView(QWidget):
     def _show_result(self, result, thumbs: GridThumbs) -> None:
         self.result = result
         self.thumbs = thumbs
-        notes = []
+        large = self.estimate is not None and self.estimate.bytes >= LARGE_JOB_BYTES
+        notes = [self.estimate.sentence()] if large else []
         if result.truncated_from:
             notes.append(self.tr("Showing the first {shown} of {total} tokens: attention is computed for at most "
                                  "{shown} tokens.").format(shown=result.n_tokens, total=result.truncated_from))
+        span = None
+        if self.comparison is not None:
+            change = np.abs(result.weights)
+            where = np.unravel_index(int(change.argmax()), change.shape)
+            span = max(float(change.max()), 1e-6)
+            notes.append(self.tr("Adapted − base: red where the adapter made a token attend more, blue less. The "
+                                 "largest change is {change} in layer {layer}, head {head}.").format(
+                change=f"{float(result.weights[where]):+.3f}", layer=int(where[0]) + 1, head=int(where[1]) + 1))
+        for widget in (self.grid, self.zoom):
+            widget.set_span(span)
         self.show_note(" ".join(notes))
         self.layer = min(self.layer, result.n_layers - 1)
         self.head = min(self.head, result.n_heads - 1)
@@ -393,7 +461,10 @@ class AttentionView(QWidget):
             self.token_strip.highlight(-1, None)
             self.zoom.mark_row(-1)
             return
-        self.token_strip.highlight(query, matrix[query])
+        row = matrix[query]
+        if self.comparison is not None:  # a change of either sign lights its token by its size
+            row = np.abs(row) / max(float(np.abs(matrix).max()), 1e-9)
+        self.token_strip.highlight(query, row)
         self.zoom.mark_row(query)
 
     # -- export -----------------------------------------------------------------------------

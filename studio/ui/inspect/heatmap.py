@@ -36,6 +36,12 @@ _RAMP_LIGHT = ((0.00, (252, 246, 228)), (0.20, (250, 214, 140)), (0.42, (240, 15
                (0.65, (208, 72, 64)), (0.85, (140, 30, 88)), (1.00, (62, 14, 80)))
 _RAMP_DARK = ((0.00, (44, 32, 64)), (0.20, (92, 36, 120)), (0.42, (168, 52, 110)),
               (0.65, (226, 96, 72)), (0.85, (248, 170, 80)), (1.00, (255, 240, 170)))
+# Diverging ramps for a difference (adapted − base): blue = less attention, red = more, the
+# middle close to the background so "no change" reads as empty.
+_DIVERGING_LIGHT = ((0.0, (33, 102, 172)), (0.25, (146, 197, 222)), (0.5, (247, 247, 247)),
+                    (0.75, (244, 165, 130)), (1.0, (178, 24, 43)))
+_DIVERGING_DARK = ((0.0, (110, 170, 230)), (0.25, (52, 96, 140)), (0.5, (40, 40, 46)),
+                   (0.75, (150, 64, 56)), (1.0, (250, 130, 110)))
 
 
 def _ramp(points, n: int) -> np.ndarray:
@@ -57,6 +63,30 @@ def colour_table(dark: bool, background: QColor) -> np.ndarray:
     table[0] = _argb(background)
     table[1:] = 0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     return table
+
+
+def diverging_table(dark: bool, background: QColor) -> np.ndarray:
+    """uint32 ARGB [256]: index 0 = background (the masked future), 1..255 = −span … +span."""
+    rgb = _ramp(_DIVERGING_DARK if dark else _DIVERGING_LIGHT, 255)
+    table = np.empty(256, dtype=np.uint32)
+    table[0] = _argb(background)
+    table[1:] = 0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    return table
+
+
+def signed_indices(values: np.ndarray, span: float) -> np.ndarray:
+    """uint8 indices into diverging_table: −span → 1, 0 → 128, +span → 255; exact zeros → 0."""
+    v = np.asarray(values, dtype=np.float32)
+    idx = (128.0 + np.round(np.clip(v / max(float(span), 1e-12), -1.0, 1.0) * 127.0)).astype(np.uint8)
+    idx[v == 0.0] = 0
+    return idx
+
+
+def colours_of(palette: "HeatmapPalette", values: np.ndarray, scale: str, span: float | None) -> np.ndarray:
+    """ARGB pixels for values: the sequential ramp on `scale`, or with `span` the diverging one."""
+    if span:
+        return palette.diverging[signed_indices(values, span)]
+    return palette.table[to_indices(values, scale)]
 
 
 def scaled(values: np.ndarray, scale: str = "linear") -> np.ndarray:
@@ -85,6 +115,13 @@ def rgb_image(pixels: np.ndarray) -> QImage:
     h, w = pixels.shape
     image = QImage(pixels.data, w, h, w * 4, QImage.Format.Format_RGB32)
     return image.copy()
+
+
+def pool_signed(values: np.ndarray, size: int) -> np.ndarray:
+    """Like pool_max for signed values (a difference): keeps the larger change of either sign."""
+    high = pool_max(values, size)
+    low = -pool_max(-values, size)
+    return np.where(np.abs(low) > np.abs(high), low, high)
 
 
 def pool_max(weights: np.ndarray, size: int) -> np.ndarray:
@@ -121,15 +158,16 @@ class GridThumbs:
         return int(self.heads.shape[-1])
 
 
-def prepare_grid(weights: np.ndarray, thumb: int = THUMB_MAX) -> GridThumbs:
-    """Qt-free and thread-safe: pool every head and compute the means."""
+def prepare_grid(weights: np.ndarray, thumb: int = THUMB_MAX, *, signed: bool = False) -> GridThumbs:
+    """Qt-free and thread-safe: pool every head and compute the means (`signed` for a difference)."""
     start = time.perf_counter()
     weights = np.asarray(weights, dtype=np.float32)
     layer_means = weights.mean(axis=1, dtype=np.float32)
     mean = layer_means.mean(axis=0, dtype=np.float32)
     size = max(1, min(int(weights.shape[-1]), thumb))
-    heads = np.ascontiguousarray(pool_max(weights, size))
-    small = np.ascontiguousarray(pool_max(layer_means, size))
+    pool = pool_signed if signed else pool_max
+    heads = np.ascontiguousarray(pool(weights, size))
+    small = np.ascontiguousarray(pool(layer_means, size))
     return GridThumbs(heads, small, layer_means, mean, time.perf_counter() - start)
 
 
@@ -162,6 +200,7 @@ class HeatmapPalette(ChartPalette):
     def refresh(self) -> None:
         super().refresh()
         self.table = colour_table(self.dark, self.base)
+        self.diverging = diverging_table(self.dark, self.base)
 
 
 # -- the layer × head grid ----------------------------------------------------------------------
@@ -192,6 +231,7 @@ class HeatmapGrid(QAbstractScrollArea):
         self.horizontalScrollBar().valueChanged.connect(lambda _v: self.viewport().update())
         self.thumbs: GridThumbs | None = None
         self.scale = "linear"
+        self.span: float | None = None     # set: a signed difference, on the diverging ramp
         self.selected: tuple[int, int] = (0, 0)     # (layer, head); head -1 = the layer mean
         self.aggregate = "head"                      # "head" | "layer" | "all"
         self.hovered: tuple[int, int] | None = None
@@ -213,6 +253,12 @@ class HeatmapGrid(QAbstractScrollArea):
 
     def set_hint(self, text: str) -> None:
         self._hint = text
+        self.viewport().update()
+
+    def set_span(self, span: float | None) -> None:
+        """Colour signed values (a difference) on the diverging ramp over ±span; None: weights."""
+        self.span = span
+        self._built_for = None
         self.viewport().update()
 
     def set_scale(self, scale: str) -> None:
@@ -316,21 +362,20 @@ class HeatmapGrid(QAbstractScrollArea):
 
     # -- images -----------------------------------------------------------------------------
     def _build(self) -> None:
-        key = (id(self.thumbs), self.cell, self.scale, self._colours.dark, self._colours.base.rgb())
+        key = (id(self.thumbs), self.cell, self.scale, self.span, self._colours.dark, self._colours.base.rgb())
         if self._built_for == key or self.thumbs is None:
             return
         thumbs = self.thumbs
         c, gap = self.cell, self.GAP
         pick = _nearest(c, thumbs.size)
-        table = self._colours.table
         window = _argb(self._colours.window)
         # Heads: [L, H, s, s] → nearest-resample to [L, H, c, c] → [L, c+gap, H, c+gap] with gaps.
-        heads = table[to_indices(thumbs.heads[:, :, pick][:, :, :, pick], self.scale)]
+        heads = colours_of(self._colours, thumbs.heads[:, :, pick][:, :, :, pick], self.scale, self.span)
         L, H = heads.shape[:2]
         canvas = np.full((L, c + gap, H, c + gap), window, dtype=np.uint32)
         canvas[:, :c, :, :c] = heads.transpose(0, 2, 1, 3)
         self._heads_image = rgb_image(canvas.reshape(L * (c + gap), H * (c + gap)))
-        means = table[to_indices(thumbs.layer_means_small[:, pick][:, :, pick], self.scale)]
+        means = colours_of(self._colours, thumbs.layer_means_small[:, pick][:, :, pick], self.scale, self.span)
         column = np.full((L, c + gap, c), window, dtype=np.uint32)
         column[:, :c, :] = means
         self._means_image = rgb_image(column.reshape(L * (c + gap), c))

@@ -16,8 +16,8 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QScrollArea, QToolTip, QWidget
 
-from studio.ui.inspect.heatmap import (LOG_FLOOR, HeatmapPalette, full_label, is_continuation, rgb_image, scaled,
-                                       to_indices)
+from studio.ui.inspect.heatmap import (LOG_FLOOR, HeatmapPalette, colours_of, full_label, is_continuation, rgb_image,
+                                       scaled, to_indices)
 from studio.ui.theme import theme_watcher
 
 
@@ -59,6 +59,7 @@ class HeatmapView(QWidget):
         self.labels: list[str] = []
         self.title = ""
         self.scale = "linear"
+        self.span: float | None = None     # set: a signed difference, on the diverging ramp over ±span
         self.hovered: tuple[int, int] | None = None
         self.marked_row = -1
         self._hint = ""
@@ -88,6 +89,11 @@ class HeatmapView(QWidget):
         self._built_for = None
         self.update()
 
+    def set_span(self, span: float | None) -> None:
+        self.span = span
+        self._built_for = None
+        self.update()
+
     def mark_row(self, row: int) -> None:
         if row != self.marked_row:
             self.marked_row = row
@@ -101,9 +107,9 @@ class HeatmapView(QWidget):
     def _matrix_image(self) -> QImage | None:
         if self.matrix is None:
             return None
-        key = (id(self.matrix), self.scale, self._colours.dark, self._colours.base.rgb())
+        key = (id(self.matrix), self.scale, self.span, self._colours.dark, self._colours.base.rgb())
         if self._built_for != key:
-            self._image = rgb_image(self._colours.table[to_indices(self.matrix, self.scale)])
+            self._image = rgb_image(colours_of(self._colours, self.matrix, self.scale, self.span))
             self._built_for = key
         return self._image
 
@@ -196,6 +202,9 @@ class HeatmapView(QWidget):
 
     def tooltip_text(self, row: int, col: int) -> str:
         weight = float(self.matrix[row, col]) if self.matrix is not None else 0.0
+        if self.span:
+            return self.tr("query '{query}' → key '{key}': {change} with the adapter").format(
+                query=full_label(self.labels, row), key=full_label(self.labels, col), change=f"{weight:+.3f}")
         return self.tr("query '{query}' → key '{key}': {weight}").format(
             query=full_label(self.labels, row), key=full_label(self.labels, col), weight=f"{weight:.3f}")
 
@@ -309,6 +318,9 @@ class HeatmapView(QWidget):
     def _paint_bar(self, painter: QPainter, lay: _Layout, metrics: QFontMetrics) -> None:
         """A vertical colour bar (1 at the top) with its scale's ends and middle marked."""
         bar = lay.bar
+        if self.span:
+            self._paint_signed_bar(painter, bar, metrics)
+            return
         steps = np.linspace(1.0, 0.0, max(2, bar.height()), dtype=np.float32)
         column = self._colours.table[to_indices(np.maximum(steps, 1e-9)[:, None], "linear")]
         painter.drawImage(bar, rgb_image(np.repeat(column, 2, axis=1)))
@@ -322,6 +334,22 @@ class HeatmapView(QWidget):
             text = "0" if value == 0 else (f"{value:g}")
             painter.drawText(QRectF(bar.right() + 4, y - metrics.height() / 2, 60, metrics.height()),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+
+    def _paint_signed_bar(self, painter: QPainter, bar: QRect, metrics: QFontMetrics) -> None:
+        """+span at the top, 0 in the middle, −span at the bottom."""
+        span = float(self.span or 1.0)
+        steps = np.linspace(span, -span, max(2, bar.height()), dtype=np.float32)
+        steps[steps == 0] = 1e-9  # keep the middle on the ramp, not the background
+        column = colours_of(self._colours, steps[:, None], self.scale, span)
+        painter.drawImage(bar, rgb_image(np.repeat(column, 2, axis=1)))
+        painter.setPen(QPen(self._colours.mid, 1))
+        painter.drawRect(bar.adjusted(0, 0, -1, -1))
+        painter.setPen(self._colours.dim)
+        for value, pos in ((span, 0.0), (0.0, 0.5), (-span, 1.0)):
+            y = bar.top() + pos * bar.height()
+            painter.drawText(QRectF(bar.right() + 4, y - metrics.height() / 2, 60, metrics.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             "0" if value == 0 else f"{value:+.2g}")
 
     def render_image(self, *, cell: int | None = None, title: str | None = None) -> QImage:
         """The current heatmap with labels, title and colour bar, sized for reading (not the screen)."""

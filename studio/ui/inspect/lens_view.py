@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPen
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
+from PySide6.QtWidgets import (QCheckBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
                                QToolTip, QVBoxLayout, QWidget)
 
 from studio.core.errors import StudioError
@@ -283,12 +283,13 @@ class LensPanel(QWidget):
     """"Run logit lens", its progress and Cancel, a note (unsupported architecture, where the answer
     settles) and the grid. The owner says what to analyse: compute(model, params)."""
 
-    def __init__(self, analyser, parent: QWidget | None = None) -> None:
+    def __init__(self, inspector, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("LogitLensPanel")
-        self.analyser = analyser
+        self.inspector = inspector
         self.busy = False
         self.result: dict | None = None
+        self.comparison = None   # LensComparison when the last run compared with the base model
         self._cancelled = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
@@ -296,8 +297,13 @@ class LensPanel(QWidget):
         title.setObjectName("TrainStage")
         self.button = QPushButton(self.tr("Run logit lens"), self)
         self.button.setObjectName("RunLogitLens")
-        self.button.setToolTip(self.tr("Decode every layer's hidden state with the model's output head "
-                                       "(torch, in a separate process): watch the answer form layer by layer"))
+        self.button.setToolTip(self.tr("Decode every layer's hidden state with the model's final norm and output "
+                                       "matrix: watch the answer form layer by layer"))
+        self.compare_toggle = QCheckBox(self.tr("Compare with the base model"), self)
+        self.compare_toggle.setObjectName("LensCompare")
+        self.compare_toggle.setToolTip(self.tr("Run the lens with and without the attached adapter and say at which "
+                                               "layer the two part"))
+        self.compare_toggle.setVisible(False)
         self.cancel_button = QPushButton(self.tr("Cancel"), self)
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar(self)
@@ -310,6 +316,7 @@ class LensPanel(QWidget):
         row.addWidget(title)
         row.addSpacing(8)
         row.addWidget(self.button)
+        row.addWidget(self.compare_toggle)
         row.addWidget(self.cancel_button)
         row.addWidget(self.progress)
         row.addWidget(self.stage)
@@ -332,6 +339,7 @@ class LensPanel(QWidget):
 
     def clear(self) -> None:
         self.result = None
+        self.comparison = None
         self.show_note("")
         self.grid.clear(self.tr("Run the logit lens to see the top token each layer would predict, "
                                 "for the last {n} positions of the prompt.").format(n=LENS_POSITIONS))
@@ -342,26 +350,51 @@ class LensPanel(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
         self.button.setEnabled(not busy)
+        self.compare_toggle.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.progress.setVisible(busy)
         self.stage.setVisible(busy)
 
+    def refresh_adapters(self, model: str) -> None:
+        """Offer the comparison while the engine has adapters attached to `model`."""
+        adapters = self.inspector.adapters(model) if model else []
+        self.compare_toggle.setVisible(bool(adapters))
+        if not adapters:
+            self.compare_toggle.setChecked(False)
+
     async def compute(self, model: str, params: dict) -> bool:
-        """params: {"text", "chat"} or {"tokens"} for AnalyserClient.logit_lens; True when shown."""
+        """params: {"text", "chat"} or {"tokens"} for the inspector's logit_lens; True when shown."""
         if self.busy:
             return False
+        compare = self.compare_toggle.isVisible() and self.compare_toggle.isChecked()
         self._cancelled = False
         self.show_note("")
         self._set_busy(True)
         self.progress.setRange(0, 0)
-        self.stage.setText(self.tr("Starting the analyser…"))
+        self.stage.setText(self.tr("Starting…"))
+        kw = dict(top_k=LENS_TOP_K, max_tokens=LENS_MAX_TOKENS, positions=LENS_POSITIONS,
+                  on_progress=self._on_progress, **params)
         try:
-            result = await self.analyser.logit_lens(model, top_k=LENS_TOP_K, max_tokens=LENS_MAX_TOKENS,
-                                                    positions=LENS_POSITIONS, on_progress=self._on_progress,
-                                                    **params)
+            if "text" in params:
+                estimate = await in_thread(self.inspector.plan_lens, model, str(params["text"]),
+                                           max_tokens=LENS_MAX_TOKENS, positions=LENS_POSITIONS)
+                refusal = self.inspector.refusal(estimate)
+                if refusal:
+                    self.show_note(refusal, "warning")
+                    return False
+                self.stage.setText(estimate.sentence())
+            if compare:
+                comparison = await self.inspector.compare_lens(model, **kw)
+                result = comparison.tuned
+            else:
+                comparison = None
+                result = await self.inspector.logit_lens(model, **kw)
         except WorkerError as exc:
             self.show_note(*failure_note(exc, self._cancelled,
                                          self.tr("The logit lens could not be computed: {error}")))
+            return False
+        except StudioError as exc:   # the engine is busy, the model could not be loaded
+            self.show_note(exc.message, "warning")
             return False
         finally:
             self._set_busy(False)
@@ -369,7 +402,11 @@ class LensPanel(QWidget):
             self.show_note(self.tr("Cancelled; nothing was computed."))
             return False
         self.result = result
-        ids = {int(t["id"]) for group in (*(result.get("top1") or []), *(result.get("last") or [])) for t in group}
+        self.comparison = comparison
+        groups = [*(result.get("top1") or []), *(result.get("last") or [])]
+        if comparison is not None:
+            groups += [*(comparison.base.get("top1") or []), *(comparison.base.get("last") or [])]
+        ids = {int(t["id"]) for group in groups for t in group}
         ids.update(int(i) for i in result.get("ids") or [])
         self.show(result, await in_thread(_pieces, model, sorted(ids)))
         return True
@@ -380,7 +417,7 @@ class LensPanel(QWidget):
         self._cancelled = True
         self.stage.setText(self.tr("Cancelling…"))
         self.cancel_button.setEnabled(False)
-        spawn(self.analyser.cancel(), on_error=lambda exc: self.show_note(str(exc), "error"))
+        spawn(self.inspector.cancel(), on_error=lambda exc: self.show_note(str(exc), "error"))
 
     def _on_progress(self, fraction, stage: str = "") -> None:
         if not self.busy or self._cancelled:
@@ -392,7 +429,7 @@ class LensPanel(QWidget):
         if self.busy:
             self._cancelled = True
             try:
-                await self.analyser.cancel()
+                await self.inspector.cancel()
             except WorkerError:
                 pass
 
@@ -414,6 +451,8 @@ class LensPanel(QWidget):
         first = int(result.get("first_position") or 0)  # the worker sends top-1 rows from here on
         count = len(names)
         pieces = pieces or {}
+        comparison = self.comparison if self.comparison is not None and self.comparison.tuned is result else None
+        base_top1 = comparison.base.get("top1") if comparison is not None else None
 
         def shown(t: dict) -> str:
             # The tokenizer's bytes say more than the worker's text for a piece that is part of a
@@ -428,11 +467,14 @@ class LensPanel(QWidget):
             row = []
             for pos in range(start, n_pos):
                 t = top1[entry][pos - first]
-                row.append(LensCell(int(t["id"]), shown(t), float(t["prob"]),
-                                    self.tr("{layer} · after {token} (position {pos})\ntop-1 {piece} · id {id} · "
-                                            "{prob}").format(layer=layer, token=labels[pos], pos=pos + 1,
-                                                             piece=repr(t["piece"]), id=t["id"],
-                                                             prob=percent(float(t["prob"]))),
+                tip = self.tr("{layer} · after {token} (position {pos})\ntop-1 {piece} · id {id} · {prob}").format(
+                    layer=layer, token=labels[pos], pos=pos + 1, piece=repr(t["piece"]), id=t["id"],
+                    prob=percent(float(t["prob"])))
+                if base_top1:
+                    b = base_top1[entry][pos - first]
+                    tip += "\n" + self.tr("base model: {piece} · {prob}").format(piece=repr(b["piece"]),
+                                                                                prob=percent(float(b["prob"])))
+                row.append(LensCell(int(t["id"]), shown(t), float(t["prob"]), tip,
                                     match=pos == n_pos - 1 and int(t["id"]) == final_id))
             cells.append(row)
             last_cells.append([LensCell(int(t["id"]), shown(t), float(t["prob"]),
@@ -460,11 +502,30 @@ class LensPanel(QWidget):
             else:
                 notes.append(self.tr("The model's prediction {piece} is the top token from {layer} on.").format(
                     piece=piece, layer=self.layer_name(names[settled], settled, count)))
+        if comparison is not None:
+            notes.append(self._parting_note(comparison, count, names, shown))
         truncated = result.get("truncated_from")
         if truncated:
             notes.append(self.tr("Only the first {shown} of {total} tokens were analysed.").format(
                 shown=n_pos, total=truncated))
         self.show_note(" ".join(notes))
+
+    def _parting_note(self, comparison, count: int, names: list, shown) -> str:
+        """Where the adapted model's lens parts from the base model's, as a sentence."""
+        parting = comparison.parting
+        base_last = comparison.base.get("last") or []
+        tuned_last = comparison.tuned.get("last") or []
+        if parting.parts_at is None:
+            layer = max(range(len(parting.shift)), key=lambda i: parting.shift[i]) if parting.shift else 0
+            return self.tr("With the adapter, every layer keeps the base model's top token at the last position; "
+                           "the largest change in its probability is {change} at {layer}.").format(
+                change=percent(max(parting.shift or [0.0])), layer=self.layer_name(names[layer], layer, count))
+        at = parting.parts_at
+        return self.tr("The adapter parts from the base model at {layer}: there the base model's top token is {base}, "
+                       "the adapted model's {tuned}. Top-1 changed in {cells} of the cells shown.").format(
+            layer=self.layer_name(names[at], at, count),
+            base=repr(shown(base_last[at][0]).replace("␣", " ")),
+            tuned=repr(shown(tuned_last[at][0]).replace("␣", " ")), cells=sum(parting.changed))
 
     @staticmethod
     def _settled_layer(last: list, final_id: int) -> int | None:

@@ -4,7 +4,7 @@ generation where the user picks each token, and the logit lens.
 The llama.cpp engine (EngineClient.next_logits(full=True), through StepSession) sends the whole
 logits vector once per step; temperature, top-p and top-k are then applied with numpy in
 studio.core.inspect.next_token.Distribution, so the sliders never ask the engine again. The logit
-lens comes from the torch analyser (AnalyserClient.logit_lens) on the same token ids.
+lens comes from the inspector (llama.cpp for a GGUF file, torch for an HF folder) on the same token ids.
 
 This module holds NextTokenView (state, predicting and stepping, showing, the lens hookup); its step
 and sampling panels are widgets of studio.ui.inspect.step_panel that it connects to.
@@ -42,11 +42,11 @@ class _Pick:
 
 
 class NextTokenView(QWidget):
-    def __init__(self, workspace: Workspace, analyser, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, inspector, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("NextTokenView")
         self.workspace = workspace
-        self.analyser = analyser
+        self.inspector = inspector
         self.model = ""
         self.session: StepSession | None = None
         self.busy = False
@@ -123,7 +123,7 @@ class NextTokenView(QWidget):
         upper_layout.addWidget(self.sampling_panel, 3)
 
         # -- logit lens ----------------------------------------------------------------------
-        self.lens = LensPanel(analyser, self)
+        self.lens = LensPanel(inspector, self)
         self.lens.button.clicked.connect(lambda: spawn(self.compute_lens(), on_error=self._unexpected))
         # The lens panel's parts, under the names the rest of the screen (and tests) use.
         self.lens_button = self.lens.button
@@ -163,6 +163,11 @@ class NextTokenView(QWidget):
         self.show_note("")
         self._show_empty()
         self._set_busy(self.busy)
+        self.refresh_adapters()
+
+    def refresh_adapters(self) -> None:
+        """The engine's attached adapters changed (or the model did): offer or hide the comparisons."""
+        self.lens.refresh_adapters(self.model)
 
     async def _ensure_model(self, lease: Lease) -> bool:
         """Load the view's model into the engine when it holds another one (through the workspace,

@@ -1,9 +1,10 @@
 """The Inspect screen: Tokens → Attention → Next token → Embeddings, for one model picked at the top.
 
-It owns the torch analyser client (one worker process that keeps a dequantized model warm for
-attention and the logit lens) and hands it to the views that need it; Next token also uses the
-app's llama.cpp engine, loading the picked model through the workspace so the model picker
-stays in sync. The views only show things; the work is core calls.
+It owns the inspector (studio.core.inspect.inspector): attention and the logit lens come from the
+app's llama.cpp engine for a GGUF file — the quantized model the user chats with, its adapters and
+GPU offload — and from the torch analyser worker only for a Hugging Face folder. Next token uses
+the engine too, loading the picked model through the workspace so the model picker stays in sync.
+The views only show things; the work is core calls.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ class InspectView(QWidget):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from studio.core.inspect.client import AnalyserClient
+        from studio.core.inspect.inspector import Inspector
 
         self.setObjectName("InspectView")
         self.workspace = workspace
-        self.analyser = AnalyserClient()
+        self.analyser = AnalyserClient()   # started only for a Hugging Face folder
+        self.inspector = Inspector(workspace, self.analyser)
         self._entries: list = []
         self._chat_model = ""
         self._chosen_by_user = False
@@ -61,8 +64,8 @@ class InspectView(QWidget):
         top.addWidget(self.unload_button)
 
         self.tokens_view = TokensView(self)
-        self.attention_view = AttentionView(self.analyser, self)
-        self.next_view = NextTokenView(workspace, self.analyser, parent=self)
+        self.attention_view = AttentionView(self.inspector, self)
+        self.next_view = NextTokenView(workspace, self.inspector, parent=self)
         self.sections = QTabWidget(self)
         self.sections.setObjectName("InspectSections")
         self.sections.addTab(self.tokens_view, self.tr("Tokens"))
@@ -77,7 +80,14 @@ class InspectView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.sections, 1)
-        self._unsubscribe = [self.analyser.subscribe("loaded", lambda **_: self._show_analyser_state())]
+        self._unsubscribe = [self.analyser.subscribe("loaded", lambda **_: self._show_analyser_state()),
+                             workspace.subscribe("adapters_changed", lambda **_: self._refresh_adapters()),
+                             workspace.subscribe("model_changed", lambda **_: self._refresh_adapters())]
+
+    def _refresh_adapters(self) -> None:
+        """Offer "before and after the adapter" where the engine has adapters on the picked model."""
+        self.attention_view.refresh_adapters()
+        self.next_view.refresh_adapters()
 
     def drop_targets(self) -> list[QWidget]:
         """The editors would take a dropped file's path: the window routes file drops on them."""
@@ -164,8 +174,9 @@ class InspectView(QWidget):
         views = self.views()
         if not 0 <= index < len(views):  # Embeddings: no prompt to carry, no torch worker to warm
             return
-        if views[index] is not self.tokens_view:
-            self.warm_analyser()
+        model = self.model_path()
+        if views[index] is not self.tokens_view and model and self.inspector.backend(model) == "torch":
+            self.warm_analyser()   # torch only serves Hugging Face folders now
         previous = views[self._last_section] if 0 <= self._last_section < len(views) else None
         self._last_section = index
         target = views[index] if 0 <= index < len(views) else None
@@ -217,3 +228,4 @@ class InspectView(QWidget):
             await asyncio.wait_for(self.analyser.close(), 10)
         except (asyncio.TimeoutError, WorkerError):
             pass
+        await self.inspector.close()
