@@ -110,23 +110,9 @@ def test_cancel_stops_the_lens_and_the_engine_keeps_working(loop, engine):
 @pytest.fixture(scope="module")
 def qk_adapter(starter_model, dequantized_starter, tmp_path_factory):
     """A random q/k/v/o adapter: untrained, it only has to move attention and the prediction."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from tests.lora_fixtures import random_lora_gguf
 
-    from studio.core.training.export_gguf import export_lora_gguf
-
-    folder = tmp_path_factory.mktemp("adapter")
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(str(dequantized_starter), dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.05)
-    peft_model.save_pretrained(str(folder / "lora"))
-    return export_lora_gguf(folder / "lora", folder / "adapter.gguf", base_model=starter_model)
+    return random_lora_gguf(dequantized_starter, starter_model, tmp_path_factory.mktemp("adapter"))
 
 
 def test_before_and_after_an_adapter_without_detaching_it(loop, engine, qk_adapter):

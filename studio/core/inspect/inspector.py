@@ -57,10 +57,17 @@ class JobEstimate:
                 f"({self.detail}).")
 
 
+@dataclass(frozen=True)
+class AdapterChoice:
+    path: str
+    name: str
+
+
 @dataclass
 class LensParting:
-    """Where the adapted model's lens parts from the base model's."""
-    parts_at: int | None          # first entry whose top-1 at the last position differs (None: never)
+    """Where the adapted model's lens parts from the base model's, at the last position."""
+    parts_at: int | None          # the entry from which the top-1 differs all the way up to the output
+    differs: list[bool]           # per entry: the top-1 at the last position differs
     changed: list[int]            # per entry: positions whose top-1 differs
     shift: list[float]            # per entry: |Δ probability| of the base model's top-1 at the last position
 
@@ -83,20 +90,25 @@ class AttentionComparison:
 
 
 def lens_parting(base: dict[str, Any], tuned: dict[str, Any]) -> LensParting:
-    """Compare two lenses of one prompt, entry by entry."""
+    """Compare two lenses of one prompt, entry by entry. Early layers' lens tokens are noise that
+    any change reshuffles, so the lenses "part" where a difference begins that lasts to the output."""
     changed = [sum(a["id"] != b["id"] for a, b in zip(row_b, row_t))
                for row_b, row_t in zip(base.get("top1") or [], tuned.get("top1") or [])]
-    shift = []
-    parts_at = None
-    for index, (row_b, row_t) in enumerate(zip(base.get("last") or [], tuned.get("last") or [])):
+    shift, differs = [], []
+    for row_b, row_t in zip(base.get("last") or [], tuned.get("last") or []):
         if not row_b or not row_t:
             shift.append(0.0)
+            differs.append(False)
             continue
         tuned_probs = {t["id"]: t["prob"] for t in row_t}
         shift.append(abs(tuned_probs.get(row_b[0]["id"], 0.0) - row_b[0]["prob"]))
-        if parts_at is None and row_b[0]["id"] != row_t[0]["id"]:
-            parts_at = index
-    return LensParting(parts_at, changed, shift)
+        differs.append(row_b[0]["id"] != row_t[0]["id"])
+    parts_at = None
+    for index in reversed(range(len(differs))):
+        if not differs[index]:
+            break
+        parts_at = index
+    return LensParting(parts_at, differs, changed, shift)
 
 
 class Inspector:
@@ -119,6 +131,32 @@ class Inspector:
         if self.backend(model) != ENGINE or not self.workspace.same_model(model):
             return []
         return list(self.workspace.adapters)
+
+    def trained_adapters(self, model: str | os.PathLike[str]) -> list[AdapterChoice]:
+        """Adapters that fit `model`: GGUF adapters of training runs on it (newest first), then any
+        attached in the engine that no run made (blocking: reads the runs folder)."""
+        if self.backend(model) != ENGINE:
+            return []
+        from studio.core.training.runs import list_runs
+        from studio.core.workspace import normalized_path
+
+        wanted = normalized_path(model)
+        choices = [AdapterChoice(run.gguf_adapter, run.name) for run in list_runs()
+                   if run.gguf_adapter and normalized_path(run.base_model) == wanted]
+        known = {normalized_path(c.path) for c in choices}
+        for adapter in self.adapters(model):
+            path = str(adapter.get("path", ""))
+            if normalized_path(path) not in known:
+                choices.append(AdapterChoice(path, str(adapter.get("name") or Path(path).stem)))
+        return choices
+
+    async def use_adapter(self, model: str | os.PathLike[str], path: str | None, scale: float = 1.0) -> None:
+        """Attach exactly this adapter (None: none) to `model` in the engine, loading the model when the
+        engine holds another; the chat sees the same adapters. Raises EngineBusy, InspectError,
+        WorkerError (e.g. an adapter made for another model) with a sentence."""
+        async def attach() -> None:
+            await self.workspace.engine.set_lora([{"path": path, "scale": float(scale)}] if path else [])
+        await self._on_engine(model, attach)
 
     # -- estimates -----------------------------------------------------------------------------
     def estimate_attention(self, model: str | os.PathLike[str], n_tokens: int, *, compare: bool = False) -> JobEstimate:
@@ -325,5 +363,5 @@ def _size(n_bytes: int) -> str:
     return f"{max(1, round(n_bytes / (1 << 20))):,} MB"
 
 
-__all__ = ["AttentionComparison", "ENGINE", "InspectError", "Inspector", "JobEstimate", "LensComparison",
+__all__ = ["AdapterChoice", "AttentionComparison", "ENGINE", "InspectError", "Inspector", "JobEstimate", "LensComparison",
            "LensParting", "TORCH", "lens_parting"]

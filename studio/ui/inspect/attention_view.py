@@ -400,7 +400,10 @@ class AttentionView(QWidget):
         if self.result is None:
             return
         self.zoom_title.setText(self.title())
-        self.zoom.set_matrix(self.matrix(), list(self.result.labels), self.title())
+        matrix = self.matrix()
+        if self.comparison is not None and matrix is not None:  # the zoom's own range: small changes stay visible
+            self.zoom.set_span(max(float(np.abs(matrix).max()), 1e-6))
+        self.zoom.set_matrix(matrix, list(self.result.labels), self.title())
         self.grid.set_selection(self.layer, self.head, self.aggregate)
         self._highlight(self._pinned_query)
 

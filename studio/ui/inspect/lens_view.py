@@ -515,17 +515,19 @@ class LensPanel(QWidget):
         parting = comparison.parting
         base_last = comparison.base.get("last") or []
         tuned_last = comparison.tuned.get("last") or []
+
+        def top(rows: list) -> str:
+            return repr(shown(rows[-1][0]).replace("␣", " ")) if rows and rows[-1] else "?"
         if parting.parts_at is None:
             layer = max(range(len(parting.shift)), key=lambda i: parting.shift[i]) if parting.shift else 0
-            return self.tr("With the adapter, every layer keeps the base model's top token at the last position; "
-                           "the largest change in its probability is {change} at {layer}.").format(
-                change=percent(max(parting.shift or [0.0])), layer=self.layer_name(names[layer], layer, count))
+            return self.tr("With the adapter the model still predicts {piece}; the two lenses differ at {n} of {count} "
+                           "layers, most at {layer} (the base model's top token moves by {change}).").format(
+                piece=top(tuned_last), n=sum(parting.differs), count=count,
+                layer=self.layer_name(names[layer], layer, count), change=percent(max(parting.shift or [0.0])))
         at = parting.parts_at
-        return self.tr("The adapter parts from the base model at {layer}: there the base model's top token is {base}, "
-                       "the adapted model's {tuned}. Top-1 changed in {cells} of the cells shown.").format(
-            layer=self.layer_name(names[at], at, count),
-            base=repr(shown(base_last[at][0]).replace("␣", " ")),
-            tuned=repr(shown(tuned_last[at][0]).replace("␣", " ")), cells=sum(parting.changed))
+        return self.tr("The adapter changes the prediction from {base} to {tuned}: the two lenses part at {layer} "
+                       "and stay apart up to the output.").format(
+            base=top(base_last), tuned=top(tuned_last), layer=self.layer_name(names[at], at, count))
 
     @staticmethod
     def _settled_layer(last: list, final_id: int) -> int | None:

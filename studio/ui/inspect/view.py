@@ -56,6 +56,16 @@ class InspectView(QWidget):
         self.model_facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_facts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.model_facts, 1)
+        top.addWidget(QLabel(self.tr("Adapter:"), self))
+        self.adapter_combo = QComboBox(self)
+        self.adapter_combo.setObjectName("InspectAdapter")
+        self.adapter_combo.setMinimumContentsLength(18)
+        self.adapter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.adapter_combo.setToolTip(self.tr("Attach a LoRA adapter trained on this model (the chat uses it too); "
+                                              "Attention, Next token and the logit lens can then compare the model "
+                                              "before and after it"))
+        self.adapter_combo.activated.connect(self._on_adapter_chosen)
+        top.addWidget(self.adapter_combo)
         self.unload_button = QPushButton(self.tr("Free torch model"), self)
         self.unload_button.setToolTip(self.tr("Stop the attention worker and give its memory back; "
                                               "the next analysis loads the model again (fast, it is cached)."))
@@ -88,6 +98,47 @@ class InspectView(QWidget):
         """Offer "before and after the adapter" where the engine has adapters on the picked model."""
         self.attention_view.refresh_adapters()
         self.next_view.refresh_adapters()
+        spawn(self._fill_adapters(), on_error=lambda _exc: None)
+
+    async def _fill_adapters(self) -> None:
+        """The adapter list: none, the runs trained on this model, anything attached."""
+        model = self.model_path()
+        choices = await in_thread(self.inspector.trained_adapters, model) if model else []
+        if model != self.model_path():
+            return
+        from studio.core.workspace import normalized_path
+
+        attached = {normalized_path(a.get("path")) for a in self.inspector.adapters(model)}
+        combo = self.adapter_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(self.tr("None (the base model)"), "")
+        for choice in choices:
+            combo.addItem(choice.name, choice.path)
+            combo.setItemData(combo.count() - 1, choice.path, Qt.ItemDataRole.ToolTipRole)
+            if normalized_path(choice.path) in attached:
+                combo.setCurrentIndex(combo.count() - 1)
+        combo.setEnabled(bool(choices) and self.inspector.backend(model) == "llama.cpp")
+        combo.blockSignals(False)
+
+    def _on_adapter_chosen(self, index: int) -> None:
+        path = str(self.adapter_combo.itemData(index) or "") or None
+        spawn(self.use_adapter(path), on_error=self._unexpected)
+
+    async def use_adapter(self, path: str | None) -> bool:
+        """Attach `path` (None: detach) to the picked model in the engine; False, with a banner, if refused."""
+        from studio.core.errors import StudioError
+
+        self.adapter_combo.setEnabled(False)
+        try:
+            await self.inspector.use_adapter(self.model_path(), path)
+            return True
+        except StudioError as exc:
+            self.banner_requested.emit(self.tr("The adapter could not be attached: {error}").format(
+                error=exc.message), "warning")
+            return False
+        finally:
+            await self._fill_adapters()
 
     def drop_targets(self) -> list[QWidget]:
         """The editors would take a dropped file's path: the window routes file drops on them."""
@@ -142,6 +193,7 @@ class InspectView(QWidget):
         for view in self.views():
             view.set_model(path)
         self.embeddings_view.set_model(path)
+        spawn(self._fill_adapters(), on_error=lambda _exc: None)
 
     def _show_facts(self, architecture: str, quantization: str, parameter_count: int) -> None:
         facts = [architecture, quantization]
