@@ -1,7 +1,7 @@
 """`studio tokenize`, `studio attention`, `studio next`: the Inspect screen's answers in a terminal.
 
     studio tokenize --model starter --text "你好 world" [--chat] [--no-special] [--json]
-    studio attention --model starter --text "The cat sat" --out attention.npz [--max-tokens 512] [--chat]
+    studio attention --model starter --text "The cat sat" --out attention.npz [--max-tokens 512] [--chat] [--torch]
     studio next --model starter --text "The capital of France is" [--top-k 10] [--temperature 0.7] [--json]
 
 Text comes from --text, --file, or stdin when either is "-". Exit codes (studio.cli.exits): OK done,
@@ -38,14 +38,17 @@ def register(subparsers: Any) -> None:
                           help="add no BOS/EOS and read special-token text (<|im_start|>) as plain text")
     tokenize.add_argument("--json", action="store_true", help="print one JSON object")
 
-    attention = subparsers.add_parser("attention", help="save a model's attention weights for a text (torch)",
+    attention = subparsers.add_parser("attention", help="save a model's attention weights for a text",
                                       description="Run the model once over a text and save every layer's and "
-                                                  "head's attention weights to an .npz file.")
+                                                  "head's attention weights to an .npz file (llama.cpp for a GGUF "
+                                                  "file, torch for a Hugging Face folder).")
     _model_and_text(attention)
     attention.add_argument("--out", required=True, metavar="FILE.npz",
                            help="where to write weights [layers, heads, tokens, tokens], ids and tokens")
     attention.add_argument("--max-tokens", type=int, default=512, help="cut longer texts to this many tokens")
     attention.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
+    attention.add_argument("--torch", action="store_true",
+                           help="compute with torch/transformers (the analyser) instead of llama.cpp")
 
     nxt = subparsers.add_parser("next", help="the model's next-token distribution after a text",
                                 description="The most likely next tokens after a text, reshaped by temperature "
@@ -183,20 +186,30 @@ def _progress_printer() -> Any:
 
 
 async def _attention_async(args: argparse.Namespace, model: str, text: str, out: Path) -> int:
+    from studio.core.engine.client import EngineClient
+    from studio.core.errors import StudioError
     from studio.core.inspect.client import AnalyserClient
-    from studio.core.workers.protocol import WorkerError
+    from studio.core.inspect.inspector import Inspector
+    from studio.core.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="studio-attention-") as scratch:
-        client = AnalyserClient(results_dir=Path(scratch))
+        analyser = AnalyserClient(results_dir=Path(scratch) / "torch")
+        engine = EngineClient()
+        inspector = Inspector(Workspace(engine), analyser, results_dir=Path(scratch) / "engine")
         try:
-            result = await client.attention(model, text=text, chat=args.chat, max_tokens=args.max_tokens,
-                                            on_progress=_progress_printer())
+            kw: dict[str, Any] = dict(text=text, chat=args.chat, max_tokens=args.max_tokens,
+                                      on_progress=_progress_printer())
+            if args.torch:  # the reference path, for a GGUF file too
+                result = await analyser.attention(model, **kw)
+            else:
+                result = await inspector.attention(model, **kw)
             saved = result.save_npz(out)
-        except WorkerError as exc:
+        except StudioError as exc:
             raise CliError.from_error(exc) from None
         finally:
             print(file=sys.stderr)
-            await client.close()
+            await analyser.close()
+            await engine.close()
     if result.truncated_from:
         print(f"note: the text has {result.truncated_from} tokens; only the first {result.n_tokens} were used",
               file=sys.stderr)

@@ -143,10 +143,10 @@ def test_next_bad_input_is_one_line(starter_model, tmp_path):
     assert_human_error(studio("next", "--model", str(starter_model), "--text", ""))
 
 
-# -- attention (torch) ----------------------------------------------------------------------
+# -- attention (llama.cpp; torch with --torch) -----------------------------------------------
 @pytest.mark.slow
 def test_attention_writes_npz(starter_model, dequantized_starter, tmp_path):
-    # One run (torch loads in ~10 s): a text one token longer than --max-tokens checks the cut too.
+    # A text one token longer than --max-tokens checks the cut too.
     out = tmp_path / "attention.npz"
     text = "The cat sat on the mat."
     ids = llama_ids(starter_model, text)
@@ -164,6 +164,16 @@ def test_attention_writes_npz(starter_model, dequantized_starter, tmp_path):
     assert np.allclose(np.triu(weights[0, 0], k=1), 0.0)
     assert f"30 layers x 9 heads x {keep} tokens" in result.stdout
     assert f"the text has {len(ids)} tokens; only the first {keep} were used" in result.stderr
+    # --torch: the analyser's maps of the same ids, which llama.cpp's agree with
+    reference = tmp_path / "torch.npz"
+    torch_run = studio("attention", "--model", str(starter_model), "--text", text, "--out", str(reference),
+                       "--max-tokens", str(keep), "--torch")
+    assert torch_run.returncode == 0, torch_run.stderr
+    with np.load(reference, allow_pickle=False) as data:
+        assert data["ids"].tolist() == ids[:keep]
+        lower = np.tril(np.ones((keep, keep), dtype=bool))
+        for layer in range(30):
+            assert np.corrcoef(data["weights"][layer][:, lower].ravel(), weights[layer][:, lower].ravel())[0, 1] > 0.995
 
 
 @pytest.mark.slow
