@@ -2125,6 +2125,22 @@
       <source>Click to append this token</source>
       <translation>点击以追加此词元</translation>
     </message>
+    <message>
+      <source>{delta} pts</source>
+      <translation>{delta} 个百分点</translation>
+    </message>
+    <message>
+      <source>{name}: {prob}</source>
+      <translation>{name}：{prob}</translation>
+    </message>
+    <message>
+      <source>Change: {points}</source>
+      <translation>变化：{points}</translation>
+    </message>
+    <message>
+      <source>Cut by top-k / top-p with the adapters: cannot be sampled</source>
+      <translation>加上适配器后被 top-k / top-p 截断：不会被采样</translation>
+    </message>
   </context>
   <context>
     <name>HeatmapGrid</name>
@@ -2431,6 +2447,22 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>{n} tokens in context</source>
       <translation>上下文中 {n} 个词元</translation>
+    </message>
+    <message>
+      <source>Compare with the base model</source>
+      <translation>与基础模型对比</translation>
+    </message>
+    <message>
+      <source>Also ask the model without {adapters} at each step: two bars per token and how far the adapter moved it</source>
+      <translation>每一步同时询问不带 {adapters} 的模型：每个词元两根柱，并显示适配器使其变化了多少</translation>
+    </message>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>With {adapters}</source>
+      <translation>加上 {adapters}</translation>
     </message>
   </context>
   <context>

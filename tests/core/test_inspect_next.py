@@ -10,7 +10,7 @@ import pytest
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT
 from studio.core.engine.sampling import PRESETS
 from studio.core.engine.client import EngineClient
-from studio.core.inspect.next_token import Distribution, StepSession
+from studio.core.inspect.next_token import Distribution, StepSession, compare
 from studio.core.settings import EngineSettings
 
 
@@ -134,6 +134,75 @@ def test_from_engine_reads_logits_and_pieces():
                                                   {"id": 2, "piece": "y", "logprob": -2.5}], "n_vocab": 10})
     assert sparse.n_vocab == 10 and sparse.top_id == 5 and np.count_nonzero(sparse.probs()) == 2
 
+
+
+def test_compare_pairs_the_union_of_both_tops():
+    base_logits = np.array([3.0, 2.0, 1.0, 0.0, -1.0, -5.0], dtype=np.float32)
+    adapted_logits = np.array([1.0, 3.0, 0.5, 0.0, -1.0, 4.0], dtype=np.float32)   # 5 jumps from last to first
+    base = Distribution(base_logits, {0: b"a", 1: b"b", 2: b"c", 5: b"f"})
+    adapted = Distribution(adapted_logits, {1: b"b", 5: b"f", 0: b"a"})
+    rows = compare(adapted, base, 2)
+    assert [r.id for r in rows] == [5, 1, 0]                        # union of {5, 1} and {0, 1}
+    p_base, p_adapted = softmax(base_logits.astype(np.float64)), softmax(adapted_logits.astype(np.float64))
+    for r in rows:
+        assert r.base_prob == pytest.approx(p_base[r.id], abs=1e-12)
+        assert r.adapted_prob == pytest.approx(p_adapted[r.id], abs=1e-12)
+        assert r.delta == pytest.approx(r.adapted_prob - r.base_prob, abs=1e-15)
+    top = rows[0]
+    assert top.piece == "f" and top.rank == 0 and top.base_rank == 5 and top.delta > 0.5   # base ranks it last
+    assert [r.adapted_prob for r in rows] == sorted((r.adapted_prob for r in rows), reverse=True)
+    # The same reshaping on both sides.
+    shaped = compare(adapted, base, 2, temperature=0.5, top_k=2)
+    assert {r.id: r.base_prob for r in shaped} == pytest.approx(
+        {i: base.probs(temperature=0.5, top_k=2)[i] for i in (5, 1, 0)})
+    assert {r.id: r.adapted_prob for r in shaped} == pytest.approx(
+        {i: adapted.probs(temperature=0.5, top_k=2)[i] for i in (5, 1, 0)})
+    assert [r.kept for r in shaped] == [True, True, False]
+    assert compare(adapted, adapted, 3)[0].delta == 0.0
+    with pytest.raises(ValueError, match="vocabularies"):
+        compare(adapted, Distribution(np.zeros(4, dtype=np.float32)))
+
+
+class _Scripted:
+    """An engine answering next_logits from logits that depend on the ids and on base=True."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    async def next_logits(self, text=None, *, messages=None, tokens=None, top_k=10, ids=None, full=False,
+                          base=False):
+        import base64
+        self.calls.append({"tokens": tokens, "base": base, "full": full})
+        prompt = list(tokens) if tokens is not None else [7, 8]
+        logits = np.zeros(16, dtype="<f4")
+        logits[(len(prompt) + (3 if base else 0)) % 16] = 5.0
+        return {"logits_b64": base64.b64encode(logits.tobytes()).decode(), "prompt_ids": prompt,
+                "tokens": [{"id": i, "piece_hex": f"{65 + i:02x}", "logprob": 0.0} for i in range(16)]}
+
+
+def test_step_session_fetches_the_base_alongside_and_keeps_it_for_undo():
+    async def go():
+        engine = _Scripted()
+        session = StepSession(engine, "hi", compare=True)
+        first = await session.start()
+        assert session.base is not None and session.base.top_id == (2 + 3) and first.top_id == 2
+        assert engine.calls[-1] == {"tokens": [7, 8], "base": True, "full": True}
+        first_base = session.base
+        await session.choose(4)
+        assert engine.calls[-1] == {"tokens": [7, 8, 4], "base": True, "full": True}
+        assert session.base.top_id == 6 and session.ids == [7, 8, 4]
+        n = len(engine.calls)
+        assert await session.undo() is first and session.base is first_base and len(engine.calls) == n
+        # Off: no base requests; turned on later, fetch_base asks once for the step in hand.
+        session.compare = False
+        await session.choose(4)
+        assert session.base is None and len(engine.calls) == n + 1
+        assert (await session.fetch_base()).top_id == 6 and engine.calls[-1]["tokens"] == [7, 8, 4]
+        assert await session.fetch_base() is session.base and len(engine.calls) == n + 2
+        await session.undo()
+        assert session.base is first_base          # kept from when it was fetched
+
+    asyncio.run(go())
 
 # -- on the real engine ----------------------------------------------------------------------
 def with_engine(model, body):

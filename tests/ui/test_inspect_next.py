@@ -67,6 +67,32 @@ def test_bar_chart_click_and_lens_grid_hit_testing(qtbot):
     grid.grab()
 
 
+
+def test_bar_chart_compares_two_sides_and_goes_back(qtbot):
+    bars = BarChart()
+    qtbot.addWidget(bars)
+    bars.resize(520, 300)
+    bars.show()
+    plain = [BarRow(id=i, label=f"tok{i}", prob=p, base_prob=p, kept=True, rank=i) for i, p in enumerate([0.6, 0.4])]
+    bars.set_rows(plain)
+    plain_top, plain_height = bars._top(), bars.row_height()
+    bars.set_legend(("Base model", "With adapter"))
+    bars.set_rows([BarRow(id=0, label="a", prob=0.6, base_prob=0.6, kept=True, rank=0, before=0.477),
+                   BarRow(id=1, label="b", prob=0.1, base_prob=0.1, kept=False, rank=1, before=0.14)])
+    assert bars.comparing and bars._top() > plain_top                    # room for the legend
+    assert bars.points(0.123) == "+12.3 pts" and bars.points(-0.04) == "\u22124.0 pts"
+    assert bars.points(0.0001) == "0.0 pts"
+    tip = bars.tooltip(0)
+    assert "Base model: 47.7%" in tip and "With adapter: 60.0%" in tip and "Change: +12.3 pts" in tip
+    assert "cannot be sampled" in bars.tooltip(1)
+    with qtbot.waitSignal(bars.token_clicked) as blocker:
+        QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=bars.row_rect(1).center())
+    assert blocker.args == [1]
+    bars.grab()
+    bars.set_legend(None)
+    bars.set_rows(plain)
+    assert not bars.comparing and bars._top() == plain_top and bars.row_height() == plain_height
+
 # -- the real engine and analyser ----------------------------------------------------------------
 
 def _finish_outside_a_test(loop, coro, timeout: float = 30.0) -> None:
@@ -399,3 +425,113 @@ def test_logit_lens_last_layer_matches_the_bars(qtbot, run, engine, analyser, st
     assert view.lens_area.verticalScrollBar().maximum() == 0      # the whole grid is in the picture
     path = screenshot_dir / "inspect_logit_lens.png"
     assert view.grab().save(str(path))
+
+
+@pytest.fixture(scope="module")
+def random_adapter(starter_model, dequantized_starter, tmp_path_factory):
+    """A random q/k/v/o LoRA adapter for the starter (as tests/core/test_engine_lens.py makes one,
+    stronger, so the screenshot shows the two sides apart): untrained, it only has to move the prediction."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from studio.core.training.export_gguf import export_lora_gguf
+
+    folder = tmp_path_factory.mktemp("adapter")
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_pretrained(str(dequantized_starter), dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.2)
+    peft_model.save_pretrained(str(folder / "lora"))
+    return export_lora_gguf(folder / "lora", folder / "adapter.gguf", base_model=starter_model)
+
+
+def _engine_probs(run, engine, ids: list[int], wanted: list[int], *, base: bool = False) -> dict[int, float]:
+    result = run(engine.next_logits(tokens=ids, top_k=1, ids=wanted, base=base))
+    return {t["id"]: float(np.exp(t["logprob"])) for t in result["requested"]}
+
+
+@pytest.mark.slow
+def test_compare_with_the_base_model_pairs_the_bars(qtbot, run, engine, analyser, starter_model, random_adapter,
+                                                    screenshot_dir, monkeypatch):
+    view = make_view(qtbot, engine, analyser, starter_model, width=1280, height=900)
+    predict(run, view)
+    plain = [(r.id, r.prob) for r in view.bars.rows]
+    assert not view.compare_toggle.isVisibleTo(view)          # no adapters: nothing to compare with
+    workspace = view.workspace
+    run(workspace.engine.set_lora([{"path": str(random_adapter), "scale": 1.0}]), timeout=60)
+    try:
+        view.refresh_adapters()                               # what the Inspect screen does on adapters_changed
+        assert view.compare_toggle.isVisibleTo(view) and "adapter" in view.compare_toggle.toolTip()
+        predict(run, view)                                    # with the adapter, still the plain chart
+        assert view.bars.legend is None and all(r.before is None for r in view.bars.rows)
+
+        # Turned on after Predict: the base side is fetched for the step in hand.
+        view.compare_toggle.setChecked(True)
+        run.until(lambda: view.bars.comparing and not view.busy, 60)
+
+        def check() -> None:
+            rows = view.bars.rows
+            ids = view.session.ids
+            wanted = [r.id for r in rows]
+            base = _engine_probs(run, engine, ids, wanted, base=True)
+            adapted = _engine_probs(run, engine, ids, wanted)
+            for r in rows:
+                assert r.before == pytest.approx(base[r.id], abs=1e-4)
+                assert r.prob == pytest.approx(adapted[r.id], abs=1e-4)
+                assert view.bars.points(r.prob - r.before) in view.bars.tooltip(rows.index(r))
+            assert [r.prob for r in rows] == sorted((r.prob for r in rows), reverse=True)
+            assert 8 <= len(rows) <= 16
+            # Both sides' top 8 are there, even a token the other side ranks low.
+            base_top = run(engine.next_logits(tokens=ids, top_k=8, base=True))["tokens"]
+            adapted_top = run(engine.next_logits(tokens=ids, top_k=8))["tokens"]
+            assert {t["id"] for t in base_top} | {t["id"] for t in adapted_top} == set(wanted)
+            assert max(abs(r.prob - r.before) for r in rows) > 0.01        # the adapter moves the prediction
+
+        check()
+        assert "adapter" in view.bars.legend[1]
+        tip = view.bars.tooltip(0)
+        assert "Base model" in tip and "With adapter" in tip and "pts" in tip
+        assert view.bars.points(0.123) == "+12.3 pts" and view.bars.points(-0.04) == "\u22124.0 pts"
+
+        # Each step now asks for both sides; undo goes back to both without asking.
+        counter = _Counting(engine, monkeypatch)
+        assert run(view.take_top(), timeout=60) is True
+        assert counter.calls == 2 and view.bars.comparing
+        check()
+        counter.calls = 0
+        assert run(view.take_top(), timeout=60) is True
+        assert run(view.undo()) is True and counter.calls == 2 and view.bars.comparing
+        # The sliders reshape both sides alike, without asking.
+        view.set_temperature(0.7)
+        rows = view.bars.rows
+        base_d, adapted_d = view.session.base, view.session.distribution
+        for r in rows:
+            assert r.before == pytest.approx(base_d.probs(temperature=0.7)[r.id], abs=1e-9)
+            assert r.prob == pytest.approx(adapted_d.probs(temperature=0.7)[r.id], abs=1e-9)
+        view.set_temperature(1.0)
+        assert counter.calls == 2
+
+        # A prompt predicted with the box on: both sides at once.
+        predict(run, view)
+        assert view.bars.comparing and counter.calls == 4
+        check()
+        qtbot.wait(50)
+        path = screenshot_dir / "inspect_next_compare.png"
+        assert view.grab().save(str(path))
+
+        # Off: today's chart, exactly.
+        view.compare_toggle.setChecked(False)
+        assert view.bars.legend is None and not view.bars.comparing
+        assert len(view.bars.rows) == 15 and all(r.before is None for r in view.bars.rows)
+    finally:
+        run(workspace.engine.set_lora([]), timeout=60)
+    view.refresh_adapters()
+    assert not view.compare_toggle.isVisibleTo(view) and not view.compare_toggle.isChecked()
+    predict(run, view)
+    assert [r.id for r in view.bars.rows] == [i for i, _ in plain]      # as before the adapter
+    assert [r.prob for r in view.bars.rows] == pytest.approx([p for _, p in plain], abs=1e-6)

@@ -5,6 +5,9 @@ top-k, top-p and min-p are then applied here with numpy, so moving a slider neve
 Truncation follows the engine's own sampler chain (llama-cpp-python: top-k, top-p, min-p on the
 untempered distribution, then temperature over the survivors), so what this shows is what the
 chat would sample from. numpy only: no torch, no Qt.
+
+With LoRA adapters attached, StepSession(compare=True) also fetches the distribution of the model
+without them (the engine's base=True, same token ids) and `compare` pairs the two token by token.
 """
 
 from __future__ import annotations
@@ -160,21 +163,65 @@ class Distribution:
 
 
 @dataclass
+class Change:
+    """One token with and without the attached adapters, under the same reshaping settings."""
+    id: int
+    piece: str
+    piece_bytes: bytes
+    base_prob: float        # the model without its adapters
+    adapted_prob: float     # with them
+    delta: float            # adapted_prob - base_prob
+    rank: int               # logit rank with the adapters (0 = best)
+    base_rank: int          # ... and without them
+    kept: bool              # could be sampled with the adapters
+    logit: float            # with the adapters
+
+
+def compare(adapted: Distribution, base: Distribution, n: int = 10, temperature: float = 1.0,
+            top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0) -> list[Change]:
+    """The union of both sides' n highest-logit tokens, each with its probability on both sides
+    (the same temperature and truncation applied to each), most likely with the adapters first.
+    A token only one side ranks high still gets the other side's probability: both are whole
+    vocabularies."""
+    if adapted.n_vocab != base.n_vocab:
+        raise ValueError(f"the two distributions have different vocabularies "
+                         f"({adapted.n_vocab:,} and {base.n_vocab:,} tokens)")
+    settings = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "min_p": min_p}
+    after, before = adapted.probs(**settings), base.probs(**settings)
+    count = min(max(0, int(n)), adapted.n_vocab)
+    ids = dict.fromkeys([*adapted._order[:count].tolist(), *base._order[:count].tolist()])
+    out = []
+    for token in ids:
+        token = int(token)
+        raw = adapted.pieces.get(token) or base.pieces.get(token, b"")
+        rank = adapted.rank_of(token)
+        out.append(Change(id=token, piece=raw.decode("utf-8", "replace"), piece_bytes=raw,
+                          base_prob=float(before[token]), adapted_prob=float(after[token]),
+                          delta=float(after[token] - before[token]), rank=rank, base_rank=base.rank_of(token),
+                          kept=bool(after[token] > 0), logit=float(adapted.logits[token])))
+    # Equal probabilities (e.g. all cut) fall back to the adapted logit order: a stable picture.
+    out.sort(key=lambda c: (-c.adapted_prob, c.rank))
+    return out
+
+
+@dataclass
 class _Step:
     token_id: int
     piece: bytes
     prob: float
     before: Distribution   # the distribution the token was chosen from, for undo
+    before_base: Distribution | None = None   # ... and the base model's there, when it was fetched
 
 
 class StepSession:
     """Generate one token at a time on the llama.cpp engine, the user picking each token.
 
     Every step re-evaluates prompt + chosen ids (the engine keeps no KV cache between requests),
-    which is fine for the short continuations this view is for."""
+    which is fine for the short continuations this view is for. With `compare` on, each step also
+    fetches `base`: the same position without the engine's adapters."""
 
     def __init__(self, engine: Any, prompt: str, *, chat: bool = False, system: str | None = None,
-                 top_n: int = 50) -> None:
+                 top_n: int = 50, compare: bool = False) -> None:
         self.engine = engine
         self.prompt = prompt
         self.chat = chat
@@ -182,6 +229,8 @@ class StepSession:
         self.top_n = max(1, int(top_n))
         self.prompt_ids: list[int] = []
         self.distribution: Distribution | None = None
+        self.compare = compare
+        self.base: Distribution | None = None     # without the adapters, at the same step
         self._steps: list[_Step] = []
 
     @property
@@ -213,12 +262,32 @@ class StepSession:
             result = await self.engine.next_logits(self.prompt, top_k=self.top_n, full=True)
         return Distribution.from_engine(result)
 
+    @property
+    def ids(self) -> list[int]:
+        """The token ids the current distribution follows: the prompt's and the chosen ones."""
+        return [*self.prompt_ids, *(s.token_id for s in self._steps)]
+
+    async def fetch_base(self) -> Distribution | None:
+        """The current step's distribution without the engine's adapters (asked once per step and
+        kept); None before start()."""
+        if self.distribution is None:
+            return None
+        if self.base is None:
+            self.base = await self._query_base(self.ids)
+        return self.base
+
+    async def _query_base(self, ids: list[int]) -> Distribution:
+        result = await self.engine.next_logits(tokens=ids, top_k=self.top_n, full=True, base=True)
+        return Distribution.from_engine(result)
+
     async def start(self) -> Distribution:
         """Evaluate the prompt (with the chat template when chat=True); forgets any chosen tokens."""
         distribution = await self._query(None)
+        base = await self._query_base(list(distribution.prompt_ids)) if self.compare else None
         self.prompt_ids = list(distribution.prompt_ids)
         self._steps = []
         self.distribution = distribution
+        self.base = base
         return distribution
 
     async def choose(self, token_id: int, *, prob: float | None = None) -> Distribution:
@@ -235,12 +304,15 @@ class StepSession:
         known = token_id in current.pieces
         # A token outside the top_n has no piece yet: the same request asks for it.
         following = await self._query(ids, None if known else [token_id])
+        # Both answers before any state changes: a failed request leaves the session as it was.
+        following_base = await self._query_base(ids) if self.compare else None
         piece = current.pieces.get(token_id, following.pieces.get(token_id, b""))
         if prob is None:
             prob = current.base_prob(token_id)
-        self._steps.append(_Step(token_id, piece, float(prob), current))
+        self._steps.append(_Step(token_id, piece, float(prob), current, self.base))
         current.pieces.setdefault(token_id, piece)
         self.distribution = following
+        self.base = following_base
         return following
 
     async def undo(self) -> Distribution | None:
@@ -250,4 +322,5 @@ class StepSession:
             return None
         step = self._steps.pop()
         self.distribution = step.before
+        self.base = step.before_base       # None when comparing started later: fetch_base() asks
         return step.before

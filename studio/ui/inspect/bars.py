@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QWidget
 
 from studio.ui.theme import ChartPalette, mix_colours, theme_watcher
@@ -83,13 +83,17 @@ class BarRow:
     logit: float = 0.0
     piece_bytes: bytes = b""
     note: str = ""         # extra tooltip line (e.g. "completes 猫 with the bytes before it")
+    before: float | None = None   # comparing: the model without its adapters, same settings as `prob`
 
 
 class BarChart(QWidget):
     """Horizontal bars, best token first, on an absolute 0–100 % scale so temperature visibly
     sharpens or flattens them. A kept bar is solid with a tick at the model's own probability;
     a cut bar (outside top-k / top-p) is a faint ghost of its base probability. Click a bar →
-    `token_clicked(id)`; hover → tooltip with id, bytes and both probabilities."""
+    `token_clicked(id)`; hover → tooltip with id, bytes and both probabilities.
+
+    Comparing (set_legend, rows with `before`): two thin bars per token, the model without its
+    adapters above the one with them, and the change in percentage points instead of the value."""
 
     token_clicked = Signal(int)
 
@@ -103,6 +107,7 @@ class BarChart(QWidget):
         self.rows: list[BarRow] = []
         self.drawn_id = -1           # the token "Take sampled" drew last, outlined
         self.hint = ""
+        self.legend: tuple[str, str] | None = None     # (without adapters, with them) while comparing
         self._hover = -1
         self._colours = ChartPalette()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
@@ -118,6 +123,22 @@ class BarChart(QWidget):
         self._hover = -1 if self._hover >= len(self.rows) else self._hover
         self.updateGeometry()
         self.update()
+
+    def set_legend(self, legend: tuple[str, str] | None) -> None:
+        """The two sides' names while comparing; None shows the plain chart."""
+        self.legend = legend
+        self.updateGeometry()
+        self.update()
+
+    @property
+    def comparing(self) -> bool:
+        return self.legend is not None and any(r.before is not None for r in self.rows)
+
+    def points(self, delta: float) -> str:
+        """A change in probability as percentage points: "+12.3 pts", "−4.0 pts"."""
+        value = round(delta * 100, 1)
+        sign = "+" if value > 0 else "\u2212" if value < 0 else ""
+        return self.tr("{delta} pts").format(delta=f"{sign}{abs(value):.1f}")
 
     def set_hint(self, text: str) -> None:
         """What an empty chart says (e.g. "Press Predict")."""
@@ -136,18 +157,21 @@ class BarChart(QWidget):
     def scale(self) -> tuple[float, float]:
         """The axis' end and guide step: the smallest end that holds every bar, so a flat
         distribution is still readable; the guides' labels say what the lengths mean."""
-        peak = max((max(r.prob, r.base_prob) for r in self.rows), default=1.0)
+        peak = max((max(r.prob, r.base_prob, r.before or 0.0) for r in self.rows), default=1.0)
         return next((s for s in self.SCALES if peak <= s[0] + 1e-9), self.SCALES[-1])
 
     def _axis_height(self) -> int:
         return self.fontMetrics().height() + 4
 
+    def _legend_height(self) -> int:
+        return self.fontMetrics().height() + 6 if self.comparing else 0
+
     def row_height(self) -> int:
         """Rows share the height they are given (between a compact and a roomy size)."""
-        low = self.fontMetrics().height() + 4
+        low = self.fontMetrics().height() + (8 if self.comparing else 4)    # two bars need room
         if not self.rows:
             return low + 4
-        room = (self.height() - self._axis_height() - 2 * self.PAD) // len(self.rows)
+        room = (self.height() - self._top() - self.PAD) // len(self.rows)
         return int(max(low, min(low + 14, room)))
 
     def sizeHint(self) -> QSize:
@@ -163,10 +187,11 @@ class BarChart(QWidget):
         return max(48, min(widest + 12, int(self.width() * 0.32)))
 
     def _value_width(self) -> int:
-        return self.fontMetrics().horizontalAdvance("— (99.9%)") + 10
+        widest = self.points(-0.999) if self.comparing else "— (99.9%)"
+        return self.fontMetrics().horizontalAdvance(widest) + 10
 
     def _top(self) -> int:
-        return self.PAD + self._axis_height()
+        return self.PAD + self._legend_height() + self._axis_height()
 
     def row_rect(self, index: int) -> QRect:
         h = self.row_height()
@@ -208,10 +233,13 @@ class BarChart(QWidget):
             painter.setPen(c.dim)
             text = f"{value * 100:g}%" if i else "0"
             width = fm.horizontalAdvance(text)
-            painter.drawText(QRect(x - width // 2 - 2, self.PAD, width + 4, self._axis_height()),
+            painter.drawText(QRect(x - width // 2 - 2, top - self._axis_height(), width + 4, self._axis_height()),
                              Qt.AlignmentFlag.AlignCenter, text)
         small = QFont(self.font())
         small.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.85))
+        if self.comparing:
+            self._paint_comparison(painter, area, scale)
+            return
         for i, row in enumerate(self.rows):
             r = self.row_rect(i)
             if i == self._hover:
@@ -251,6 +279,66 @@ class BarChart(QWidget):
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, value)
             painter.setFont(self.font())
 
+    def _side_colours(self) -> tuple[QColor, QColor]:
+        """(without adapters, with them): a neutral grey beside the usual blue."""
+        c = self._colours
+        return mix_colours(c.base, c.text, 0.42), c.bar
+
+    def _change_colour(self, delta: float) -> QColor:
+        c = self._colours
+        if round(delta * 100, 1) == 0:
+            return c.dim
+        if delta > 0:
+            return QColor(30, 140, 60) if not c.dark else QColor(100, 205, 120)
+        return QColor(200, 55, 40) if not c.dark else QColor(255, 115, 100)
+
+    def _paint_comparison(self, painter: QPainter, area: QRect, scale: float) -> None:
+        c = self._colours
+        fm = self.fontMetrics()
+        base_colour, adapted_colour = self._side_colours()
+        # The legend: a swatch and a name per side, above the axis.
+        x = area.left()
+        y = self.PAD
+        box = fm.height() - 6
+        for colour, name in zip((base_colour, adapted_colour), self.legend or ("", "")):
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(QRectF(x, y + 3, box * 1.6, box), 2, 2)
+            x += int(box * 1.6) + 5
+            room = max(0, self.width() - self.PAD - x)
+            text = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, min(room, area.width() // 2))
+            painter.setPen(c.text)
+            painter.drawText(QRect(x, y, fm.horizontalAdvance(text) + 2, fm.height() + 2),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+            x += fm.horizontalAdvance(text) + 18
+        label_w = self._label_width()
+        h = self.row_height()
+        for i, row in enumerate(self.rows):
+            r = self.row_rect(i)
+            if i == self._hover:
+                painter.fillRect(r, c.hover)
+            text_rect = QRect(4, r.top(), label_w - 4, h)
+            painter.setPen(c.text if row.kept else c.dim)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             fm.elidedText(row.label, Qt.TextElideMode.ElideRight, text_rect.width()))
+            bar_h = max(4.0, (h - 6) / 2 - 1)
+            y = r.top() + (h - 2 * bar_h - 2) / 2
+            painter.setPen(Qt.PenStyle.NoPen)
+            for offset, value, colour in ((0.0, row.before or 0.0, base_colour),
+                                          (bar_h + 2, row.prob, adapted_colour)):
+                if value > 0:
+                    width = max(1.0, area.width() * min(1.0, value / scale))
+                    painter.setBrush(colour)
+                    painter.drawRoundedRect(QRectF(area.left(), y + offset, width, bar_h), 2, 2)
+            if row.id == self.drawn_id:
+                painter.setPen(QPen(c.drawn, 2))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(QRectF(area.left() - 3, y - 2, area.width() + 6, 2 * bar_h + 6), 4, 4)
+            delta = row.prob - (row.before or 0.0)
+            painter.setPen(self._change_colour(delta))
+            painter.drawText(QRect(area.right() + 6, r.top(), self._value_width(), h),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.points(delta))
+
     # -- mouse ------------------------------------------------------------------------------
     def mouseMoveEvent(self, event) -> None:
         index = self.row_at(event.position().toPoint())
@@ -281,7 +369,13 @@ class BarChart(QWidget):
         if row.piece_bytes:
             lines.append(self.tr("Piece {piece} · bytes {hex}").format(
                 piece=repr(row.piece_bytes.decode("utf-8", "replace")), hex=row.piece_bytes.hex(" ")))
-        if row.kept:
+        if row.before is not None and self.legend is not None:
+            lines.append(self.tr("{name}: {prob}").format(name=self.legend[0], prob=percent(row.before)))
+            lines.append(self.tr("{name}: {prob}").format(name=self.legend[1], prob=percent(row.prob)))
+            lines.append(self.tr("Change: {points}").format(points=self.points(row.prob - row.before)))
+            if not row.kept:
+                lines.append(self.tr("Cut by top-k / top-p with the adapters: cannot be sampled"))
+        elif row.kept:
             lines.append(self.tr("Probability now: {now} (the model's own: {base})").format(
                 now=percent(row.prob), base=percent(row.base_prob)))
         else:

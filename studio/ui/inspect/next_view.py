@@ -5,6 +5,8 @@ The llama.cpp engine (EngineClient.next_logits(full=True), through StepSession) 
 logits vector once per step; temperature, top-p and top-k are then applied with numpy in
 studio.core.inspect.next_token.Distribution, so the sliders never ask the engine again. The logit
 lens comes from the inspector (llama.cpp for a GGUF file, torch for an HF folder) on the same token ids.
+With LoRA adapters attached, "Compare with the base model" also asks the engine for each step
+without them (StepSession(compare=True)) and the bars pair the two (next_token.compare).
 
 This module holds NextTokenView (state, predicting and stepping, showing, the lens hookup); its step
 and sampling panels are widgets of studio.ui.inspect.step_panel that it connects to.
@@ -21,7 +23,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter,
                                QVBoxLayout, QWidget)
 
-from studio.core.inspect.next_token import Distribution, StepSession
+from studio.core.inspect.next_token import Distribution, StepSession, compare
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import EngineBusy, Lease, Workspace
 from studio.ui.inspect.bars import BarRow, group_chosen, percent, set_note, split_utf8, visible_piece
@@ -31,6 +33,7 @@ from studio.ui.tasks import spawn
 
 BARS = 15                 # bars in the chart
 TOP_N = 64                # pieces the engine sends per step (labels for the bars and their tooltips)
+COMPARE_N = 8             # comparing: each side's top tokens, so at most 16 pairs of bars
 
 
 @dataclass
@@ -67,6 +70,11 @@ class NextTokenView(QWidget):
         self.chat_toggle.setToolTip(self.tr("Wrap the prompt in the model's chat template as a user message: "
                                             "the bars then show how the assistant's reply would start"))
         self.chat_toggle.toggled.connect(self._on_prompt_edited)
+        self.compare_toggle = QCheckBox(self.tr("Compare with the base model"), self)
+        self.compare_toggle.setObjectName("NextCompare")
+        self.compare_toggle.setVisible(False)        # only while the engine has adapters on this model
+        self.compare_toggle.toggled.connect(self._on_compare_toggled)
+        self._adapter_names = ""
         self.predict_button = QPushButton(self.tr("Predict"), self)
         self.predict_button.setObjectName("PredictNext")
         self.predict_button.setDefault(True)
@@ -79,6 +87,7 @@ class NextTokenView(QWidget):
         self.reset_button.clicked.connect(lambda: spawn(self.reset(), on_error=self._unexpected))
         side = QVBoxLayout()
         side.addWidget(self.chat_toggle)
+        side.addWidget(self.compare_toggle)
         buttons = QHBoxLayout()
         buttons.addWidget(self.predict_button)
         buttons.addWidget(self.reset_button)
@@ -168,6 +177,16 @@ class NextTokenView(QWidget):
     def refresh_adapters(self) -> None:
         """The engine's attached adapters changed (or the model did): offer or hide the comparisons."""
         self.lens.refresh_adapters(self.model)
+        adapters = self.inspector.adapters(self.model) if self.model else []
+        self._adapter_names = ", ".join(
+            (a.get("name") or Path(str(a["path"])).stem) + (f" ×{a['scale']:g}" if a.get("scale", 1.0) != 1.0 else "")
+            for a in adapters)
+        self.compare_toggle.setToolTip(self.tr(
+            "Also ask the model without {adapters} at each step: two bars per token and how far the "
+            "adapter moved it").format(adapters=self._adapter_names))
+        self.compare_toggle.setVisible(bool(adapters))
+        if not adapters:
+            self.compare_toggle.setChecked(False)
 
     async def _ensure_model(self, lease: Lease) -> bool:
         """Load the view's model into the engine when it holds another one (through the workspace,
@@ -209,6 +228,7 @@ class NextTokenView(QWidget):
         self.busy = busy
         has = self.distribution is not None and not busy
         self.predict_button.setEnabled(not busy)
+        self.compare_toggle.setEnabled(not busy)
         self.reset_button.setEnabled(has and bool(self._picks))
         self.step_panel.set_steps_enabled(has, has and bool(self._picks))
         self.bars.setEnabled(not busy)
@@ -284,7 +304,8 @@ class NextTokenView(QWidget):
             self.show_note(self.tr("Type a prompt first."), "warning")
             return False
         self.show_note("")
-        session = StepSession(self.workspace.engine, prompt, chat=chat, top_n=TOP_N)
+        session = StepSession(self.workspace.engine, prompt, chat=chat, top_n=TOP_N,
+                              compare=self.compare_toggle.isChecked())
         if not await self._on_engine(session.start):
             return False
         self.session = session
@@ -293,6 +314,8 @@ class NextTokenView(QWidget):
         self._reseed()
         self.drawn_label.setText("")
         self._show_step()
+        session.compare = self.compare_toggle.isChecked()     # it may have been toggled meanwhile
+        await self._fill_base()
         return True
 
     async def choose(self, token_id: int, *, how: str = "click") -> bool:
@@ -316,6 +339,7 @@ class NextTokenView(QWidget):
             return False
         self._picks.append(pick)
         self._show_step()
+        await self._fill_base()
         return True
 
     async def take_top(self) -> bool:
@@ -351,6 +375,7 @@ class NextTokenView(QWidget):
         await self.session.undo()
         self._picks.pop()
         self._show_step()
+        await self._fill_base()
         return True
 
     async def reset(self) -> bool:
@@ -362,6 +387,27 @@ class NextTokenView(QWidget):
             self._picks.pop()
         self._reseed()
         self.drawn_label.setText("")
+        self._show_step()
+        await self._fill_base()
+        return True
+
+    # -- comparing with the base model -------------------------------------------------------
+    def _on_compare_toggled(self, on: bool) -> None:
+        if self.session is not None:
+            self.session.compare = on
+        self._reshape()
+        if on:
+            spawn(self._fill_base(), on_error=self._unexpected)
+
+    async def _fill_base(self) -> bool:
+        """Comparing: fetch the base model's distribution for the step in hand when it is missing
+        (comparing was turned on after it, or undo went back to such a step)."""
+        session = self.session
+        if (session is None or not session.compare or session.base is not None or self.busy
+                or session.distribution is None):
+            return False
+        if not await self._on_engine(session.fetch_base):
+            return False
         self._show_step()
         return True
 
@@ -375,10 +421,22 @@ class NextTokenView(QWidget):
         settings = self.settings()
         pending = self.session.pending_bytes if self.session is not None else b""
         rows = []
-        for c in distribution.candidates(BARS, **settings):
-            label, note = self._label(c.id, c.piece_bytes, pending)
-            rows.append(BarRow(id=c.id, label=label, prob=c.prob, base_prob=c.base_prob, kept=c.kept, rank=c.rank,
-                               logit=c.logit, piece_bytes=c.piece_bytes, note=note))
+        base = self.session.base if self.session is not None and self.compare_toggle.isChecked() else None
+        if base is not None:
+            for change in compare(distribution, base, COMPARE_N, **settings):
+                label, note = self._label(change.id, change.piece_bytes, pending)
+                rows.append(BarRow(id=change.id, label=label, prob=change.adapted_prob,
+                                   base_prob=distribution.base_prob(change.id), kept=change.kept, rank=change.rank,
+                                   logit=change.logit, piece_bytes=change.piece_bytes, note=note,
+                                   before=change.base_prob))
+            self.bars.set_legend((self.tr("Base model"),
+                                  self.tr("With {adapters}").format(adapters=self._adapter_names)))
+        else:
+            for c in distribution.candidates(BARS, **settings):
+                label, note = self._label(c.id, c.piece_bytes, pending)
+                rows.append(BarRow(id=c.id, label=label, prob=c.prob, base_prob=c.base_prob, kept=c.kept,
+                                   rank=c.rank, logit=c.logit, piece_bytes=c.piece_bytes, note=note))
+            self.bars.set_legend(None)
         self.bars.set_rows(rows)
         kept = int(np.count_nonzero(distribution.probs(**settings)))
         self.entropy_label.setText(self.tr("Entropy {bits} bits (the model's own: {base}) · {kept} of {vocab} "
