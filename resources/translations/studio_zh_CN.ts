@@ -2098,6 +2098,30 @@
       <source>Saved {path}</source>
       <translation>已保存 {path}</translation>
     </message>
+    <message>
+      <source>Adapted − base: red where the adapter made a token attend more, blue less. The largest change is {change} in layer {layer}, head {head}.</source>
+      <translation>适配后 − 基础：红色表示适配器让该词元更多地关注，蓝色表示更少。最大的变化是第 {layer} 层第 {head} 个头的 {change}。</translation>
+    </message>
+    <message>
+      <source>Adapter's change</source>
+      <translation>适配器带来的变化</translation>
+    </message>
+    <message>
+      <source>Change made by {names}</source>
+      <translation>{names} 带来的变化</translation>
+    </message>
+    <message>
+      <source>Compute with and without the attached adapter and show the difference: red where the adapter made a token attend more, blue less</source>
+      <translation>分别在挂载和不挂载适配器时计算并显示差值：红色表示适配器让词元更多地关注，蓝色表示更少</translation>
+    </message>
+    <message>
+      <source>Starting…</source>
+      <translation>正在开始…</translation>
+    </message>
+    <message>
+      <source>{stage} (about {size})</source>
+      <translation>{stage}（约 {size}）</translation>
+    </message>
   </context>
   <context>
     <name>BarChart</name>
@@ -2171,6 +2195,10 @@
       <source>query '{query}' → key '{key}': {weight}</source>
       <translation>查询“{query}” → 键“{key}”：{weight}</translation>
     </message>
+    <message>
+      <source>query '{query}' → key '{key}': {change} with the adapter</source>
+      <translation>查询 '{query}' → 键 '{key}'：挂载适配器后变化 {change}</translation>
+    </message>
   </context>
   <context>
     <name>InspectView</name>
@@ -2213,6 +2241,22 @@
     <message>
       <source>Embeddings</source>
       <translation>嵌入</translation>
+    </message>
+    <message>
+      <source>Adapter:</source>
+      <translation>适配器：</translation>
+    </message>
+    <message>
+      <source>Attach a LoRA adapter trained on this model (the chat uses it too); Attention, Next token and the logit lens can then compare the model before and after it</source>
+      <translation>挂载一个在此模型上训练的 LoRA 适配器（聊天也会使用它）；之后注意力、下一个词元和 logit lens 都可以对比微调前后的模型</translation>
+    </message>
+    <message>
+      <source>None (the base model)</source>
+      <translation>无（基础模型）</translation>
+    </message>
+    <message>
+      <source>The adapter could not be attached: {error}</source>
+      <translation>无法挂载适配器：{error}</translation>
     </message>
   </context>
   <context>
@@ -2308,6 +2352,34 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>Only the first {shown} of {total} tokens were analysed.</source>
       <translation>只分析了前 {shown} 个词元（共 {total} 个）。</translation>
+    </message>
+    <message>
+      <source>Compare with the base model</source>
+      <translation>与基础模型对比</translation>
+    </message>
+    <message>
+      <source>Decode every layer's hidden state with the model's final norm and output matrix: watch the answer form layer by layer</source>
+      <translation>用模型自己的最终归一化和输出矩阵解码每一层的隐藏状态：逐层观察答案如何形成</translation>
+    </message>
+    <message>
+      <source>Run the lens with and without the attached adapter and say at which layer the two part</source>
+      <translation>分别在挂载和不挂载适配器时运行 logit lens，并指出两者从哪一层开始分道扬镳</translation>
+    </message>
+    <message>
+      <source>Starting…</source>
+      <translation>正在开始…</translation>
+    </message>
+    <message>
+      <source>The adapter changes the prediction from {base} to {tuned}: the two lenses part at {layer} and stay apart up to the output.</source>
+      <translation>适配器把预测从 {base} 改成了 {tuned}：两者的 logit lens 在{layer}分开，并一直到输出都不再一致。</translation>
+    </message>
+    <message>
+      <source>With the adapter the model still predicts {piece}; the two lenses differ at {n} of {count} layers, most at {layer} (the base model's top token moves by {change}).</source>
+      <translation>挂载适配器后模型仍然预测 {piece}；两者的 logit lens 在 {count} 层中有 {n} 层不同，差别最大的是{layer}（基础模型首选词元的概率变化了 {change}）。</translation>
+    </message>
+    <message>
+      <source>base model: {piece} · {prob}</source>
+      <translation>基础模型：{piece} · {prob}</translation>
     </message>
   </context>
   <context>

@@ -36,9 +36,9 @@ def test_gguf_files_go_to_llamacpp_and_folders_to_torch(tmp_path, starter_model)
 def test_estimates_are_said_in_numbers_before_a_job(tmp_path, starter_model):
     ins = inspector(tmp_path)
     plain = ins.estimate_attention(starter_model, 256)
-    # 30 layers × 9 heads × 256² weights: float32 while captured, float16 kept, the view's float32 copy
-    assert plain.bytes == 30 * 9 * 256 * 256 * 10
-    assert plain.sentence() == ("Attention for 256 tokens on llama.cpp: about 169 MB of memory "
+    # 30 layers × 9 heads × 256² weights, float16 in the engine and float16 in the view
+    assert plain.bytes == 30 * 9 * 256 * 256 * 4
+    assert plain.sentence() == ("Attention for 256 tokens on llama.cpp: about 68 MB of memory "
                                 "(30 layers × 9 heads × 256² weights).")
     both = ins.estimate_attention(starter_model, 256, compare=True)
     assert both.bytes > 2 * plain.bytes and "with and without the adapter" in both.sentence()

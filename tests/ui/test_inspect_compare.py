@@ -66,7 +66,8 @@ def test_pick_a_trained_adapter_then_compare_attention_and_the_lens(qtbot, run, 
         assert run(attention.compute(), timeout=120) is True, attention.note.text()
         both = attention.comparison
         assert both is not None and both.base.ids == both.tuned.ids == attention.result.ids
-        np.testing.assert_allclose(attention.result.weights, both.tuned.weights - both.base.weights, atol=1e-6)
+        np.testing.assert_allclose(attention.result.weights, both.tuned.weights.astype(np.float32) - both.base.weights,
+                                   atol=1e-6)
         assert np.abs(attention.result.weights).max() > 0.05          # the adapter moved attention
         assert not np.triu(attention.result.weights, k=1).any()       # nothing changes in the future
         assert attention.grid.span and attention.zoom.span

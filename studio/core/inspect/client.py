@@ -83,7 +83,7 @@ class AttentionFile(TypedDict, total=False):
 
 @dataclass
 class AttentionResult:
-    weights: np.ndarray  # float32 [layers, heads, tokens, tokens]; each row sums to 1, causal
+    weights: np.ndarray  # float32 or float16 [layers, heads, tokens, tokens]; each row sums to 1, causal
     ids: list[int]
     labels: list[str]
     truncated_from: int | None
@@ -103,18 +103,18 @@ class AttentionResult:
 
     def layer_mean(self, layer: int) -> np.ndarray:
         """[T, T]: one layer's attention averaged over its heads."""
-        return self.weights[layer].mean(axis=0)
+        return self.weights[layer].mean(axis=0, dtype=np.float32)
 
     def mean(self) -> np.ndarray:
         """[T, T]: attention averaged over every layer and head."""
-        return self.weights.mean(axis=(0, 1))
+        return self.weights.mean(axis=(0, 1), dtype=np.float32)
 
     def save_npz(self, path: str | os.PathLike[str]) -> Path:
         """Write weights + ids + tokens (labels) to `path` exactly (no ".npz" appended)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as handle:
-            np.savez(handle, weights=self.weights, ids=np.asarray(self.ids, dtype=np.int64),
+        with open(target, "wb") as handle:  # exports are float32, whatever precision is held
+            np.savez(handle, weights=self.weights.astype(np.float32, copy=False), ids=np.asarray(self.ids, dtype=np.int64),
                      tokens=np.asarray(self.labels, dtype=np.str_))
         return target
 
@@ -125,7 +125,7 @@ class AttentionResult:
             weights = data["weights"]
             ids = [int(i) for i in data["ids"]]
             labels = [str(t) for t in data["tokens"]]
-        if weights.dtype != np.float32:
+        if weights.dtype not in (np.float32, np.float16):  # float16 (llama.cpp's maps) stays: half the memory
             weights = weights.astype(np.float32)
         return cls(weights, ids, labels, truncated_from, Path(path))
 

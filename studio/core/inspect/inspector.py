@@ -86,7 +86,7 @@ class AttentionComparison:
 
     def difference(self) -> np.ndarray:
         """float32 [layers, heads, T, T]: adapted − base (positive: the adapter made it attend more)."""
-        return self.tuned.weights - self.base.weights
+        return np.subtract(self.tuned.weights, self.base.weights, dtype=np.float32)
 
 
 def lens_parting(base: dict[str, Any], tuned: dict[str, Any]) -> LensParting:
@@ -163,9 +163,9 @@ class Inspector:
         layers, heads, _embd, _vocab = _shape(model)
         maps = layers * heads * n_tokens * n_tokens
         backend = self.backend(model)
-        # llama.cpp: float32 while capturing + float16 kept + the float32 copy the view reads;
-        # torch: its float32 attentions, the file, and the view's copy.
-        per_map = 10 if backend == ENGINE else 14
+        # llama.cpp: float16 in the engine and float16 in the view; torch: its float32 attentions,
+        # the file, and the view's float32 copy.
+        per_map = 4 if backend == ENGINE else 12
         sides = 2 if compare else 1
         total = maps * per_map * sides + (maps * 4 if compare else 0)
         detail = f"{layers} layers × {heads} heads × {n_tokens:,}² weights"

@@ -161,7 +161,7 @@ class GridThumbs:
 def prepare_grid(weights: np.ndarray, thumb: int = THUMB_MAX, *, signed: bool = False) -> GridThumbs:
     """Qt-free and thread-safe: pool every head and compute the means (`signed` for a difference)."""
     start = time.perf_counter()
-    weights = np.asarray(weights, dtype=np.float32)
+    weights = np.asarray(weights)   # float16 stays float16: no full-size float32 copy
     layer_means = weights.mean(axis=1, dtype=np.float32)
     mean = layer_means.mean(axis=0, dtype=np.float32)
     size = max(1, min(int(weights.shape[-1]), thumb))
