@@ -429,25 +429,11 @@ def test_logit_lens_last_layer_matches_the_bars(qtbot, run, engine, analyser, st
 
 @pytest.fixture(scope="module")
 def random_adapter(starter_model, dequantized_starter, tmp_path_factory):
-    """A random q/k/v/o LoRA adapter for the starter (as tests/core/test_engine_lens.py makes one,
-    stronger, so the screenshot shows the two sides apart): untrained, it only has to move the prediction."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    """A random q/k/v/o LoRA adapter for the starter, stronger than the core tests' so the screenshot
+    shows the two sides apart: untrained, it only has to move the prediction."""
+    from tests.lora_fixtures import random_lora_gguf
 
-    from studio.core.training.export_gguf import export_lora_gguf
-
-    folder = tmp_path_factory.mktemp("adapter")
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(str(dequantized_starter), dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.2)
-    peft_model.save_pretrained(str(folder / "lora"))
-    return export_lora_gguf(folder / "lora", folder / "adapter.gguf", base_model=starter_model)
+    return random_lora_gguf(dequantized_starter, starter_model, tmp_path_factory.mktemp("adapter"), std=0.2)
 
 
 def _engine_probs(run, engine, ids: list[int], wanted: list[int], *, base: bool = False) -> dict[int, float]:

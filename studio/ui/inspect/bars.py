@@ -241,13 +241,7 @@ class BarChart(QWidget):
             self._paint_comparison(painter, area, scale)
             return
         for i, row in enumerate(self.rows):
-            r = self.row_rect(i)
-            if i == self._hover:
-                painter.fillRect(r, c.hover)
-            text_rect = QRect(4, r.top(), label_w - 4, h)
-            painter.setPen(c.text if row.kept else c.dim)
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(row.label, Qt.TextElideMode.ElideRight, text_rect.width()))
+            r = self._paint_row_start(painter, i, row, label_w, h, fm)
             bar_h = max(6, h - 8)
             y = r.top() + (h - bar_h) // 2
             base_w = area.width() * min(1.0, row.base_prob / scale)
@@ -292,6 +286,18 @@ class BarChart(QWidget):
             return QColor(30, 140, 60) if not c.dark else QColor(100, 205, 120)
         return QColor(200, 55, 40) if not c.dark else QColor(255, 115, 100)
 
+    def _paint_row_start(self, painter: QPainter, i: int, row, label_w: int, h: int, fm) -> QRect:
+        """Row i's hover background and its label, right-aligned before the bars; returns the row's rect."""
+        c = self._colours
+        r = self.row_rect(i)
+        if i == self._hover:
+            painter.fillRect(r, c.hover)
+        text_rect = QRect(4, r.top(), label_w - 4, h)
+        painter.setPen(c.text if row.kept else c.dim)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         fm.elidedText(row.label, Qt.TextElideMode.ElideRight, text_rect.width()))
+        return r
+
     def _paint_comparison(self, painter: QPainter, area: QRect, scale: float) -> None:
         c = self._colours
         fm = self.fontMetrics()
@@ -314,13 +320,7 @@ class BarChart(QWidget):
         label_w = self._label_width()
         h = self.row_height()
         for i, row in enumerate(self.rows):
-            r = self.row_rect(i)
-            if i == self._hover:
-                painter.fillRect(r, c.hover)
-            text_rect = QRect(4, r.top(), label_w - 4, h)
-            painter.setPen(c.text if row.kept else c.dim)
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(row.label, Qt.TextElideMode.ElideRight, text_rect.width()))
+            r = self._paint_row_start(painter, i, row, label_w, h, fm)
             bar_h = max(4.0, (h - 6) / 2 - 1)
             y = r.top() + (h - 2 * bar_h - 2) / 2
             painter.setPen(Qt.PenStyle.NoPen)

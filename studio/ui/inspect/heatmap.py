@@ -56,22 +56,23 @@ def _argb(colour: QColor) -> int:
     return 0xFF000000 | (colour.red() << 16) | (colour.green() << 8) | colour.blue()
 
 
-def colour_table(dark: bool, background: QColor) -> np.ndarray:
-    """uint32 ARGB [256]: index 0 = background (exact zeros), 1..255 = the ramp."""
-    rgb = _ramp(_RAMP_DARK if dark else _RAMP_LIGHT, 255)
+def _table(points, background: QColor) -> np.ndarray:
+    """uint32 ARGB [256]: index 0 = background, 1..255 = the ramp through `points`."""
+    rgb = _ramp(points, 255)
     table = np.empty(256, dtype=np.uint32)
     table[0] = _argb(background)
     table[1:] = 0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     return table
+
+
+def colour_table(dark: bool, background: QColor) -> np.ndarray:
+    """Index 0 = background (exact zeros), 1..255 = the sequential ramp."""
+    return _table(_RAMP_DARK if dark else _RAMP_LIGHT, background)
 
 
 def diverging_table(dark: bool, background: QColor) -> np.ndarray:
-    """uint32 ARGB [256]: index 0 = background (the masked future), 1..255 = −span … +span."""
-    rgb = _ramp(_DIVERGING_DARK if dark else _DIVERGING_LIGHT, 255)
-    table = np.empty(256, dtype=np.uint32)
-    table[0] = _argb(background)
-    table[1:] = 0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    return table
+    """Index 0 = background (the masked future), 1..255 = −span … +span."""
+    return _table(_DIVERGING_DARK if dark else _DIVERGING_LIGHT, background)
 
 
 def signed_indices(values: np.ndarray, span: float) -> np.ndarray:
