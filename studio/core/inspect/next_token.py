@@ -186,8 +186,8 @@ def compare(adapted: Distribution, base: Distribution, n: int = 10, temperature:
     if adapted.n_vocab != base.n_vocab:
         raise ValueError(f"the two distributions have different vocabularies "
                          f"({adapted.n_vocab:,} and {base.n_vocab:,} tokens)")
-    settings = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "min_p": min_p}
-    after, before = adapted.probs(**settings), base.probs(**settings)
+    after = adapted.probs(temperature, top_p, top_k, min_p)
+    before = base.probs(temperature, top_p, top_k, min_p)
     count = min(max(0, int(n)), adapted.n_vocab)
     ids = dict.fromkeys([*adapted._order[:count].tolist(), *base._order[:count].tolist()])
     out = []
