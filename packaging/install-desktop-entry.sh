@@ -7,7 +7,10 @@
 #   bash packaging/install-desktop-entry.sh --uninstall  remove what this script installed
 #
 # Installs into ${XDG_DATA_HOME:-~/.local/share}: applications/local-llm-studio.desktop, the icon
-# (hicolor scalable + 256 px), and a MIME type application/x-gguf for *.gguf files.
+# (hicolor scalable + 256 px), and the MIME types application/x-gguf (*.gguf) and application/jsonl
+# (*.jsonl, where shared-mime-info lacks it) from packaging/linux/local-llm-studio-mime.xml. The
+# desktop entry also lists the standard dataset types (JSON, CSV, TSV, plain text) for "Open with".
+# Opening a file while the app runs hands it to the running window (one app at a time).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,5 +85,5 @@ install -m 644 "$REPO/packaging/linux/$APP_ID-mime.xml" "$DATA/mime/packages/$AP
 refresh_caches
 
 say "Installed $DATA/applications/$APP_ID.desktop (runs $EXEC)"
-say "Look for 'Local LLM Studio' in your application menu; .gguf files now offer it too."
+say "Look for 'Local LLM Studio' in your application menu; .gguf and dataset files now offer it too."
 say "Undo with: bash packaging/install-desktop-entry.sh --uninstall"

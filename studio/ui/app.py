@@ -4,6 +4,10 @@ Start-up is kept short: nothing heavy is imported before the window shows (no to
 in this process, no gguf/numpy); the model library is built and the model loaded afterwards, in
 the background. Set STUDIO_STARTUP_REPORT=1 to print the time to the first shown window, and
 STUDIO_EXIT_AFTER_SHOW=1 to quit right after it (for start-up benchmarks).
+
+One app at a time per data folder (studio.ui.single_instance): a second launch hands its file
+arguments to the running window and exits 0, before it opens the chat database or starts an engine.
+STUDIO_TEST_REPORT_OPEN=1 prints `OPEN ["/abs/path", ...]` each time files reach the window.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import time
 _T0 = time.perf_counter()
 
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtGui import QIcon  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QTimer  # noqa: E402
+from PySide6.QtGui import QGuiApplication, QIcon  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from studio import APP_ID, APP_NAME  # noqa: E402
 from studio.ui.resources import resource  # noqa: E402
@@ -26,6 +31,7 @@ from studio.ui.resources import resource  # noqa: E402
 
 def run_app(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
+    created = QApplication.instance() is None
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
@@ -35,9 +41,24 @@ def run_app(argv: list[str] | None = None) -> int:
     if icon_path.is_file():
         app.setWindowIcon(QIcon(str(icon_path)))
 
+    from studio.core import paths
+    from studio.ui.single_instance import Handoff, claim
+
+    # Files given on the command line (the desktop entry passes %F) open like dropped ones; Qt has
+    # taken its own options (-platform …) out of app.arguments().
+    args = app.arguments()[1:] if created else argv[1:]
+    files = [os.path.abspath(a) for a in args if a and not a.startswith("-")]
+    try:
+        handoff, instance = claim(paths.data_dir(), files)
+    except OSError:  # no data folder: the chat store falls back to memory and says so; nothing to share
+        handoff, instance = Handoff.FAILED, None
+    if handoff is Handoff.DELIVERED:  # the running window has them; this launch opens nothing
+        return 0
+    if handoff is Handoff.NO_ANSWER:
+        return _say_not_answering(app)
+
     import qasync
 
-    from studio.core import paths
     from studio.core.chat.store_recovery import open_chat_store
     from studio.core.engine.client import EngineClient
     from studio.core.settings import load_settings_checked
@@ -60,6 +81,7 @@ def run_app(argv: list[str] | None = None) -> int:
 
     report = os.environ.get("STUDIO_STARTUP_REPORT")
     exit_after_show = os.environ.get("STUDIO_EXIT_AFTER_SHOW")
+    report_open = os.environ.get("STUDIO_TEST_REPORT_OPEN")
 
     def shown() -> None:
         if report or exit_after_show:
@@ -70,23 +92,63 @@ def run_app(argv: list[str] | None = None) -> int:
         # The model library (gguf/numpy) and the model itself come after the window shows.
         spawn(start_then_open(), on_error=window._unexpected)
 
-    # Files given on the command line (the desktop entry passes %F) open like dropped ones.
-    from studio.ui.finetune import DATASET_SUFFIXES
+    # Files from the command line and from later launches wait until start-up has picked the model.
+    pending: list[str] = list(files)
+    started = False
 
-    opened = [a for a in argv[1:] if a.lower().endswith(".gguf")]
-    datasets = [os.path.abspath(a) for a in argv[1:] if a.lower().endswith(DATASET_SUFFIXES)]
+    def open_files(paths_: list[str]) -> None:
+        if report_open:
+            print("OPEN " + json.dumps(paths_), flush=True)
+        window.open_files(paths_)
+
+    def handed(paths_: list[str], activate: bool) -> None:
+        if started and paths_:
+            open_files(paths_)
+            return
+        pending.extend(paths_)
+        if activate:
+            window.bring_to_front()
+
+    if instance is not None:
+        instance.open_requested.connect(handed)
+        app.aboutToQuit.connect(instance.close)
 
     async def start_then_open() -> None:
+        nonlocal started
         await window.startup()
-        for path in opened:
-            await window.import_and_load(os.path.abspath(path))
-        if datasets:
-            window.open_datasets(datasets)
+        started = True
+        if pending:
+            files_, pending[:] = list(pending), []
+            open_files(files_)
 
     QTimer.singleShot(0, shown)
-    with loop:
-        loop.run_forever()
+    try:
+        with loop:
+            loop.run_forever()
+    finally:
+        if instance is not None:
+            instance.close()
     return 0
+
+
+def _say_not_answering(app: QApplication) -> int:
+    """A window runs for this data folder but does not answer: say so instead of opening its database."""
+    try:
+        from studio.core.settings import load_settings_checked
+        from studio.ui.i18n import install_translators
+
+        settings, _ = load_settings_checked()
+        app._studio_translators = install_translators(app, settings.language)
+    except Exception:  # noqa: BLE001 - the sentence still comes, in English
+        pass
+    text = QCoreApplication.translate(
+        "SingleInstance",
+        "{app} is already running but does not answer. Wait for it or close it, then open the file again.",
+    ).format(app=APP_NAME)
+    print(f"studio: {text}", file=sys.stderr)
+    if QGuiApplication.platformName() not in ("offscreen", "minimal") and not sys.stderr.isatty():
+        QMessageBox.warning(None, APP_NAME, text)  # started from a file manager: nobody reads stderr
+    return 1
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
@@ -533,6 +533,52 @@ class MainWindow(QMainWindow):
             self.inspect.tokens_view.load_file(datasets[0])
             return
         self.open_datasets(datasets)
+
+    # -- files handed over (command line, desktop entry, a second launch) ---------------------
+    def open_files(self, paths: list[str]) -> None:
+        """Open files as if they had been dropped on the window (a .gguf loads, datasets go to
+        Fine-tune), and bring the window to the front. Bad paths get a sentence in the banner."""
+        from studio.ui.finetune import DATASET_SUFFIXES
+
+        self.bring_to_front()
+        urls = [QUrl.fromLocalFile(os.path.abspath(p)) for p in paths if os.path.isfile(p)]
+        models, datasets = gguf_paths(urls), dataset_paths(urls)
+        problems = []
+        for path in paths:
+            name = os.path.basename(path) or path
+            if not os.path.exists(path):
+                problems.append(self.tr("{name} was not found ({path}).").format(name=name, path=path))
+            elif not os.path.isfile(path):
+                problems.append(self.tr("{name} is a folder, not a file.").format(name=name))
+            elif not path.lower().endswith((".gguf", *DATASET_SUFFIXES)):
+                problems.append(self.tr("{name} cannot be opened here: open a .gguf model, or dataset files "
+                                        "(.jsonl .json .csv .tsv .txt) to fine-tune.").format(name=name))
+        if models:
+            if len(models) > 1 or datasets:
+                problems.append(self.tr("Several files were given: loading {name} only.").format(
+                    name=os.path.basename(models[0])))
+            spawn(self._load_then_tell(models[0], "\n".join(problems)), on_error=self._unexpected)
+            return
+        if datasets:
+            self.open_datasets(datasets)
+        if problems:
+            self.show_banner("\n".join(problems), "warning" if datasets else "error")
+
+    async def _load_then_tell(self, path: str, problems: str) -> None:
+        """Load a handed model; what was wrong with the other files shows afterwards (a load hides the banner)."""
+        await self.import_and_load(path)
+        if problems and self.banner.isHidden():
+            self.show_banner(problems, "warning")
+
+    def bring_to_front(self) -> None:
+        """Show, un-minimize, raise and activate the window (the desktop may still only flash it)."""
+        if self.isMinimized():
+            self.showNormal()
+        else:
+            self.show()
+        self.setWindowState((self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive)
+        self.raise_()
+        self.activateWindow()
 
     # -- engine events ----------------------------------------------------------------------
     def _set_loading_ui(self, loading: bool) -> None:
