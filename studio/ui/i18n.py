@@ -1,4 +1,5 @@
-"""UI language: the compiled Qt translation (resources/translations/studio_<lang>.qm).
+"""UI language: the compiled Qt translation (resources/translations/studio_<lang>.qm, shipped in
+the wheel as studio/resources/translations; a missing one is reported, and the UI stays in English).
 
 AppSettings.language is "" (follow the system), "en" or "zh_CN"; it is applied at start-up.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
-from studio.ui.resources import resource
+from studio.ui.resources import MissingResource, report_missing, require_resource
 
 LANGUAGES = {"": "System", "en": "English", "zh_CN": "简体中文"}
 
@@ -32,9 +33,17 @@ def install_translators(app: QCoreApplication, setting: str) -> list[QTranslator
     if language == "en":
         return installed
     ours = QTranslator(app)
-    if ours.load(str(resource("translations", f"studio_{language}.qm"))):
-        app.installTranslator(ours)
-        installed.append(ours)
+    what = f"the {LANGUAGES.get(language, language)} translation"
+    try:
+        qm = require_resource("translations", f"studio_{language}.qm", what=what)
+    except MissingResource as error:
+        report_missing(error)  # the UI stays in English, and says why
+    else:
+        if ours.load(str(qm)):
+            app.installTranslator(ours)
+            installed.append(ours)
+        else:
+            report_missing(MissingResource(qm, what, "Qt cannot read it"))
     qt_own = QTranslator(app)
     if qt_own.load(f"qtbase_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
         app.installTranslator(qt_own)

@@ -13,7 +13,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-from studio.ui.resources import resource
+from studio.ui.resources import (
+    MissingResource,
+    report_missing,
+    require_resource,
+    window_icon,
+)
 
 
 class ThemeWatcher(QObject):
@@ -32,12 +37,20 @@ def theme_watcher() -> ThemeWatcher:
 
 
 def apply_theme(app: QApplication) -> None:
+    """Fusion, the studio style sheet and (when none is set yet) the app's icon. A missing or
+    unreadable file is reported (logged, then a warning once the window is up), never skipped."""
     app.setStyle("Fusion")
-    qss = resource("styles", "studio.qss")
     try:
+        qss = require_resource("styles", "studio.qss", what="the app's style sheet")
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
-    except OSError:
-        pass
+    except MissingResource as error:
+        report_missing(error)
+    except (OSError, UnicodeDecodeError) as error:
+        report_missing(MissingResource(qss, "the app's style sheet", str(error)))
+    if app.windowIcon().isNull():
+        icon = window_icon()  # reports a missing icon file
+        if not icon.isNull():
+            app.setWindowIcon(icon)
     if not getattr(app, "_studio_theme_hooked", False):
         app.paletteChanged.connect(_on_palette_changed)
         app._studio_theme_hooked = True
