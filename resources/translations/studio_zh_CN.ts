@@ -620,6 +620,22 @@
       <source>Repair failed: {reason}</source>
       <translation>修复失败：{reason}</translation>
     </message>
+    <message>
+      <source>{name} was not found ({path}).</source>
+      <translation>找不到 {name}（{path}）。</translation>
+    </message>
+    <message>
+      <source>{name} is a folder, not a file.</source>
+      <translation>{name} 是文件夹，不是文件。</translation>
+    </message>
+    <message>
+      <source>{name} cannot be opened here: open a .gguf model, or dataset files (.jsonl .json .csv .tsv .txt) to fine-tune.</source>
+      <translation>无法在这里打开 {name}：请打开 .gguf 模型，或用于微调的数据集文件（.jsonl .json .csv .tsv .txt）。</translation>
+    </message>
+    <message>
+      <source>Several files were given: loading {name} only.</source>
+      <translation>收到了多个文件：只加载 {name}。</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>
@@ -2797,6 +2813,13 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>Click a bar to append that token; the black tick on a bar marks the model's own probability (temperature 1, nothing cut). Hover a chip to see how likely it was.</source>
       <translation>点击柱条追加该词元；柱条上的黑色刻度表示模型原始概率（温度 1，不截断）。将鼠标悬停在词元块上可查看其概率。</translation>
+    </message>
+  </context>
+  <context>
+    <name>SingleInstance</name>
+    <message>
+      <source>{app} is already running but does not answer. Wait for it or close it, then open the file again.</source>
+      <translation>{app} 已在运行，但没有响应。请等待它恢复或将其关闭，然后再次打开文件。</translation>
     </message>
   </context>
 </TS>
