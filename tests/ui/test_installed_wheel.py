@@ -26,12 +26,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 RESOURCES = REPO / "resources"
-
-pytestmark = pytest.mark.slow
 
 
 def _a_finished_translation() -> tuple[str, str, str]:
