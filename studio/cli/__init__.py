@@ -36,7 +36,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--run-worker"] and len(argv) >= 2:  # frozen bundles start workers this way
-        import os
         import runpy
         if os.environ.get("STUDIO_RUNTIME_PATH"):  # the GPU runtime (studio.core.workers.runtime) goes first
             sys.path.insert(0, os.environ["STUDIO_RUNTIME_PATH"])

@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Callable
 
 from studio.core.events import Emitter
 from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerCancelled, WorkerError, to_params
+from studio.core.workers.runtime import with_runtime
 
 OnProgress = Callable[[float, str], Any]
 OnEvent = Callable[[dict[str, Any]], Any]
@@ -132,6 +133,7 @@ class WorkerClient:
             if self.running:
                 return
             env = dict(os.environ if self._env is None else self._env)
+            with_runtime(env)  # the GPU runtime's import path first, when the user turned it on
             env["PYTHONUNBUFFERED"] = "1"
             env.setdefault("PYTHONIOENCODING", "utf-8")
             self._log.clear()
