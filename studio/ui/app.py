@@ -22,11 +22,11 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from PySide6.QtCore import QCoreApplication, QTimer  # noqa: E402
-from PySide6.QtGui import QGuiApplication, QIcon  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from studio import APP_ID, APP_NAME  # noqa: E402
-from studio.ui.resources import resource  # noqa: E402
+from studio.ui.resources import window_icon  # noqa: E402
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -37,9 +37,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     app.setOrganizationDomain("local-llm-studio.invalid")
     app.setDesktopFileName(APP_ID)
-    icon_path = resource("icons", "local-llm-studio.svg")
-    if icon_path.is_file():
-        app.setWindowIcon(QIcon(str(icon_path)))
+    app.setWindowIcon(window_icon())  # a missing icon is reported, not skipped
 
     from studio.core import paths
     from studio.ui.single_instance import Handoff, claim
