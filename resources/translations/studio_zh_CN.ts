@@ -2822,4 +2822,107 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>{app} 已在运行，但没有响应。请等待它恢复或将其关闭，然后再次打开文件。</translation>
     </message>
   </context>
+  <context>
+    <name>GpuRuntimeDialog</name>
+    <message>
+      <source>GPU runtime</source>
+      <translation>GPU 运行时</translation>
+    </message>
+    <message>
+      <source>With an NVIDIA graphics card, chat and fine-tuning run much faster on the GPU. The GPU runtime (the CUDA builds of llama.cpp and torch) is a separate download; the CPU runtime stays installed and is used whenever the GPU runtime is off.</source>
+      <translation>有 NVIDIA 显卡时，聊天和微调在 GPU 上运行会快得多。GPU 运行时（llama.cpp 和 torch 的 CUDA 版本）需要单独下载；CPU 运行时始终保留，GPU 运行时关闭时即使用它。</translation>
+    </message>
+    <message>
+      <source>Looking for an NVIDIA GPU…</source>
+      <translation>正在查找 NVIDIA GPU…</translation>
+    </message>
+    <message>
+      <source>Include fine-tuning (torch with CUDA)</source>
+      <translation>包含微调（CUDA 版 torch）</translation>
+    </message>
+    <message>
+      <source>Use the GPU runtime</source>
+      <translation>使用 GPU 运行时</translation>
+    </message>
+    <message>
+      <source>Download</source>
+      <translation>下载</translation>
+    </message>
+    <message>
+      <source>Cancel download</source>
+      <translation>取消下载</translation>
+    </message>
+    <message>
+      <source>Remove</source>
+      <translation>删除</translation>
+    </message>
+    <message>
+      <source>No NVIDIA GPU found — the CPU runtime is in use.</source>
+      <translation>未找到 NVIDIA GPU——正在使用 CPU 运行时。</translation>
+    </message>
+    <message>
+      <source>Found: {gpu}</source>
+      <translation>已找到：{gpu}</translation>
+    </message>
+    <message>
+      <source>Size: {download} to download, about {disk} on disk.</source>
+      <translation>大小：需下载 {download}，约占用磁盘 {disk}。</translation>
+    </message>
+    <message>
+      <source>Installed ({packages}; {size}) in {folder}.</source>
+      <translation>已安装（{packages}；{size}），位于 {folder}。</translation>
+    </message>
+    <message>
+      <source>{size} downloaded so far; Resume continues from there.</source>
+      <translation>已下载 {size}；“继续”将从此处接着下载。</translation>
+    </message>
+    <message>
+      <source>Not installed. It would go to {folder}.</source>
+      <translation>未安装。将安装到 {folder}。</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Reinstall</source>
+      <translation>重新安装</translation>
+    </message>
+    <message>
+      <source>Downloading the GPU runtime…</source>
+      <translation>正在下载 GPU 运行时…</translation>
+    </message>
+    <message>
+      <source>The GPU runtime is installed and on from the next model load.</source>
+      <translation>GPU 运行时已安装并开启，下次加载模型时生效。</translation>
+    </message>
+    <message>
+      <source>{stage} — {done} of {total}, {speed}/s</source>
+      <translation>{stage}——{done} / {total}，{speed}/秒</translation>
+    </message>
+    <message>
+      <source>Download cancelled. Resume continues where it stopped.</source>
+      <translation>下载已取消。“继续”将从中断处接着下载。</translation>
+    </message>
+    <message>
+      <source>The GPU runtime could not be installed: {reason}</source>
+      <translation>无法安装 GPU 运行时：{reason}</translation>
+    </message>
+    <message>
+      <source>The GPU runtime was removed; the CPU runtime is in use.</source>
+      <translation>GPU 运行时已删除；正在使用 CPU 运行时。</translation>
+    </message>
+    <message>
+      <source>The switch could not be saved: {reason}</source>
+      <translation>无法保存此开关：{reason}</translation>
+    </message>
+    <message>
+      <source>The GPU runtime is on from the next model load.</source>
+      <translation>GPU 运行时将在下次加载模型时开启。</translation>
+    </message>
+    <message>
+      <source>The GPU runtime is off; the CPU runtime is used from the next model load.</source>
+      <translation>GPU 运行时已关闭；下次加载模型起使用 CPU 运行时。</translation>
+    </message>
+  </context>
 </TS>

@@ -120,8 +120,9 @@ class GpuRuntimeDialog(QDialog):
         self.manifest = full.only(self._components()) if full is not None else None
         self.training.setVisible(full is not None and "training" in full.components())
         if self.manifest is not None:
-            self.estimate_label.setText(self.tr("Download size: {estimate}.").format(
-                estimate=gpu_runtime.estimate(self.manifest).sentence))
+            cost = gpu_runtime.estimate(self.manifest)
+            self.estimate_label.setText(self.tr("Size: {download} to download, about {disk} on disk.").format(
+                download=format_size(cost.download_bytes), disk=format_size(cost.disk_bytes)))
         else:
             self.estimate_label.setText(why)
         state = gpu_runtime.status(self.root)
