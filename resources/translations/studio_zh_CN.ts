@@ -636,6 +636,14 @@
       <source>Several files were given: loading {name} only.</source>
       <translation>收到了多个文件：只加载 {name}。</translation>
     </message>
+    <message>
+      <source>GPU runtime…</source>
+      <translation>GPU 运行时…</translation>
+    </message>
+    <message>
+      <source>Download the NVIDIA (CUDA) builds of llama.cpp and torch for this app</source>
+      <translation>为本应用下载 NVIDIA（CUDA）版的 llama.cpp 和 torch</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>

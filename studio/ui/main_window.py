@@ -160,6 +160,11 @@ class MainWindow(QMainWindow):
         bar.addAction(self.settings_toggle)
         self.toolbar = bar
 
+    def _open_gpu_runtime(self) -> None:
+        from studio.ui.gpu_runtime_dialog import open_gpu_runtime_dialog
+
+        self._gpu_dialog = open_gpu_runtime_dialog(self, self.settings)
+
     def _make_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu(self.tr("&File"))
@@ -167,6 +172,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.add_file_action)
         file_menu.addAction(self.hub_action)
+        gpu_action = file_menu.addAction(self.tr("GPU runtime…"))
+        gpu_action.setToolTip(self.tr("Download the NVIDIA (CUDA) builds of llama.cpp and torch for this app"))
+        gpu_action.triggered.connect(self._open_gpu_runtime)
         file_menu.addSeparator()
         quit_action = file_menu.addAction(self.tr("&Quit"))
         quit_action.setShortcut("Ctrl+Q")
