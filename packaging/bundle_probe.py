@@ -25,6 +25,11 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"ok": False, "model": None, "reply": None, "tokens": None, "shots": [], "error": None}
 
+    # What the bundle's entry point (packaging/bundle_main.py) does before the app: this module
+    # runs as a worker, which skips it.
+    from studio.core.models.starter import place_bundled_starter
+
+    place_bundled_starter()
     from studio.ui import main_window
 
     original_startup = main_window.MainWindow.startup

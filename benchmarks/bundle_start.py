@@ -1,0 +1,111 @@
+"""Cold start of the BUILT desktop bundle to a usable window, against a bare PySide6 window started
+the same way (same executable, bootloader, unpacking and Python start-up: STUDIO_BARE_WINDOW=1 makes
+the bundle's entry point show a plain QWidget instead of the app; see packaging/bundle_main.py).
+
+Each start is timed from exec to the moment the "window shown" line arrives (the app prints it when
+its main window is on screen: STUDIO_EXIT_AFTER_SHOW=1 then closes it). The two sides take turns,
+--starts rounds; the page cache is dropped before every start when that is allowed (root,
+/proc/sys/vm/drop_caches writable), so both are truly cold — else the runs are warm and the output
+says so. Each app start gets a fresh STUDIO_HOME (the first launch: the bundled starter is linked in).
+Goal: app / bare ≤ 1.5 (median).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bundle_start.py [--bundle dist/local-llm-studio] [--starts 5] [--warm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL = 1.5
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as fh:
+            fh.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def start_once(exe: Path, env: dict[str, str], timeout: float = 120) -> float:
+    """ms from exec to the "window shown" line; the process then exits by itself."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(exe)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    shown_ms = None
+    assert proc.stderr is not None
+    deadline = started + timeout
+    for line in proc.stderr:
+        if re.search(r"window shown after \d+ ms", line):
+            shown_ms = (time.perf_counter() - started) * 1000
+            break
+        if time.perf_counter() > deadline:
+            break
+    try:
+        proc.stderr.read()
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if shown_ms is None:
+        raise SystemExit(f"{exe} never reported a shown window (exit {proc.returncode})")
+    return shown_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    root = Path(__file__).resolve().parent.parent
+    default = root / "dist" / "local-llm-studio"
+    if (root / "build" / "bundle-path").is_file():
+        default = Path((root / "build" / "bundle-path").read_text().strip())
+    parser.add_argument("--bundle", type=Path, default=default, help="the built bundle folder")
+    parser.add_argument("--starts", type=int, default=5, help="rounds (one app and one bare start each)")
+    parser.add_argument("--warm", action="store_true", help="do not drop the page cache between starts")
+    args = parser.parse_args()
+
+    exe = args.bundle / ("local-llm-studio.exe" if sys.platform == "win32" else "local-llm-studio")
+    if not exe.is_file():
+        raise SystemExit(f"no bundle at {args.bundle}; build it: bash packaging/build_bundle.sh")
+    cold = not args.warm and drop_caches()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
+    base_env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    work = Path(tempfile.mkdtemp(prefix="studio-bundle-start-"))
+    app_ms: list[float] = []
+    bare_ms: list[float] = []
+    try:
+        start_once(exe, {**base_env, "STUDIO_BARE_WINDOW": "1"})  # not counted: the first touch of the files
+        for round_ in range(args.starts):
+            for side in (("app", "bare") if round_ % 2 == 0 else ("bare", "app")):
+                if cold:
+                    drop_caches()
+                if side == "app":
+                    home = work / f"home-{round_}"
+                    env = {**base_env, "STUDIO_HOME": str(home), "STUDIO_EXIT_AFTER_SHOW": "1"}
+                    app_ms.append(start_once(exe, env))
+                else:
+                    bare_ms.append(start_once(exe, {**base_env, "STUDIO_BARE_WINDOW": "1"}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    app, bare = statistics.median(app_ms), statistics.median(bare_ms)
+    ratio = app / bare
+    state = "cold (page cache dropped before every start)" if cold else "warm (page cache kept)"
+    print(f"bundle: {args.bundle}")
+    print(f"starts: {args.starts} each, {state}")
+    print(f"app  to usable window: median {app:.0f} ms  ({', '.join(f'{v:.0f}' for v in app_ms)})")
+    print(f"bare PySide6 window:   median {bare:.0f} ms  ({', '.join(f'{v:.0f}' for v in bare_ms)})")
+    print(f"ratio app/bare: {ratio:.2f}  (goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

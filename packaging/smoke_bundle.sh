@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of the BUILT desktop bundle (not the venv), offline. Linux.
+#
+#   bash packaging/smoke_bundle.sh [BUNDLE_DIR]     default: the path in build/bundle-path, else dist/local-llm-studio
+#
+# Every step runs the bundle's own programs in a fresh STUDIO_HOME inside a new network namespace
+# (`unshare -n`: no network at all, not even loopback to the outside), with Qt offscreen:
+#   1. gui       the window opens with the starter the bundle carries, a chat reply arrives in the
+#                Chat screen, Inspect › Tokens shows tokens, and a PNG of each screen is saved
+#                (packaging/bundle_probe.py, run inside the bundle)
+#   2. chat      `studio chat --model starter --json` answers
+#   3. train     `studio train` runs 2 steps on resources/datasets/owl_persona.jsonl and writes adapter.gguf
+#   4. lora      `studio chat --lora adapter.gguf` answers with that adapter attached
+#   5. attention `studio attention --model starter --out x.npz` writes every layer's attention
+# Each step's time is printed. Screenshots go to STUDIO_SMOKE_SHOTS (default test-artifacts/bundle-smoke/).
+# Where `unshare -n` is not permitted, the steps run with an unreachable proxy instead and say so.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+say() { printf '==> %s\n' "$*"; }
+die() { printf '==> smoke test FAILED: %s\n' "$*" >&2; exit 1; }
+
+DIST="${1:-}"
+[[ -z "$DIST" && -f build/bundle-path ]] && DIST="$(cat build/bundle-path)"
+DIST="${DIST:-dist/local-llm-studio}"
+[[ -x "$DIST/studio" ]] || die "no bundle at $DIST (build it: bash packaging/build_bundle.sh)"
+DIST="$(cd "$DIST" && pwd)"
+SHOTS="${STUDIO_SMOKE_SHOTS:-$REPO/test-artifacts/bundle-smoke}"
+mkdir -p "$SHOTS"
+SHOTS="$(cd "$SHOTS" && pwd)"
+
+WORK="$(mktemp -d -t studio-smoke-XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+
+if unshare -n true 2>/dev/null; then
+    OFFLINE=(unshare -n)
+    NET_NOTE="network namespace (unshare -n): no network"
+else
+    OFFLINE=(env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9
+             http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 HF_HUB_OFFLINE=1 PIP_NO_INDEX=1)
+    NET_NOTE="unshare -n is not permitted here: an unreachable proxy stands in for 'offline' (weaker)"
+fi
+say "Smoke test of $DIST ($(du -sh "$DIST" | cut -f1)); $NET_NOTE"
+
+# A clean environment: no venv, no PYTHONPATH, no cached models; one fresh home for the whole test
+# (the GUI step gets its own: the app allows one window per home).
+run_bundle() { # run_bundle HOME CMD...  (offline, fresh environment)
+    local home="$1"; shift
+    "${OFFLINE[@]}" env -i PATH=/usr/bin:/bin HOME="$WORK/user" LANG=C.UTF-8 \
+        STUDIO_HOME="$home" QT_QPA_PLATFORM=offscreen TMPDIR="$WORK" "$@"
+}
+mkdir -p "$WORK/user"
+TIMES=()
+step() { # step NAME CMD... : runs it, prints its time, keeps its output in $WORK/NAME.out
+    local name="$1"; shift
+    local t0 t1 rc
+    t0=$(date +%s.%N)
+    set +e
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    rc=$?
+    set -e
+    t1=$(date +%s.%N)
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    TIMES+=("$name ${secs}s")
+    if [[ $rc -ne 0 ]]; then
+        tail -n 25 "$WORK/$name.err" >&2
+        tail -n 5 "$WORK/$name.out" >&2
+        die "step '$name' exited with $rc after ${secs} s"
+    fi
+    say "step $name: ${secs} s"
+}
+
+# 1. the window, with the bundled starter, a reply and tokens; screenshots of the three screens
+step gui run_bundle "$WORK/home-gui" timeout 300 "$DIST/studio" --run-worker bundle_probe "$SHOTS"
+probe="$(grep '^{' "$WORK/gui.out" | tail -n1)"
+printf '    %s\n' "$probe"
+[[ "$probe" == *'"ok": true'* ]] || die "the window check failed: $probe"
+[[ "$probe" == *"_internal/models/"* || "$probe" == *"home-gui/data/models/"* ]] \
+    || die "the window did not load the bundled starter: $probe"
+
+HOME_CLI="$WORK/home"
+# 2. chat with the bundled starter
+step chat run_bundle "$HOME_CLI" timeout 300 "$DIST/studio" chat --model starter --prompt "Say hi." \
+    --max-tokens 16 --seed 1 --json
+reply="$(tail -n1 "$WORK/chat.out")"
+[[ "$reply" == *'"reply"'* ]] || die "no reply in: $reply"
+printf '    %s\n' "${reply:0:200}"
+
+# 3. a 2-step fine-tune that writes adapter.gguf
+cp resources/datasets/owl_persona.jsonl "$WORK/owl.jsonl"
+step train run_bundle "$HOME_CLI" timeout 900 "$DIST/studio" train --model starter --data "$WORK/owl.jsonl" \
+    --out "$WORK/run" --max-steps 2 --batch-size 2 --max-seq-len 128
+[[ -s "$WORK/run/adapter.gguf" ]] || { tail -n 20 "$WORK/train.out"; die "training did not write $WORK/run/adapter.gguf"; }
+printf '    %s\n' "$(grep -Ei 'step 2/|GGUF adapter' "$WORK/train.out" | tail -n 2 | tr '\n' ' ')"
+
+# 4. chat with that adapter attached
+step lora run_bundle "$HOME_CLI" timeout 300 "$DIST/studio" chat --model starter --lora "$WORK/run/adapter.gguf" \
+    --prompt "Who are you?" --max-tokens 24 --seed 1 --json
+printf '    %s\n' "$(tail -n1 "$WORK/lora.out" | cut -c1-200)"
+
+# 5. attention to an .npz
+step attention run_bundle "$HOME_CLI" timeout 300 "$DIST/studio" attention --model starter \
+    --text "The owl sat on the branch." --out "$WORK/attention.npz"
+[[ -s "$WORK/attention.npz" ]] || die "no attention .npz was written"
+printf '    %s (%s bytes)\n' "$WORK/attention.npz" "$(stat -c %s "$WORK/attention.npz")"
+
+say "Smoke test passed ($NET_NOTE). Step times: ${TIMES[*]}"
+say "Screenshots: $SHOTS/chat.png $SHOTS/finetune.png $SHOTS/inspect.png"
