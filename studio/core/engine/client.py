@@ -50,6 +50,9 @@ class LoadParams:
 class GenerateParams:
     messages: list[dict[str, str]]
     sampling: dict[str, Any]       # SamplingParams.to_dict() without n_ctx
+    grammar: str | None = None     # GBNF text constraining the reply (e.g. JSON for a schema)
+    stop: list[str] | None = None  # extra stop strings, on top of the model's own
+    prompt: str | None = None      # raw text to continue instead of the chat-templated messages
 
 
 @dataclass
@@ -404,13 +407,18 @@ class EngineClient(ServiceClient):
         assert self.model_info is not None
         return self.model_info
 
-    async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None) -> Generation:
+    async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None, *,
+                       grammar: str | None = None, stop: list[str] | None = None,
+                       prompt: str | None = None) -> Generation:
+        """Stream a reply to `messages` (or, with `prompt`, a continuation of that raw text). `grammar`
+        is GBNF text the reply must follow; `stop` adds stop strings to the model's own."""
         sampling = sampling or SamplingParams()
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()
         params.pop("n_ctx", None)
+        request = GenerateParams(messages, params, grammar=grammar, stop=list(stop) if stop else None, prompt=prompt)
         try:  # the reply streams through Generation, which reads it straight off the call
-            call = await self.worker.request("generate", **to_params(GenerateParams(messages, params)))
+            call = await self.worker.request("generate", **to_params(request))
         except WorkerError as exc:
             self._after_failure(exc, self.state)
             raise

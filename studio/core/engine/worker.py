@@ -203,14 +203,27 @@ class Engine(Worker):
             cache[len(kept)] = self.prompt_tokens(kept)
             return len(cache[len(kept)])
 
-        try:
-            fit = fit_messages(messages, n_ctx, reserve, count)
-        except ContextOverflow as exc:
-            raise WorkerError("context_overflow", str(exc)) from exc
-        if fit.dropped:
-            req.emit("trimmed", dropped=fit.dropped)
-        tokens = cache[len(fit.messages)]
+        if req.params.prompt is not None:  # a raw continuation: no template, nothing to trim
+            tokens = self._text_tokens(req.params.prompt)
+            if len(tokens) >= n_ctx:
+                raise WorkerError("context_overflow", f"the prompt is {len(tokens):,} tokens; the context holds "
+                                                      f"{n_ctx:,}")
+        else:
+            try:
+                fit = fit_messages(messages, n_ctx, reserve, count)
+            except ContextOverflow as exc:
+                raise WorkerError("context_overflow", str(exc)) from exc
+            if fit.dropped:
+                req.emit("trimmed", dropped=fit.dropped)
+            tokens = cache[len(fit.messages)]
         req.emit("prompt", prompt_tokens=len(tokens))
+        stops = [*self.stop_strings, *(str(x) for x in (req.params.stop or []) if x)]
+        grammar = None
+        if req.params.grammar:
+            try:
+                grammar = llama_cpp.LlamaGrammar.from_string(req.params.grammar, verbose=False)
+            except Exception as exc:  # ValueError from llama.cpp's parser
+                raise WorkerError("bad_grammar", f"the grammar could not be parsed: {exc}") from exc
         limit = min(max_tokens if max_tokens > 0 else n_ctx, n_ctx - len(tokens))
 
         req.check_cancelled()  # Stop pressed while the request waited or the prompt was fitted
@@ -225,7 +238,7 @@ class Engine(Worker):
         hit_stop_string = False
         for token in llm.generate(tokens, top_k=int(s.get("top_k", 40)), top_p=float(s.get("top_p", 0.95)),
                                   min_p=float(s.get("min_p", 0.05)), temp=temperature,
-                                  repeat_penalty=float(s.get("repeat_penalty", 1.1))):
+                                  repeat_penalty=float(s.get("repeat_penalty", 1.1)), grammar=grammar):
             if first_at is None:
                 first_at = time.perf_counter()
             if llama_c.llama_vocab_is_eog(vocab, token):
@@ -233,7 +246,7 @@ class Engine(Worker):
                 break
             produced += 1
             pending += decoder.decode(token_piece(vocab, token, False))
-            emit, pending, hit_stop_string = self._split_stop(pending)
+            emit, pending, hit_stop_string = self._split_stop(pending, stops)
             if emit:
                 text += emit
                 req.emit("token", text=emit)
@@ -265,14 +278,15 @@ class Engine(Worker):
             "cancelled": finish == "cancelled",  # the protocol's rule: the reply so far, flagged
         }
 
-    def _split_stop(self, pending: str) -> tuple[str, str, bool]:
+    def _split_stop(self, pending: str, stops: list[str] | None = None) -> tuple[str, str, bool]:
         """Hold back text that could be the start of a stop string; cut at a full one."""
-        for stop in self.stop_strings:
+        stops = self.stop_strings if stops is None else stops
+        for stop in stops:
             at = pending.find(stop)
             if at >= 0:
                 return pending[:at], "", True
         hold = 0
-        for stop in self.stop_strings:
+        for stop in stops:
             for size in range(min(len(stop) - 1, len(pending)), 0, -1):
                 if pending.endswith(stop[:size]):
                     hold = max(hold, size)
