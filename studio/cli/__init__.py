@@ -3,22 +3,36 @@ tokenize, attention, next), one module per command group.
 
 Each command module has COMMANDS (the names it registers), register(subparsers) and run(args) -> int,
 and imports its core modules (and torch, through the workers) inside run(), so every command starts
-fast. Nothing here imports Qt unless the GUI is asked for. Bad input prints one human line on stderr
+fast. The command modules themselves are imported only when a command line is parsed
+(COMMAND_MODULES: command name → module), never for the plain GUI start (`studio`, `studio gui FILE…`,
+`studio FILE…`). Nothing here imports Qt unless the GUI is asked for. Bad input prints one human line on stderr
 and exits with the code from studio.cli.exits; tracebacks are for bugs only.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Sequence
 
-from studio.cli import chat, dataset, exits, inspect, models, train
+from studio.cli import exits
 from studio.cli.exits import CliError
 
-_MODULES = (chat, models, dataset, train, inspect)  # in the order `studio --help` lists them
-_BY_COMMAND = {command: module for module in _MODULES for command in module.COMMANDS}
+# Command name → the module that registers and runs it, in the order `studio --help` lists them.
+# Modules are imported only when the command line is parsed (never for the plain GUI start, which
+# must stay fast), so a new command is one entry here plus its module (COMMANDS, register, run).
+# A module may register several commands: list each of them, all with that module.
+COMMAND_MODULES: dict[str, str] = {
+    "chat": "studio.cli.chat",
+    "models": "studio.cli.models",
+    "dataset": "studio.cli.dataset",
+    "train": "studio.cli.train",
+    "tokenize": "studio.cli.inspect",
+    "attention": "studio.cli.inspect",
+    "next": "studio.cli.inspect",
+}
 
 __all__ = ["CliError", "gui_main", "main"]
 
@@ -28,9 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     gui = sub.add_parser("gui", help="open the app (the default); files given open in it (a running app gets them)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="a .gguf model to load, or dataset files for Fine-tune")
-    for module in _MODULES:
+    for module in _command_modules():
         module.register(sub)
     return parser
+
+
+def _command_modules() -> list:
+    """The command modules, imported now, each once, in COMMAND_MODULES order."""
+    modules = []
+    for path in dict.fromkeys(COMMAND_MODULES.values()):
+        module = importlib.import_module(path)
+        missing = [c for c in module.COMMANDS if COMMAND_MODULES.get(c) != path]
+        if missing:  # a command its module registers but the table does not route to it
+            raise RuntimeError(f"studio.cli.COMMAND_MODULES lacks {missing} (registered by {path})")
+        modules.append(module)
+    return modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exits.OK
     if argv and _is_file_argument(argv[0]):  # `studio model.gguf data.jsonl` opens them in the app
         return gui_main(argv)
+    if not argv or (argv[0] == "gui" and not any(a.startswith("-") for a in argv[1:])):
+        return gui_main(argv[1:])  # the app: no parser, no command modules (start-up stays short)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error (or --help)
@@ -51,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return gui_main(getattr(args, "files", None) or [])
     try:
-        return int(_BY_COMMAND[args.command].run(args))
+        return int(importlib.import_module(COMMAND_MODULES[args.command]).run(args))
     except CliError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return exc.code
@@ -64,7 +92,7 @@ _FILE_SUFFIXES = (".gguf", ".jsonl", ".json", ".csv", ".tsv", ".txt")  # models,
 
 def _is_file_argument(arg: str) -> bool:
     """`studio FILE`: a model or dataset name, or any existing path that is not a command's name."""
-    if arg in _BY_COMMAND or arg == "gui" or arg.startswith("-"):
+    if arg in COMMAND_MODULES or arg == "gui" or arg.startswith("-"):
         return False
     return arg.lower().endswith(_FILE_SUFFIXES) or os.path.exists(arg)
 
