@@ -1,0 +1,464 @@
+"""The OpenAI-compatible HTTP API over the app's one engine (FastAPI).
+
+Every request borrows the engine through the workspace's lease ("server"), one at a time in arrival
+order: requests queue in the server (FIFO) and one that waits longer than `queue_timeout_s` gets a
+503 sentence. Nothing here loads a second copy of the model: it answers with whatever the workspace's
+engine has loaded.
+
+Errors are OpenAI-shaped ({"error": {"message", "type", "code", "param"}}) with one human sentence;
+a client that disconnects mid-stream cancels its generation, so the next request is answered at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Send
+
+from studio.core import limits
+from studio.core.engine.client import Generation, GenerationStats
+from studio.core.engine.sampling import SamplingParams
+from studio.core.server.schemas import (ChatRequest, CompletionRequest, EmbeddingRequest, ResponseFormat,
+                                        error_body)
+from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import EngineBusy, Workspace
+
+MAX_BODY_BYTES = 1_000_000
+QUEUE_TIMEOUT_S = 120.0
+_BUSY_POLL_S = 0.05
+
+
+class ApiError(Exception):
+    """An answer other than 200: status, one sentence, OpenAI's error type and code."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
+                 param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.message, self.type, self.code, self.param), status_code=self.status)
+
+
+@dataclass
+class ServerOptions:
+    api_key: str | None = None
+    n_ctx: int | None = None             # the context the engine was loaded with (None: ask the engine)
+    max_body_bytes: int = MAX_BODY_BYTES
+    queue_timeout_s: float = QUEUE_TIMEOUT_S
+
+
+# -- the engine slot: FIFO in this server, then the workspace's lease ---------------------------
+class EngineSlot:
+    """Holds the engine for one request: the server's own FIFO turn, then the workspace lease (which
+    other users — the chat, an evaluation — may hold; then it waits for them too, up to the timeout)."""
+
+    def __init__(self, workspace: Workspace, queue: asyncio.Lock, timeout_s: float) -> None:
+        self._workspace, self._queue, self._timeout_s = workspace, queue, timeout_s
+        self._stack = AsyncExitStack()
+        self._held = False
+
+    async def acquire(self) -> None:
+        deadline = time.monotonic() + self._timeout_s
+        try:
+            await asyncio.wait_for(self._queue.acquire(), timeout=self._timeout_s)
+        except asyncio.TimeoutError:
+            raise _busy(self._timeout_s, "other API requests") from None
+        self._stack.callback(self._queue.release)
+        while True:
+            try:
+                await self._stack.enter_async_context(self._workspace.lease("server"))
+                break
+            except EngineBusy as exc:
+                if time.monotonic() >= deadline:
+                    await self._stack.aclose()
+                    raise _busy(self._timeout_s, f"the app ({exc.holder})") from None
+                await asyncio.sleep(_BUSY_POLL_S)
+        self._held = True
+
+    async def release(self) -> None:
+        if self._held:
+            self._held = False
+            await self._stack.aclose()
+
+
+def _busy(timeout_s: float, whom: str) -> ApiError:
+    return ApiError(503, f"The engine stayed busy with {whom} for {timeout_s:g} s; try again later.",
+                    "server_error", "engine_busy")
+
+
+# -- request checks ----------------------------------------------------------------------------
+def _grammar(fmt: ResponseFormat | None) -> str | None:
+    """GBNF for a response_format, so llama.cpp can only write JSON (for the schema)."""
+    if fmt is None or fmt.type == "text":
+        return None
+    from llama_cpp import llama_grammar
+    if fmt.type == "json_object":
+        return llama_grammar.JSON_GBNF
+    if fmt.json_schema is None or not fmt.json_schema.schema_:
+        raise ApiError(400, "response_format json_schema needs a schema: "
+                            '{"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}', param="response_format")
+    try:
+        return str(llama_grammar.json_schema_to_gbnf(json.dumps(fmt.json_schema.schema_)))
+    except Exception as exc:  # unsupported keywords, bad $refs, ...
+        raise ApiError(400, f"the JSON schema cannot be turned into a grammar: {exc}", param="response_format") from None
+
+
+def _check(name: str, value: Any, param: str) -> None:
+    try:
+        limits.check(name, value, param)
+    except limits.OutOfRange as exc:
+        raise ApiError(400, exc.message, param=param) from None
+
+
+@dataclass
+class _Job:
+    messages: list[dict[str, str]]
+    prompt: str | None
+    sampling: SamplingParams
+    stop: list[str]
+    grammar: str | None
+
+
+class Api:
+    def __init__(self, workspace: Workspace, options: ServerOptions) -> None:
+        self.workspace = workspace
+        self.options = options
+        self._queue = asyncio.Lock()  # asyncio's lock wakes its waiters in arrival order
+
+    @property
+    def engine(self) -> Any:
+        return self.workspace.engine
+
+    def model_id(self) -> str:
+        info = self.engine.model_info
+        if info is None:
+            raise ApiError(503, "No model is loaded in the engine: load one and try again.", "server_error", "no_model")
+        return os.path.splitext(os.path.basename(info.path))[0]
+
+    def check_model(self, name: str) -> str:
+        served = self.model_id()
+        info = self.engine.model_info
+        if name not in (served, os.path.basename(info.path), info.path, info.name):
+            raise ApiError(404, f"The model '{name}' is not served here; this server serves '{served}' "
+                                "(GET /v1/models lists it).", code="model_not_found", param="model")
+        return served
+
+    def n_ctx(self) -> int:
+        if self.options.n_ctx:
+            return int(self.options.n_ctx)
+        wanted = getattr(self.engine, "_wanted", None)
+        if wanted is not None:
+            return int(wanted.n_ctx)
+        info = self.engine.model_info
+        return int(info.n_ctx) if info is not None else 4096
+
+    def job(self, body: ChatRequest | CompletionRequest, *, max_tokens: int | None, default_max: int) -> _Job:
+        if body.n != 1:
+            raise ApiError(400, f"n must be 1: this server writes one choice per request (got n={body.n}).",
+                           param="n")
+        n_ctx = self.n_ctx()
+        wanted = default_max if max_tokens is None else max_tokens
+        if max_tokens is not None:
+            _check("max_tokens", max_tokens, "max_tokens")
+            if max_tokens > n_ctx:
+                raise ApiError(400, f"max_tokens {max_tokens:,} is more than the model's context of {n_ctx:,} "
+                                    "tokens.", param="max_tokens")
+        if body.temperature is not None:
+            _check("temperature", body.temperature, "temperature")
+        if body.top_p is not None:
+            _check("top_p", body.top_p, "top_p")
+        if body.seed is not None:
+            _check("seed", body.seed, "seed")
+        for name in ("top_k", "min_p", "repeat_penalty"):
+            if getattr(body, name) is not None:
+                _check(name, getattr(body, name), name)
+        stop = body.stop_list()
+        if len(stop) > 4:
+            raise ApiError(400, f"stop takes at most 4 strings (got {len(stop)}).", param="stop")
+        sampling = SamplingParams(
+            temperature=1.0 if body.temperature is None else float(body.temperature),
+            top_p=1.0 if body.top_p is None else float(body.top_p),
+            top_k=40 if body.top_k is None else int(body.top_k),
+            min_p=0.05 if body.min_p is None else float(body.min_p),
+            repeat_penalty=1.0 if body.repeat_penalty is None else float(body.repeat_penalty),
+            max_tokens=min(int(wanted), n_ctx), seed=-1 if body.seed is None else int(body.seed), n_ctx=n_ctx)
+        grammar = _grammar(body.response_format)
+        if isinstance(body, ChatRequest):
+            messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                        for m in body.messages]
+            return _Job(messages, None, sampling, stop, grammar)
+        prompt = body.prompt
+        if isinstance(prompt, list):
+            if len(prompt) != 1:
+                raise ApiError(400, "prompt must be one string (this server writes one completion per request).",
+                               param="prompt")
+            prompt = prompt[0]
+        return _Job([], prompt, sampling, stop, grammar)
+
+    async def start(self, job: _Job) -> tuple[EngineSlot, Generation, list[tuple[str, Any]]]:
+        """Wait for the engine, start the generation and read it up to its first token (so a refused
+        prompt is still an HTTP error, not a broken stream). Returns the events read so far."""
+        slot = EngineSlot(self.workspace, self._queue, self.options.queue_timeout_s)
+        await slot.acquire()
+        generation: Generation | None = None
+        try:
+            generation = await self.engine.generate(job.messages, job.sampling, grammar=job.grammar,
+                                                    stop=job.stop or None, prompt=job.prompt)
+            return slot, generation, []
+        except BaseException:
+            if generation is not None:
+                with anyio.CancelScope(shield=True):
+                    await generation.cancel()
+            with anyio.CancelScope(shield=True):
+                await slot.release()
+            raise
+
+
+def _engine_error(exc: WorkerError) -> ApiError:
+    if exc.kind in ("context_overflow", "template", "bad_grammar", "bad_request"):
+        return ApiError(400, exc.message, code=exc.kind)
+    if exc.kind == "no_model":
+        return ApiError(503, exc.message, "server_error", exc.kind)
+    return ApiError(500, f"The engine failed: {exc.message}", "server_error", exc.kind)
+
+
+def _finish(stats: GenerationStats) -> str:
+    return "length" if stats.finish_reason == "length" else "stop"
+
+
+def _usage(stats: GenerationStats) -> dict[str, int]:
+    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.tokens,
+            "total_tokens": stats.prompt_tokens + stats.tokens}
+
+
+class _Stream(EventSourceResponse):
+    """An SSE answer that always ends its generation and frees the engine, even when the client went
+    away before the first event (the generator's own `finally` would never run then)."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], slot: EngineSlot, generation: Generation) -> None:
+        super().__init__(events, sep="\n", ping=15)
+        self._slot, self._generation, self.finished = slot, generation, False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if not self.finished:
+                    try:
+                        await self._generation.cancel()
+                    except Exception:
+                        pass
+                await self._slot.release()
+
+
+# -- the gate: API key and body-size limit (raw ASGI, before anything reads the body) -----------
+class Gate:
+    def __init__(self, app: ASGIApp, max_bytes: int, api_key: str | None) -> None:
+        self.app, self.max_bytes, self.api_key = app, max_bytes, api_key
+
+    def _refusal(self, scope: Scope) -> ApiError | None:
+        if not self.api_key:
+            return None
+        header = ""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                header = value.decode("latin-1")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not token:
+            return ApiError(401, "This server needs an API key: send 'Authorization: Bearer <key>'.",
+                            code="invalid_api_key")
+        if not hmac.compare_digest(token.encode("utf-8", "replace"), self.api_key.encode("utf-8")):
+            return ApiError(401, "The API key is wrong.", code="invalid_api_key")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await refusal.response()(scope, receive, send)
+            return
+        too_big = ApiError(413, f"The request body is larger than the {self.max_bytes:,}-byte limit.",
+                           code="request_too_large")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    size = 0
+                if size > self.max_bytes:
+                    await too_big.response()(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> AsgiMessage:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooBig()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooBig:
+            await too_big.response()(scope, receive, send)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _validation_sentence(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "The request body is not valid."
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    if first.get("type") == "missing":
+        return f"The request body lacks '{loc}'." if loc else "The request needs a JSON body."
+    if not loc:
+        return f"The request body must be a JSON object ({first.get('msg', 'invalid')})."
+    return f"'{loc}' is not valid: {first.get('msg', 'invalid value')}."
+
+
+def create_app(workspace: Workspace, options: ServerOptions | None = None) -> ASGIApp:
+    options = options or ServerOptions()
+    api = Api(workspace, options)
+    app = FastAPI(title="Local LLM Studio API", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.api = api
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return ApiError(400, _validation_sentence(exc)).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = {404: "There is no such endpoint: see /v1/models, /v1/chat/completions, /v1/completions.",
+                   405: "This endpoint does not take that method."}.get(exc.status_code, str(exc.detail))
+        return ApiError(exc.status_code, message, code="not_found" if exc.status_code == 404 else None).response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return ApiError(500, f"The server failed to answer: {type(exc).__name__}: {exc}".splitlines()[0],
+                        "server_error").response()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        served = api.model_id()
+        return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "local"}]}
+
+    @app.get("/v1/models/{name}")
+    async def model(name: str) -> dict[str, Any]:
+        served = api.check_model(name)
+        return {"id": served, "object": "model", "created": 0, "owned_by": "local"}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest) -> Any:
+        served = api.check_model(body.model)
+        max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+        job = api.job(body, max_tokens=max_tokens, default_max=api.n_ctx())
+        return await _answer(api, job, served, chat=True, stream=body.stream,
+                             include_usage=bool(body.stream_options and body.stream_options.include_usage))
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest) -> Any:
+        served = api.check_model(body.model)
+        job = api.job(body, max_tokens=body.max_tokens, default_max=16)
+        return await _answer(api, job, served, chat=False, stream=body.stream,
+                             include_usage=bool(body.stream_options and body.stream_options.include_usage))
+
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest) -> Any:
+        api.check_model(body.model)
+        raise ApiError(501, "Embeddings are not served yet: this server answers chat and text completions only.",
+                       "not_implemented_error", "not_implemented")
+
+    return Gate(app, options.max_body_bytes, options.api_key)
+
+
+async def _answer(api: Api, job: _Job, served: str, *, chat: bool, stream: bool, include_usage: bool) -> Any:
+    try:
+        slot, generation, _ = await api.start(job)
+    except WorkerError as exc:
+        raise _engine_error(exc) from None
+    created = int(time.time())
+    ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
+    kind = "chat.completion" if chat else "text_completion"
+    if not stream:
+        try:
+            async for _ in generation:
+                pass
+        except WorkerError as exc:
+            raise _engine_error(exc) from None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await slot.release()
+        stats = generation.stats
+        choice: dict[str, Any] = ({"index": 0, "message": {"role": "assistant", "content": generation.text},
+                                   "logprobs": None, "finish_reason": _finish(stats)} if chat else
+                                  {"index": 0, "text": generation.text, "logprobs": None,
+                                   "finish_reason": _finish(stats)})
+        return {"id": ident, "object": kind, "created": created, "model": served, "choices": [choice],
+                "usage": _usage(stats)}
+
+    chunk_kind = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(delta_text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else \
+                ({"content": delta_text} if delta_text is not None else {})
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": delta_text or "", "logprobs": None, "finish_reason": finish}
+        return {"id": ident, "object": chunk_kind, "created": created, "model": served, "choices": [choice]}
+
+    response: _Stream
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        if chat:
+            yield {"data": json.dumps(chunk(None, None, first=True))}
+        try:
+            async for event, value in generation:
+                if event == "token" and value:
+                    yield {"data": json.dumps(chunk(value, None), ensure_ascii=False)}
+        except WorkerError as exc:
+            response.finished = True
+            error = _engine_error(exc)
+            yield {"data": json.dumps(error_body(error.message, error.type, error.code))}
+            yield {"data": "[DONE]"}
+            return
+        response.finished = True
+        stats = generation.stats
+        yield {"data": json.dumps(chunk(None, _finish(stats)))}
+        if include_usage:
+            yield {"data": json.dumps({"id": ident, "object": chunk_kind, "created": created, "model": served,
+                                       "choices": [], "usage": _usage(stats)})}
+        yield {"data": "[DONE]"}
+
+    response = _Stream(events(), slot, generation)
+    return response
