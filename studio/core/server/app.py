@@ -40,6 +40,7 @@ from studio.core.workspace import EngineBusy, Workspace
 MAX_BODY_BYTES = 1_000_000
 QUEUE_TIMEOUT_S = 120.0
 _BUSY_POLL_S = 0.05
+_DRAIN_MAX = 16_000_000  # refused bodies up to this size are read to the end before the 413
 
 
 class ApiError(Exception):
@@ -304,6 +305,7 @@ class Gate:
                 except ValueError:
                     size = 0
                 if size > self.max_bytes:
+                    await _drain(receive, size)
                     await too_big.response()(scope, receive, send)
                     return
         seen = 0
@@ -320,7 +322,23 @@ class Gate:
         try:
             await self.app(scope, limited, send)
         except _TooBig:
+            await _drain(receive, 0)
             await too_big.response()(scope, receive, send)
+
+
+async def _drain(receive: Receive, size: int) -> None:
+    """Read (and drop) a refused body of reasonable size, so the client is not cut off mid-upload and
+    gets to read the 413 rather than a broken pipe."""
+    if size > _DRAIN_MAX:
+        return
+    seen = 0
+    while seen <= _DRAIN_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class _TooBig(Exception):
