@@ -249,7 +249,11 @@ def test_eight_concurrent_clients_get_their_own_uncorrupted_streams(server):
 
 
 def test_disconnect_mid_stream_frees_the_engine(server):
-    body = {"model": server.model, "prompt": "1, 2, 3, 4, 5,", "max_tokens": 1500, "temperature": 0, "stream": True}
+    # a grammar that forbids ending before 300 numbers: unstopped, this reply runs for tens of seconds
+    long_array = {"type": "json_schema", "json_schema": {"name": "numbers", "schema": {
+        "type": "array", "items": {"type": "integer"}, "minItems": 300}}}
+    body = {"model": server.model, "prompt": "1, 2, 3, 4, 5,", "max_tokens": 1000, "temperature": 0, "stream": True,
+            "response_format": long_array}
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     connection.request("POST", "/v1/completions", body=json.dumps(body),
                        headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"})
@@ -263,7 +267,7 @@ def test_disconnect_mid_stream_frees_the_engine(server):
             seen += 1
     connection.sock.close()  # hang up mid-stream
     connection.close()
-    started = time.monotonic()  # the connection is closed: the generation must stop, not run 1500 tokens
+    started = time.monotonic()  # the connection is closed: the generation must stop, not run 1000 tokens
     answer = server.post("/completions", {"model": server.model, "prompt": "Hello", "max_tokens": 3,
                                           "temperature": 0}, timeout=30)
     assert answer.status_code == 200
@@ -278,3 +282,50 @@ def test_remote_bind_is_refused_without_opt_in_and_key(extra, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "refusing to listen on 0.0.0.0" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_command_refuses_a_remote_bind_without_a_key(starter_model):
+    import argparse
+
+    from studio.cli import serve
+    from studio.cli.exits import USAGE, CliError
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--model", str(starter_model), "--host", "192.0.2.1", "--allow-remote"])
+    with pytest.raises(CliError) as refused:
+        serve.run(args)
+    assert refused.value.code == USAGE and "API key" in str(refused.value)
+
+
+def test_requests_wait_their_turn_for_the_engine_then_get_a_503():
+    """The server queues behind another lease holder (the chat) and answers 503 when it waits too long."""
+    from studio.core.engine.client import EngineClient
+    from studio.core.server.app import ApiError, EngineSlot
+    from studio.core.workspace import Workspace
+
+    async def scenario() -> None:
+        workspace = Workspace(EngineClient())  # no worker starts: nothing is asked of the engine
+        queue = asyncio.Lock()
+        async with workspace.lease("chat"):
+            with pytest.raises(ApiError) as busy:
+                await EngineSlot(workspace, queue, 0.3).acquire()
+            assert busy.value.status == 503 and "busy" in busy.value.message
+        async with workspace.lease("chat"):
+            first = EngineSlot(workspace, queue, 5.0)
+            waiting = asyncio.ensure_future(first.acquire())
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 2.0)  # the chat let go: the server's turn
+        assert workspace.holder == "server"
+        after = EngineSlot(workspace, queue, 5.0)
+        second = asyncio.ensure_future(after.acquire())
+        await asyncio.sleep(0.2)
+        assert not second.done()  # FIFO behind the first request
+        await first.release()
+        await asyncio.wait_for(second, 2.0)
+        assert workspace.holder == "server"
+        await after.release()
+        assert workspace.holder == ""
+        workspace.close()
+
+    asyncio.run(scenario())
