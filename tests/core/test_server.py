@@ -274,6 +274,30 @@ def test_disconnect_mid_stream_frees_the_engine(server):
     assert time.monotonic() - started < 5.0
 
 
+def test_a_client_that_gives_up_on_a_whole_reply_frees_the_engine(server):
+    long_array = {"type": "json_schema", "json_schema": {"name": "numbers", "schema": {
+        "type": "array", "items": {"type": "integer"}, "minItems": 300}}}
+    with pytest.raises(OSError):  # urllib's timeout: the client hangs up
+        server.post("/completions", {"model": server.model, "prompt": "1, 2, 3,", "max_tokens": 1000,
+                                     "temperature": 0, "response_format": long_array}, timeout=1.5)
+    started = time.monotonic()
+    answer = server.post("/completions", {"model": server.model, "prompt": "Hello", "max_tokens": 3,
+                                          "temperature": 0}, timeout=30)
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_port_in_use_is_one_sentence(starter_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "studio.core.server", "--model", str(starter_model),
+                              "--port", str(port)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 2
+    assert f"could not listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("extra", [["--host", "0.0.0.0"], ["--host", "0.0.0.0", "--allow-remote"]])
 def test_remote_bind_is_refused_without_opt_in_and_key(extra, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "STUDIO_API_KEY"}

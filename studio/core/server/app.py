@@ -40,6 +40,7 @@ from studio.core.workspace import EngineBusy, Workspace
 MAX_BODY_BYTES = 1_000_000
 QUEUE_TIMEOUT_S = 120.0
 _BUSY_POLL_S = 0.05
+_DISCONNECT_POLL_S = 0.25
 _DRAIN_MAX = 16_000_000  # refused bodies up to this size are read to the end before the 413
 
 
@@ -396,18 +397,18 @@ def create_app(workspace: Workspace, options: ServerOptions | None = None) -> AS
         return {"id": served, "object": "model", "created": 0, "owned_by": "local"}
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest) -> Any:
+    async def chat(body: ChatRequest, request: Request) -> Any:
         served = api.check_model(body.model)
         max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
         job = api.job(body, max_tokens=max_tokens, default_max=api.n_ctx())
-        return await _answer(api, job, served, chat=True, stream=body.stream,
+        return await _answer(api, job, served, request, chat=True, stream=body.stream,
                              include_usage=bool(body.stream_options and body.stream_options.include_usage))
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest) -> Any:
+    async def completions(body: CompletionRequest, request: Request) -> Any:
         served = api.check_model(body.model)
         job = api.job(body, max_tokens=body.max_tokens, default_max=16)
-        return await _answer(api, job, served, chat=False, stream=body.stream,
+        return await _answer(api, job, served, request, chat=False, stream=body.stream,
                              include_usage=bool(body.stream_options and body.stream_options.include_usage))
 
     @app.post("/v1/embeddings")
@@ -419,7 +420,8 @@ def create_app(workspace: Workspace, options: ServerOptions | None = None) -> AS
     return Gate(app, options.max_body_bytes, options.api_key)
 
 
-async def _answer(api: Api, job: _Job, served: str, *, chat: bool, stream: bool, include_usage: bool) -> Any:
+async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: bool, stream: bool,
+                  include_usage: bool) -> Any:
     try:
         slot, generation, _ = await api.start(job)
     except WorkerError as exc:
@@ -428,12 +430,21 @@ async def _answer(api: Api, job: _Job, served: str, *, chat: bool, stream: bool,
     ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
     kind = "chat.completion" if chat else "text_completion"
     if not stream:
+        async def hang_up_watch() -> None:  # a client that gave up frees the engine for the next one
+            while True:
+                await asyncio.sleep(_DISCONNECT_POLL_S)
+                if await request.is_disconnected():
+                    await generation.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(hang_up_watch())
         try:
             async for _ in generation:
                 pass
         except WorkerError as exc:
             raise _engine_error(exc) from None
         finally:
+            watcher.cancel()
             with anyio.CancelScope(shield=True):
                 await slot.release()
         stats = generation.stats

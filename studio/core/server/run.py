@@ -7,6 +7,7 @@ AND an API key, or the server refuses to start with a sentence.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import os
 import sys
@@ -107,12 +108,21 @@ async def serve(config: ServeConfig) -> None:
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                                lifespan="off", timeout_graceful_shutdown=3))
         host = f"[{config.host}]" if ":" in config.host else config.host
-        print(f"Serving {os.path.basename(info.path)} ({info.backend}, context {config.n_ctx:,}) at "
-              f"http://{host}:{config.port}/v1" + (" — API key required" if config.api_key else ""),
-              file=sys.stderr, flush=True)
-        await server.serve()
-        if not server.started:
-            raise ServeRefused(f"could not listen on {config.host}:{config.port} (in use, or not an address "
-                               "of this machine)")
+        note = f"Serving {os.path.basename(info.path)} ({info.backend}, context {config.n_ctx:,}) at " \
+               f"http://{host}:{config.port}/v1" + (" — API key required" if config.api_key else "")
+
+        async def announce() -> None:  # only once it really listens
+            while not server.started:
+                await asyncio.sleep(0.05)
+            print(note, file=sys.stderr, flush=True)
+
+        announcer = asyncio.ensure_future(announce())
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn's answer to a failed bind (it has logged the OS error)
+            raise ServeRefused(f"could not listen on {config.host}:{config.port}: the port is in use or the "
+                               "address is not one of this machine's") from None
+        finally:
+            announcer.cancel()
     finally:
         await engine.close()
