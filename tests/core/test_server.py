@@ -224,18 +224,14 @@ def test_bad_bodies_get_one_line_4xx(server):
 
 
 def test_eight_concurrent_clients_get_their_own_uncorrupted_streams(server):
-    client = server.client()
     starts = list(range(10, 90, 10))  # each asks to continue its own count: checkable, distinct
 
     def prompt(n: int) -> str:
         return f"{n}, {n + 1}, {n + 2}, {n + 3},"
 
-    reference = {n: client.completions.create(model=server.model, prompt=prompt(n), max_tokens=12, temperature=0,
-                                              seed=0).choices[0].text for n in starts}
-
     async def one(n: int) -> str:
         async with openai.AsyncOpenAI(base_url=server.base, api_key=KEY, max_retries=0, timeout=120) as aclient:
-            stream = await aclient.completions.create(model=server.model, prompt=prompt(n), max_tokens=12,
+            stream = await aclient.completions.create(model=server.model, prompt=prompt(n), max_tokens=16,
                                                       temperature=0, seed=0, stream=True)
             return "".join([c.choices[0].text async for c in stream if c.choices])
 
@@ -244,8 +240,10 @@ def test_eight_concurrent_clients_get_their_own_uncorrupted_streams(server):
 
     texts = asyncio.run(all_of_them())
     for n, text in zip(starts, texts):
-        assert text.startswith(f" {n + 4},"), (n, text)
-        assert text == reference[n], (n, text, reference[n])
+        # its own count, carried on in order: a token from another stream would break the run
+        numbers = [int(part) for part in text.split(",")[:-1]]  # the last one may be cut by max_tokens
+        assert len(numbers) >= 3 and numbers[0] == n + 4, (n, text)
+        assert numbers == list(range(n + 4, n + 4 + len(numbers))), (n, text)
 
 
 def test_disconnect_mid_stream_frees_the_engine(server):
