@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, str] = {
     "tokenize": "studio.cli.inspect",
     "attention": "studio.cli.inspect",
     "next": "studio.cli.inspect",
+    "serve": "studio.cli.serve",
 }
 
 __all__ = ["CliError", "gui_main", "main"]
