@@ -10,6 +10,7 @@ says so. Each app start gets a fresh STUDIO_HOME (the first launch: the bundled 
 Goal: app / bare ≤ 1.5 (median).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bundle_start.py [--bundle dist/local-llm-studio] [--starts 5] [--warm]
+        [--app-env STUDIO_NO_PREFETCH=1]   (the app's background read-ahead off, to see what it buys)
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=default, help="the built bundle folder")
     parser.add_argument("--starts", type=int, default=5, help="rounds (one app and one bare start each)")
     parser.add_argument("--warm", action="store_true", help="do not drop the page cache between starts")
+    parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the app's starts only, e.g. STUDIO_NO_PREFETCH=1 (repeatable)")
     args = parser.parse_args()
 
     exe = args.bundle / ("local-llm-studio.exe" if sys.platform == "win32" else "local-llm-studio")
@@ -79,6 +82,7 @@ def main() -> None:
     cold = not args.warm and drop_caches()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
     base_env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app_env = dict(item.split("=", 1) for item in args.app_env)
     work = Path(tempfile.mkdtemp(prefix="studio-bundle-start-"))
     app_ms: list[float] = []
     bare_ms: list[float] = []
@@ -90,7 +94,7 @@ def main() -> None:
                     drop_caches()
                 if side == "app":
                     home = work / f"home-{round_}"
-                    env = {**base_env, "STUDIO_HOME": str(home), "STUDIO_EXIT_AFTER_SHOW": "1"}
+                    env = {**base_env, **app_env, "STUDIO_HOME": str(home), "STUDIO_EXIT_AFTER_SHOW": "1"}
                     app_ms.append(start_once(exe, env))
                 else:
                     bare_ms.append(start_once(exe, {**base_env, "STUDIO_BARE_WINDOW": "1"}))
@@ -101,7 +105,7 @@ def main() -> None:
     ratio = app / bare
     state = "cold (page cache dropped before every start)" if cold else "warm (page cache kept)"
     print(f"bundle: {args.bundle}")
-    print(f"starts: {args.starts} each, {state}")
+    print(f"starts: {args.starts} each, {state}" + (f"; app env {app_env}" if app_env else ""))
     print(f"app  to usable window: median {app:.0f} ms  ({', '.join(f'{v:.0f}' for v in app_ms)})")
     print(f"bare PySide6 window:   median {bare:.0f} ms  ({', '.join(f'{v:.0f}' for v in bare_ms)})")
     print(f"ratio app/bare: {ratio:.2f}  (goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'})")
