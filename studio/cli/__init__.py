@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exits.OK
     if argv and _is_file_argument(argv[0]):  # `studio model.gguf data.jsonl` opens them in the app
         return gui_main(argv)
-    if not argv or (argv[0] == "gui" and not any(a.startswith("-") for a in argv[1:])):
+    if opens_app_directly(argv):
         return gui_main(argv[1:])  # the app: no parser, no command modules (start-up stays short)
     try:
         args = _parser().parse_args(argv)
@@ -86,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return exits.INTERRUPTED
+
+
+def opens_app_directly(argv: Sequence[str]) -> bool:
+    """`studio`, `studio gui FILE…` or `studio FILE…`: the app, without parsing a command line."""
+    argv = list(argv)
+    if argv and _is_file_argument(argv[0]):
+        return True
+    return not argv or (argv[0] == "gui" and not any(a.startswith("-") for a in argv[1:]))
 
 
 _FILE_SUFFIXES = (".gguf", ".jsonl", ".json", ".csv", ".tsv", ".txt")  # models, and datasets for Fine-tune

@@ -41,3 +41,12 @@ def test_help_lists_commands_in_table_order(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "{gui," + ",".join(cli.COMMAND_MODULES) + "}" in out
+
+
+def test_opens_app_directly_only_for_the_app(tmp_path):
+    existing = tmp_path / "notes"
+    existing.write_text("x")
+    for argv in ([], ["gui"], ["gui", "a.gguf"], ["model.gguf"], ["data.jsonl", "b.csv"], [str(existing)]):
+        assert cli.opens_app_directly(argv), argv
+    for argv in (["chat"], ["train", "x.jsonl"], ["--help"], ["gui", "--help"], ["models", "list"]):
+        assert not cli.opens_app_directly(argv), argv
