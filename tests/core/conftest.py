@@ -13,6 +13,14 @@ from studio.core.engine.client import EngineClient
 PRECISE = replace(PRESETS["Precise"], n_ctx=2048)
 
 
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop per test module: a warm worker's pipes belong to the loop that started it."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
 @pytest.fixture()
 def harness(starter_model, tmp_path):
     """(session, store, engine, loop) with the starter model loaded."""

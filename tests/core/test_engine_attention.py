@@ -19,13 +19,6 @@ LONG = " ".join(f"Item {i}: the quick brown fox jumps over the lazy dog." for i 
 
 
 @pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def engine(loop, starter_model, tmp_path_factory):
     client = EngineClient()
     loop.run_until_complete(client.load(str(starter_model), n_ctx=1024))

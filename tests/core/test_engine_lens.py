@@ -18,13 +18,6 @@ PROMPT = "The capital of France is Paris. The capital of Italy is"
 
 
 @pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def engine(loop, starter_model):
     client = EngineClient()
     loop.run_until_complete(client.load(str(starter_model), n_ctx=1024))

@@ -7,7 +7,6 @@ while the full layers reach past the window; the logit lens's output row is llam
 next-token distribution and agrees with the torch lens. The first torch load dequantizes the GGUF
 (about a minute on two cores, then cached under STUDIO_CACHE_DIR); run with -s for the numbers."""
 
-import asyncio
 import time
 
 import numpy as np
@@ -23,13 +22,6 @@ LAYERS, HEADS, WINDOW, FULL_LAYERS = 18, 4, 512, (5, 11, 17)
 PROMPT = "The capital of France is Paris. The capital of Italy is"
 COLOURS = ["red", "blue", "green", "old", "new"]
 LONG = " ".join(f"Item {i}: the {COLOURS[i % 5]} box holds {i * 7 % 13} stones." for i in range(46))  # ~600 tokens
-
-
-@pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,6 @@ LONG = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i 
 
 
 @pytest.fixture(scope="module")
-def loop():
-    # One loop for the module: the warm worker's pipes belong to the loop that started it.
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def analyser(loop, starter_model, dequantized_starter, tmp_path_factory):
     client = AnalyserClient(results_dir=tmp_path_factory.mktemp("attention"))
     facts = loop.run_until_complete(client.load(starter_model))
