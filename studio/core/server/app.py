@@ -18,8 +18,8 @@ import os
 import time
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
 
 import anyio
 from fastapi import FastAPI, Request
@@ -57,11 +57,31 @@ class ApiError(Exception):
 
 
 @dataclass
+class RequestRecord:
+    """One answered request, for a live log: what was asked, how it ended, how fast."""
+    started: float                 # time.time() when the request arrived
+    method: str
+    path: str
+    client: str = ""               # "host:port" of the caller
+    status: int = 0
+    duration_s: float = 0.0
+    model: str = ""
+    stream: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_s: float = 0.0
+    ttft_ms: float = 0.0
+    message: str = ""              # the error sentence when status is not 200
+
+
+@dataclass
 class ServerOptions:
     api_key: str | None = None
     n_ctx: int | None = None             # the context the engine was loaded with (None: ask the engine)
     max_body_bytes: int = MAX_BODY_BYTES
     queue_timeout_s: float = QUEUE_TIMEOUT_S
+    # called once per request when its answer has been sent (streams: after the last event)
+    on_request: Callable[[RequestRecord], None] | None = field(default=None, repr=False)
 
 
 # -- the engine slot: FIFO in this server, then the workspace's lease ---------------------------
@@ -271,8 +291,10 @@ class _Stream(EventSourceResponse):
 
 # -- the gate: API key and body-size limit (raw ASGI, before anything reads the body) -----------
 class Gate:
-    def __init__(self, app: ASGIApp, max_bytes: int, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, api_key: str | None,
+                 on_request: Callable[[RequestRecord], None] | None = None) -> None:
         self.app, self.max_bytes, self.api_key = app, max_bytes, api_key
+        self.on_request = on_request
 
     def _refusal(self, scope: Scope) -> ApiError | None:
         if not self.api_key:
@@ -290,6 +312,46 @@ class Gate:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.on_request is None:
+            await self._gate(scope, receive, send)
+            return
+        client = scope.get("client") or ("", 0)
+        record = RequestRecord(started=time.time(), method=scope.get("method", ""), path=scope.get("path", ""),
+                               client=f"{client[0]}:{client[1]}" if client[0] else "")
+        began = time.monotonic()
+        error_body_bytes = bytearray()
+
+        async def noted(message: AsgiMessage) -> None:
+            if message["type"] == "http.response.start":
+                record.status = int(message["status"])
+            elif message["type"] == "http.response.body" and record.status >= 400 and len(error_body_bytes) < 4096:
+                error_body_bytes.extend(message.get("body", b""))
+            await send(message)
+
+        state = scope.setdefault("state", {})
+        try:
+            await self._gate(scope, receive, noted)
+        finally:
+            record.duration_s = time.monotonic() - began
+            record.model = str(state.get("record_model", ""))
+            record.stream = bool(state.get("record_stream", False))
+            stats = state.get("record_stats")
+            if stats is not None:
+                record.prompt_tokens, record.completion_tokens = stats.prompt_tokens, stats.tokens
+                record.tokens_per_s, record.ttft_ms = stats.tokens_per_s, stats.ttft_ms
+            if error_body_bytes:
+                try:
+                    record.message = str(json.loads(bytes(error_body_bytes))["error"]["message"])
+                except (ValueError, KeyError, TypeError):
+                    record.message = ""
+            if not record.status:
+                record.status = 499  # the client went away before any answer
+            try:
+                self.on_request(record)
+            except Exception:  # a failing log must not break the server
+                pass
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -417,7 +479,7 @@ def create_app(workspace: Workspace, options: ServerOptions | None = None) -> AS
         raise ApiError(501, "Embeddings are not served yet: this server answers chat and text completions only.",
                        "not_implemented_error", "not_implemented")
 
-    return Gate(app, options.max_body_bytes, options.api_key)
+    return Gate(app, options.max_body_bytes, options.api_key, options.on_request)
 
 
 async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: bool, stream: bool,
@@ -426,6 +488,7 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
         slot, generation, _ = await api.start(job)
     except WorkerError as exc:
         raise _engine_error(exc) from None
+    request.state.record_model, request.state.record_stream = served, stream
     created = int(time.time())
     ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
     kind = "chat.completion" if chat else "text_completion"
@@ -448,6 +511,7 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
             with anyio.CancelScope(shield=True):
                 await slot.release()
         stats = generation.stats
+        request.state.record_stats = stats
         choice: dict[str, Any] = ({"index": 0, "message": {"role": "assistant", "content": generation.text},
                                    "logprobs": None, "finish_reason": _finish(stats)} if chat else
                                   {"index": 0, "text": generation.text, "logprobs": None,
@@ -483,6 +547,7 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
             return
         response.finished = True
         stats = generation.stats
+        request.state.record_stats = stats
         yield {"data": json.dumps(chunk(None, _finish(stats)))}
         if include_usage:
             yield {"data": json.dumps({"id": ident, "object": chunk_kind, "created": created, "model": served,
