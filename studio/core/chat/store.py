@@ -36,6 +36,7 @@ import os
 import re
 import socket
 import sqlite3
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -761,11 +762,28 @@ def _too_new(path: Path, version: int) -> StoreSchemaTooNew:
         f"{SCHEMA_VERSION}). Update the app, or move the file away to start fresh.")
 
 
-def _process_identity() -> tuple[int, float, str]:
-    import psutil  # here, not at import: the window starts before anything heavy loads
+def _linux_start_time(pid: int) -> float | None:
+    """A process's start (seconds since the epoch) from /proc, computed as psutil does, so tokens
+    written by either way compare equal; None off Linux or for a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22: starttime
+        with open("/proc/stat", "rb") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
+
+def _process_identity() -> tuple[int, float, str]:
     pid = os.getpid()
-    return pid, psutil.Process(pid).create_time(), socket.gethostname()
+    started = _linux_start_time(pid) if sys.platform.startswith("linux") else None
+    if started is None:
+        import psutil  # here, not at import: psutil costs the window's cold start on Linux
+
+        started = psutil.Process(pid).create_time()
+    return pid, started, socket.gethostname()
 
 
 def _writer_alive(token: str, pid: int, started: float, host: str) -> bool:
@@ -774,6 +792,19 @@ def _writer_alive(token: str, pid: int, started: float, host: str) -> bool:
         return True
     if pid == os.getpid():
         return token in _OPEN_TOKENS
+    if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError, TypeError):
+            return False  # no such process
+        begun = _linux_start_time(int(pid))
+        if begun is None:
+            return False
+        try:
+            return abs(begun - float(started)) < 1.0 and state != b"Z"
+        except (ValueError, TypeError):
+            return True
     import psutil
 
     try:

@@ -52,7 +52,9 @@ class ConversationSidebar(QWidget):
         self.search_box = QLineEdit(self)
         self.search_box.setObjectName("SearchBox")
         self.search_box.setPlaceholderText(self.tr("Search all messages (Ctrl+F)"))
-        self.search_box.setClearButtonEnabled(True)
+        # The clear button shows only with text; enabling it then keeps its icon (and Qt's image
+        # plugins) out of the window's cold start.
+        self.search_box.textChanged.connect(self._enable_clear_button)
         self.search_box.textChanged.connect(self._schedule_search)
         layout.addWidget(self.search_box)
 
@@ -165,6 +167,10 @@ class ConversationSidebar(QWidget):
     def focus_search(self) -> None:
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_box.selectAll()
+
+    def _enable_clear_button(self, text: str) -> None:
+        if text and not self.search_box.isClearButtonEnabled():
+            self.search_box.setClearButtonEnabled(True)
 
     def _schedule_search(self, text: str) -> None:
         if not text.strip():
