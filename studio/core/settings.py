@@ -34,14 +34,26 @@ class EngineSettings:
 
 
 @dataclass
+class ServerSettings:
+    """The in-app API server. Its key is a secret (studio.core.secrets), never kept here."""
+    port: int = 8080
+    allow_remote: bool = False   # listen on every interface (0.0.0.0); needs a key as well
+    auto_start: bool = False     # start serving when the app starts
+
+
+@dataclass
 class AppSettings:
     last_model: str = ""
     engine: EngineSettings = field(default_factory=EngineSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     window_state: str = ""     # base64 of QMainWindow.saveState()
     splitter_state: str = ""
     language: str = ""         # "" = follow the system, "en", "zh_CN"
     last_conversation_id: int = 0
+    # Remote engines: [{"name", "base_url", "key_ref", "models"}]; key_ref names the key in the
+    # SecretStore, so no key is ever written here.
+    remote_engines: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,7 +167,19 @@ def _validated(data: dict[str, Any]) -> tuple[AppSettings, list[str]]:
                         dropped.append(f"engine.{name}")
         else:
             dropped.append("engine")
-    settings = AppSettings(engine=engine, **{k: _plain(v) for k, v in top.items()})
+    server = ServerSettings()
+    if "server" in data:
+        raw_server = data["server"]
+        if isinstance(raw_server, dict):
+            for name, valid in _SERVER_CHECKS.items():
+                if name in raw_server:
+                    if valid(raw_server[name]):
+                        setattr(server, name, _plain(raw_server[name]))
+                    else:
+                        dropped.append(f"server.{name}")
+        else:
+            dropped.append("server")
+    settings = AppSettings(engine=engine, server=server, **{k: _plain(v) for k, v in top.items()})
     return settings, dropped
 
 
@@ -183,6 +207,14 @@ def _conversation_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT64_MAX
 
 
+def _remote_engines(value: Any) -> bool:
+    def entry(e: Any) -> bool:
+        return (isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("base_url"), str)
+                and isinstance(e.get("key_ref", ""), str) and isinstance(e.get("models", []), list)
+                and all(isinstance(m, str) for m in e.get("models", [])))
+    return isinstance(value, list) and all(entry(e) for e in value)
+
+
 _TOP_CHECKS: dict[str, Callable[[Any], bool]] = {
     "last_model": lambda v: isinstance(v, str),
     "window_geometry": _base64_text,
@@ -190,12 +222,18 @@ _TOP_CHECKS: dict[str, Callable[[Any], bool]] = {
     "splitter_state": _base64_text,
     "language": lambda v: isinstance(v, str) and v in LANGUAGES,
     "last_conversation_id": _conversation_id,
+    "remote_engines": _remote_engines,
 }
 _ENGINE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "n_gpu_layers": _in_range("n_gpu_layers"),
     "n_threads": lambda v: v is None or limits.limit("n_threads").contains(v),
     "n_batch": _in_range("n_batch"),
     "flash_attn": lambda v: isinstance(v, bool),  # a JSON "no" is a mistake, not a truthy string
+}
+_SERVER_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "port": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535,
+    "allow_remote": lambda v: isinstance(v, bool),
+    "auto_start": lambda v: isinstance(v, bool),
 }
 
 
