@@ -1,4 +1,5 @@
-"""`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json)."""
+"""`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json).
+With --engine URL the reply comes from an OpenAI-compatible server instead of a local model."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from studio.cli.inputs import check_numbers, checked_text, stdin_bytes
 from studio.cli.resolve import resolve_model
 
 COMMANDS = ("chat",)
+ENGINE_KEY_ENV = "STUDIO_ENGINE_API_KEY"  # the --engine key, kept out of shell history and `ps`
 
 # Every numeric `studio chat` option and its entry in studio.core.limits.
 _CHAT_NUMBERS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
@@ -23,7 +25,14 @@ _CHAT_NUMBERS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_
 
 def register(subparsers: Any) -> None:
     chat = subparsers.add_parser("chat", help="one reply from a model, streamed to stdout")
-    chat.add_argument("--model", default="starter", help="a .gguf path or a library name (default: the starter model)")
+    chat.add_argument("--model", default=None,
+                      help="a .gguf path or a library name (default: the starter model); with --engine, one of "
+                           "the server's models (default: its only one)")
+    chat.add_argument("--engine", default=None, metavar="URL",
+                      help="an OpenAI-compatible server's base URL (vLLM, llama-server, Ollama, LM Studio, "
+                           "studio serve) to talk to instead of a local model")
+    chat.add_argument("--api-key", default=None,
+                      help=f"the --engine server's API key (default: ${ENGINE_KEY_ENV}, if set)")
     chat.add_argument("--prompt", required=True, help="the user message ('-' reads stdin)")
     chat.add_argument("--system", default=None, help="system prompt (default: 'You are a helpful assistant.'; '' for none)")
     chat.add_argument("--max-tokens", type=int, default=256)
@@ -57,8 +66,12 @@ async def _chat(args: argparse.Namespace) -> int:
     args.system = checked_text(args.system, "the system prompt (--system)")
     if not prompt.strip():
         raise CliError("usage", "the prompt is empty")
+    if args.engine is not None:
+        return await _remote_chat(args, prompt)
+    if args.api_key is not None:
+        raise CliError("usage", "--api-key goes with --engine URL")
     lora = [_lora_arg(text) for text in args.lora]
-    model = resolve_model(args.model)
+    model = resolve_model(args.model or "starter")
     _note_gpu_layers(model, args.n_gpu_layers)
     engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads))
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
@@ -91,6 +104,56 @@ async def _chat(args: argparse.Namespace) -> int:
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
             "finish_reason": stats.finish_reason, "backend": info.backend,
             "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
+        }, ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+    return exits.OK
+
+
+async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
+    """The reply from the server at --engine: same output and --json fields as a local reply."""
+    import os
+
+    from studio.core.engine.remote import RemoteEngine, RemoteEngineError
+    from studio.core.engine.sampling import SamplingParams
+
+    if args.lora:
+        raise CliError("usage", "--lora needs a local model: a remote engine serves its own models")
+    key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
+    try:
+        engine = RemoteEngine(args.engine, key or None)
+    except RemoteEngineError as exc:
+        raise CliError("usage", str(exc)) from None
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                              max_tokens=args.max_tokens, seed=args.seed, n_ctx=args.ctx)
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
+        [{"role": "user", "content": prompt}]
+    try:
+        models = await engine.list_models()
+        if args.model:
+            engine.model = args.model
+        elif len(models) == 1:
+            engine.model = models[0]
+        elif not models:
+            raise CliError("usage", f"{engine.base_url} lists no models; name one with --model")
+        else:
+            raise CliError("usage", f"{engine.base_url} serves {len(models)} models ({', '.join(models)}): "
+                                    "choose one with --model")
+        generation = await engine.generate(messages, sampling)
+        async for kind, value in generation:
+            if kind == "token" and not args.json:
+                sys.stdout.write(value)
+                sys.stdout.flush()
+    except RemoteEngineError as exc:
+        raise CliError.from_error(exc) from exc
+    finally:
+        await engine.close()
+    stats = generation.stats
+    if args.json:
+        print(json.dumps({
+            "model": engine.model, "engine": engine.base_url, "reply": generation.text,
+            "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
+            "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms, "finish_reason": stats.finish_reason,
         }, ensure_ascii=False))
     else:
         sys.stdout.write("\n")

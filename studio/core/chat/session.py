@@ -7,29 +7,39 @@ message_updated(message, delta), messages_removed(ids), trimmed(ids, note), cont
 error(kind, message, log_tail), notice(message) (e.g. Stop had to restart an engine that did not answer;
 also kept in `last_notice` until the next reply).
 A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
-send/regenerate/edit raise EngineBusy before changing anything.
+send/regenerate/edit raise EngineBusy before changing anything. Behind an API request (the server
+holds the engine) the reply waits its turn in the workspace's queue instead: state "waiting" and a
+notice ("Waiting: the engine is answering an API request …") until it starts; Stop ends the wait
+and the reply is kept as stopped (empty).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 from enum import Enum
+from typing import AsyncIterator
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.engine.sampling import SamplingParams
 from studio.core.chat.store import ChatStore
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
+from studio.core.engine.remote import PREFIX as REMOTE_PREFIX, RemoteEngine, RemoteGeneration
 from studio.core.events import Emitter
 from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
 from studio.core.workers.protocol import WorkerError
-from studio.core.workspace import Workspace
+from studio.core.workspace import USES, Lease, WaitCancelled, Workspace
+
+# Holders a reply waits behind (in the workspace's FIFO queue); behind anyone else it is refused at once.
+WAITS_BEHIND = ("server",)
 
 
 class SessionState(str, Enum):
     IDLE = "idle"
+    WAITING = "waiting"        # queued for the engine behind an API request
     LOADING = "loading"
     PROMPT = "prompt"          # the engine is reading the prompt
     GENERATING = "generating"
@@ -52,10 +62,13 @@ class ChatSession(Emitter):
         self.state = SessionState.IDLE
         self.last_error: tuple[str, str] | None = None
         self.last_notice: str | None = None
-        self._generation: Generation | None = None
+        self._generation: Generation | RemoteGeneration | None = None
+        # A remote engine's model answers instead of the local engine (no lease needed then).
+        self.remote: RemoteEngine | None = None
         self._stop_requested = False
         self._reply_task: asyncio.Task | None = None
         self._reply_ended: asyncio.Event | None = None  # set when the reply in flight has finished
+        self._stop_waiting: asyncio.Event | None = None  # set by Stop while the reply waits its turn
 
     # -- conversations ----------------------------------------------------------------------
     def open(self, conversation_id: int) -> Conversation:
@@ -72,13 +85,19 @@ class ChatSession(Emitter):
         base = self.conversation
         if system_prompt is None:
             system_prompt = base.system_prompt if base else DEFAULT_SYSTEM_PROMPT
-        model = self.engine.model_info.path if self.engine.model_info else ""
+        model = self.remote.label if self.remote else (self.engine.model_info.path if self.engine.model_info else "")
         self.conversation = self.store.create_conversation(
             system_prompt=system_prompt, model=model,
             sampling=sampling or (base.sampling if base else SamplingParams()))
         self.messages = []
         self.emit("reset", conversation=self.conversation, messages=[])
         return self.conversation
+
+    def use_remote(self, remote: RemoteEngine | None) -> None:
+        """Answer with `remote`'s model from now on; None: the local engine again."""
+        self._require_idle()
+        self.remote = remote
+        self.emit("engine_changed", remote=remote)
 
     def update_settings(self, *, system_prompt: str | None = None, sampling: SamplingParams | None = None,
                         title: str | None = None) -> None:
@@ -99,7 +118,7 @@ class ChatSession(Emitter):
         if not text:
             raise ValueError("the message is empty")
         self._require_idle()
-        self.workspace.check_free()
+        self.workspace.check_free(wait=WAITS_BEHIND)
         conversation = self.conversation or self.new_conversation()
         self._append(self.store.add_message(conversation.id, "user", text))
         return await self._reply()
@@ -107,7 +126,7 @@ class ChatSession(Emitter):
     async def regenerate(self) -> Message:
         """Replace the last reply with a fresh one."""
         self._require_idle()
-        self.workspace.check_free()
+        self.workspace.check_free(wait=WAITS_BEHIND)
         if not self.messages:
             raise ValueError("nothing to regenerate yet")
         last = self.messages[-1]
@@ -118,7 +137,7 @@ class ChatSession(Emitter):
     async def edit_and_resend(self, message_id: int, text: str) -> Message:
         """Replace a user message (and everything after it) and answer it again."""
         self._require_idle()
-        self.workspace.check_free()
+        self.workspace.check_free(wait=WAITS_BEHIND)
         target = next((m for m in self.messages if m.id == message_id), None)
         if target is None or target.role != "user":
             raise ValueError("only your own messages can be edited")
@@ -134,7 +153,10 @@ class ChatSession(Emitter):
         Returns when the reply has ended: an engine that does not answer within
         CANCEL_TIMEOUT_S is ended (the reply is kept as stopped, with a notice) instead of
         leaving the chat in "stopping" for good."""
-        if self.state in (SessionState.PROMPT, SessionState.GENERATING, SessionState.LOADING):
+        if self.state == SessionState.WAITING and self._stop_waiting is not None:
+            self._set_state(SessionState.STOPPING)
+            self._stop_waiting.set()
+        elif self.state in (SessionState.PROMPT, SessionState.GENERATING, SessionState.LOADING):
             self._stop_requested = True
             self._set_state(SessionState.STOPPING)
             if self._generation is not None:
@@ -156,8 +178,48 @@ class ChatSession(Emitter):
 
     # -- internals --------------------------------------------------------------------------
     async def _reply(self) -> Message:
-        async with self.workspace.lease("chat"):
+        if self.remote is not None:  # the local engine is not used, so it is not leased
             return await self._write_reply()
+        try:
+            async with self._engine_turn():
+                return await self._write_reply()
+        except WaitCancelled:  # stopped before its turn: an empty reply, kept as stopped
+            reply = self.store.add_message(self._require_conversation().id, "assistant", "",
+                                           status=MessageStatus.STOPPED)
+            self._append(reply)
+            self._reply_task = self._reply_ended = None
+            self._set_state(SessionState.IDLE)
+            return reply
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the reply waits its turn for the engine (an API request holds it)."""
+        return self.state == SessionState.WAITING
+
+    @asynccontextmanager
+    async def _engine_turn(self) -> AsyncIterator[Lease]:
+        """The engine lease for one reply: at once when the engine is free, after the queue when an
+        API request holds it (state WAITING, a notice; Stop ends the wait with WaitCancelled)."""
+        holder = self.workspace.holder
+        if not holder or holder not in WAITS_BEHIND:
+            async with self.workspace.lease("chat") as lease:  # free, or EngineBusy at once
+                yield lease
+            return
+        self._stop_waiting = stop = asyncio.Event()
+        self._reply_ended = waited = asyncio.Event()  # Stop returns once the wait has ended
+        self._reply_task = asyncio.current_task()
+        self._set_state(SessionState.WAITING)
+        self.last_notice = f"Waiting: the engine is {USES.get(holder, holder)}; the reply starts when it is done."
+        self.emit("notice", message=self.last_notice)
+        try:
+            async with self.workspace.lease("chat", wait=WAITS_BEHIND, cancel=stop) as lease:
+                self._stop_waiting = None
+                waited.set()
+                self._set_state(SessionState.PROMPT)
+                yield lease
+        finally:
+            self._stop_waiting = None
+            waited.set()
 
     async def _write_reply(self) -> Message:
         conversation = self._require_conversation()
@@ -169,12 +231,13 @@ class ChatSession(Emitter):
         self.last_notice = None
         self._reply_task = asyncio.current_task()
         self._reply_ended = asyncio.Event()
-        unsubscribe = self.engine.subscribe("unresponsive", self._note_unresponsive)
+        engine: EngineClient | RemoteEngine = self.remote or self.engine
+        unsubscribe = engine.subscribe("unresponsive", self._note_unresponsive)
         started = time.perf_counter()
         try:
-            if self.engine.needs_load(conversation.sampling.n_ctx):
+            if engine.needs_load(conversation.sampling.n_ctx):
                 self._set_state(SessionState.LOADING)
-            self._generation = await self.engine.generate(history, conversation.sampling)
+            self._generation = await engine.generate(history, conversation.sampling)
             self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
             if self._stop_requested:
                 await self._generation.cancel()
@@ -190,14 +253,17 @@ class ChatSession(Emitter):
                 elif kind == "trimmed":
                     self._note_trimmed([mid for i in value if 0 <= i < len(sources) for mid in sources[i]])
             stats = self._generation.stats
-            reply.stats = {**stats.to_dict(), "model": self.engine.model_info.name if self.engine.model_info else "",
+            reply.stats = {**stats.to_dict(), **self._engine_stats(engine),
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
             self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+            self._note_answering_model(conversation, engine)
             self.emit("message_updated", message=reply, delta="")
             self.emit("context", used=stats.context_used, n_ctx=stats.n_ctx)
             self._set_state(SessionState.IDLE)
         except WorkerError as exc:
+            if isinstance(engine, RemoteEngine):  # which engine failed stays with the reply
+                reply.stats = {**reply.stats, **self._engine_stats(engine)}
             self._fail(reply, exc)
         except BaseException as exc:  # a store error, a cancelled task: never leave the chat stuck
             if self._generation is not None:
@@ -215,6 +281,24 @@ class ChatSession(Emitter):
             self._reply_ended.set()
             self._reply_task = self._reply_ended = None
         return reply
+
+    def _note_answering_model(self, conversation: Conversation, engine: EngineClient | RemoteEngine) -> None:
+        """The conversation records the engine that answered last: a remote's label, or the local
+        model's path once the local engine answers after a remote one."""
+        if isinstance(engine, RemoteEngine):
+            answered = engine.label
+        elif conversation.model.startswith(REMOTE_PREFIX) and engine.model_info is not None:
+            answered = engine.model_info.path
+        else:
+            return
+        if conversation.model != answered:
+            self.conversation = self.store.update_conversation(conversation.id, model=answered)
+
+    def _engine_stats(self, engine: EngineClient | RemoteEngine) -> dict[str, str]:
+        """Which engine and model wrote a reply, kept in its stats."""
+        if isinstance(engine, RemoteEngine):
+            return {"model": engine.model, "engine": engine.label, "engine_url": engine.base_url}
+        return {"model": engine.model_info.name if engine.model_info else ""}
 
     def _note_unresponsive(self, message: str) -> None:
         self.last_notice = message
@@ -286,7 +370,8 @@ class ChatSession(Emitter):
             self.emit("state", state=state)
 
     def _require_idle(self) -> None:
-        if self.state in (SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING, SessionState.STOPPING):
+        if self.state in (SessionState.WAITING, SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING,
+                          SessionState.STOPPING):
             raise SessionBusy("a reply is still being generated: stop it first")
 
     def _require_conversation(self) -> Conversation:
