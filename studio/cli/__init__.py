@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, str] = {
     "attention": "studio.cli.inspect",
     "next": "studio.cli.inspect",
     "serve": "studio.cli.serve",
+    "docs": "studio.cli.docs",
 }
 
 __all__ = ["CliError", "gui_main", "main"]
