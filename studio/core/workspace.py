@@ -12,14 +12,27 @@ Events (Emitter):
 - load_failed(path, error): a load was refused (EngineBusy) or failed (WorkerError); the previous
   model stays.
 - restore_failed(error): a swap could not put the previous adapters back (WorkerError).
+- queue_changed(waiting, holder): who waits for the engine, in turn order (a list of users, e.g.
+  ["server", "chat"]), and who holds it now; emitted when someone joins or leaves the queue or it
+  moves on.
+
+The lease and its queue: `lease(user)` takes the engine or raises EngineBusy at once (what long,
+exclusive users do: an evaluation, the inspector). `lease(user, wait=True)` instead joins ONE first-in,
+first-out queue shared by every user and returns when its turn comes; `wait=("server",)` waits only
+behind those holders and raises EngineBusy at once behind anyone else (the chat waits for an API
+request, never for an evaluation). A wait ends early, with WaitCancelled, when the `cancel` event given
+is set (a Stop button), and cleanly when its task is cancelled (a timeout). A released engine passes
+straight to the next in the queue, so nobody can slip in between.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Union
 
 from studio.core.engine.client import EngineClient, ModelInfo
 from studio.core.errors import StudioError
@@ -46,6 +59,18 @@ class EngineBusy(StudioError):
         self.holder = holder
 
 
+class WaitCancelled(StudioError):
+    """A wait for the engine was given up (its `cancel` event was set) before its turn came."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__("cancelled", f"Stopped waiting for the engine ({USES.get(user, user)}).")
+        self.user = user
+
+
+# True: wait behind anyone; a collection: wait only behind these holders (EngineBusy behind others).
+Wait = Union[bool, Collection[str]]
+
+
 def normalized_path(path: str | os.PathLike[str] | None) -> str:
     """One spelling per model file (symlinks and relative paths resolved), for comparing paths."""
     return os.path.realpath(path) if path else ""
@@ -68,6 +93,7 @@ class Workspace(Emitter):
         # The chat's context length for loads (the window points this at the chat's setting).
         self.context_length: Callable[[], int | None] = lambda: None
         self._lease: Lease | None = None
+        self._waiting: list[tuple[Lease, asyncio.Future[None]]] = []  # the queue, first in first
         self._loading_path = ""
         self._model_path = normalized_path(engine.model_info.path) if engine.model_info else ""
         self._unsubscribe = [engine.subscribe("loaded", self._on_loaded),
@@ -152,25 +178,89 @@ class Workspace(Emitter):
         """Who holds the engine ("" when it is free)."""
         return self._lease.user if self._lease is not None else ""
 
-    def check_free(self, lease: Lease | None = None) -> None:
-        """Raise EngineBusy unless the engine is free or held by `lease`."""
-        if self._lease is not None and self._lease is not lease:
-            raise EngineBusy(self._lease.user)
+    @property
+    def waiting(self) -> list[str]:
+        """Who waits for the engine, in turn order."""
+        return [lease.user for lease, _ in self._waiting]
+
+    def check_free(self, lease: Lease | None = None, *, wait: Wait = False) -> None:
+        """Raise EngineBusy unless the engine is free, held by `lease`, or `wait` allows queueing
+        behind its holder (see lease())."""
+        if self._lease is None or self._lease is lease:
+            return
+        if wait is True or (not isinstance(wait, bool) and self._lease.user in wait):
+            return
+        raise EngineBusy(self._lease.user)
 
     @asynccontextmanager
-    async def lease(self, user: str) -> AsyncIterator[Lease]:
+    async def lease(self, user: str, *, wait: Wait = False,
+                    cancel: asyncio.Event | None = None) -> AsyncIterator[Lease]:
         """Hold the engine for `user` ("chat", "evaluation", "next_token", "inspect", "server") until the block
-        ends. One holder at a time: while another holds it, this raises EngineBusy at once (callers
-        say so to the user rather than queue behind a reply or an evaluation)."""
-        self.check_free()
-        lease = Lease(user)
-        self._lease = lease
-        self.emit("lease_changed", holder=user)
+        ends. Without `wait`, another holder makes this raise EngineBusy at once (callers say so rather
+        than queue behind an evaluation). With `wait` (True, or the holders worth waiting for) it takes
+        its turn in the shared FIFO queue; setting `cancel` gives up the wait (WaitCancelled)."""
+        lease = await self._acquire(user, wait, cancel)
         try:
             yield lease
         finally:
-            self._lease = None
-            self.emit("lease_changed", holder="")
+            self._release(lease)
+
+    async def _acquire(self, user: str, wait: Wait, cancel: asyncio.Event | None) -> Lease:
+        lease = Lease(user)
+        if self._lease is None:  # a released engine passes to the queue at once: free means nobody waits
+            self._grant(lease)
+            return lease
+        self.check_free(wait=wait)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((lease, turn))
+        self._queue_changed()
+        stop: asyncio.Future[Any] | None = None
+        try:
+            if cancel is None:
+                await turn
+            else:
+                stop = asyncio.ensure_future(cancel.wait())
+                await asyncio.wait((turn, stop), return_when=asyncio.FIRST_COMPLETED)
+                if cancel.is_set():
+                    raise WaitCancelled(user)
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release(lease)  # the turn came as we gave up: pass it on
+            else:
+                turn.cancel()
+                self._leave_queue(lease)
+            raise
+        finally:
+            if stop is not None:
+                stop.cancel()
+        return lease
+
+    def _grant(self, lease: Lease) -> None:
+        self._lease = lease
+        self.emit("lease_changed", holder=lease.user)
+
+    def _release(self, lease: Lease) -> None:
+        if self._lease is not lease:
+            return
+        while self._waiting:
+            following, turn = self._waiting.pop(0)
+            if turn.done():  # gave up already (its task ends without waking)
+                continue
+            turn.set_result(None)
+            self._grant(following)
+            self._queue_changed()
+            return
+        self._lease = None
+        self.emit("lease_changed", holder="")
+
+    def _leave_queue(self, lease: Lease) -> None:
+        before = len(self._waiting)
+        self._waiting = [entry for entry in self._waiting if entry[0] is not lease]
+        if len(self._waiting) != before:
+            self._queue_changed()
+
+    def _queue_changed(self) -> None:
+        self.emit("queue_changed", waiting=self.waiting, holder=self.holder)
 
     # -- adapter swaps ----------------------------------------------------------------------
     @asynccontextmanager
@@ -208,4 +298,4 @@ class AdapterSwap:
         return None
 
 
-__all__ = ["USES", "AdapterSwap", "EngineBusy", "Lease", "Workspace", "normalized_path"]
+__all__ = ["USES", "AdapterSwap", "EngineBusy", "Lease", "WaitCancelled", "Workspace", "normalized_path"]

@@ -105,7 +105,8 @@ def server(starter_model, tmp_path_factory) -> Server:
 def test_models_and_a_chat_completion(server):
     client = server.client()
     models = client.models.list()
-    assert [m.id for m in models.data] == [server.model]
+    assert models.data[0].id == server.model  # then any adapters made for it (tests' training runs)
+    assert all(getattr(m, "parent", None) == server.model for m in models.data[1:])
     reply = client.chat.completions.create(model=server.model, temperature=0, seed=1, max_tokens=24,
                                            messages=[{"role": "user", "content": "What is the capital of France?"}])
     assert reply.object == "chat.completion"
@@ -218,9 +219,59 @@ def test_bad_bodies_get_one_line_4xx(server):
         assert answer.status_code == status, (body if raw is None else raw[:40], answer.text[:300])
         message = answer.json()["error"]["message"]
         assert message and "\n" not in message and "Traceback" not in message, message
-    answer = server.post("/embeddings", {"model": server.model, "input": "hello"})
-    assert answer.status_code == 501 and "not served" in answer.json()["error"]["message"]
     assert server.post("/chat/completions", good).status_code == 200  # still alive and well
+
+
+def test_embeddings_with_the_openai_client(server):
+    import base64
+
+    import numpy as np
+
+    client = server.client()
+    texts = ["The cat sat on the mat.", "A kitten was sitting on the rug.",
+             "Quarterly revenue grew by five percent in the third fiscal quarter."]
+    floats = client.embeddings.create(model=server.model, input=texts, encoding_format="float")
+    assert floats.object == "list" and floats.model == server.model
+    assert [d.index for d in floats.data] == [0, 1, 2]
+    vectors = np.array([d.embedding for d in floats.data])
+    assert vectors.shape == (3, 576)                                  # SmolLM2-135M's embedding size
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert similar > unrelated + 0.05, (similar, unrelated)
+    assert floats.usage.prompt_tokens == floats.usage.total_tokens > 10
+
+    # base64 (what the openai package asks for by default) carries the same float32 numbers
+    raw = server.post("/embeddings", {"model": server.model, "input": texts, "encoding_format": "base64"}).json()
+    decoded = np.array([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in raw["data"]])
+    assert np.array_equal(decoded, vectors.astype(np.float32))
+    default = client.embeddings.create(model=server.model, input=texts)  # the package decodes base64 itself
+    assert np.allclose(np.array([d.embedding for d in default.data]), vectors, atol=1e-6)
+
+    # one string, token ids and lists of token ids are inputs too; batching does not change a vector much
+    single = client.embeddings.create(model=server.model, input=texts[0], encoding_format="float")
+    assert len(single.data) == 1 and float(np.dot(single.data[0].embedding, vectors[0])) > 0.999
+    ids = client.embeddings.create(model=server.model, input=[1, 504, 2365], encoding_format="float")
+    assert len(ids.data) == 1 and ids.usage.prompt_tokens == 3
+    lists = client.embeddings.create(model=server.model, input=[[1, 504, 2365], [1, 504]], encoding_format="float")
+    assert len(lists.data) == 2 and float(np.dot(lists.data[0].embedding, ids.data[0].embedding)) > 0.999
+
+    refused = [
+        ({"input": ""}, "empty"),
+        ({"input": []}, "empty"),
+        ({"input": ["fine", ""]}, "input[1] is empty"),
+        ({"input": "hello " * 2500}, "context"),                          # beyond this server's 2048
+        ({"input": [[1, 2], [10_000_000]]}, "vocabulary"),
+        ({"input": "hi", "dimensions": 64}, "576 dimensions"),
+        ({"input": "hi", "encoding_format": "hex"}, "encoding_format"),
+        ({"input": ["a", 1]}, "input"),
+    ]
+    for extra, words in refused:
+        answer = server.post("/embeddings", {"model": server.model, **extra})
+        assert answer.status_code == 400, (extra, answer.text[:300])
+        message = answer.json()["error"]["message"]
+        assert words in message and "\n" not in message, (extra, message)
+    assert server.post("/embeddings", {"model": "gpt-17", "input": "x"}).status_code == 404
+    assert client.embeddings.create(model=server.model, input="hi", dimensions=576).data[0].embedding
 
 
 def test_eight_concurrent_clients_get_their_own_uncorrupted_streams(server):
@@ -327,19 +378,19 @@ def test_requests_wait_their_turn_for_the_engine_then_get_a_503():
 
     async def scenario() -> None:
         workspace = Workspace(EngineClient())  # no worker starts: nothing is asked of the engine
-        queue = asyncio.Lock()
         async with workspace.lease("chat"):
             with pytest.raises(ApiError) as busy:
-                await EngineSlot(workspace, queue, 0.3).acquire()
-            assert busy.value.status == 503 and "busy" in busy.value.message
+                await EngineSlot(workspace, 0.3).acquire()
+            assert busy.value.status == 503 and "busy" in busy.value.message and "chat" in busy.value.message
+            assert workspace.waiting == []   # the timed-out request left the queue
         async with workspace.lease("chat"):
-            first = EngineSlot(workspace, queue, 5.0)
+            first = EngineSlot(workspace, 5.0)
             waiting = asyncio.ensure_future(first.acquire())
             await asyncio.sleep(0.2)
             assert not waiting.done()
         await asyncio.wait_for(waiting, 2.0)  # the chat let go: the server's turn
         assert workspace.holder == "server"
-        after = EngineSlot(workspace, queue, 5.0)
+        after = EngineSlot(workspace, 5.0)
         second = asyncio.ensure_future(after.acquire())
         await asyncio.sleep(0.2)
         assert not second.done()  # FIFO behind the first request

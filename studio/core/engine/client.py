@@ -7,6 +7,7 @@ worker and loads the same model again before it runs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypedDict
+from typing import Any, AsyncIterator, Callable, TypedDict, cast
 
 from studio.core.engine.sampling import SamplingParams
 from studio.core.settings import EngineSettings
@@ -108,6 +109,12 @@ class LensParams:
     base: bool = False
 
 
+@dataclass
+class EmbedParams:
+    texts: list[str] | None = None          # the texts, or token ids (one list per text)
+    tokens: list[list[int]] | None = None
+
+
 class AttentionFile(TypedDict, total=False):
     """What `attention` returns: the analyser's shape. The .npz holds weights (float16
     [layers, heads, tokens, tokens]), ids (int64) and tokens (labels), like the torch analyser's."""
@@ -175,6 +182,33 @@ class NextLogitsResult(TypedDict, total=False):
     logits_b64: str
 
 
+class EmbedResult(TypedDict):
+    """What `embed` returns: one L2-normalized vector per text, each as base64 of its float32
+    little-endian bytes (OpenAI's "base64" encoding; embedding_vectors() turns them into floats)."""
+    vectors_b64: list[str]
+    n_embd: int
+    tokens: list[int]             # tokens per text
+    prompt_tokens: int            # their sum
+    pooling: str                  # "mean", "cls" or "last"
+    seconds: float
+    lora: list[dict[str, Any]]
+
+
+def embedding_vectors(result: EmbedResult) -> list[list[float]]:
+    """The vectors of an EmbedResult as lists of floats."""
+    import base64
+    import sys
+    from array import array
+
+    vectors = []
+    for encoded in result["vectors_b64"]:
+        values = array("f", base64.b64decode(encoded))
+        if sys.byteorder != "little":
+            values.byteswap()
+        vectors.append(values.tolist())
+    return vectors
+
+
 class EngineState(str, Enum):
     NO_MODEL = "no_model"
     LOADING = "loading"
@@ -200,6 +234,7 @@ class ModelInfo:
     lora: list[dict[str, Any]] = field(default_factory=list)
     general_name: str = ""        # general.name from the GGUF (often a training tag)
     available_backend: str = ""   # what llama.cpp could offload to, even when nothing is offloaded
+    n_embd: int = 0               # the size of the model's embeddings (0: not reported)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
@@ -541,6 +576,29 @@ class EngineClient(ServiceClient):
                             positions=int(positions) if positions else None,
                             n_ubatch=int(n_ubatch) if n_ubatch else None, base=bool(base))
         return await self._request("logit_lens", params, on_progress=on_progress)
+
+    async def embed(self, texts: list[str] | None = None, *, tokens: list[list[int]] | None = None,
+                    on_progress: OnProgress | None = None) -> EmbedResult:
+        """Embed texts (or token-id lists) with the loaded model and its adapters: one L2-normalized
+        vector each (see EmbedResult), pooled over the tokens, from a second llama.cpp context that
+        shares the weights. Raises WorkerError "context_overflow" for a text longer than the context,
+        "bad_request" for an empty one; a cancel (or cancelling the awaiting task) raises
+        WorkerCancelled / CancelledError and stops the worker between (and inside) decodes."""
+        await self.ensure_loaded()
+        params = EmbedParams(texts=None if tokens is not None else [str(t) for t in texts or []],
+                             tokens=[[int(t) for t in ids] for ids in tokens] if tokens is not None else None)
+        call = await self._send("embed", params)
+        try:
+            result = await self._finish(call, on_progress=on_progress)
+        except asyncio.CancelledError:
+            await asyncio.shield(call.cancel(timeout=CANCEL_TIMEOUT_S))
+            raise
+        except WorkerCancelled:
+            raise
+        except WorkerError as exc:
+            self._after_failure(exc, self.state)
+            raise
+        return cast(EmbedResult, result)
 
     async def system_info(self) -> dict[str, Any]:
         return await self.worker.call("system_info")

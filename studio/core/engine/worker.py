@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from studio.core import hardware
 from studio.core.engine.context import ContextOverflow, fit_messages
-from studio.core.engine.client import (AttentionFile, AttentionParams, GenerateParams, GenerateResult, LensParams,
+from studio.core.engine.client import (AttentionFile, AttentionParams, EmbedParams, EmbedResult, GenerateParams, GenerateResult, LensParams,
                                        LensResult, LoadParams, ModelInfo, NextLogitsParams, NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
                                        TokenizeParams, TokenizeResult)
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
@@ -43,6 +43,7 @@ class Engine(Worker):
         # LoRA adapters live as long as the model: initialised once per file, keyed by path.
         self.adapters: dict[str, tuple[tuple[int, int], Any]] = {}
         self.output_head: Any = None   # the lens's final norm + output matrix reader, for the loaded model
+        self.embedder: Any = None      # the embeddings context on the loaded model (embed.Embedder), made on first use
 
     # -- load -------------------------------------------------------------------------------
     @operation(LoadParams)
@@ -76,7 +77,8 @@ class Engine(Worker):
             n_threads=params.n_threads or hardware.generation_threads(),
             template_source=template_source, template_note=template_note,
             backend=backend if (offload and n_gpu_layers != 0) else "CPU", available_backend=backend,
-            gpu_offload_supported=offload, load_ms=round((time.perf_counter() - started) * 1000, 1), lora=[])
+            gpu_offload_supported=offload, load_ms=round((time.perf_counter() - started) * 1000, 1), lora=[],
+            n_embd=int(llama_c.llama_model_n_embd(llm._model.model)))
         if wanted_lora:
             req.progress(0.98, "attaching adapters")
             try:
@@ -144,6 +146,9 @@ class Engine(Worker):
 
     @operation()
     def unload(self, req: Request[Any] | None = None) -> dict[str, Any]:
+        if self.embedder is not None:  # its context uses the model and the adapters: freed first
+            self.embedder.close()
+            self.embedder = None
         if self.llm is not None:
             if self.adapters:
                 llama_c.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
@@ -619,6 +624,60 @@ class Engine(Worker):
                 "truncated_from": truncated_from, "max_prob_error": float(error),
                 "seconds": round(time.perf_counter() - started, 3),
                 "lora": [] if params.base else self._lora(), "base": bool(params.base)}
+
+    # -- embeddings ---------------------------------------------------------------------------
+    @operation(EmbedParams)
+    def embed(self, req: Request[EmbedParams]) -> EmbedResult:
+        """One normalized vector per text (or token-id list), pooled over its tokens, from the
+        embeddings context (made on first use, larger when a longer text comes) with the adapters
+        attached now."""
+        from studio.core.engine.embed import EmbedCancelled, EmbedError, Embedder, context_size
+
+        llm = self._require_model()
+        started = time.perf_counter()
+        params = req.params
+        if params.tokens is not None:
+            sequences = [[int(t) for t in ids] for ids in params.tokens]
+        else:
+            sequences = []
+            for text in params.texts or []:
+                req.check_cancelled()
+                sequences.append(self._text_tokens(str(text)) if text else [])
+        if not sequences:
+            raise WorkerError("bad_request", "there is nothing to embed: give at least one text")
+        n_ctx, n_vocab = int(llm.n_ctx()), int(llm.n_vocab())
+        for index, ids in enumerate(sequences):
+            which = f"text {index}" if len(sequences) > 1 else "the text"
+            if not ids:
+                raise WorkerError("bad_request", f"{which} is empty; every input needs at least one token")
+            if len(ids) > n_ctx:
+                raise WorkerError("context_overflow", f"{which} is {len(ids):,} tokens, more than the model's "
+                                                      f"context of {n_ctx:,}; shorten it or split it")
+            bad = next((t for t in ids if not 0 <= t < n_vocab), None)
+            if bad is not None:  # llama.cpp aborts the whole process on an out-of-range id
+                raise WorkerError("bad_request", f"token id {bad} in {which} is not in this model's vocabulary "
+                                                 f"(0..{n_vocab - 1})")
+        size = context_size(max(len(ids) for ids in sequences), n_ctx)
+        try:
+            if self.embedder is None or self.embedder.n_ctx < size:
+                if self.embedder is not None:
+                    self.embedder.close()
+                    self.embedder = None
+                self.embedder = Embedder(llm._model.model, n_ctx=size,
+                                         n_threads=int(llm.context_params.n_threads_batch))
+            self.embedder.set_adapters(self._capture_adapters(False))
+            total = len(sequences)
+            vectors = self.embedder.embed(sequences, cancelled=lambda: req.cancelled,
+                                          progress=lambda done: req.progress(done / total, "embedding"))
+        except EmbedCancelled:
+            raise Cancelled() from None
+        except EmbedError as exc:
+            raise WorkerError(exc.kind, exc.message) from None
+        little = vectors.astype("<f4", copy=False)
+        return {"vectors_b64": [base64.b64encode(row.tobytes()).decode("ascii") for row in little],
+                "n_embd": int(vectors.shape[1]), "tokens": [len(ids) for ids in sequences],
+                "prompt_tokens": sum(len(ids) for ids in sequences), "pooling": self.embedder.pooling,
+                "seconds": round(time.perf_counter() - started, 3), "lora": self._lora()}
 
     # -- small ops --------------------------------------------------------------------------
     def _lora(self) -> list[dict[str, Any]]:

@@ -1,9 +1,13 @@
 """The OpenAI-compatible HTTP API over the app's one engine (FastAPI).
 
 Every request borrows the engine through the workspace's lease ("server"), one at a time in arrival
-order: requests queue in the server (FIFO) and one that waits longer than `queue_timeout_s` gets a
-503 sentence. Nothing here loads a second copy of the model: it answers with whatever the workspace's
-engine has loaded.
+order: requests take their turn in the workspace's one FIFO queue (shared with the chat, whose replies
+wait there too) and one that waits longer than `queue_timeout_s` gets a 503 sentence. Nothing here
+loads a second copy of the model: it answers with whatever the workspace's engine has loaded.
+
+`model` may name the loaded model (answered with the adapters attached now, as the chat sees them) or
+one of its LoRA adapters (GET /v1/models lists them, see adapters.py): that request gets exactly base +
+that adapter, and the attached ones are put back when it ends.
 
 Errors are OpenAI-shaped ({"error": {"message", "type", "code", "param"}}) with one human sentence;
 a client that disconnects mid-stream cancels its generation, so the next request is answered at once.
@@ -12,6 +16,7 @@ a client that disconnects mid-stream cancels its generation, so the next request
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
 import os
@@ -30,16 +35,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Send
 
 from studio.core import limits
-from studio.core.engine.client import Generation, GenerationStats
+from studio.core.engine.client import Generation, GenerationStats, embedding_vectors
 from studio.core.engine.sampling import SamplingParams
+from studio.core.server.adapters import ServedAdapter, served_adapters
 from studio.core.server.schemas import (ChatRequest, CompletionRequest, EmbeddingRequest, ResponseFormat,
                                         error_body)
 from studio.core.workers.protocol import WorkerError
-from studio.core.workspace import EngineBusy, Workspace
+from studio.core.workspace import Workspace
 
 MAX_BODY_BYTES = 1_000_000
 QUEUE_TIMEOUT_S = 120.0
-_BUSY_POLL_S = 0.05
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
 _DISCONNECT_POLL_S = 0.25
 _DRAIN_MAX = 16_000_000  # refused bodies up to this size are read to the end before the 413
 
@@ -80,37 +86,39 @@ class ServerOptions:
     n_ctx: int | None = None             # the context the engine was loaded with (None: ask the engine)
     max_body_bytes: int = MAX_BODY_BYTES
     queue_timeout_s: float = QUEUE_TIMEOUT_S
+    # adapters given to the server ([{"path", "scale"}], `studio serve --lora`): listed as models
+    adapters: list[dict[str, Any]] = field(default_factory=list)
     # called once per request when its answer has been sent (streams: after the last event)
     on_request: Callable[[RequestRecord], None] | None = field(default=None, repr=False)
 
 
-# -- the engine slot: FIFO in this server, then the workspace's lease ---------------------------
+# -- the engine slot: a turn in the workspace's queue, then the request's adapters ---------------
 class EngineSlot:
-    """Holds the engine for one request: the server's own FIFO turn, then the workspace lease (which
-    other users — the chat, an evaluation — may hold; then it waits for them too, up to the timeout)."""
+    """Holds the engine for one request: its turn in the workspace's FIFO queue (behind other requests,
+    the chat's replies, an evaluation…), up to the timeout; then, for a request naming an adapter,
+    exactly that adapter until release puts the previous ones back."""
 
-    def __init__(self, workspace: Workspace, queue: asyncio.Lock, timeout_s: float) -> None:
-        self._workspace, self._queue, self._timeout_s = workspace, queue, timeout_s
+    def __init__(self, workspace: Workspace, timeout_s: float, adapters: list[dict[str, Any]] | None = None) -> None:
+        self._workspace, self._timeout_s, self._adapters = workspace, timeout_s, adapters
         self._stack = AsyncExitStack()
         self._held = False
 
     async def acquire(self) -> None:
-        deadline = time.monotonic() + self._timeout_s
         try:
-            await asyncio.wait_for(self._queue.acquire(), timeout=self._timeout_s)
+            await asyncio.wait_for(self._stack.enter_async_context(self._workspace.lease("server", wait=True)),
+                                   self._timeout_s)
         except asyncio.TimeoutError:
-            raise _busy(self._timeout_s, "other API requests") from None
-        self._stack.callback(self._queue.release)
-        while True:
-            try:
-                await self._stack.enter_async_context(self._workspace.lease("server"))
-                break
-            except EngineBusy as exc:
-                if time.monotonic() >= deadline:
-                    await self._stack.aclose()
-                    raise _busy(self._timeout_s, f"the app ({exc.holder})") from None
-                await asyncio.sleep(_BUSY_POLL_S)
+            holder = self._workspace.holder
+            raise _busy(self._timeout_s, "other API requests" if holder in ("server", "") else
+                        f"the app ({holder})") from None
         self._held = True
+        if self._adapters is not None:
+            try:
+                await self._stack.enter_async_context(self._workspace.adapters_swapped(self._adapters))
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.release()
+                raise
 
     async def release(self) -> None:
         if self._held:
@@ -154,13 +162,20 @@ class _Job:
     sampling: SamplingParams
     stop: list[str]
     grammar: str | None
+    adapters: list[dict[str, Any]] | None = None   # None: the ones attached now
+
+
+@dataclass
+class _Served:
+    """What a request's `model` names: the id answered with, and the adapters it needs (None: as attached)."""
+    id: str
+    adapters: list[dict[str, Any]] | None = None
 
 
 class Api:
     def __init__(self, workspace: Workspace, options: ServerOptions) -> None:
         self.workspace = workspace
         self.options = options
-        self._queue = asyncio.Lock()  # asyncio's lock wakes its waiters in arrival order
 
     @property
     def engine(self) -> Any:
@@ -172,13 +187,31 @@ class Api:
             raise ApiError(503, "No model is loaded in the engine: load one and try again.", "server_error", "no_model")
         return os.path.splitext(os.path.basename(info.path))[0]
 
-    def check_model(self, name: str) -> str:
-        served = self.model_id()
+    def is_base(self, name: str) -> bool:
         info = self.engine.model_info
-        if name not in (served, os.path.basename(info.path), info.path, info.name):
-            raise ApiError(404, f"The model '{name}' is not served here; this server serves '{served}' "
-                                "(GET /v1/models lists it).", code="model_not_found", param="model")
-        return served
+        return info is not None and name in (self.model_id(), os.path.basename(info.path), info.path, info.name)
+
+    async def adapters(self) -> list[ServedAdapter]:
+        """The loaded model's adapters that requests may name (see adapters.py)."""
+        info = self.engine.model_info
+        if info is None:
+            return []
+        return await anyio.to_thread.run_sync(served_adapters, info.path, self.model_id(),
+                                              list(self.options.adapters), self.engine.lora)
+
+    async def resolve(self, name: str) -> _Served:
+        """The loaded model, or one of its adapters, named by a request; 404 with a sentence otherwise."""
+        served = self.model_id()
+        if self.is_base(name):
+            return _Served(served)
+        adapters = await self.adapters()
+        for adapter in adapters:
+            if name == adapter.id:
+                return _Served(adapter.id, adapter.wanted())
+        names = ", ".join(f"'{a.id}'" for a in adapters[:5]) + (", …" if len(adapters) > 5 else "")
+        also = f" and its adapters {names}" if adapters else ""
+        raise ApiError(404, f"The model '{name}' is not served here; this server serves '{served}'{also} "
+                            "(GET /v1/models lists them).", code="model_not_found", param="model")
 
     def n_ctx(self) -> int:
         if self.options.n_ctx:
@@ -189,7 +222,8 @@ class Api:
         info = self.engine.model_info
         return int(info.n_ctx) if info is not None else 4096
 
-    def job(self, body: ChatRequest | CompletionRequest, *, max_tokens: int | None, default_max: int) -> _Job:
+    def job(self, body: ChatRequest | CompletionRequest, served: _Served, *, max_tokens: int | None,
+            default_max: int) -> _Job:
         if body.n != 1:
             raise ApiError(400, f"n must be 1: this server writes one choice per request (got n={body.n}).",
                            param="n")
@@ -223,20 +257,23 @@ class Api:
         if isinstance(body, ChatRequest):
             messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                         for m in body.messages]
-            return _Job(messages, None, sampling, stop, grammar)
+            return _Job(messages, None, sampling, stop, grammar, served.adapters)
         prompt = body.prompt
         if isinstance(prompt, list):
             if len(prompt) != 1:
                 raise ApiError(400, "prompt must be one string (this server writes one completion per request).",
                                param="prompt")
             prompt = prompt[0]
-        return _Job([], prompt, sampling, stop, grammar)
+        return _Job([], prompt, sampling, stop, grammar, served.adapters)
 
     async def start(self, job: _Job) -> tuple[EngineSlot, Generation, list[tuple[str, Any]]]:
         """Wait for the engine, start the generation and read it up to its first token (so a refused
         prompt is still an HTTP error, not a broken stream). Returns the events read so far."""
-        slot = EngineSlot(self.workspace, self._queue, self.options.queue_timeout_s)
-        await slot.acquire()
+        slot = EngineSlot(self.workspace, self.options.queue_timeout_s, job.adapters)
+        try:
+            await slot.acquire()
+        except WorkerError as exc:  # the adapter could not be attached
+            raise _engine_error(exc) from None
         generation: Generation | None = None
         try:
             generation = await self.engine.generate(job.messages, job.sampling, grammar=job.grammar,
@@ -252,7 +289,7 @@ class Api:
 
 
 def _engine_error(exc: WorkerError) -> ApiError:
-    if exc.kind in ("context_overflow", "template", "bad_grammar", "bad_request"):
+    if exc.kind in ("context_overflow", "template", "bad_grammar", "bad_request", "lora_mismatch"):
         return ApiError(400, exc.message, code=exc.kind)
     if exc.kind == "no_model":
         return ApiError(503, exc.message, "server_error", exc.kind)
@@ -451,35 +488,111 @@ def create_app(workspace: Workspace, options: ServerOptions | None = None) -> AS
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         served = api.model_id()
-        return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "local"}]}
+        base = {"id": served, "object": "model", "created": 0, "owned_by": "local"}
+        return {"object": "list", "data": [base, *(a.model_object(served) for a in await api.adapters())]}
 
     @app.get("/v1/models/{name}")
     async def model(name: str) -> dict[str, Any]:
-        served = api.check_model(name)
-        return {"id": served, "object": "model", "created": 0, "owned_by": "local"}
+        served = await api.resolve(name)
+        if served.adapters is None:
+            return {"id": served.id, "object": "model", "created": 0, "owned_by": "local"}
+        adapter = next(a for a in await api.adapters() if a.id == served.id)
+        return adapter.model_object(api.model_id())
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request) -> Any:
-        served = api.check_model(body.model)
+        served = await api.resolve(body.model)
         max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-        job = api.job(body, max_tokens=max_tokens, default_max=api.n_ctx())
-        return await _answer(api, job, served, request, chat=True, stream=body.stream,
+        job = api.job(body, served, max_tokens=max_tokens, default_max=api.n_ctx())
+        return await _answer(api, job, served.id, request, chat=True, stream=body.stream,
                              include_usage=bool(body.stream_options and body.stream_options.include_usage))
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Any:
-        served = api.check_model(body.model)
-        job = api.job(body, max_tokens=body.max_tokens, default_max=16)
-        return await _answer(api, job, served, request, chat=False, stream=body.stream,
+        served = await api.resolve(body.model)
+        job = api.job(body, served, max_tokens=body.max_tokens, default_max=16)
+        return await _answer(api, job, served.id, request, chat=False, stream=body.stream,
                              include_usage=bool(body.stream_options and body.stream_options.include_usage))
 
     @app.post("/v1/embeddings")
-    async def embeddings(body: EmbeddingRequest) -> Any:
-        api.check_model(body.model)
-        raise ApiError(501, "Embeddings are not served yet: this server answers chat and text completions only.",
-                       "not_implemented_error", "not_implemented")
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Any:
+        served = await api.resolve(body.model)
+        texts, tokens = _embedding_inputs(body)
+        info = api.engine.model_info
+        n_embd = int(getattr(info, "n_embd", 0) or 0)
+        if body.dimensions is not None and n_embd and body.dimensions != n_embd:
+            raise ApiError(400, f"dimensions {body.dimensions} cannot be given: this model's embeddings have "
+                                f"{n_embd} dimensions (leave dimensions out).", param="dimensions")
+        request.state.record_model = served.id
+        slot = EngineSlot(api.workspace, options.queue_timeout_s, served.adapters)
+        try:
+            await slot.acquire()
+        except WorkerError as exc:
+            raise _engine_error(exc) from None
+        try:
+            result = await _until_hang_up(request, api.engine.embed(texts, tokens=tokens))
+        except WorkerError as exc:
+            raise _engine_error(exc) from None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await slot.release()
+        if body.dimensions is not None and body.dimensions != result["n_embd"]:
+            raise ApiError(400, f"dimensions {body.dimensions} cannot be given: this model's embeddings have "
+                                f"{result['n_embd']} dimensions (leave dimensions out).", param="dimensions")
+        if body.encoding_format == "base64":
+            vectors: list[Any] = list(result["vectors_b64"])
+        else:
+            vectors = embedding_vectors(result)
+        request.state.record_stats = GenerationStats(prompt_tokens=result["prompt_tokens"])
+        return {"object": "list", "model": served.id,
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": result["prompt_tokens"], "total_tokens": result["prompt_tokens"]}}
 
     return Gate(app, options.max_body_bytes, options.api_key, options.on_request)
+
+
+def _embedding_inputs(body: EmbeddingRequest) -> tuple[list[str] | None, list[list[int]] | None]:
+    """The texts or token-id lists of an embeddings request; 400 with a sentence when there are none,
+    one is empty, or there are too many."""
+    given = body.input
+    if isinstance(given, str):
+        texts: list[str] | None = [given]
+        tokens: list[list[int]] | None = None
+    elif not given:
+        raise ApiError(400, "input is empty: give a string, a list of strings, or token ids.", param="input")
+    elif isinstance(given[0], str):
+        texts, tokens = [str(t) for t in given], None
+    elif isinstance(given[0], int):
+        texts, tokens = None, [[int(t) for t in given]]
+    else:
+        texts, tokens = None, [[int(t) for t in ids] for ids in given]  # type: ignore[union-attr]
+    items: list[Any] = texts if texts is not None else tokens or []
+    if len(items) > MAX_EMBEDDING_INPUTS:
+        raise ApiError(400, f"input has {len(items):,} items; at most {MAX_EMBEDDING_INPUTS:,} are embedded per "
+                            "request.", param="input")
+    empty = next((i for i, item in enumerate(items) if not item), None)
+    if empty is not None:
+        which = f"input[{empty}]" if len(items) > 1 or not isinstance(given, str) else "input"
+        raise ApiError(400, f"{which} is empty: every input needs some text or at least one token.", param="input")
+    return texts, tokens
+
+
+async def _until_hang_up(request: Request, work: Any) -> Any:
+    """Await `work`, cancelling it (which stops the engine) when the client hangs up first."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.gather(task, return_exceptions=True)
+                raise ApiError(499, "The client went away before the answer.", code="client_closed")
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: bool, stream: bool,

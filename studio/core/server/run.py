@@ -104,7 +104,7 @@ async def serve(config: ServeConfig) -> None:
         workspace = Workspace(engine)
         workspace.context_length = lambda: config.n_ctx
         app = create_app(workspace, ServerOptions(api_key=config.api_key, n_ctx=config.n_ctx,
-                                                  queue_timeout_s=config.queue_timeout_s))
+                                                  queue_timeout_s=config.queue_timeout_s, adapters=config.lora))
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                                lifespan="off", timeout_graceful_shutdown=3))
         host = f"[{config.host}]" if ":" in config.host else config.host

@@ -83,6 +83,8 @@ class CompletionRequest(_Sampling):
 class EmbeddingRequest(_Body):
     model: str
     input: Union[str, list[str], list[int], list[list[int]]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
 
 
 def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None,
