@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
 from studio import APP_NAME
 from studio.core.chat import store_recovery
 from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineState, ModelInfo
+from studio.core.engine.remote import RemoteEngineError, RemoteRegistry, parse_label
+from studio.core.secrets import SecretStore
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import EngineBusy, Workspace
@@ -22,6 +24,7 @@ from studio.ui.chat.view import ChatView
 from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
+from studio.ui.server_panel import install_server_panel
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.drop_overlay import DropOverlay
@@ -36,6 +39,10 @@ class MainWindow(QMainWindow):
         self.store = store
         self.engine = engine
         self.workspace = Workspace(engine)
+        # Remote engines (settings.remote_engines; their keys in the SecretStore) and their listings.
+        self.remotes = RemoteRegistry(settings, SecretStore(), save=lambda _settings: self.save_settings())
+        self._remote_errors: dict[str, str] = {}
+        self.remote_dialog = None
         self.library = library
         self._closed = False
         self._closing = False
@@ -94,9 +101,12 @@ class MainWindow(QMainWindow):
                        self.chat.settings_panel.system_prompt.viewport()):
             self.route_drops(target)
 
+        # The API server answers with this window's engine; its switch sits in the status bar.
+        self.server_dock = install_server_panel(self, self.workspace, settings.server, self.save_settings)
         self._make_toolbar()
         self._make_menus()
         self._make_status_bar()
+        self._show_remotes()  # the last listing, until refresh_remotes() asks again
         self._unsubscribe = [
             engine.subscribe("state", self._on_engine_state),
             engine.subscribe("load_progress", self._on_load_progress),
@@ -126,7 +136,10 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         bar.addWidget(QLabel(self.tr("Model:") + " ", bar))
         self.model_picker = ModelPicker(bar)
-        self.model_picker.model_chosen.connect(lambda path: spawn(self.load_model(path), on_error=self._unexpected))
+        self.model_picker.model_chosen.connect(self.use_local_model)
+        self.model_picker.remote_chosen.connect(self.use_remote_model)
+        self.model_picker.add_remote_requested.connect(lambda: self.open_remote_dialog())
+        self.model_picker.manage_remotes_requested.connect(self.open_remote_engines)
         self.model_picker.add_file_requested.connect(self.add_model_file)
         self.model_picker.hub_requested.connect(self.open_hub_dialog)
         bar.addWidget(self.model_picker)
@@ -183,6 +196,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.chat.search_action)
         view_menu = menu.addMenu(self.tr("&View"))
         view_menu.addAction(self.chat.toggle_settings_action)
+        view_menu.addAction(self.server_dock.toggleViewAction())
         view_menu.addSeparator()
         self.screen_actions: list[QAction] = []
         for number, (label, host) in enumerate(((self.tr("&Chat"), self.chat),
@@ -268,6 +282,8 @@ class MainWindow(QMainWindow):
             if not is_starter_present():
                 self.starter_panel.offer()
             spawn(self._show_system_backend())
+        self.server_dock.start_if_wanted()
+        spawn(self.refresh_remotes(), on_error=self._unexpected)
 
     def _initial_model(self) -> str | None:
         last = self.settings.last_model
@@ -300,7 +316,91 @@ class MainWindow(QMainWindow):
         return self.workspace.current_path()
 
     def _select_in_picker(self, path: str) -> None:
-        self.model_picker.show_path(path)
+        remote = self.chat.session.remote
+        self.model_picker.show_path(remote.label if remote is not None else path)
+
+    # -- remote engines ---------------------------------------------------------------------
+    def use_local_model(self, path: str) -> None:
+        """The picker's local model: the chat answers locally again, loading it unless it is loaded."""
+        if not self.chat.use_remote(None):
+            self._select_in_picker(self._current_path())
+            return
+        if self.workspace.has_model(path):
+            self._select_in_picker(path)
+        else:
+            spawn(self.load_model(path), on_error=self._unexpected)
+
+    def use_remote_model(self, label: str) -> None:
+        """The picker's remote model (remote:<engine>/<model>): the chat answers with it."""
+        parsed = parse_label(label)
+        if parsed is None:
+            return
+        try:
+            remote = self.remotes.engine(*parsed)
+        except RemoteEngineError as exc:
+            self.show_banner(str(exc), "error")
+            return
+        if self.chat.use_remote(remote):
+            self.banner.hide()
+        self._select_in_picker(self._current_path())
+
+    def _show_remotes(self) -> None:
+        self.model_picker.set_remotes([(e.name, e.base_url, e.models, self._remote_errors.get(e.name, ""))
+                                       for e in self.remotes.entries()])
+        self._select_in_picker(self._current_path())
+
+    async def refresh_remotes(self) -> None:
+        """List every remote engine's models (the picker shows the last listing meanwhile)."""
+        self._show_remotes()
+
+        async def listing(name: str) -> None:
+            engine = self.remotes.engine(name)
+            try:
+                models = await engine.list_models()
+            except RemoteEngineError as exc:
+                self._remote_errors[name] = str(exc)
+                return
+            finally:
+                await engine.close()
+            self._remote_errors.pop(name, None)
+            self.remotes.set_models(name, models)
+        await asyncio.gather(*(listing(e.name) for e in self.remotes.entries()))
+        self._show_remotes()
+
+    def open_remote_dialog(self, name: str = ""):
+        from studio.ui.remote_engine_dialog import RemoteEngineDialog
+
+        dialog = RemoteEngineDialog(self.remotes, self, name=name)
+        dialog.saved.connect(lambda name, models: self._remote_saved(name, models))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.remote_dialog = dialog
+        return dialog
+
+    def open_remote_engines(self):
+        from studio.ui.remote_engine_dialog import RemoteEnginesDialog
+
+        dialog = RemoteEnginesDialog(self.remotes, self)
+        dialog.finished.connect(lambda _result: self._remotes_edited())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.remote_dialog = dialog
+        return dialog
+
+    def _remote_saved(self, name: str, models: list) -> None:
+        self._remote_errors.pop(name, None)
+        self._show_remotes()
+
+    def _remotes_edited(self) -> None:
+        """After edits: a chat on a removed or renamed engine goes back to the local model."""
+        remote = self.chat.session.remote
+        if remote is not None:
+            entry = self.remotes.get(remote.name)
+            if entry is None or entry.base_url != remote.base_url or remote.model not in entry.models:
+                self.chat.use_remote(None)
+            else:
+                self.chat.use_remote(self.remotes.engine(remote.name, remote.model))  # the key may have changed
+        self._show_remotes()
 
     # -- loading ----------------------------------------------------------------------------
     async def load_model(self, path: str, settings: EngineSettings | None = None) -> ModelInfo | None:
@@ -698,6 +798,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.remember_window()
         self.chat.settings_panel.flush()
+        await self.server_dock.shutdown()  # first: its requests must not hold the engine
         try:
             if self.chat.busy:
                 await asyncio.wait_for(self.chat.session.stop(), CANCEL_TIMEOUT_S + 2)  # past Stop's own bound

@@ -140,6 +140,11 @@ class ServerController(Emitter):
         return self._task is not None and not self._task.done() and bool(self.url)
 
     @property
+    def remote(self) -> bool:
+        """Whether it listens on every interface (other computers may connect, with the key)."""
+        return self.running and self.host == ALL_HOSTS
+
+    @property
     def local_url(self) -> str:
         """The URL from this machine (the shown `url` names the network address when remote)."""
         return f"http://{LOCAL_HOST}:{self.port}/v1" if self.running else ""

@@ -18,9 +18,11 @@ from studio.core.chat.session import ChatSession, SessionBusy, SessionState
 from studio.core.chat.store import ChatStoreError
 from studio.core.errors import StudioError
 from studio.core.engine.client import EngineState, ModelInfo
+from studio.core.engine.remote import RemoteEngine
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import Workspace
 from studio.ui.chat.messages import MessageList
+from studio.ui.chat.serving_note import ServingNote
 from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
 from studio.ui.chat.sidebar import ConversationSidebar
 from studio.ui.tasks import spawn
@@ -70,6 +72,8 @@ class ChatView(QWidget):
         column.addWidget(self.trimmed_banner)
         self.messages = MessageList(center)
         column.addWidget(self.messages, 1)
+        self.serving_note = ServingNote(workspace, self.session, center)  # the API server has the engine
+        column.addWidget(self.serving_note)
 
         composer_row = QHBoxLayout()
         composer_row.setContentsMargins(8, 0, 8, 0)
@@ -110,7 +114,11 @@ class ChatView(QWidget):
         self.adapter_label = QLabel(center)
         self.adapter_label.setObjectName("AdapterLabel")
         self.adapter_label.hide()
+        self.remote_label = QLabel(center)  # which remote engine answers, when one does
+        self.remote_label.setObjectName("RemoteLabel")
+        self.remote_label.hide()
         status_row.addWidget(self.state_label)
+        status_row.addWidget(self.remote_label)
         status_row.addWidget(self.adapter_label)
         status_row.addWidget(self.perf_label, 1)
         status_row.addWidget(QLabel(self.tr("Context:"), center))
@@ -188,6 +196,7 @@ class ChatView(QWidget):
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
 
     def disconnect_core(self) -> None:
+        self.serving_note.disconnect_core()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
@@ -231,6 +240,21 @@ class ChatView(QWidget):
             if not self.composer.toPlainText():
                 self.composer.setPlainText(text)
             self.show_note(str(exc))
+
+    def use_remote(self, remote: RemoteEngine | None) -> bool:
+        """Answer with a remote engine's model (None: the local model); False while a reply runs."""
+        try:
+            self.session.use_remote(remote)
+        except SessionBusy as exc:
+            self.show_note(str(exc))
+            return False
+        if remote is not None:
+            self.remote_label.setText(self.tr("Remote: {engine} · {model}").format(engine=remote.name,
+                                                                                  model=remote.model))
+            self.remote_label.setToolTip(remote.base_url)
+        self.remote_label.setVisible(remote is not None)
+        self._on_state(self.session.state)
+        return True
 
     def stop(self) -> None:
         if self.busy and self.session.state != SessionState.STOPPING:
@@ -413,7 +437,7 @@ class ChatView(QWidget):
     def _on_state(self, state: SessionState) -> None:
         busy = state in BUSY
         # While the window loads a model (engine loading, session idle) sending waits for it.
-        can_send = not busy and self.engine.state != EngineState.LOADING
+        can_send = not busy and (self.session.remote is not None or self.engine.state != EngineState.LOADING)
         self.send_button.setEnabled(can_send)
         self.send_action.setEnabled(can_send)
         self.stop_button.setEnabled(busy and state != SessionState.STOPPING)
@@ -423,9 +447,10 @@ class ChatView(QWidget):
         self.state_label.setProperty("state", state.value)
 
     def _state_text(self, state: SessionState) -> str:
-        if state == SessionState.IDLE and self.engine.state == EngineState.LOADING:
+        local = self.session.remote is None  # a remote reply does not need the local engine
+        if local and state == SessionState.IDLE and self.engine.state == EngineState.LOADING:
             return self.tr("● loading model")
-        if state == SessionState.IDLE and self.engine.state == EngineState.NO_MODEL:
+        if local and state == SessionState.IDLE and self.engine.state == EngineState.NO_MODEL:
             return self.tr("○ no model loaded")
         return {
             SessionState.IDLE: self.tr("● ready"),
@@ -476,6 +501,11 @@ class ChatView(QWidget):
         self.messages.mark_faded(ids)
 
     def _on_context(self, used: int, n_ctx: int) -> None:
+        if int(n_ctx) <= 0:  # a remote engine does not say its context size
+            self.context_bar.setRange(0, 1)
+            self.context_bar.setValue(0)
+            self.context_bar.setFormat(self.tr("{used} tokens").format(used=int(used)))
+            return
         n_ctx = max(1, int(n_ctx))
         self.context_bar.setRange(0, n_ctx)
         self.context_bar.setValue(min(int(used), n_ctx))
