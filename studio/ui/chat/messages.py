@@ -98,9 +98,13 @@ class MessageWidget(QFrame):
         """'N tokens · X tok/s · TTFT Y ms' from a message's stats dict ('' when there are none)."""
         if not stats or "tokens" not in stats:
             return ""
-        return self.tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
+        text = self.tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
             tokens=int(stats.get("tokens") or 0), speed=f"{float(stats.get('tokens_per_s') or 0):.1f}",
             ttft=f"{float(stats.get('ttft_ms') or 0):.0f}")
+        engine = str(stats.get("engine") or "")
+        if engine.startswith("remote:"):  # a remote engine's reply says which engine and model wrote it
+            text += " · " + self.tr("via {engine}").format(engine=engine[len("remote:"):])
+        return text
 
     def _action(self, text: str, slot) -> QToolButton:
         button = QToolButton(self)

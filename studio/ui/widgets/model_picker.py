@@ -1,4 +1,5 @@
-"""The toolbar's model picker: library models, then "Add model file…" and "Download from Hugging Face…".
+"""The toolbar's model picker: library models, remote engines' models grouped under each engine's name,
+then "Add model file…", "Download from Hugging Face…", "Add remote engine…" (and "Remote engines…").
 
 It only shows entries and reports choices; the window decides what loading means.
 """
@@ -12,6 +13,9 @@ from PySide6.QtWidgets import QComboBox, QWidget
 
 ADD_FILE = "__add_file__"
 FROM_HUB = "__from_hub__"
+ADD_REMOTE = "__add_remote__"
+MANAGE_REMOTES = "__manage_remotes__"
+REMOTE_PREFIX = "remote:"  # item data of a remote model: remote:<engine>/<model> (its label in core)
 
 
 def format_size(n: float) -> str:
@@ -26,6 +30,9 @@ class ModelPicker(QComboBox):
     model_chosen = Signal(str)       # a library model's path
     add_file_requested = Signal()
     hub_requested = Signal()
+    remote_chosen = Signal(str)      # remote:<engine>/<model>
+    add_remote_requested = Signal()
+    manage_remotes_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,10 +41,13 @@ class ModelPicker(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.activated.connect(self._on_activated)
         self._shown = ""  # the path the picker should show when nothing else is chosen
+        self._remotes: list[tuple[str, str, list[str], str]] = []
+        self._entries: list = []
         self.set_entries([])
 
     def set_entries(self, entries: list, current: str = "") -> None:
         """Fill from ModelLibrary entries; unusable files are listed but disabled, with the reason."""
+        self._entries = list(entries)
         self.blockSignals(True)
         try:
             self.clear()
@@ -54,12 +64,39 @@ class ModelPicker(QComboBox):
             if not entries:
                 self.addItem(self.tr("No models yet"), "")
                 self._disable(0)
+            self._add_remotes()
             self.insertSeparator(self.count())
             self.addItem(self.tr("Add model file…"), ADD_FILE)
             self.addItem(self.tr("Download from Hugging Face…"), FROM_HUB)
+            self.addItem(self.tr("Add remote engine…"), ADD_REMOTE)
+            if self._remotes:
+                self.addItem(self.tr("Remote engines…"), MANAGE_REMOTES)
         finally:
             self.blockSignals(False)
         self.show_path(current or self._shown)
+
+    def set_remotes(self, remotes: list[tuple[str, str, list[str], str]]) -> None:
+        """Remote engines as (name, base URL, models, error sentence or ""), shown after the library."""
+        self._remotes = list(remotes)
+        self.set_entries(self._entries)
+
+    def _add_remotes(self) -> None:
+        for name, url, models, error in self._remotes:
+            self.insertSeparator(self.count())
+            self.addItem(self.tr("{name} (remote)").format(name=name), "")
+            header = self.count() - 1
+            self.setItemData(header, url, Qt.ItemDataRole.ToolTipRole)
+            font = self.font()
+            font.setBold(True)
+            self.setItemData(header, font, Qt.ItemDataRole.FontRole)
+            self._disable(header)
+            for model in models:
+                self.addItem(f"{model}  ({name})", f"{REMOTE_PREFIX}{name}/{model}")
+                self.setItemData(self.count() - 1, f"{model}\n{url}", Qt.ItemDataRole.ToolTipRole)
+            if error or not models:
+                self.addItem(self.tr("unreachable") if error else self.tr("no models"), "")
+                self.setItemData(self.count() - 1, error or url, Qt.ItemDataRole.ToolTipRole)
+                self._disable(self.count() - 1)
 
     def _disable(self, index: int) -> None:
         item = self.model().item(index)
@@ -79,11 +116,17 @@ class ModelPicker(QComboBox):
 
     def _on_activated(self, index: int) -> None:
         data = self.itemData(index)
-        chosen = data not in (ADD_FILE, FROM_HUB) and data and data != self._shown
+        chosen = data not in (ADD_FILE, FROM_HUB, ADD_REMOTE, MANAGE_REMOTES) and data and data != self._shown
         self.show_path(data if chosen else self._shown)
         if data == ADD_FILE:
             self.add_file_requested.emit()
         elif data == FROM_HUB:
             self.hub_requested.emit()
+        elif data == ADD_REMOTE:
+            self.add_remote_requested.emit()
+        elif data == MANAGE_REMOTES:
+            self.manage_remotes_requested.emit()
+        elif chosen and str(data).startswith(REMOTE_PREFIX):
+            self.remote_chosen.emit(data)
         elif chosen:
             self.model_chosen.emit(data)
