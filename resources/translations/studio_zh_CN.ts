@@ -297,6 +297,14 @@
       <source>Adapter: {names}</source>
       <translation>适配器：{names}</translation>
     </message>
+    <message>
+      <source>Remote: {engine} · {model}</source>
+      <translation>远程：{engine} · {model}</translation>
+    </message>
+    <message>
+      <source>{used} tokens</source>
+      <translation>{used} 个词元</translation>
+    </message>
   </context>
   <context>
     <name>ConversationSidebar</name>
@@ -722,6 +730,10 @@
       <source>See this message as the model's tokens (Inspect)</source>
       <translation>在“检查”页查看这条消息被切分成的词元</translation>
     </message>
+    <message>
+      <source>via {engine}</source>
+      <translation>来自 {engine}</translation>
+    </message>
   </context>
   <context>
     <name>ModelPicker</name>
@@ -740,6 +752,26 @@
     <message>
       <source>Download from Hugging Face…</source>
       <translation>从 Hugging Face 下载…</translation>
+    </message>
+    <message>
+      <source>Add remote engine…</source>
+      <translation>添加远程引擎…</translation>
+    </message>
+    <message>
+      <source>Remote engines…</source>
+      <translation>远程引擎…</translation>
+    </message>
+    <message>
+      <source>no models</source>
+      <translation>没有模型</translation>
+    </message>
+    <message>
+      <source>unreachable</source>
+      <translation>无法连接</translation>
+    </message>
+    <message>
+      <source>{name} (remote)</source>
+      <translation>{name}（远程）</translation>
     </message>
   </context>
   <context>
@@ -2931,6 +2963,116 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>The GPU runtime is off; the CPU runtime is used from the next model load.</source>
       <translation>GPU 运行时已关闭；下次加载模型起使用 CPU 运行时。</translation>
+    </message>
+  </context>
+  <context>
+    <name>RemoteEngineDialog</name>
+    <message>
+      <source>A key is stored in {where}, never in the settings file.</source>
+      <translation>密钥保存在{where}，绝不会写入设置文件。</translation>
+    </message>
+    <message>
+      <source>API key</source>
+      <translation>API 密钥</translation>
+    </message>
+    <message>
+      <source>Add remote engine</source>
+      <translation>添加远程引擎</translation>
+    </message>
+    <message>
+      <source>Base URL</source>
+      <translation>基础 URL</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Chat with a model served elsewhere: any OpenAI-compatible server, such as vLLM, llama-server, Ollama, LM Studio or another Local LLM Studio.</source>
+      <translation>与其他地方提供的模型聊天：任何兼容 OpenAI 的服务器，例如 vLLM、llama-server、Ollama、LM Studio 或另一个 Local LLM Studio。</translation>
+    </message>
+    <message>
+      <source>Connect</source>
+      <translation>连接</translation>
+    </message>
+    <message>
+      <source>Connected to {url}, but it lists no models.</source>
+      <translation>已连接到 {url}，但它没有列出任何模型。</translation>
+    </message>
+    <message>
+      <source>Connected: {count} model(s). Save to add them to the model picker.</source>
+      <translation>已连接：{count} 个模型。保存后即可在模型选择器中使用。</translation>
+    </message>
+    <message>
+      <source>Connecting to {url}…</source>
+      <translation>正在连接 {url}…</translation>
+    </message>
+    <message>
+      <source>Edit remote engine</source>
+      <translation>编辑远程引擎</translation>
+    </message>
+    <message>
+      <source>List the server's models (GET /v1/models)</source>
+      <translation>列出服务器的模型（GET /v1/models）</translation>
+    </message>
+    <message>
+      <source>Name</source>
+      <translation>名称</translation>
+    </message>
+    <message>
+      <source>Save</source>
+      <translation>保存</translation>
+    </message>
+    <message>
+      <source>a name for the model picker</source>
+      <translation>在模型选择器中显示的名称</translation>
+    </message>
+    <message>
+      <source>leave empty to keep the saved key</source>
+      <translation>留空则保留已保存的密钥</translation>
+    </message>
+    <message>
+      <source>optional</source>
+      <translation>可选</translation>
+    </message>
+  </context>
+  <context>
+    <name>RemoteEnginesDialog</name>
+    <message>
+      <source>Add…</source>
+      <translation>添加…</translation>
+    </message>
+    <message>
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+    <message>
+      <source>Edit…</source>
+      <translation>编辑…</translation>
+    </message>
+    <message>
+      <source>Remote engines</source>
+      <translation>远程引擎</translation>
+    </message>
+    <message>
+      <source>Remove</source>
+      <translation>移除</translation>
+    </message>
+    <message>
+      <source>Remove remote engine</source>
+      <translation>移除远程引擎</translation>
+    </message>
+    <message>
+      <source>Remove “{name}” and its saved key?</source>
+      <translation>移除“{name}”及其已保存的密钥？</translation>
+    </message>
+    <message>
+      <source>key saved</source>
+      <translation>已保存密钥</translation>
+    </message>
+    <message>
+      <source>no key</source>
+      <translation>无密钥</translation>
     </message>
   </context>
 </TS>
