@@ -305,6 +305,10 @@
       <source>{used} tokens</source>
       <translation>{used} 个词元</translation>
     </message>
+    <message>
+      <source>The remote engine did not answer: {reason} Your local models stay available in the model picker.</source>
+      <translation>远程引擎没有回答：{reason} 本地模型仍可在模型选择器中使用。</translation>
+    </message>
   </context>
   <context>
     <name>ConversationSidebar</name>
