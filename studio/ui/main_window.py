@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_status_bar()
         self._show_remotes()  # the last listing, until refresh_remotes() asks again
+        self.remotes.subscribe("changed", self._show_remotes)
         self._unsubscribe = [
             engine.subscribe("state", self._on_engine_state),
             engine.subscribe("load_progress", self._on_load_progress),

@@ -100,6 +100,21 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     assert session.conversation.model == label
     win.grab().save(str(screenshot_dir / "chat_remote_reply.png"))
 
+    # An engine that stopped answering: its sentence in the chat; the picker still offers the local model.
+    gone = free_port()
+    win.remotes.put("gone", f"127.0.0.1:{gone}", "", models=["m"])
+    win.use_remote_model("remote:gone/m")
+    win.chat.composer.setPlainText("Are you there?")
+    qtbot.mouseClick(win.chat.send_button, qtbot_button())
+    run.until(lambda: win.chat.error_banner.isVisible(), 20)
+    assert win.chat.error_banner.text() == (
+        f"The remote engine did not answer: Could not reach http://127.0.0.1:{gone}/v1: connection refused — "
+        "is the server running? Your local models stay available in the model picker.")
+    assert session.messages[-1].status.value == "error"
+    win.grab().save(str(screenshot_dir / "chat_remote_unreachable.png"))
+    win.remotes.remove("gone")
+    win.use_remote_model(label)
+
     # Remove it: the chat goes back to the local engine and the picker forgets the engine.
     manage = _row_of(picker, "__manage_remotes__")
     picker.setCurrentIndex(manage)

@@ -28,7 +28,8 @@ from studio.ui.chat.sidebar import ConversationSidebar
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
 
-BUSY = (SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING, SessionState.STOPPING)
+BUSY = (SessionState.WAITING, SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING,
+        SessionState.STOPPING)
 
 
 class Composer(QPlainTextEdit):
@@ -178,7 +179,7 @@ class ChatView(QWidget):
             s.subscribe("trimmed", self._on_trimmed),
             s.subscribe("context", self._on_context),
             s.subscribe("error", self._on_error),
-            s.subscribe("notice", lambda message: self.show_note(message)),
+            s.subscribe("notice", self._on_notice),
             self.engine.subscribe("state", self._on_engine_state),
             self.engine.subscribe("loaded", self._on_loaded),
             self.engine.subscribe("lora", lambda adapters: self._show_adapters()),
@@ -423,6 +424,11 @@ class ChatView(QWidget):
         self.adapter_label.show()
 
     # -- messages to the user ---------------------------------------------------------------
+    def _on_notice(self, message: str) -> None:
+        if self.session.state == SessionState.WAITING:
+            return  # waiting behind an API request is not a problem: the serving line says it quietly
+        self.show_note(message)
+
     def show_note(self, text: str) -> None:
         self.trimmed_banner.show_message(text, "info")
 
@@ -453,6 +459,7 @@ class ChatView(QWidget):
         if local and state == SessionState.IDLE and self.engine.state == EngineState.NO_MODEL:
             return self.tr("○ no model loaded")
         return {
+            SessionState.WAITING: self.tr("● waiting for the engine"),
             SessionState.IDLE: self.tr("● ready"),
             SessionState.LOADING: self.tr("● loading model"),
             SessionState.PROMPT: self.tr("● reading prompt"),
@@ -518,6 +525,11 @@ class ChatView(QWidget):
         elif kind == "no_model":
             text = self.tr("No model is loaded. Pick one in the model picker or drop a .gguf file "
                            "on the window.")
+        elif kind.startswith("remote_"):  # the core's sentence is specific (401, 429, unreachable...)
+            text = self.tr("The remote engine did not answer: {reason} Your local models stay available in "
+                           "the model picker.").format(reason=message)
+            self.error_banner.show_message(text, "error")
+            return
         elif kind == "context_overflow":
             text = self.tr("The message does not fit in the context window: {reason}").format(reason=message)
         else:
