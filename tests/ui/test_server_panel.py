@@ -178,45 +178,56 @@ def test_the_log_stays_responsive_under_a_flood(window, panel, qtbot, run):
     assert panel.log_model.rowCount() == 0 and panel.counters.text().startswith("0 requests")
 
 
-def test_the_chat_says_the_engine_is_answering_the_api(window, panel, qtbot, run, screenshot_dir):
+def test_the_chat_waits_quietly_while_the_engine_answers_the_api(window, panel, qtbot, run, screenshot_dir):
+    from studio.core.chat.session import SessionState
+
     note = window.chat.serving_note
     assert note.isHidden()
     port = _free_port()
     _switch_on(panel, qtbot, run, port)
     first_token = threading.Event()
+    outcome: dict = {}
 
     def long_stream() -> None:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=60)
-        try:
-            for chunk in client.chat.completions.create(
-                    model=_model(window), max_tokens=400, stream=True,
-                    messages=[{"role": "user", "content": "Tell a long story about a lighthouse."}]):
-                if chunk.choices and chunk.choices[0].delta.content:
-                    first_token.set()
-        except Exception:  # cut off when the server stops
-            pass
+        pieces = []
+        for chunk in client.chat.completions.create(
+                model=_model(window), max_tokens=200, stream=True, temperature=0, seed=1,
+                messages=[{"role": "user", "content": "Tell a long story about a lighthouse."}]):
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                first_token.set()
+        outcome["text"] = "".join(pieces)
 
     streaming = threading.Thread(target=long_stream)
     streaming.start()
     run.until(first_token.is_set, timeout=30)
     assert window.workspace.holder == "server"
     run.until(note.isVisible, timeout=5)
-    assert note.text().startswith("The engine is answering an API request")
+    assert note.text().startswith("The engine is answering an API request;")
     assert "answering" in panel.button.text()
+
+    # a message sent now waits its turn behind the request: a quiet line, no banner, Stop stays possible
+    session = window.chat.session
     window.chat.composer.setPlainText("What is a lighthouse for?")
+    window.chat.send()
+    run.until(lambda: session.state == SessionState.WAITING, timeout=5)
+    run.until(lambda: note.text() == "The engine is answering an API request — your message goes next.", timeout=5)
+    assert window.chat.state_label.text() == "● waiting for the engine"
+    assert window.chat.trimmed_banner.isHidden() and window.chat.error_banner.isHidden()
+    assert window.chat.stop_button.isEnabled() and not window.chat.send_button.isEnabled()
     window.resize(1200, 800)
     qtbot.wait(100)
     window.grab().save(str(screenshot_dir / "chat_busy_serving.png"))
-
-    qtbot.mouseClick(panel.switch, Qt.MouseButton.LeftButton)  # stop: the stream is cut, the engine freed
-    run.until(lambda: not panel.controller.running and window.workspace.holder == "", timeout=15)
-    run.until(lambda: not streaming.is_alive(), timeout=15)
-    run.until(note.isHidden, timeout=5)
-    window.chat.send()  # and the chat answers at once
-    session = window.chat.session
 
     def answered() -> bool:
         return not window.chat.busy and len(session.messages) >= 2 and session.messages[-1].role == "assistant" \
             and bool(session.messages[-1].content)
 
-    run.until(answered, timeout=60)
+    run.until(answered, timeout=90)  # the request ends, then the chat's reply is written
+    run.until(lambda: not streaming.is_alive(), timeout=15)
+    assert outcome.get("text")
+    assert window.workspace.holder == "" and note.isHidden()
+    qtbot.mouseClick(panel.switch, Qt.MouseButton.LeftButton)
+    run.until(lambda: not panel.controller.running, timeout=15)
+    assert _port_is_free(port)

@@ -132,6 +132,7 @@ class ServerController(Emitter):
         self.error_kind = ""
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._switch = asyncio.Lock()  # start and stop one at a time
 
     # -- state ----------------------------------------------------------------------------------
@@ -239,8 +240,8 @@ class ServerController(Emitter):
             raise RuntimeError("uvicorn gave up") from None
 
     def _ended(self, task: asyncio.Task[None]) -> None:
-        """The serve task ended without stop() (stop clears _task first): say it stopped, and why."""
-        if task is not self._task:
+        """The serve task ended without stop(): say it stopped, and why."""
+        if task is not self._task or self._stopping:
             return
         self._server = self._task = None
         reason = _task_error(task)
@@ -257,7 +258,7 @@ class ServerController(Emitter):
         server, task = self._server, self._task
         if server is None or task is None:
             return
-        self._server = self._task = None  # _ended must not report this as a failure
+        self._stopping = True  # running until the port is closed; _ended must not call this a failure
         server.should_exit = True
         # Closing the connections is what a client hanging up does: the API then cancels the
         # generation between tokens and gives the engine back (a plain task cancel would not).
@@ -272,6 +273,8 @@ class ServerController(Emitter):
         deadline = time.monotonic() + FREE_WAIT_S
         while self.workspace.holder == "server" and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        self._server = self._task = None
+        self._stopping = False
         self.host, self.port = "", 0
         self._set_state(False)
 
