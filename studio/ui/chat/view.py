@@ -244,11 +244,14 @@ class ChatView(QWidget):
 
     def use_remote(self, remote: RemoteEngine | None) -> bool:
         """Answer with a remote engine's model (None: the local model); False while a reply runs."""
+        previous = self.session.remote
         try:
             self.session.use_remote(remote)
         except SessionBusy as exc:
             self.show_note(str(exc))
             return False
+        if previous is not None and previous is not remote:
+            spawn(previous.close())  # its HTTP connections
         if remote is not None:
             self.remote_label.setText(self.tr("Remote: {engine} · {model}").format(engine=remote.name,
                                                                                   model=remote.model))
