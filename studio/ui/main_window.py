@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
             return
         self._entries = await in_thread(self.library.list)
         self.model_picker.set_entries(self._entries, self._current_path())
+        self._select_in_picker(self._current_path())  # a chosen remote model stays shown
         if self.finetune is not None:
             self.finetune.set_models(self._entries, self._current_path())
         if self.inspect is not None:

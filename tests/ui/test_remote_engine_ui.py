@@ -83,6 +83,8 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     session = win.chat.session
     assert session.remote is not None and session.remote.label == label and session.remote.api_key == KEY
     assert picker.currentData() == label
+    run(win.refresh_models(), timeout=30)
+    assert picker.currentData() == label  # a rescan of the library keeps the remote choice shown
     assert win.chat.remote_label.isVisible() and "llama box" in win.chat.remote_label.text()
     assert win.chat.send_button.isEnabled()  # no local model is loaded, and none is needed
 
