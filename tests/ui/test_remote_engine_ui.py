@@ -115,6 +115,16 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     assert session.messages[-1].status.value == "error"
     win.grab().save(str(screenshot_dir / "chat_remote_unreachable.png"))
     win.remotes.remove("gone")
+    # The local model answers after the failure, picked like any library model.
+    local_row = next(i for i in range(picker.count()) if str(picker.itemData(i)).endswith(".gguf"))
+    picker.setCurrentIndex(local_row)
+    picker.activated.emit(local_row)
+    assert session.remote is None and not win.chat.remote_label.isVisible()
+    run.until(lambda: win.engine.ready, 90)
+    win.chat.composer.setPlainText("Say hello.")
+    qtbot.mouseClick(win.chat.send_button, qtbot_button())
+    run.until(lambda: session.messages[-1].role == "assistant" and session.messages[-1].status.value == "complete", 60)
+    assert "engine" not in session.messages[-1].stats and session.conversation.model == win.engine.model_info.path
     win.use_remote_model(label)
 
     # Remove it: the chat goes back to the local engine and the picker forgets the engine.
