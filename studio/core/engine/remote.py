@@ -130,8 +130,8 @@ def describe_error(exc: BaseException, url: str, *, model: str = "", has_key: bo
             return RemoteEngineError("not_found", f"{url} has no /models endpoint (404 Not Found): check the base "
                                                   "URL; OpenAI-compatible servers usually end in /v1.")
         return RemoteEngineError("not_found", f"{url} answered 404 Not Found for the model “{model}”: "
-                                              f"{_server_message(exc)}. Pick one of the models it lists, or check "
-                                              "the base URL.")
+                                              f"{_server_message(exc).rstrip('.')}. Pick one of the models it "
+                                              "lists, or check the base URL.")
     if isinstance(exc, openai.RateLimitError):
         retry = _retry_after(exc)
         when = f"try again in {retry:g} s." if retry is not None else "wait a moment and try again."
