@@ -175,6 +175,7 @@ class ServerPanel(QWidget):
         self._unsubscribe: list[Callable[[], None]] = []
 
         self.button = button
+        self._button_tip = button.toolTip()
 
         # -- the left column: switch, settings, URL, example -------------------------------
         form_host = QWidget(self)
@@ -341,8 +342,10 @@ class ServerPanel(QWidget):
         head.setStretchLastSection(True)
         # Fixed widths: measuring contents on every batch would cost more than the rows themselves.
         for column, sample in enumerate(("00:00:00", "192.168.10.100", "POST /v1/chat/completions (stream)",
-                                         "SmolLM2-135M-In", "Status", "9999 + 999", "tok/s", "First tok")):
-            head.resizeSection(column, self.fontMetrics().horizontalAdvance(sample) + 12)
+                                         "SmolLM2-135M-In", "404", "9999 + 999", "99.9", "9999 ms")):
+            title = str(self.log_model.headerData(column, Qt.Orientation.Horizontal))
+            head.resizeSection(column, max(self.log.fontMetrics().horizontalAdvance(sample),
+                                           head.fontMetrics().horizontalAdvance(title)) + 14)
         right.addWidget(self.log, 1)
 
         row = QHBoxLayout(self)
@@ -515,7 +518,10 @@ class ServerPanel(QWidget):
             text = self.tr("Off. Switch it on to answer OpenAI-compatible requests with the loaded model.")
             button = self.tr("Server off")
         self.state_label.setText(text)
-        self.button.setText(("● " if running else "○ ") + button)
+        failed = not running and not self._starting and not self.message.isHidden()
+        # a start that failed while the dock was closed (auto-start) still shows, in the status bar
+        self.button.setText(("● " if running else "⚠ " if failed else "○ ") + button)
+        self.button.setToolTip(self.message.text() if failed else self._button_tip)
         self.button.setProperty("serving", running)
         self._show_example()
         self._show_pending()

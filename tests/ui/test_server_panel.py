@@ -117,7 +117,7 @@ def test_switch_on_log_requests_401_and_switch_off(window, panel, qtbot, run, sc
     assert window.workspace.holder == ""
 
 
-def test_a_port_in_use_is_one_sentence_in_the_panel(window, panel, qtbot, run):
+def test_a_port_in_use_is_one_sentence_in_the_panel(window, panel, qtbot, run, screenshot_dir):
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
@@ -127,7 +127,9 @@ def test_a_port_in_use_is_one_sentence_in_the_panel(window, panel, qtbot, run):
         run.until(lambda: panel.message.isVisible() and panel.switch.isEnabled(), timeout=15)
     assert panel.message.text() == (f"Port {port} is already in use by another program: pick another port, or "
                                     "stop the program that uses it.")
-    assert not panel.switch.isChecked() and panel.button.text() == "○ Server off"
+    assert not panel.switch.isChecked() and panel.button.text() == "⚠ Server off"
+    assert panel.button.toolTip() == panel.message.text()  # seen even with the panel closed
+    window.grab().save(str(screenshot_dir / "server_panel_port_in_use.png"))
     assert window.settings.server.port == port  # the port is remembered; the key is not in the settings
 
 
@@ -231,3 +233,21 @@ def test_the_chat_waits_quietly_while_the_engine_answers_the_api(window, panel, 
     qtbot.mouseClick(panel.switch, Qt.MouseButton.LeftButton)
     run.until(lambda: not panel.controller.running, timeout=15)
     assert _port_is_free(port)
+
+
+def test_the_server_starts_with_the_app_when_asked(window, qtbot, run, monkeypatch):
+    from studio.core.settings import load_settings
+
+    monkeypatch.setenv("STUDIO_SECRETS", "file")
+    dock = window.server_dock
+    port = _free_port()
+    window.settings.server.port = port
+    window.settings.server.auto_start = True
+    dock.start_if_wanted()  # what startup() does once the model is loaded
+    run.until(lambda: dock.panel is not None and dock.panel.controller.running, timeout=15)
+    assert dock.button.text() == f"● Serving at http://127.0.0.1:{port}/v1" and dock.isHidden()
+    assert dock.panel.auto_start.isChecked() and dock.panel.port.value() == port
+    dock.panel.auto_start.setChecked(False)  # remembered in the settings file at once
+    assert load_settings().server.auto_start is False
+    run(window.server_dock.shutdown(), timeout=20)
+    assert _port_is_free(port) and not dock.panel.controller.running
