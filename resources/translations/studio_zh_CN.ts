@@ -309,6 +309,10 @@
       <source>The remote engine did not answer: {reason} Your local models stay available in the model picker.</source>
       <translation>远程引擎没有回答：{reason} 本地模型仍可在模型选择器中使用。</translation>
     </message>
+    <message>
+      <source>● waiting for the engine</source>
+      <translation>● 正在等待引擎</translation>
+    </message>
   </context>
   <context>
     <name>ConversationSidebar</name>
@@ -3077,6 +3081,258 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>no key</source>
       <translation>无密钥</translation>
+    </message>
+  </context>
+  <context>
+    <name>RequestLogModel</name>
+    <message>
+      <source>Time</source>
+      <translation>时间</translation>
+    </message>
+    <message>
+      <source>Client</source>
+      <translation>客户端</translation>
+    </message>
+    <message>
+      <source>Endpoint</source>
+      <translation>端点</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Tokens</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>tok/s</source>
+      <translation>词元/秒</translation>
+    </message>
+    <message>
+      <source>First token</source>
+      <translation>首词元</translation>
+    </message>
+    <message>
+      <source>Error</source>
+      <translation>错误</translation>
+    </message>
+    <message>
+      <source>Prompt tokens + reply tokens</source>
+      <translation>提示词元 + 回复词元</translation>
+    </message>
+    <message>
+      <source>Reply tokens per second</source>
+      <translation>每秒回复词元数</translation>
+    </message>
+    <message>
+      <source>Time to the first reply token</source>
+      <translation>到第一个回复词元的时间</translation>
+    </message>
+    <message>
+      <source>{path} (stream)</source>
+      <translation>{path}（流式）</translation>
+    </message>
+    <message>
+      <source>{ms} ms</source>
+      <translation>{ms} 毫秒</translation>
+    </message>
+  </context>
+  <context>
+    <name>ServerDock</name>
+    <message>
+      <source>API server</source>
+      <translation>API 服务器</translation>
+    </message>
+    <message>
+      <source>The OpenAI-compatible API server: click to open its panel</source>
+      <translation>兼容 OpenAI 的 API 服务器：点击打开其面板</translation>
+    </message>
+    <message>
+      <source>Server off</source>
+      <translation>服务器已关闭</translation>
+    </message>
+  </context>
+  <context>
+    <name>ServerPanel</name>
+    <message>
+      <source>Server on or off</source>
+      <translation>服务器开关</translation>
+    </message>
+    <message>
+      <source>The TCP port clients connect to (8080 unless something else uses it)</source>
+      <translation>客户端连接的 TCP 端口（默认 8080，除非已被其他程序占用）</translation>
+    </message>
+    <message>
+      <source>Port:</source>
+      <translation>端口：</translation>
+    </message>
+    <message>
+      <source>none: anyone on this computer may connect</source>
+      <translation>无：本机上的任何程序都可连接</translation>
+    </message>
+    <message>
+      <source>Show</source>
+      <translation>显示</translation>
+    </message>
+    <message>
+      <source>Copy</source>
+      <translation>复制</translation>
+    </message>
+    <message>
+      <source>Copy the API key</source>
+      <translation>复制 API 密钥</translation>
+    </message>
+    <message>
+      <source>The API key was copied.</source>
+      <translation>API 密钥已复制。</translation>
+    </message>
+    <message>
+      <source>Generate</source>
+      <translation>生成</translation>
+    </message>
+    <message>
+      <source>Make a new random key (clients with the old one are refused)</source>
+      <translation>生成新的随机密钥（使用旧密钥的客户端将被拒绝）</translation>
+    </message>
+    <message>
+      <source>API key:</source>
+      <translation>API 密钥：</translation>
+    </message>
+    <message>
+      <source>Allow other computers on the network</source>
+      <translation>允许网络上的其他计算机连接</translation>
+    </message>
+    <message>
+      <source>Start the server when the app starts</source>
+      <translation>应用启动时启动服务器</translation>
+    </message>
+    <message>
+      <source>The server still uses the old port, key or network setting.</source>
+      <translation>服务器仍在使用旧的端口、密钥或网络设置。</translation>
+    </message>
+    <message>
+      <source>Restart the server</source>
+      <translation>重启服务器</translation>
+    </message>
+    <message>
+      <source>URL:</source>
+      <translation>URL：</translation>
+    </message>
+    <message>
+      <source>Copy the base URL (what OpenAI clients call base_url)</source>
+      <translation>复制基础 URL（OpenAI 客户端中的 base_url）</translation>
+    </message>
+    <message>
+      <source>The URL was copied.</source>
+      <translation>URL 已复制。</translation>
+    </message>
+    <message>
+      <source>Try it:</source>
+      <translation>试一试：</translation>
+    </message>
+    <message>
+      <source>Copy the curl command (with the key)</source>
+      <translation>复制 curl 命令（含密钥）</translation>
+    </message>
+    <message>
+      <source>The curl command was copied.</source>
+      <translation>curl 命令已复制。</translation>
+    </message>
+    <message>
+      <source>Clear log</source>
+      <translation>清空日志</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {reason}</source>
+      <translation>出了点问题：{reason}</translation>
+    </message>
+    <message>
+      <source>Listens on every network interface; only clients that send the key are answered. Without this, only this computer can connect.</source>
+      <translation>在所有网络接口上监听；只有发送密钥的客户端才会得到回答。不勾选时，只有本机可以连接。</translation>
+    </message>
+    <message>
+      <source>Set an API key first: other computers are let in only with the key, so that no one else on the network can use the model.</source>
+      <translation>请先设置 API 密钥：其他计算机只有持有密钥才能连接，这样网络上的其他人无法使用该模型。</translation>
+    </message>
+    <message>
+      <source>The API key could not be stored: {reason}</source>
+      <translation>无法保存 API 密钥：{reason}</translation>
+    </message>
+    <message>
+      <source>A new key was made; copy it into your client.</source>
+      <translation>已生成新密钥；请将其复制到你的客户端中。</translation>
+    </message>
+    <message>
+      <source>Hide</source>
+      <translation>隐藏</translation>
+    </message>
+    <message>
+      <source>Port {port} is already in use by another program: pick another port, or stop the program that uses it.</source>
+      <translation>端口 {port} 已被其他程序占用：请换一个端口，或停止占用它的程序。</translation>
+    </message>
+    <message>
+      <source>This system does not let the app listen on port {port} (ports below 1024 need administrator rights): pick a port of 1024 or higher.</source>
+      <translation>系统不允许本应用在端口 {port} 上监听（1024 以下的端口需要管理员权限）：请选择 1024 或更高的端口。</translation>
+    </message>
+    <message>
+      <source>Other computers may connect only with an API key: set or generate one first.</source>
+      <translation>其他计算机只有持有 API 密钥才能连接：请先设置或生成一个密钥。</translation>
+    </message>
+    <message>
+      <source>Working…</source>
+      <translation>处理中…</translation>
+    </message>
+    <message>
+      <source>Server: working…</source>
+      <translation>服务器：处理中…</translation>
+    </message>
+    <message>
+      <source>Serving at {url}</source>
+      <translation>正在 {url} 提供服务</translation>
+    </message>
+    <message>
+      <source>Other computers on the network may connect (with the key).</source>
+      <translation>网络上的其他计算机可以（凭密钥）连接。</translation>
+    </message>
+    <message>
+      <source>answering</source>
+      <translation>正在回答</translation>
+    </message>
+    <message>
+      <source>Off. Switch it on to answer OpenAI-compatible requests with the loaded model.</source>
+      <translation>已关闭。打开后将用已加载的模型回答兼容 OpenAI 的请求。</translation>
+    </message>
+    <message>
+      <source>Server off</source>
+      <translation>服务器已关闭</translation>
+    </message>
+    <message>
+      <source>The key is kept in {where}, never in the settings file.</source>
+      <translation>密钥保存在{where}中，绝不写入设置文件。</translation>
+    </message>
+    <message>
+      <source>{requests} requests · {tokens} tokens · {errors} errors</source>
+      <translation>{requests} 个请求 · {tokens} 个词元 · {errors} 个错误</translation>
+    </message>
+  </context>
+  <context>
+    <name>ServingNote</name>
+    <message>
+      <source>The engine is answering an API request — your message goes next.</source>
+      <translation>引擎正在回答一个 API 请求——接下来就处理你的消息。</translation>
+    </message>
+    <message>
+      <source>The engine is answering API requests — your message goes after {count} more.</source>
+      <translation>引擎正在回答 API 请求——你的消息排在另外 {count} 个请求之后。</translation>
+    </message>
+    <message>
+      <source>The engine is answering an API request; the chat gets it back as soon as the request is done.</source>
+      <translation>引擎正在回答一个 API 请求；请求完成后聊天即可继续使用引擎。</translation>
     </message>
   </context>
 </TS>
