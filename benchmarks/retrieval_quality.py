@@ -78,7 +78,7 @@ def evaluate(embedder: Embedder, chunk_tokens: int, overlap: int, segmentation: 
                  if line.strip()]
     with tempfile.TemporaryDirectory(prefix="studio-rq-") as tmp:
         store = KnowledgeStore(Path(tmp) / "k.sqlite3")
-        files = sorted(p for p in DATA.iterdir() if p.suffix in (".md", ".txt", ".html"))
+        files = sorted(p for p in DATA.iterdir() if p.suffix in (".md", ".txt", ".html") and p.name != "README.md")
         report = index(store, embedder, "bench", [str(p) for p in files], chunk_tokens=chunk_tokens,
                        overlap_tokens=overlap)
         collection = store.collection("bench")

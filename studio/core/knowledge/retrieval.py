@@ -125,9 +125,12 @@ def retrieve(store: KnowledgeStore, collections: Sequence[Collection], query: st
             top = top[np.argsort(-all_sims[top], kind="stable")]
             if settings.mode in ("hybrid", "vector"):
                 vector_ranked = [int(all_ids[i]) for i in top if all_sims[i] >= settings.min_similarity]
-            lookup = dict(zip(all_ids.tolist(), all_sims.tolist()))
-            wanted = set(vector_ranked) | {cid for cid, _ in keyword}
-            similarity = {cid: float(lookup[cid]) for cid in wanted if cid in lookup}
+            # Similarities of the candidates only: a dict over every chunk would cost more than the search.
+            similarity = {int(all_ids[i]): float(all_sims[i]) for i in top}
+            missing = [cid for cid, _ in keyword if cid not in similarity]
+            if missing:
+                where = np.flatnonzero(np.isin(all_ids, missing))
+                similarity.update({int(all_ids[i]): float(all_sims[i]) for i in where})
 
     keyword_rank = {cid: i + 1 for i, (cid, _) in enumerate(keyword)}
     keyword_score = dict(keyword)
