@@ -54,6 +54,7 @@ class AppSettings:
     # Remote engines: [{"name", "base_url", "key_ref", "models"}]; key_ref names the key in the
     # SecretStore, so no key is ever written here.
     remote_engines: list[dict[str, Any]] = field(default_factory=list)
+    chat_remote: str = ""      # remote:<engine>/<model> the chat answered with last ("" = the local model)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -223,6 +224,7 @@ _TOP_CHECKS: dict[str, Callable[[Any], bool]] = {
     "language": lambda v: isinstance(v, str) and v in LANGUAGES,
     "last_conversation_id": _conversation_id,
     "remote_engines": _remote_engines,
+    "chat_remote": lambda v: isinstance(v, str),
 }
 _ENGINE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "n_gpu_layers": _in_range("n_gpu_layers"),

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_status_bar()
         self._show_remotes()  # the last listing, until refresh_remotes() asks again
+        self.restore_chat_remote()
         self.remotes.subscribe("changed", self._show_remotes)
         self._unsubscribe = [
             engine.subscribe("state", self._on_engine_state),
@@ -327,6 +328,7 @@ class MainWindow(QMainWindow):
         if not self.chat.use_remote(None):
             self._select_in_picker(self._current_path())
             return
+        self._remember_chat_remote("")
         if self.workspace.has_model(path):
             self._select_in_picker(path)
         else:
@@ -344,7 +346,21 @@ class MainWindow(QMainWindow):
             return
         if self.chat.use_remote(remote):
             self.banner.hide()
+            self._remember_chat_remote(label)
         self._select_in_picker(self._current_path())
+
+    def _remember_chat_remote(self, label: str) -> None:
+        if self.settings.chat_remote != label:
+            self.settings.chat_remote = label
+            self.save_settings()
+
+    def restore_chat_remote(self) -> None:
+        """The remote model the chat used when the app was last closed, if its engine is still there."""
+        parsed = parse_label(self.settings.chat_remote)
+        if parsed is not None and self.remotes.get(parsed[0]) is not None:
+            self.use_remote_model(self.settings.chat_remote)
+        else:
+            self._remember_chat_remote("")
 
     def _show_remotes(self) -> None:
         self.model_picker.set_remotes([(e.name, e.base_url, e.models, self._remote_errors.get(e.name, ""))
@@ -399,7 +415,8 @@ class MainWindow(QMainWindow):
         if remote is not None:
             entry = self.remotes.get(remote.name)
             if entry is None or entry.base_url != remote.base_url or remote.model not in entry.models:
-                self.chat.use_remote(None)
+                if self.chat.use_remote(None):
+                    self._remember_chat_remote("")
             else:
                 self.chat.use_remote(self.remotes.engine(remote.name, remote.model))  # the key may have changed
         self._show_remotes()

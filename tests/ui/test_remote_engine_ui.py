@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from studio.core import paths
+from studio.core.settings import load_settings
 from tests.remote_servers import LLAMA_ALIAS, free_port, start_llama_cpp_server
 from tests.ui.conftest import set_sampling
 
@@ -85,6 +86,10 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     assert picker.currentData() == label
     run(win.refresh_models(), timeout=30)
     assert picker.currentData() == label  # a rescan of the library keeps the remote choice shown
+    assert load_settings().chat_remote == label  # the next start answers with it again
+    win.chat.use_remote(None)
+    win.restore_chat_remote()
+    assert session.remote is not None and session.remote.label == label
     assert win.chat.remote_label.isVisible() and "llama box" in win.chat.remote_label.text()
     assert win.chat.send_button.isEnabled()  # no local model is loaded, and none is needed
 
@@ -149,7 +154,7 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     run.until(lambda: session.remote is None, 5)
     assert _row_of(picker, label) < 0 and _row_of(picker, f"remote:llama lab/{LLAMA_ALIAS}") < 0
     assert win.remotes.entries() == [] and win.remotes.secrets.get("remote-engine:llama lab") is None
-    assert KEY not in paths.settings_path().read_text()
+    assert KEY not in paths.settings_path().read_text() and load_settings().chat_remote == ""
     assert not win.chat.remote_label.isVisible()
 
 
