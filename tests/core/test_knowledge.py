@@ -174,6 +174,46 @@ def test_worker_cancel_resume_and_query(tmp_path, embedding_model, loop):
         answer["candidates"][0])
 
 
+@pytest.mark.slow
+def test_crashed_worker_index_resumes(tmp_path, embedding_model, loop):
+    from studio.core.knowledge.client import KnowledgeClient
+    from studio.core.workers.protocol import WorkerError
+
+    folder = _corpus(tmp_path / "docs", hostile=False)
+    for i in range(12):
+        shutil.copy(CORPUS / "panda.md", folder / f"panda{i:02d}.md")
+        with open(folder / f"panda{i:02d}.md", "a", encoding="utf-8") as fh:
+            fh.write(f"\n副本 {i}。\n")
+    db = str(tmp_path / "k.sqlite3")
+
+    async def scenario():
+        client = KnowledgeClient()
+        try:
+            seen: list[dict] = []
+
+            def on_file(info: dict) -> None:
+                seen.append(info)
+                if len(seen) == 2:
+                    client.kill()  # as if the process died (OOM, a crash in a C library)
+            with pytest.raises(WorkerError) as crashed:
+                await client.index("crash", [folder], db=db, on_file=on_file)
+            resumed = await client.index("crash", db=db)  # a fresh worker finishes the queue
+            return crashed.value, seen, resumed
+        finally:
+            await client.close()
+
+    error, seen, resumed = loop.run_until_complete(scenario())
+    assert error.kind == "worker_crashed"
+    store = KnowledgeStore(db)
+    coll = store.collection("crash")
+    total = len(DOCS) + 12
+    # Files finished before the kill stay finished (maybe one more than reported); only the rest are embedded.
+    assert resumed["unchanged"] == 0 and 1 <= resumed["indexed"] <= total - len(seen)
+    assert not store.pending(coll) and len(store.documents(coll)) == total
+    assert store.chunk_count(coll) == store.db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    store.close()
+
+
 def _studio(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STUDIO_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=180, env=env)
