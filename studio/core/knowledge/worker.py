@@ -65,6 +65,10 @@ class KnowledgeWorker(Worker):
             raise WorkerError(exc.kind, exc.message) from None
         except ValueError as exc:  # chunk settings out of range
             raise WorkerError("bad_request", str(exc)) from None
+        # Read the vectors into memory now, so the first question after indexing does not wait for it
+        # (seconds at 100k chunks).
+        store = self.store(p.db)
+        store.matrix(store.collection(p.collection), self.embedder(req).name)
         return report[0].to_dict()
 
     @operation(QueryParams)
