@@ -133,7 +133,8 @@ def test_streamed_chat_arrives_in_chunks_with_usage(server):
             finish = choice.finish_reason or finish
     assert len(pieces) > 3
     assert finish in ("stop", "length")
-    assert usage is not None and usage.completion_tokens == pytest.approx(len(pieces), abs=3)
+    # one chunk per token, unless the server fell behind the engine (then it sends what has come together)
+    assert usage is not None and len(pieces) <= usage.completion_tokens + 1
     # the same request without streaming writes the same text (greedy, same seed)
     whole = client.chat.completions.create(model=server.model, temperature=0, seed=1, max_tokens=30,
                                            messages=[{"role": "user", "content": "Tell me about cats."}])

@@ -312,6 +312,12 @@ class Generation:
             if self._on_unresponsive is not None:
                 self._on_unresponsive()
 
+    @property
+    def backlog(self) -> int:
+        """Events that have arrived but are not read yet: a reader that fell behind (a slow client) can
+        take them together instead of paying per token."""
+        return self._call._events.qsize()
+
     async def cancel(self) -> None:
         """Stop between tokens; a worker that has not ended the reply within CANCEL_TIMEOUT_S is
         ended and the reply finishes as stopped (the next request starts a fresh worker)."""

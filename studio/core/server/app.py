@@ -648,17 +648,26 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
     async def events() -> AsyncIterator[dict[str, Any]]:
         if chat:
             yield {"data": json.dumps(chunk(None, None, first=True))}
+        pending = ""
         try:
             async for event, value in generation:
                 if event == "token" and value:
-                    yield {"data": json.dumps(chunk(value, None), ensure_ascii=False)}
+                    pending += value
+                    if generation.backlog:  # more has arrived already: one chunk for all of it
+                        continue
+                    yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
+                    pending = ""
         except WorkerError as exc:
             response.finished = True
+            if pending:
+                yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
             error = _engine_error(exc)
             yield {"data": json.dumps(error_body(error.message, error.type, error.code))}
             yield {"data": "[DONE]"}
             return
         response.finished = True
+        if pending:
+            yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
         stats = generation.stats
         request.state.record_stats = stats
         yield {"data": json.dumps(chunk(None, _finish(stats)))}
