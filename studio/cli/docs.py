@@ -59,6 +59,15 @@ def run(args: argparse.Namespace) -> int:
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise CliError("usage", f"no such file or folder: {missing[0]}")
+        if not args.paths:  # resuming: the collection must exist (a typo must not create an empty one)
+            from studio.core.knowledge.store import KnowledgeError
+            store = _store()
+            try:
+                store.collection(args.collection)
+            except KnowledgeError as exc:
+                raise CliError("usage", f"{exc}; give files or folders to add") from None
+            finally:
+                store.close()
         return _in_loop(_add(args))
     if command == "query":
         if not 1 <= args.top_k <= 100:

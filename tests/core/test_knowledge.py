@@ -163,11 +163,16 @@ def test_worker_cancel_resume_and_query(tmp_path, embedding_model, loop):
             partial = cancelled.value.partial
             resumed = await client.index("many", db=db)
             answer = await client.query(["many"], "Which note is number 7?", db=db, top_k=3)
-            return partial, resumed, answer, progress
+            space = await client.map("many", "blue sentences", db=db, nearest=4)
+            return partial, resumed, answer, progress, space
         finally:
             await client.close()
 
-    partial, resumed, answer, progress = loop.run_until_complete(scenario())
+    partial, resumed, answer, progress, space = loop.run_until_complete(scenario())
+    assert space["method"] == "pca" and len(space["points"]) >= 40
+    assert {"chunk_id", "path", "x", "y", "text"} <= set(space["points"][0])
+    assert len(space["query"]["nearest"]) == 4 and space["query"]["similarity"] == sorted(
+        space["query"]["similarity"], reverse=True)
     assert 1 <= len(partial["files"]) < 40 and progress
     assert resumed["indexed"] == 40 - len(partial["files"]) and resumed["unchanged"] == 0
     assert len(answer["hits"]) == 3 and {"keyword_score", "vector_similarity", "fused_rank", "in_prompt"} <= set(
@@ -243,6 +248,9 @@ def test_cli_add_list_query(tmp_path, embedding_model):
     plain = _studio("docs", "query", "notes", "fog horn", "--mode", "keyword", home=home)
     assert plain.returncode == 0 and plain.stdout.startswith("1. ") and "lighthouse.md · line" in plain.stdout
 
+    typo = _studio("docs", "add", "notse", home=home)  # resuming a collection that does not exist
+    assert typo.returncode == 2 and "no knowledge collection named 'notse'" in typo.stderr
+    assert "notse" not in _studio("docs", "list", home=home).stdout
     missing = _studio("docs", "query", "nothing-here", "hello", home=home)
     assert missing.returncode == 2 and missing.stderr.startswith("studio docs: no knowledge collection named")
     assert "Traceback" not in missing.stderr
