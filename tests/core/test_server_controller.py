@@ -40,7 +40,8 @@ def engine(loop, starter_model):
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in pending:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending))
 
 
 @pytest.fixture()
@@ -218,3 +219,44 @@ def test_a_damaged_server_setting_takes_its_default(tmp_path):
     path.write_text(json.dumps({"server": {"port": 70000, "allow_remote": "yes", "auto_start": True}}))
     settings = load_settings(path)
     assert settings.server == ServerSettings(auto_start=True)
+
+
+def test_stop_with_a_plain_request_in_flight_and_more_queued_frees_the_engine(loop, engine, controller, tmp_path):
+    assert loop.run_until_complete(controller.start(0, KEY))
+    outcomes: list[str] = []
+
+    def ask(stream: bool) -> None:
+        try:
+            result = client(controller).chat.completions.create(
+                model=model_id(engine), max_tokens=1500, stream=stream,
+                messages=[{"role": "user", "content": "Write a very long story about the mountains."}])
+            if stream:
+                list(result)
+            outcomes.append("answered")
+        except Exception as exc:  # cut off by the stop
+            outcomes.append(type(exc).__name__)
+
+    async def stop_with_three_in() -> float:
+        askers = [asyncio.ensure_future(asyncio.to_thread(ask, s)) for s in (False, True, False)]
+        while not (controller.workspace.holder == "server" and len(controller.workspace.waiting) >= 2):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)  # the first is generating
+        began = time.monotonic()
+        await controller.stop()
+        took = time.monotonic() - began
+        await asyncio.gather(*askers)
+        return took
+
+    took = loop.run_until_complete(stop_with_three_in())
+    assert took < 8, f"stopping took {took:.1f} s"
+    assert controller.workspace.holder == "" and controller.workspace.waiting == []
+    assert len(outcomes) == 3 and "answered" not in outcomes
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    try:
+        session = ChatSession(store, engine, controller.workspace)
+        session.new_conversation(sampling=PRECISE)
+        began = time.monotonic()
+        reply = loop.run_until_complete(session.send("Say hello."))
+        assert reply.content.strip() and time.monotonic() - began < 10
+    finally:
+        store.close()

@@ -23,15 +23,17 @@ import secrets as _secrets
 import socket
 import time
 from collections import deque
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator, cast
 
 from studio.core.errors import StudioError
 from studio.core.events import Emitter
 from studio.core.secrets import SecretStore
 from studio.core.server.app import RequestRecord
 from studio.core.server.run import ServeRefused, check_bind
-from studio.core.workspace import Workspace
+from studio.core.workers.protocol import WorkerError
+from studio.core.workspace import EngineBusy, Lease, Workspace
 
 KEY_NAME = "server-api-key"   # the one name the server's key has in the secret store
 LOCAL_HOST = "127.0.0.1"
@@ -90,6 +92,32 @@ def _server_class() -> type:
     return InAppServer
 
 
+class _Gate:
+    """The workspace as the API sees it. Once the server stops, a request whose turn in the engine
+    queue comes gives the engine straight back instead of generating for a client that was cut off
+    (queued requests would otherwise each take the engine once more before noticing)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self.closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspace, name)
+
+    @asynccontextmanager
+    async def lease(self, user: str, **wait: Any) -> AsyncIterator[Lease]:
+        self._refuse_if_closed()
+        async with self._workspace.lease(user, **wait) as lease:
+            self._refuse_if_closed()
+            yield lease
+
+    def _refuse_if_closed(self) -> None:
+        if self.closed:
+            from studio.core.server.app import ApiError
+            raise ApiError(503, "The server was stopped before this request's turn came.", "server_error",
+                           "server_stopped")
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A socket bound to host:port (not yet listening); OSError says why not."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -132,6 +160,7 @@ class ServerController(Emitter):
         self.error_kind = ""
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._gate: _Gate | None = None
         self._stopping = False
         self._switch = asyncio.Lock()  # start and stop one at a time
 
@@ -210,7 +239,8 @@ class ServerController(Emitter):
         from studio.core.server.app import ServerOptions, create_app
 
         # n_ctx stays None: the API asks the engine, so a model reloaded meanwhile is measured right
-        app = create_app(self.workspace, ServerOptions(api_key=api_key, on_request=self._on_record))
+        gate = _Gate(self.workspace)
+        app = create_app(cast(Workspace, gate), ServerOptions(api_key=api_key, on_request=self._on_record))
         # log_config=None: uvicorn must not reconfigure the app's logging; no access log (the panel is one)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http="h11",
                                 timeout_graceful_shutdown=GRACE_S)
@@ -226,7 +256,7 @@ class ServerController(Emitter):
             self._set_state(False, error=f"The server could not start: {reason}.", kind="failed")
             sock.close()
             return False
-        self._server, self._task, self.host, self.port = server, task, host, port
+        self._server, self._task, self._gate, self.host, self.port = server, task, gate, host, port
         shown = LOCAL_HOST if host == LOCAL_HOST else _lan_address()
         task.add_done_callback(self._ended)
         self._set_state(True, url=f"http://{shown}:{port}/v1")
@@ -259,6 +289,8 @@ class ServerController(Emitter):
         if server is None or task is None:
             return
         self._stopping = True  # running until the port is closed; _ended must not call this a failure
+        if self._gate is not None:
+            self._gate.closed = True
         server.should_exit = True
         # Closing the connections is what a client hanging up does: the API then cancels the
         # generation between tokens and gives the engine back (a plain task cancel would not).
@@ -273,10 +305,25 @@ class ServerController(Emitter):
         deadline = time.monotonic() + FREE_WAIT_S
         while self.workspace.holder == "server" and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self._server = self._task = None
+        await self._engine_settled()
+        self._server = self._task = self._gate = None
         self._stopping = False
         self.host, self.port = "", 0
         self._set_state(False)
+
+    async def _engine_settled(self) -> None:
+        """Wait until the worker has really ended what the stop cut off: a cut stream gives the lease
+        back as soon as it has asked for the cancel, and the worker ends the reply a moment later.
+        The worker answers requests in order, so a cheap one comes back only after that reply."""
+        engine = self.workspace.engine
+        worker = getattr(engine, "worker", None)
+        if worker is None or not worker.running or self.workspace.holder:
+            return  # nothing running, or someone else (the chat) has the engine already
+        try:
+            async with self.workspace.lease("server"):
+                await asyncio.wait_for(engine.system_info(), FREE_WAIT_S)
+        except (EngineBusy, WorkerError, asyncio.TimeoutError):
+            pass
 
     # -- the request log ------------------------------------------------------------------------
     def _on_record(self, record: RequestRecord) -> None:
