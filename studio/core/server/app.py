@@ -104,9 +104,12 @@ class EngineSlot:
         self._held = False
 
     async def acquire(self) -> None:
+        lease = self._workspace.lease("server", wait=True)
         try:
-            await asyncio.wait_for(self._stack.enter_async_context(self._workspace.lease("server", wait=True)),
-                                   self._timeout_s)
+            if not self._workspace.holder:  # free: taken at once, without the timeout's extra task
+                await self._stack.enter_async_context(lease)
+            else:
+                await asyncio.wait_for(self._stack.enter_async_context(lease), self._timeout_s)
         except asyncio.TimeoutError:
             holder = self._workspace.holder
             raise _busy(self._timeout_s, "other API requests" if holder in ("server", "") else
