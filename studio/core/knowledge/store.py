@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS pending (
     queued REAL NOT NULL, PRIMARY KEY (collection_id, path));
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5(body, collection_id UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vocab USING fts5vocab(chunk_fts, row);
 """
 
 
@@ -302,6 +303,22 @@ class KnowledgeStore:
         except sqlite3.OperationalError as exc:
             raise KnowledgeError("bad_request", f"the keyword search could not run ({exc})") from exc
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """({term: chunks containing it}, chunks in all) from the keyword index's vocabulary. Words
+        are stemmed in the index, so a word is looked up by its first five letters (the largest
+        count among the index terms that start so)."""
+        total = int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        counts: dict[str, int] = {}
+        for term in terms:
+            if term.isascii():
+                stem = term[:5]
+                row = self.db.execute("SELECT MAX(doc) FROM chunk_vocab WHERE term >= ? AND term < ?",
+                                      (stem, stem + "\uffff")).fetchone()
+            else:
+                row = self.db.execute("SELECT doc FROM chunk_vocab WHERE term = ?", (term,)).fetchone()
+            counts[term] = int(row[0] or 0) if row else 0
+        return counts, total
 
     def matrix(self, collection: Collection, model: str) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids, float32 unit vectors) of a collection for one model, cached until it changes."""
