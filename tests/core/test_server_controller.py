@@ -70,6 +70,12 @@ def off_loop(loop, fn):
     return loop.run_until_complete(asyncio.to_thread(fn))
 
 
+def wait_for(loop, predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        loop.run_until_complete(asyncio.sleep(0.02))
+
+
 def port_is_free(port: int) -> bool:
     """Whether another program could listen on the port now (SO_REUSEADDR: TIME_WAIT does not count)."""
     with socket.socket() as probe:
@@ -100,6 +106,7 @@ def test_serves_the_apps_engine_and_logs_each_request(loop, engine, controller):
         model=model_id(engine), temperature=0, seed=1, max_tokens=12, stream=True,
         messages=[{"role": "user", "content": "Name a fruit."}])))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+    wait_for(loop, lambda: len(records) == 2)  # a stream's record comes once its handler has returned
 
     assert [(r.method, r.path, r.status, r.stream) for r in records] == \
         [("POST", "/v1/chat/completions", 200, False), ("POST", "/v1/chat/completions", 200, True)]
@@ -120,6 +127,7 @@ def test_a_wrong_key_is_a_401_record_with_its_sentence(loop, engine, controller)
     controller.subscribe("request", lambda record: records.append(record))
     with pytest.raises(openai.AuthenticationError):
         off_loop(loop, lambda: client(controller, "sk-wrong").models.list())
+    wait_for(loop, lambda: len(records) == 1)
     assert [(r.status, r.path, r.message) for r in records] == [(401, "/v1/models", "The API key is wrong.")]
     assert controller.counters.errors == 1
 
