@@ -251,3 +251,45 @@ def test_the_server_starts_with_the_app_when_asked(window, qtbot, run, monkeypat
     assert load_settings().server.auto_start is False
     run(window.server_dock.shutdown(), timeout=20)
     assert _port_is_free(port) and not dock.panel.controller.running
+
+
+def test_the_panel_in_simplified_chinese(qtbot, run, studio_home, tmp_path, screenshot_dir, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.core.server.app import RequestRecord
+    from studio.ui.i18n import install_translators
+    from tests.ui.conftest import make_window
+
+    monkeypatch.setenv("STUDIO_SECRETS", "file")
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    assert translators, "studio_zh_CN.qm did not load"
+    win = make_window(tmp_path)
+    try:
+        win.resize(1280, 820)
+        win.show()
+        qtbot.waitExposed(win)
+        dock = win.server_dock
+        assert dock.button.text() == "○ 服务器已关闭"
+        qtbot.mouseClick(dock.button, Qt.MouseButton.LeftButton)
+        panel = dock.panel
+        assert dock.windowTitle() == "API 服务器" and panel.allow_remote.text() == "允许网络上的其他计算机连接"
+        assert panel.log_model.headerData(5, Qt.Orientation.Horizontal) == "词元"
+        now = time.time()
+        for n, (status, message) in enumerate(((200, ""), (200, ""), (401, "The API key is wrong."))):
+            panel.controller._on_record(RequestRecord(
+                started=now + n, method="POST", path="/v1/chat/completions", client="192.168.1.20:50000",
+                status=status, stream=n == 1, model="SmolLM2-135M-Instruct.Q4_1" if status == 200 else "",
+                prompt_tokens=31 if status == 200 else 0, completion_tokens=24 if status == 200 else 0,
+                tokens_per_s=48.5, ttft_ms=120.0, message=message))
+        run.until(lambda: panel.log_model.rowCount() == 3, timeout=5)
+        assert _rows(panel)[1]["endpoint"] == "POST /v1/chat/completions（流式）"
+        assert panel.counters.text() == "3 个请求 · 110 个词元 · 1 个错误"
+        qtbot.wait(100)
+        win.grab().save(str(screenshot_dir / "server_panel_zh_CN.png"))
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)
+        run(win.shutdown(), 30)
+        win.close()
+        win.deleteLater()
