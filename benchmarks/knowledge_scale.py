@@ -53,7 +53,9 @@ def throughput(embedder: Embedder, tmp: Path, copies: int) -> None:
             rng.shuffle(body)
             heads = [ln for ln in lines if ln.startswith("#")]
             text = "\n\n".join(heads[:1] + body * 3)  # longer files: three passes over the paragraphs
-            (folder / f"{src.stem}-{n}{src.suffix if src.suffix != '.html' else '.txt'}").write_text(text, encoding="utf-8")
+            if src.suffix == ".html":  # its paragraphs are tags: copied as it is
+                text = src.read_text(encoding="utf-8").replace("<h1>", f"<h1>Copy {n}: ")
+            (folder / f"{src.stem}-{n}{src.suffix}").write_text(text, encoding="utf-8")
     store = KnowledgeStore(tmp / "throughput.sqlite3")
     began = time.perf_counter()
     report = index(store, embedder, "throughput", [folder])

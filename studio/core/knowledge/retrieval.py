@@ -21,6 +21,7 @@ matches stay: a rare exact term is worth keeping).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -32,6 +33,7 @@ from studio.core.knowledge.segment import fts_query, query_terms
 from studio.core.knowledge.store import Collection, KnowledgeError, KnowledgeStore
 
 MODES = ("hybrid", "vector", "keyword")
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-vectors")
 RRF_K = 60
 DEFAULT_TOP_K = 5
 
@@ -112,24 +114,30 @@ def retrieve(store: KnowledgeStore, collections: Sequence[Collection], query: st
         raise KnowledgeError("bad_request", "the question is empty")
     depth = settings.candidates
 
-    keyword: list[tuple[int, float]] = []
-    if settings.mode in ("hybrid", "keyword"):
-        keyword = store.keyword_search(collections, fts_query(query), depth)
-
     similarity: dict[int, float] = {}
     vector_ranked: list[int] = []
     names: dict[int, str] = {}
+    scored_ids: list[np.ndarray] = []
+    scored: list[np.ndarray] = []
+    pending: Future[list[np.ndarray]] | None = None
     if query_vector is not None:
         q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        scored_ids: list[np.ndarray] = []
-        scored: list[np.ndarray] = []
-        for coll in collections:
-            ids, matrix = store.matrix(coll, model)
-            if len(ids) == 0:
-                continue
-            sims = matrix @ q
-            scored_ids.append(ids)
-            scored.append(sims)
+        matrices = [store.matrix(coll, model) for coll in collections]  # cached; reads SQLite on change only
+        matrices = [(ids, m) for ids, m in matrices if len(ids)]
+        scored_ids = [ids for ids, _ in matrices]
+        # The product runs on another thread while SQLite answers the keyword side on this one (both
+        # release the GIL), so hybrid costs about the slower of the two, not their sum.
+        pending = _POOL.submit(lambda: [m @ q for _, m in matrices])
+
+    keyword: list[tuple[int, float]] = []
+    try:
+        if settings.mode in ("hybrid", "keyword"):
+            keyword = store.keyword_search(collections, fts_query(query), depth)
+    finally:
+        if pending is not None:
+            scored = pending.result()
+
+    if query_vector is not None:
         if scored:
             all_ids = np.concatenate(scored_ids)
             all_sims = np.concatenate(scored)
