@@ -360,7 +360,8 @@ class ServerPanel(QWidget):
         self._timer.start()
         self._unsubscribe = [controller.subscribe("state", self._on_state),
                              controller.subscribe("request", self._on_request),
-                             controller.workspace.subscribe("lease_changed", lambda holder: self._show_state())]
+                             controller.workspace.subscribe("lease_changed", lambda holder: self._show_state()),
+                             controller.workspace.subscribe("model_changed", lambda info: self._show_example())]
         self._on_key_typed(self.key.text())
         self._show_key_where()
         self._show_state()
