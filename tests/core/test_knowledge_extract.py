@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pypdf
+import pytest
 
 from studio.core.knowledge.chunking import Chunk, chunk_blocks, sentences
 from studio.core.knowledge.extract import Extracted, Unusable, extract
-from studio.core.knowledge.prompt import approx_count, build_prompt, parse_citations
+from studio.core.knowledge.prompt import approx_count, build_prompt, build_prompt_async, parse_citations
 from studio.core.knowledge.retrieval import Candidate, Settings, retrieve
 from studio.core.knowledge.segment import fts_query, query_terms
-from studio.core.knowledge.store import KnowledgeStore
+from studio.core.knowledge.store import KnowledgeError, KnowledgeStore
 
 
 def text_pdf(pages: list[str]) -> bytes:
@@ -212,3 +213,20 @@ def test_prompt_budget_left_out_and_citations() -> None:
     assert [(c.number, c.source.candidate.path) for c in cited.found] == [
         (1, "/docs/f1.md"), (2, "/docs/f3.md"), (1, "/docs/f1.md")]
     assert cited.unknown == [7] and [s.number for s in cited.sources] == [1, 2]
+
+
+def test_prompt_with_an_async_counter_fits_the_same_way() -> None:
+    import asyncio
+
+    async def count(messages: list[dict[str, str]]) -> int:
+        await asyncio.sleep(0)
+        return approx_count(messages)
+
+    cands = [_candidate(1, "short fact"), _candidate(2, "long " * 400), _candidate(3, "another fact")]
+    built = asyncio.run(build_prompt_async("What is it?", cands, context_tokens=700, reply_tokens=512, count=count))
+    plain = build_prompt("What is it?", cands, context_tokens=700, reply_tokens=512)
+    assert built.messages == plain.messages and built.tokens == plain.tokens
+    assert [c.chunk_id for c in built.left_out] == [2]
+    with pytest.raises(KnowledgeError, match="larger context") as refused:
+        build_prompt("x " * 400, cands, context_tokens=600, reply_tokens=512)
+    assert refused.value.kind == "context_overflow"

@@ -10,11 +10,12 @@ is what the app and the CLI call. Light modules only here: importing this packag
 from __future__ import annotations
 
 from studio.core.knowledge.client import IndexParams, KnowledgeClient, MapParams, QueryParams
-from studio.core.knowledge.prompt import BuiltPrompt, Citations, build_prompt, parse_citations
+from studio.core.knowledge.prompt import BuiltPrompt, Citations, build_prompt, build_prompt_async, parse_citations
 from studio.core.knowledge.retrieval import MODES, Candidate, Retrieval, Settings
 from studio.core.knowledge.store import KnowledgeError, KnowledgeStore
 
 __all__ = [
     "MODES", "BuiltPrompt", "Candidate", "Citations", "IndexParams", "KnowledgeClient", "KnowledgeError",
-    "KnowledgeStore", "MapParams", "QueryParams", "Retrieval", "Settings", "build_prompt", "parse_citations",
+    "KnowledgeStore", "MapParams", "QueryParams", "Retrieval", "Settings", "build_prompt", "build_prompt_async",
+    "parse_citations",
 ]

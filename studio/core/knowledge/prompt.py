@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Generator, Sequence
 
 from studio.core.knowledge.retrieval import Candidate
 from studio.core.knowledge.store import KnowledgeError
@@ -85,10 +85,10 @@ def _user_message(question: str, sources: Sequence[Source]) -> str:
     return "\n\n".join(parts)
 
 
-def build_prompt(question: str, candidates: Sequence[Candidate], *, context_tokens: int,
-                 system_prompt: str = DEFAULT_SYSTEM, reply_tokens: int = 512,
-                 count: CountMessages = approx_count, history: Messages | None = None) -> BuiltPrompt:
-    """The messages for `question` with as many of `candidates` (best first) as fit."""
+def _plan(question: str, candidates: Sequence[Candidate], context_tokens: int, system_prompt: str,
+          reply_tokens: int, history: Messages | None) -> Generator[Messages, int, BuiltPrompt]:
+    """The fitting itself, as a generator that yields messages to count and is sent their count,
+    so one algorithm serves a plain counter and an async one (the engine's tokenizer)."""
     budget = context_tokens - reply_tokens
     prefix: Messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + list(history or [])
 
@@ -96,7 +96,7 @@ def build_prompt(question: str, candidates: Sequence[Candidate], *, context_toke
         return prefix + [{"role": "user", "content": _user_message(question, sources) if sources
                           else f"Question: {question}"}]
 
-    bare = count(messages([]))
+    bare = yield messages([])
     if bare > budget:
         raise KnowledgeError("context_overflow", f"the question and system prompt take {bare:,} tokens, more than the "
                                                  f"{budget:,} the context leaves after {reply_tokens:,} for the "
@@ -106,7 +106,7 @@ def build_prompt(question: str, candidates: Sequence[Candidate], *, context_toke
     tokens = bare
     for candidate in candidates:
         trial = chosen + [Source(len(chosen) + 1, candidate)]
-        n = count(messages(trial))
+        n = yield messages(trial)
         if n <= budget:
             chosen, tokens = trial, n
             candidate.in_prompt = True
@@ -114,6 +114,32 @@ def build_prompt(question: str, candidates: Sequence[Candidate], *, context_toke
             left_out.append(candidate)
             candidate.in_prompt = False
     return BuiltPrompt(messages(chosen), chosen, left_out, tokens, budget)
+
+
+def build_prompt(question: str, candidates: Sequence[Candidate], *, context_tokens: int,
+                 system_prompt: str = DEFAULT_SYSTEM, reply_tokens: int = 512,
+                 count: CountMessages = approx_count, history: Messages | None = None) -> BuiltPrompt:
+    """The messages for `question` with as many of `candidates` (best first) as fit."""
+    plan = _plan(question, candidates, context_tokens, system_prompt, reply_tokens, history)
+    try:
+        asked = next(plan)
+        while True:
+            asked = plan.send(count(asked))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def build_prompt_async(question: str, candidates: Sequence[Candidate], *, context_tokens: int,
+                             count: Callable[[Messages], Awaitable[int]], system_prompt: str = DEFAULT_SYSTEM,
+                             reply_tokens: int = 512, history: Messages | None = None) -> BuiltPrompt:
+    """build_prompt with an async counter, e.g. the engine rendering its chat template and tokenizing."""
+    plan = _plan(question, candidates, context_tokens, system_prompt, reply_tokens, history)
+    try:
+        asked = next(plan)
+        while True:
+            asked = plan.send(await count(asked))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 @dataclass
