@@ -45,5 +45,9 @@ def chat_db_path() -> Path:
     return data_dir() / "chats.sqlite3"
 
 
+def knowledge_db_path() -> Path:
+    return data_dir() / "knowledge.sqlite3"
+
+
 def settings_path() -> Path:
     return config_dir() / "settings.json"

@@ -53,7 +53,6 @@ class Block:
     start: int
     end: int
     headings: tuple[str, ...] = ()  # the heading path this block sits under
-    page: bool = False
 
 
 @dataclass
@@ -363,7 +362,9 @@ def _pdf(path: Path, data: bytes) -> Result:
         for para in re.split(r"\n\s*\n", text):
             para = para.strip()
             if para:
-                blocks.append(Block(para, "paragraph", number, number, page=True))
+                blocks.append(Block(para, "paragraph", number, number))
+    if not pages:
+        return _no(path, "empty", "the PDF has no pages")
     if not blocks:
         return _no(path, "scanned", f"scanned PDF with no text layer ({len(pages)} page"
                                     f"{'' if len(pages) == 1 else 's'} of images); run OCR on it first")

@@ -120,7 +120,7 @@ class ChunkRow:
 
 
 def default_path() -> Path:
-    return paths.data_dir() / "knowledge.sqlite3"
+    return paths.knowledge_db_path()
 
 
 def _check_name(name: str) -> str:
