@@ -3,7 +3,9 @@
 The worker owns the embedding model (loaded once, ~2 s) and the in-memory vector matrices, so
 queries after the first are fast. `index` streams "file" events (one per file: indexed, unchanged,
 skipped with its reason, removed) and progress; cancelling keeps what is done, and the next
-`index` of the collection — with or without paths — resumes the queue.
+`index` of the collection — with or without paths — resumes the queue. A worker answers one request
+at a time: to ask questions while a collection indexes, use a second client (its own worker; both
+share the database, which WAL lets one write while others read).
 """
 
 from __future__ import annotations
