@@ -42,6 +42,14 @@ class ServerSettings:
 
 
 @dataclass
+class KnowledgeSettings:
+    """Knowledge retrieval: how a question searches the collections (see studio.core.knowledge.retrieval)."""
+    mode: str = "hybrid"         # hybrid | vector | keyword
+    top_k: int = 5               # chunks that go into the prompt
+    min_similarity: float = 0.0  # vector candidates below this cosine are dropped
+
+
+@dataclass
 class AppSettings:
     last_model: str = ""
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -55,6 +63,7 @@ class AppSettings:
     # SecretStore, so no key is ever written here.
     remote_engines: list[dict[str, Any]] = field(default_factory=list)
     chat_remote: str = ""      # remote:<engine>/<model> the chat answered with last ("" = the local model)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -180,7 +189,21 @@ def _validated(data: dict[str, Any]) -> tuple[AppSettings, list[str]]:
                         dropped.append(f"server.{name}")
         else:
             dropped.append("server")
-    settings = AppSettings(engine=engine, server=server, **{k: _plain(v) for k, v in top.items()})
+    knowledge = KnowledgeSettings()
+    if "knowledge" in data:
+        raw_knowledge = data["knowledge"]
+        if isinstance(raw_knowledge, dict):
+            for name, valid in _KNOWLEDGE_CHECKS.items():
+                if name in raw_knowledge:
+                    if valid(raw_knowledge[name]):
+                        value = raw_knowledge[name]
+                        setattr(knowledge, name, float(value) if name == "min_similarity" else value)
+                    else:
+                        dropped.append(f"knowledge.{name}")
+        else:
+            dropped.append("knowledge")
+    settings = AppSettings(engine=engine, server=server, knowledge=knowledge,
+                           **{k: _plain(v) for k, v in top.items()})
     return settings, dropped
 
 
@@ -236,6 +259,12 @@ _SERVER_CHECKS: dict[str, Callable[[Any], bool]] = {
     "port": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535,
     "allow_remote": lambda v: isinstance(v, bool),
     "auto_start": lambda v: isinstance(v, bool),
+}
+
+_KNOWLEDGE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "mode": lambda v: v in ("hybrid", "vector", "keyword"),
+    "top_k": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100,
+    "min_similarity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and -1.0 <= v <= 1.0,
 }
 
 

@@ -255,3 +255,22 @@ def test_a_config_folder_that_cannot_be_created_gives_defaults_and_says_so(tmp_p
     settings, report = load_settings_checked()
     assert settings == AppSettings()
     assert "settings folder cannot be created" in report.notice and report.backup is None
+
+
+def test_knowledge_retrieval_settings_field_by_field(tmp_path):
+    from studio.core.settings import KnowledgeSettings
+
+    path = tmp_path / "settings.json"
+    original = write(path, {**GOOD_TOP, "knowledge": {"mode": "vector", "top_k": 0, "min_similarity": 0}})
+    settings, report = load_settings_checked(path)
+    assert settings.knowledge == KnowledgeSettings(mode="vector", top_k=5, min_similarity=0.0)
+    assert isinstance(settings.knowledge.min_similarity, float)
+    assert_good_top_kept(settings)
+    assert report.dropped == ["knowledge.top_k"]
+    assert_kept_through_save(path, original, settings, report)
+    for bad in ({"mode": "fuzzy"}, {"top_k": True}, {"min_similarity": 1.5}, "hybrid"):
+        write(path, {"knowledge": bad})
+        assert load_settings_checked(path)[0].knowledge == KnowledgeSettings()
+    settings.knowledge = KnowledgeSettings(mode="keyword", top_k=12, min_similarity=0.25)
+    save_settings(settings, path)
+    assert load_settings_checked(path)[0].knowledge == settings.knowledge

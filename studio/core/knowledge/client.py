@@ -17,6 +17,9 @@ from typing import Any, Callable, Sequence
 from studio.core.workers.client import ServiceClient
 
 KNOWLEDGE_MODULE = "studio.core.knowledge.worker"
+# The progress stage while the worker fetches the embedding model on first use (the other stages
+# of an index are file names, then "done").
+PROVISION_STAGE = "downloading the embedding model"
 
 
 @dataclass
@@ -26,6 +29,7 @@ class IndexParams:
     chunk_tokens: int = 160
     overlap_tokens: int = 32
     max_bytes: int = 64 * 1024 * 1024
+    refresh: bool = False  # look again at everything added before (changed, new, deleted files)
     db: str | None = None  # the knowledge database; None: <data>/knowledge.sqlite3
 
 

@@ -100,20 +100,25 @@ def _hash(path: str) -> str:
 def index(store: KnowledgeStore, encoder: Encoder, name: str, paths: Sequence[str | os.PathLike[str]] = (), *,
           chunk_tokens: int = DEFAULT_SIZE, overlap_tokens: int = DEFAULT_OVERLAP, max_bytes: int = MAX_FILE_BYTES,
           progress: Callable[[float, str], Any] | None = None, cancelled: Callable[[], bool] | None = None,
-          on_file: Callable[[FileOutcome], Any] | None = None) -> IndexReport:
-    """Add `paths` to collection `name` (created on first use) and finish its queue.
+          on_file: Callable[[FileOutcome], Any] | None = None, refresh: bool = False) -> IndexReport:
+    """Add `paths` to collection `name` (created on first use) and finish its queue. `refresh`
+    looks again at everything added before: changed and new files are indexed, deleted ones removed.
     Raises IndexCancelled when `cancelled()` turns true (what is done stays done)."""
     started = time.monotonic()
     report_progress = progress or (lambda _f, _s: None)
     is_cancelled = cancelled or (lambda: False)
     collection = store.collection(name, create=True, chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
-    files, folders = expand(paths)
     report = IndexReport(collection.name)
 
     def finish(outcome: FileOutcome) -> None:
         report.files.append(outcome)
         if on_file is not None:
             on_file(outcome)
+
+    if refresh:
+        paths = [*paths, *_refresh_roots(store, collection, finish)]
+    files, folders = expand(paths)
+    store.add_sources(collection, [*folders, *(f for f in files if not _under(f, folders))])
 
     # Files that were under a folder added again (or named again) and are gone now.
     for doc in store.documents(collection):
@@ -134,6 +139,24 @@ def index(store: KnowledgeStore, encoder: Encoder, name: str, paths: Sequence[st
     report_progress(1.0, "done")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _under(path: str, folders: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+
+def _refresh_roots(store: KnowledgeStore, collection: Any, finish: Callable[[FileOutcome], Any]) -> list[str]:
+    """The files and folders added before that still exist; the documents of those that are gone
+    are removed. Documents indexed before sources were recorded count as sources themselves."""
+    roots = store.sources(collection)
+    roots += [d.path for d in store.documents(collection) if not _under(d.path, roots)]
+    gone = [r for r in roots if not os.path.exists(r)]
+    for doc in store.documents(collection):
+        if _under(doc.path, gone) and store.remove_document(collection, doc.path):
+            finish(FileOutcome(doc.path, "removed"))
+    for root in gone:
+        store.remove_source(collection, root)
+    return [r for r in roots if r not in gone]
 
 
 def _index_file(store: KnowledgeStore, encoder: Encoder, collection: Any, path: str, max_bytes: int,

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS pending (
     collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE, path TEXT NOT NULL,
     queued REAL NOT NULL, PRIMARY KEY (collection_id, path));
+CREATE TABLE IF NOT EXISTS sources (
+    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE, path TEXT NOT NULL,
+    PRIMARY KEY (collection_id, path));
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5(body, collection_id UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vocab USING fts5vocab(chunk_fts, row);
@@ -190,6 +193,39 @@ class KnowledgeStore:
             self.db.execute("DELETE FROM chunk_fts WHERE collection_id = ?", (coll.id,))
             self.db.execute("DELETE FROM collections WHERE id = ?", (coll.id,))
 
+    def rename_collection(self, old: str, new: str) -> Collection:
+        coll = self.collection(old)
+        name = _check_name(new)
+        if name == coll.name:
+            return coll
+        if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
+            raise KnowledgeError("exists", f"a knowledge collection named {name!r} already exists")
+        with self.transaction():
+            self.db.execute("UPDATE collections SET name = ? WHERE id = ?", (name, coll.id))
+            self._bump(coll.id)
+        return self.collection(name)
+
+    def models(self, collection: Collection) -> list[str]:
+        """The embedding models the collection's vectors were made with (one, unless it was swapped)."""
+        rows = self.db.execute("SELECT DISTINCT v.model FROM documents d JOIN chunks ch ON ch.document_id = d.id "
+                               "JOIN vectors v ON v.chunk_id = ch.id WHERE d.collection_id = ?",
+                               (collection.id,)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    # What the user added (files and folders), so "re-index" can look at them again for changed,
+    # new and deleted files.
+    def add_sources(self, collection: Collection, paths: Sequence[str]) -> None:
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO sources (collection_id, path) VALUES (?, ?)",
+                                [(collection.id, p) for p in paths])
+
+    def sources(self, collection: Collection) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM sources WHERE collection_id = ? ORDER BY path",
+                                              (collection.id,))]
+
+    def remove_source(self, collection: Collection, path: str) -> None:
+        self.db.execute("DELETE FROM sources WHERE collection_id = ? AND path = ?", (collection.id, path))
+
     def _bump(self, collection_id: int) -> None:
         self.db.execute("UPDATE collections SET generation = generation + 1 WHERE id = ?", (collection_id,))
 
@@ -203,6 +239,20 @@ class KnowledgeStore:
                                "unit, n_chunks FROM documents WHERE collection_id = ? ORDER BY path",
                                (collection.id,)).fetchall()
         return [DocumentRow(*r) for r in rows]
+
+    def extents(self, collection: Collection) -> dict[str, int]:
+        """{path: the last page or line its chunks reach}: how long each indexed document is."""
+        rows = self.db.execute("SELECT d.path, MAX(ch.end) FROM documents d JOIN chunks ch ON ch.document_id = d.id "
+                               "WHERE d.collection_id = ? GROUP BY d.id", (collection.id,)).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def document_chunks(self, collection: Collection, path: str) -> list[ChunkRow]:
+        """A document's chunks in reading order."""
+        rows = self.db.execute(
+            "SELECT ch.id, ch.document_id, d.path, d.unit, ch.ordinal, ch.text, ch.heading, ch.start, ch.end, "
+            "ch.n_tokens FROM chunks ch JOIN documents d ON ch.document_id = d.id "
+            "WHERE d.collection_id = ? AND d.path = ? ORDER BY ch.ordinal", (collection.id, path)).fetchall()
+        return [ChunkRow(*r) for r in rows]
 
     def document(self, collection: Collection, path: str) -> DocumentRow | None:
         row = self.db.execute("SELECT id, path, content_hash, mtime, size, status, reason_kind, reason, format, "

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.knowledge.client import IndexParams, MapParams, QueryParams
+from studio.core.knowledge.client import PROVISION_STAGE, IndexParams, MapParams, QueryParams
 from studio.core.knowledge.embedder import Embedder, EmbeddingModelError, find_model, provision
 from studio.core.knowledge.indexer import IndexCancelled, IndexReport, index
 from studio.core.knowledge.retrieval import Settings, retrieve
@@ -33,7 +33,7 @@ class KnowledgeWorker(Worker):
             try:
                 folder = find_model()
                 if folder is None:
-                    folder = provision(progress=(lambda f: req.progress(f, "downloading the embedding model"))
+                    folder = provision(progress=(lambda f: req.progress(f, PROVISION_STAGE))
                                        if req is not None else None)
                 self._embedder = Embedder(folder)
             except EmbeddingModelError as exc:
@@ -58,7 +58,8 @@ class KnowledgeWorker(Worker):
         try:
             report.append(index(self.store(p.db), self.embedder(req), p.collection, p.paths,
                                 chunk_tokens=p.chunk_tokens, overlap_tokens=p.overlap_tokens, max_bytes=p.max_bytes,
-                                progress=req.progress, cancelled=lambda: req.cancelled, on_file=on_file))
+                                progress=req.progress, cancelled=lambda: req.cancelled, on_file=on_file,
+                                refresh=p.refresh))
         except IndexCancelled:
             return {"cancelled": True, "collection": p.collection, "files": seen}
         except KnowledgeError as exc:
