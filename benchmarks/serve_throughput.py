@@ -98,12 +98,16 @@ async def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batches", type=int, default=2, help="pairs of one-by-one and concurrent batches")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="llama.cpp threads on both sides (default: the studio's choice); 1 keeps a busy "
+                             "machine's noise down (threads that wait for a descheduled one spin)")
     args = parser.parse_args()
 
     import openai
 
     from studio.core.engine.client import EngineClient
     from studio.core.engine.sampling import SamplingParams
+    from studio.core.settings import EngineSettings
 
     model = str(starter_model())
     sampling = dict(temperature=0.7, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.1,
@@ -112,11 +116,13 @@ async def main() -> None:
     http_sampling = {k: v for k, v in sampling.items() if k not in ("top_k", "min_p", "repeat_penalty")}
     http_sampling["extra_body"] = {k: sampling[k] for k in ("top_k", "min_p", "repeat_penalty")}
 
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else "?"
     port = _free_port()
+    threads = ["--threads", str(args.threads)] if args.threads else []
     proc = subprocess.Popen([sys.executable, "-m", "studio.core.server", "--model", model, "--port", str(port),
-                             "--ctx", str(args.ctx)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             "--ctx", str(args.ctx), *threads], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    engine = EngineClient()
+    engine = EngineClient(EngineSettings(n_threads=args.threads))
     try:
         await engine.load(model, n_ctx=args.ctx)
         async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0,
@@ -171,7 +177,8 @@ async def main() -> None:
 
     ratios = [r[0] / lo[0] for r, lo in zip(remote, local)]
     extra = [r[1] - lo[1] for r, lo in zip(remote, local)]
-    print(f"model: {model}, {args.rounds} rounds of {args.max_tokens} tokens, medians")
+    print(f"model: {model}, {args.rounds} rounds of {args.max_tokens} tokens, medians; threads: "
+          f"{args.threads or 'the studio default'}; load average before: {load_before}")
     print(f"in-process EngineClient : {median([r[0] for r in local]):7.1f} tok/s  TTFT "
           f"{median([r[1] for r in local]):6.1f} ms")
     print(f"openai client over HTTP : {median([r[0] for r in remote]):7.1f} tok/s  TTFT "

@@ -1,6 +1,6 @@
 """The per-conversation controller: turns user actions into engine requests and store writes.
 
-State machine: idle → loading → prompt → generating → (stopping) → idle, or → error.
+State machine: idle → (waiting) → loading → prompt → generating → (stopping) → idle, or → error.
 Every streamed token is written to the store at once, so killing the app loses nothing.
 Events (Emitter): state(state), reset(conversation, messages), message_added(message),
 message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
@@ -8,9 +8,10 @@ error(kind, message, log_tail), notice(message) (e.g. Stop had to restart an eng
 also kept in `last_notice` until the next reply).
 A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
 send/regenerate/edit raise EngineBusy before changing anything. Behind an API request (the server
-holds the engine) the reply waits its turn in the workspace's queue instead: state "waiting" and a
-notice ("Waiting: the engine is answering an API request …") until it starts; Stop ends the wait
-and the reply is kept as stopped (empty).
+holds the engine) the reply waits its turn in the workspace's queue instead: state "waiting"
+(SessionState.WAITING, also `session.waiting`) and a notice ("Waiting: the engine is answering an API
+request …") until it starts; it counts as busy, and Stop ends the wait and keeps the reply as stopped
+(empty). The workspace's queue_changed(waiting, holder) tells who else waits.
 """
 
 from __future__ import annotations

@@ -29,8 +29,7 @@ from typing import Any, AsyncIterator, Callable
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sse_starlette import EventSourceResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Send
 
@@ -47,6 +46,7 @@ MAX_BODY_BYTES = 1_000_000
 QUEUE_TIMEOUT_S = 120.0
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
 _DISCONNECT_POLL_S = 0.25
+PING_S = 15.0  # a comment line on a stream that has been quiet this long (a long prompt), so it stays open
 _DRAIN_MAX = 16_000_000  # refused bodies up to this size are read to the end before the 413
 
 
@@ -115,7 +115,9 @@ class EngineSlot:
             raise _busy(self._timeout_s, "other API requests" if holder in ("server", "") else
                         f"the app ({holder})") from None
         self._held = True
-        if self._adapters is not None:
+        attached = [(a.get("path"), float(a.get("scale", 1.0))) for a in self._workspace.adapters]
+        wanted = [(a.get("path"), float(a.get("scale", 1.0))) for a in self._adapters or []]
+        if self._adapters is not None and attached != wanted:  # the same set: no swap (it drops the prompt cache)
             try:
                 await self._stack.enter_async_context(self._workspace.adapters_swapped(self._adapters))
             except BaseException:
@@ -308,17 +310,43 @@ def _usage(stats: GenerationStats) -> dict[str, int]:
             "total_tokens": stats.prompt_tokens + stats.tokens}
 
 
-class _Stream(EventSourceResponse):
-    """An SSE answer that always ends its generation and frees the engine, even when the client went
-    away before the first event (the generator's own `finally` would never run then)."""
+class _Stream(StreamingResponse):
+    """Server-sent events written straight to the connection, one `send` per event: a token costs one
+    JSON chunk and one write (a general SSE layer's per-event timeouts and task hops cost a busy machine
+    tokens/s). A hang-up ends the stream; a comment line every PING_S keeps an idle one open (a long
+    prompt). Whatever ends it, the generation is stopped and the engine freed, even when the client
+    went away before the first event."""
 
-    def __init__(self, events: AsyncIterator[dict[str, Any]], slot: EngineSlot, generation: Generation) -> None:
-        super().__init__(events, sep="\n", ping=15)
-        self._slot, self._generation, self.finished = slot, generation, False
+    def __init__(self, events: AsyncIterator[bytes], slot: EngineSlot, generation: Generation) -> None:
+        super().__init__(events, status_code=200, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self._events, self._slot, self._generation, self.finished = events, slot, generation, False
+        self._last_write = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            self._last_write = time.monotonic()
+            async with anyio.create_task_group() as tasks:
+                async def hang_up() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tasks.cancel_scope.cancel()
+
+                async def ping() -> None:
+                    while True:
+                        await anyio.sleep(max(0.5, self._last_write + PING_S - time.monotonic()))
+                        if time.monotonic() - self._last_write >= PING_S:
+                            self._last_write = time.monotonic()
+                            await send({"type": "http.response.body", "body": b": ping\n\n", "more_body": True})
+
+                tasks.start_soon(hang_up)
+                tasks.start_soon(ping)
+                async for data in self._events:
+                    self._last_write = time.monotonic()
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                tasks.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 if not self.finished:
@@ -327,6 +355,12 @@ class _Stream(EventSourceResponse):
                     except Exception:
                         pass
                 await self._slot.release()
+
+
+def _event(data: Any) -> bytes:
+    """One SSE event: `data: <json>` and a blank line ("[DONE]" goes as it is)."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return b"data: " + text.encode("utf-8") + b"\n\n"
 
 
 # -- the gate: API key and body-size limit (raw ASGI, before anything reads the body) -----------
@@ -648,9 +682,9 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
 
     response: _Stream
 
-    async def events() -> AsyncIterator[dict[str, Any]]:
+    async def events() -> AsyncIterator[bytes]:
         if chat:
-            yield {"data": json.dumps(chunk(None, None, first=True))}
+            yield _event(chunk(None, None, first=True))
         pending = ""
         try:
             async for event, value in generation:
@@ -658,26 +692,26 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
                     pending += value
                     if generation.backlog:  # more has arrived already: one chunk for all of it
                         continue
-                    yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
+                    yield _event(chunk(pending, None))
                     pending = ""
         except WorkerError as exc:
             response.finished = True
             if pending:
-                yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
+                yield _event(chunk(pending, None))
             error = _engine_error(exc)
-            yield {"data": json.dumps(error_body(error.message, error.type, error.code))}
-            yield {"data": "[DONE]"}
+            yield _event(error_body(error.message, error.type, error.code))
+            yield _event("[DONE]")
             return
         response.finished = True
         if pending:
-            yield {"data": json.dumps(chunk(pending, None), ensure_ascii=False)}
+            yield _event(chunk(pending, None))
         stats = generation.stats
         request.state.record_stats = stats
-        yield {"data": json.dumps(chunk(None, _finish(stats)))}
+        yield _event(chunk(None, _finish(stats)))
         if include_usage:
-            yield {"data": json.dumps({"id": ident, "object": chunk_kind, "created": created, "model": served,
-                                       "choices": [], "usage": _usage(stats)})}
-        yield {"data": "[DONE]"}
+            yield _event({"id": ident, "object": chunk_kind, "created": created, "model": served, "choices": [],
+                          "usage": _usage(stats)})
+        yield _event("[DONE]")
 
     response = _Stream(events(), slot, generation)
     return response
