@@ -60,3 +60,29 @@ def generation_threads_note() -> str:
     if threads == cores:
         return f"Auto: {threads} thread{'s' if threads != 1 else ''} ({cores} physical core)"
     return f"Auto: {threads} thread{'s' if threads != 1 else ''} ({cores} physical cores − 1)"
+
+
+def free_ram() -> int:
+    """Bytes of memory available to a new process now (page cache counts as free, as the kernel
+    gives it back on demand)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def free_vram(timeout: float = 3.0) -> tuple[int, str] | None:
+    """(free bytes, GPU name) of the first NVIDIA GPU from nvidia-smi, or None without one. Never
+    raises: no driver, a hanging tool or odd output all mean "no GPU memory to count on"."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=memory.free,name", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=timeout, check=False).stdout
+        free, name = (part.strip() for part in out.splitlines()[0].split(",", 1))
+        return int(free) * 1024 * 1024, name
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None

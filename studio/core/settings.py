@@ -63,6 +63,8 @@ class AppSettings:
     # SecretStore, so no key is ever written here.
     remote_engines: list[dict[str, Any]] = field(default_factory=list)
     chat_remote: str = ""      # remote:<engine>/<model> the chat answered with last ("" = the local model)
+    hub_source: str = "huggingface"  # where Find models searches: "huggingface" or "modelscope"
+    hub_endpoint: str = ""     # a Hugging Face mirror ("" = HF_ENDPOINT, else huggingface.co)
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +250,8 @@ _TOP_CHECKS: dict[str, Callable[[Any], bool]] = {
     "last_conversation_id": _conversation_id,
     "remote_engines": _remote_engines,
     "chat_remote": lambda v: isinstance(v, str),
+    "hub_source": lambda v: v in ("huggingface", "modelscope"),
+    "hub_endpoint": lambda v: isinstance(v, str) and (v == "" or v.startswith(("http://", "https://"))),
 }
 _ENGINE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "n_gpu_layers": _in_range("n_gpu_layers"),

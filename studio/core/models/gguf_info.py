@@ -418,6 +418,30 @@ def _runnable_architecture(meta: dict[str, Any], tensors: list[Any]) -> tuple[st
     return arch, general_type
 
 
+def scan_metadata_prefix(head: bytes) -> dict[str, Any] | None:
+    """The metadata of a GGUF file from its first bytes only (a Range request's answer), or None when
+    `head` ends before the metadata does (ask for more). Tensor records are not read. Raises
+    ModelFileError when the bytes are not a GGUF header at all."""
+    if len(head) < 24:
+        return None
+    _header_version(head[:64], len(head))
+    sc = _Scanner(head, len(head))
+    sc.pos = 16  # magic, version, tensor count
+    try:
+        n_kv = sc.take("<Q", "the metadata count")
+        meta: dict[str, Any] = {}
+        for i in range(n_kv):
+            key = sc.string(f"metadata key #{i + 1}")
+            meta[key] = sc.value(sc.take("<I", f"metadata '{key}'"), f"metadata '{key}'")
+        return meta
+    except _Short:
+        return None
+    except _Bad as bad:  # a length "longer than the file" is only longer than what we fetched
+        if "more than the whole file" in str(bad):
+            return None
+        raise ModelFileError("corrupt", f"corrupt GGUF header: {bad}") from None
+
+
 def read_token_strings(path: str | Path, ids: "list[int] | set[int] | tuple[int, ...]") -> dict[int, str]:
     """The vocabulary strings of the given token ids (e.g. BOS/EOS for a chat template).
 

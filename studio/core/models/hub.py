@@ -1,11 +1,13 @@
 """Download one GGUF file from the Hugging Face hub with nothing but urllib.
 
-Resumable (a `.part` file plus a Range request), cancellable between chunks, size-checked and
-validated before it is renamed into place. `HF_ENDPOINT` points it at a mirror or a test server.
+Resumable (a `.part` file plus a Range request), cancellable between chunks, size-checked,
+checked against the hub's sha256 when one is known, and validated before it is renamed into place.
+`HF_ENDPOINT` points it at a mirror or a test server; `url=` fetches from another source (ModelScope).
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import re
@@ -56,20 +58,22 @@ def hub_url(repo: str, filename: str, revision: str = "main", endpoint: str | No
 
 def download_from_hub(repo: str, filename: str, dest_dir: Path, *, revision: str = "main",
                       progress: Progress | None = None, cancel: threading.Event | None = None,
-                      endpoint: str | None = None) -> Path:
-    """Fetch `filename` from `repo` into dest_dir and return its path; raises DownloadError."""
+                      endpoint: str | None = None, url: str | None = None, sha256: str | None = None,
+                      validate: bool = True, token: str | None = None) -> Path:
+    """Fetch `filename` from `repo` into dest_dir and return its path; raises DownloadError.
+
+    `url` replaces the hub URL (another source); `sha256` (the hub's LFS hash) is checked before the
+    file is renamed into place; `validate=False` skips the model check, for the later shards of a
+    split model, which hold tensors but no model metadata. `token` defaults to HF_TOKEN ("" = none)."""
     dest_dir = Path(dest_dir)
     dest = dest_dir / Path(filename).name
-    if dest.exists():
-        try:
-            read_gguf_info(dest)
-            return dest  # already here and usable
-        except ModelFileError:
-            pass  # a broken leftover: fetch it again
+    if dest.exists() and _usable(dest, sha256, validate):
+        return dest  # already here and usable
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    url = hub_url(repo, filename, revision, endpoint)
-    total = _fetch(url, part, repo, filename, revision, progress, cancel)
+    url = url or hub_url(repo, filename, revision, endpoint)
+    token = os.environ.get("HF_TOKEN") if token is None else token
+    total = _fetch(url, part, repo, filename, revision, progress, cancel, token)
     size = part.stat().st_size
     if total is not None and size < total:  # keep the part: the next run resumes it
         raise DownloadError(f"connection lost after {format_size(size)} of {format_size(total)}; "
@@ -78,7 +82,15 @@ def download_from_hub(repo: str, filename: str, dest_dir: Path, *, revision: str
         part.unlink(missing_ok=True)
         raise DownloadError(f"size mismatch: the server announced {format_size(total)} but sent "
                             f"{format_size(size)}; download it again", "size_mismatch")
+    if sha256:
+        got = file_sha256(part, cancel)
+        if got != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"checksum mismatch: {filename} should have sha256 {sha256} but the "
+                                f"download has {got}; it was deleted, download it again", "checksum")
     os.replace(part, dest)
+    if not validate:
+        return dest
     try:
         read_gguf_info(dest)
     except ModelFileError as exc:
@@ -88,12 +100,33 @@ def download_from_hub(repo: str, filename: str, dest_dir: Path, *, revision: str
     return dest
 
 
+def file_sha256(path: Path, cancel: threading.Event | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK * 4):
+            if cancel is not None and cancel.is_set():
+                raise DownloadError("download cancelled", "cancelled")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _usable(dest: Path, sha256: str | None, validate: bool) -> bool:
+    """A file already at the destination counts when its hash (if known) and its model check pass."""
+    if sha256 and file_sha256(dest) != sha256.lower():
+        return False
+    if validate:
+        try:
+            read_gguf_info(dest)
+        except ModelFileError:
+            return False  # a broken leftover: fetch it again
+    return True
+
+
 def _fetch(url: str, part: Path, repo: str, filename: str, revision: str,
-           progress: Progress | None, cancel: threading.Event | None) -> int | None:
+           progress: Progress | None, cancel: threading.Event | None, token: str | None) -> int | None:
     """Stream into `part`, resuming it if present; returns the announced total size."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "local-llm-studio"})
-    token = os.environ.get("HF_TOKEN")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     if have:
@@ -107,7 +140,7 @@ def _fetch(url: str, part: Path, repo: str, filename: str, revision: str,
             if total == have:
                 return total
             part.unlink(missing_ok=True)
-            return _fetch(url, part, repo, filename, revision, progress, cancel)
+            return _fetch(url, part, repo, filename, revision, progress, cancel, token)
         raise _http_error(exc.code, repo, filename, revision) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

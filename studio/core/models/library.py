@@ -157,16 +157,22 @@ class ModelLibrary:
                                                        str(e.path)))
 
     def add(self, path: str | Path) -> ModelEntry:
-        """Validate a GGUF file and make it part of the library (registered in place, not copied)."""
-        resolved = Path(path).expanduser().resolve()
+        """Validate a GGUF file and make it part of the library (registered in place, not copied).
+
+        A symlink is registered as the link (its folder resolved), not its target: in the Hugging Face
+        cache the target is a blob named by its hash, and llama.cpp finds a split model's other shards
+        by name beside the first."""
+        given = Path(path).expanduser()
+        resolved = given.resolve()
+        kept = given.parent.resolve() / given.name if given.is_symlink() else resolved
         read_gguf_info(resolved)  # raises ModelFileError with the reason
         inside = self._inside(resolved)
         if not inside:
             with self._lock:
                 registered = self._registered()
                 if resolved not in [p.resolve() for p in registered]:
-                    self._save(registered + [resolved])
-        return self._entry(resolved, not inside)
+                    self._save(registered + [kept])
+        return self._entry(kept, not inside)
 
     def remove(self, path: str | Path, *, delete_file: bool = False) -> None:
         """Forget a registered model. Only files inside the models folder can be deleted."""
