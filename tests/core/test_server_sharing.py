@@ -45,6 +45,18 @@ class Served:
         return openai.AsyncOpenAI(base_url=self.base, api_key="none", max_retries=0, timeout=120)
 
 
+async def _start(workspace: Workspace, options: ServerOptions) -> tuple["uvicorn.Server", "asyncio.Task", int]:
+    """The API over `workspace` on a free port, served by this loop."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(workspace, options), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        assert not task.done(), task
+        await asyncio.sleep(0.05)
+    return server, task, port
+
+
 @pytest.fixture(scope="module")
 def served(loop, starter_model, tmp_path_factory):
     engine = EngineClient()
@@ -53,17 +65,7 @@ def served(loop, starter_model, tmp_path_factory):
     store = ChatStore(tmp_path_factory.mktemp("chats") / "chats.sqlite3")
     session = ChatSession(store, engine, workspace)
     session.new_conversation(sampling=PRECISE)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(workspace, ServerOptions(n_ctx=2048)), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    task = loop.create_task(server.serve())
-
-    async def started() -> None:
-        while not server.started:
-            assert not task.done(), task
-            await asyncio.sleep(0.05)
-
-    loop.run_until_complete(asyncio.wait_for(started(), 30))
+    server, task, port = loop.run_until_complete(asyncio.wait_for(_start(workspace, ServerOptions(n_ctx=2048)), 30))
     yield Served(engine, workspace, session, port, Path(starter_model).stem)
     server.should_exit = True
     loop.run_until_complete(asyncio.wait_for(task, 30))
@@ -180,7 +182,7 @@ def run_adapter(starter_model, dequantized_starter):
     return "serve-adapter-run", str(adapter)
 
 
-def test_a_request_naming_a_run_adapter_gets_base_plus_that_adapter_only(served, loop, run_adapter):
+def test_a_request_naming_a_run_adapter_gets_base_plus_that_adapter_only(served, loop, run_adapter, tmp_path):
     name, path = run_adapter
     engine = served.engine
     question = [{"role": "user", "content": "What is the capital of France?"}]
@@ -219,5 +221,20 @@ def test_a_request_naming_a_run_adapter_gets_base_plus_that_adapter_only(served,
             with pytest.raises(openai.NotFoundError):
                 await ask(client, "no-such-adapter")
         await served.workspace.engine.set_lora([])
+        # an adapter given to the server (studio serve --lora) is a model too, at its scale
+        style = tmp_path / "style.gguf"
+        style.write_bytes(Path(path).read_bytes())
+        server, task, port = await _start(served.workspace, ServerOptions(n_ctx=2048, adapters=[
+            {"path": str(style), "scale": 1.0}]))
+        try:
+            async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none",
+                                          max_retries=0, timeout=120) as client:
+                listed = {m.id: m for m in (await client.models.list()).data}
+                assert listed["style"].parent == served.model and name in listed
+                assert await ask(client, "style") == adapted   # the same weights under another name
+                assert engine.lora == []
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 30)
 
     loop.run_until_complete(scenario())
