@@ -337,6 +337,16 @@ def test_a_client_that_gives_up_on_a_whole_reply_frees_the_engine(server):
     assert time.monotonic() - started < 5.0
 
 
+def test_a_client_that_gives_up_on_embeddings_frees_the_engine(server):
+    many = ["many different words in a long text " * 120] * 64     # a minute of embedding here
+    with pytest.raises(OSError):  # urllib's timeout: the client hangs up
+        server.post("/embeddings", {"model": server.model, "input": many}, timeout=1.5)
+    started = time.monotonic()
+    answer = server.post("/embeddings", {"model": server.model, "input": "Hello"}, timeout=30)
+    assert answer.status_code == 200 and len(answer.json()["data"]) == 1
+    assert time.monotonic() - started < 5.0
+
+
 def test_a_port_in_use_is_one_sentence(starter_model):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
