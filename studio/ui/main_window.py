@@ -23,6 +23,7 @@ from studio.core.workspace import EngineBusy, Workspace
 from studio.ui.chat.view import ChatView
 from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
+from studio.ui.knowledge import KnowledgeScreen
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
 from studio.ui.server_panel import install_server_panel
 from studio.ui.tasks import in_thread, spawn
@@ -91,6 +92,8 @@ class MainWindow(QMainWindow):
         inspect_layout.setContentsMargins(0, 0, 0, 0)
         self.inspect = None
         self.tabs.addTab(self.inspect_host, self.tr("Inspect"))
+        self.knowledge = KnowledgeScreen(settings.knowledge, self.save_settings, self.tabs)  # built on first show
+        self.tabs.addTab(self.knowledge, self.knowledge.title())
         self.tabs.currentChanged.connect(self._on_tab_changed)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -144,11 +147,15 @@ class MainWindow(QMainWindow):
         self.model_picker.manage_remotes_requested.connect(self.open_remote_engines)
         self.model_picker.add_file_requested.connect(self.add_model_file)
         self.model_picker.hub_requested.connect(self.open_hub_dialog)
+        self.model_picker.find_requested.connect(self.open_find_models)
         bar.addWidget(self.model_picker)
         self.add_file_action = QAction(self.tr("Add model file…"), self)
         self.add_file_action.triggered.connect(self.add_model_file)
         self.hub_action = QAction(self.tr("Download from Hugging Face…"), self)
         self.hub_action.triggered.connect(self.open_hub_dialog)
+        self.find_action = QAction(self.tr("Find models…"), self)
+        self.find_action.triggered.connect(self.open_find_models)
+        bar.addAction(self.find_action)
         bar.addAction(self.add_file_action)
         bar.addAction(self.hub_action)
         bar.addSeparator()
@@ -185,6 +192,7 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu(self.tr("&File"))
         file_menu.addAction(self.chat.new_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.find_action)
         file_menu.addAction(self.add_file_action)
         file_menu.addAction(self.hub_action)
         gpu_action = file_menu.addAction(self.tr("GPU runtime…"))
@@ -203,7 +211,8 @@ class MainWindow(QMainWindow):
         self.screen_actions: list[QAction] = []
         for number, (label, host) in enumerate(((self.tr("&Chat"), self.chat),
                                                 (self.tr("&Fine-tune"), self.finetune_host),
-                                                (self.tr("&Inspect"), self.inspect_host)), start=1):
+                                                (self.tr("&Inspect"), self.inspect_host),
+                                                (self.knowledge.menu_text(), self.knowledge)), start=1):
             action = view_menu.addAction(label)
             action.setShortcut(f"Ctrl+{number}")
             action.triggered.connect(lambda _=False, w=host: self.tabs.setCurrentWidget(w))
@@ -478,6 +487,24 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.hub_dialog = dialog
+        return dialog
+
+    def open_find_models(self):
+        """The Find models dialog (one at a time): a download loads the model, an added file is listed."""
+        from studio.ui.find_models import FindModelsDialog
+
+        dialog = getattr(self, "find_dialog", None)
+        if dialog is not None and dialog.isVisible():
+            dialog.raise_()
+            return dialog
+        dialog = FindModelsDialog(self, settings=self.settings, save_settings=self.save_settings,
+                                  library=self.library, n_ctx=self.chat.current_n_ctx())
+        dialog.downloaded.connect(lambda path: spawn(self._after_new_file(path)))
+        dialog.added.connect(lambda _path: spawn(self.refresh_models()))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "find_dialog", None))
+        dialog.show()
+        self.find_dialog = dialog
         return dialog
 
     async def _after_new_file(self, path: str) -> None:
@@ -828,6 +855,7 @@ class MainWindow(QMainWindow):
                 await self.finetune.shutdown()
             if self.inspect is not None:
                 await self.inspect.shutdown()
+            await self.knowledge.shutdown()
         finally:
             try:
                 await self.engine.close()

@@ -105,6 +105,7 @@ class KnowledgeWorker(Worker):
         xy = (matrix - mean) @ axes
         rows = store.chunks(ids.tolist())
         points = [{"chunk_id": int(cid), "path": rows[int(cid)].path, "location": rows[int(cid)].location(),
+                   "unit": rows[int(cid)].unit, "start": rows[int(cid)].start, "end": rows[int(cid)].end,
                    "x": float(x), "y": float(y), "text": rows[int(cid)].text[:300]}
                   for cid, (x, y) in zip(ids, xy) if int(cid) in rows]
         result: dict[str, Any] = {"model": embedder.name, "method": "pca", "points": points}
