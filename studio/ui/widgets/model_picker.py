@@ -1,5 +1,5 @@
 """The toolbar's model picker: library models, remote engines' models grouped under each engine's name,
-then "Add model file…", "Download from Hugging Face…", "Add remote engine…" (and "Remote engines…").
+then "Find models…", "Add model file…", "Download from Hugging Face…", "Add remote engine…" (and "Remote engines…").
 
 It only shows entries and reports choices; the window decides what loading means.
 """
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QComboBox, QWidget
 
 ADD_FILE = "__add_file__"
 FROM_HUB = "__from_hub__"
+FIND_MODELS = "__find_models__"
 ADD_REMOTE = "__add_remote__"
 MANAGE_REMOTES = "__manage_remotes__"
 REMOTE_PREFIX = "remote:"  # item data of a remote model: remote:<engine>/<model> (its label in core)
@@ -30,6 +31,7 @@ class ModelPicker(QComboBox):
     model_chosen = Signal(str)       # a library model's path
     add_file_requested = Signal()
     hub_requested = Signal()
+    find_requested = Signal()        # the Find models dialog (search the hub, files on this computer)
     remote_chosen = Signal(str)      # remote:<engine>/<model>
     add_remote_requested = Signal()
     manage_remotes_requested = Signal()
@@ -66,6 +68,7 @@ class ModelPicker(QComboBox):
                 self._disable(0)
             self._add_remotes()
             self.insertSeparator(self.count())
+            self.addItem(self.tr("Find models…"), FIND_MODELS)
             self.addItem(self.tr("Add model file…"), ADD_FILE)
             self.addItem(self.tr("Download from Hugging Face…"), FROM_HUB)
             self.addItem(self.tr("Add remote engine…"), ADD_REMOTE)
@@ -116,12 +119,15 @@ class ModelPicker(QComboBox):
 
     def _on_activated(self, index: int) -> None:
         data = self.itemData(index)
-        chosen = data not in (ADD_FILE, FROM_HUB, ADD_REMOTE, MANAGE_REMOTES) and data and data != self._shown
+        chosen = (data not in (ADD_FILE, FROM_HUB, FIND_MODELS, ADD_REMOTE, MANAGE_REMOTES) and data
+                  and data != self._shown)
         self.show_path(data if chosen else self._shown)
         if data == ADD_FILE:
             self.add_file_requested.emit()
         elif data == FROM_HUB:
             self.hub_requested.emit()
+        elif data == FIND_MODELS:
+            self.find_requested.emit()
         elif data == ADD_REMOTE:
             self.add_remote_requested.emit()
         elif data == MANAGE_REMOTES:
