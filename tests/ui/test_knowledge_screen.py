@@ -274,7 +274,8 @@ def test_the_knowledge_tab_in_simplified_chinese(qtbot, run, studio_home, tmp_pa
         job = run(view.index("双语资料", [str(folder)]), timeout=120)
         assert job.outcome == "done"
         run.until(lambda: len(file_rows(view)) == len(DOCS) + 1, 10)
-        assert file_rows(view)["空白.txt"][0] == "未索引任何内容" and file_rows(view)["空白.txt"][3].startswith("空文件 — ")
+        blank = file_rows(view)["空白.txt"]
+        assert blank[0] == "未索引任何内容" and blank[3].startswith("空文件 — ")
         view.sections.setCurrentWidget(view.playground)
         view.playground.question.setText("长城被列入世界文化遗产是哪一年？")
         result = run(view.ask("长城被列入世界文化遗产是哪一年？"), timeout=60)
@@ -290,3 +291,59 @@ def test_the_knowledge_tab_in_simplified_chinese(qtbot, run, studio_home, tmp_pa
         run(win.shutdown(), 30)
         win.close()
         win.deleteLater()
+
+
+def test_a_worker_killed_while_indexing_says_so_and_resume_finishes(screen, run, tmp_path):
+    view = screen
+    folder = _corpus(tmp_path / "docs")
+    for i in range(8):
+        shutil.copy(CORPUS / "panda.md", folder / f"panda{i}.md")
+    run(view.create_collection("crash"))
+
+    def kill_on_second(collection, info):
+        if len(view.library.job.files) == 2:
+            view.library.indexer.kill()  # as if the process died (out of memory, a crash in a C library)
+    unsubscribe = view.library.subscribe("file", kill_on_second)
+    job = run(view.index("crash", [str(folder)]), timeout=120)
+    unsubscribe()
+    assert job.outcome == "failed" and job.error_kind == "worker_crashed"
+    assert view.banner.text().startswith("The knowledge worker stopped (the knowledge worker was killed by SIGKILL")
+    assert "Resume finishes the rest" in view.banner.text()
+    run.until(lambda: view.resume_button.isVisible(), 10)
+    job = run(view.index("crash"), timeout=120)
+    assert job.outcome == "done"
+    run.until(lambda: len(file_rows(view)) == len(DOCS) + 8 and not view.resume_button.isVisible(), 10)
+
+
+def test_a_map_of_thousands_of_points_stays_quick(qtbot):
+    import time
+
+    import numpy as np
+
+    from studio.ui.knowledge.map_view import KnowledgeMapView
+
+    rng = np.random.default_rng(0)
+    n = 5000
+    xy = rng.normal(size=(n, 2))
+    points = [{"chunk_id": i, "path": f"/docs/file{i % 40}.md", "unit": "line", "start": i, "end": i + 3,
+               "location": f"lines {i}–{i + 3}", "x": float(x), "y": float(y), "text": f"chunk {i} text"}
+              for i, (x, y) in enumerate(xy)]
+    view = KnowledgeMapView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    began = time.perf_counter()
+    view.show_map({"model": "m", "points": points, "query": {"x": 0.0, "y": 0.0, "nearest": [1, 2, 3],
+                                                             "similarity": [0.9, 0.8, 0.7]}})
+    qtbot.wait(50)
+    drawn = time.perf_counter() - began
+    assert drawn < 2.0, f"drawing {n} points took {drawn:.2f} s"
+    assert len(view.file_items) == 13 and sum(len(item.data) for item in view.file_items) == n  # 12 + "others"
+    box = view.plot.getPlotItem().vb
+    began = time.perf_counter()
+    for i in range(100):
+        found = view.point_at(box.mapViewToScene(QPointF(*view.xy[i])))
+        assert found >= 0 and np.allclose(view.xy[found], view.xy[i], atol=0.2)
+    per_hover = (time.perf_counter() - began) / 100
+    assert per_hover < 0.02, f"finding the hovered point took {per_hover * 1000:.1f} ms"

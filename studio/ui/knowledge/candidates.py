@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (QAbstractTableModel, QCoreApplication, QModelIndex, QPersistentModelIndex,
+                            QSortFilterProxyModel, Qt, Signal)
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTableView,
                                QVBoxLayout, QWidget)
@@ -63,7 +64,8 @@ class KnowledgeCandidatesModel(QAbstractTableModel):
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -202,9 +204,10 @@ class KnowledgeCandidatesView(QWidget):
         if not candidates:
             return self.tr("No chunk matched “{query}”.").format(query=retrieval.get("query", ""))
         mode = str(retrieval.get("mode", "hybrid"))
+        ms = f"{float(retrieval.get('seconds', 0)) * 1000:.0f}"
         text = self.tr("{n} candidates for “{query}” ({mode}, {ms} ms); the top {k} go into the prompt "
                        "(highlighted).").format(n=len(candidates), query=retrieval.get("query", ""),
-                                                mode=mode_text(mode), ms=f"{float(retrieval.get('seconds', 0)) * 1000:.0f}",
+                                                mode=mode_text(mode), ms=ms,
                                                 k=retrieval.get("top_k", len(retrieval.get("hits") or [])))
         if mode == "hybrid":
             weight = float(retrieval.get("keyword_weight", 1.0))

@@ -98,7 +98,8 @@ class KnowledgeFilesPanel(QWidget):
     def extent_text(self, doc: DocumentInfo) -> str:
         if not doc.extent:
             return ""
-        word = {"page": self.tr("{n} pages"), "paragraph": self.tr("{n} paragraphs")}.get(doc.unit, self.tr("{n} lines"))
+        words = {"page": self.tr("{n} pages"), "paragraph": self.tr("{n} paragraphs")}
+        word = words.get(doc.unit, self.tr("{n} lines"))
         return word.format(n=doc.extent)
 
     # -- the collection's files ---------------------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
-                               QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from studio.core.errors import StudioError
 from studio.core.knowledge.library import CollectionInfo, IndexJob, KnowledgeLibrary
@@ -149,6 +150,10 @@ class KnowledgeView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         self.overlay = DropOverlay(self)
+        # Read-only text would refuse a drop anyway; let it pass to this screen.
+        for edit in self.findChildren(QPlainTextEdit):
+            edit.setAcceptDrops(False)
+            edit.viewport().setAcceptDrops(False)
 
         # A burst of per-file events refreshes the tables once.
         self._reload_timer = QTimer(self)
@@ -240,8 +245,8 @@ class KnowledgeView(QWidget):
         old = self.current()
         if not old:
             return
-        name, ok = QInputDialog.getText(self, self.tr("Rename collection"), self.tr("New name for “{name}”:").format(
-            name=old), text=old)
+        prompt = self.tr("New name for “{name}”:").format(name=old)
+        name, ok = QInputDialog.getText(self, self.tr("Rename collection"), prompt, text=old)
         if ok and name.strip() and name.strip() != old:
             spawn(self.rename_collection(old, name), on_error=self._unexpected)
 
@@ -254,8 +259,8 @@ class KnowledgeView(QWidget):
         await self.reload(select=renamed)
 
     def _confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                                      QMessageBox.StandardButton.Cancel)
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+        answer = QMessageBox.question(self, title, text, buttons, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
     def _ask_delete(self) -> None:
