@@ -3335,4 +3335,584 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>引擎正在回答一个 API 请求；请求完成后聊天即可继续使用引擎。</translation>
     </message>
   </context>
+  <context>
+    <name>KnowledgeCandidates</name>
+    <message>
+      <source>page {n}</source>
+      <translation>第 {n} 页</translation>
+    </message>
+    <message>
+      <source>paragraph {n}</source>
+      <translation>第 {n} 段</translation>
+    </message>
+    <message>
+      <source>line {n}</source>
+      <translation>第 {n} 行</translation>
+    </message>
+    <message>
+      <source>pages {a}–{b}</source>
+      <translation>第 {a}–{b} 页</translation>
+    </message>
+    <message>
+      <source>paragraphs {a}–{b}</source>
+      <translation>第 {a}–{b} 段</translation>
+    </message>
+    <message>
+      <source>lines {a}–{b}</source>
+      <translation>第 {a}–{b} 行</translation>
+    </message>
+    <message>
+      <source>hybrid</source>
+      <translation>混合</translation>
+    </message>
+    <message>
+      <source>vector only</source>
+      <translation>仅向量</translation>
+    </message>
+    <message>
+      <source>keyword only</source>
+      <translation>仅关键词</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeCandidatesModel</name>
+    <message>
+      <source>Fused</source>
+      <translation>融合</translation>
+    </message>
+    <message>
+      <source>BM25</source>
+      <translation>BM25</translation>
+    </message>
+    <message>
+      <source>BM25 rank</source>
+      <translation>BM25 排名</translation>
+    </message>
+    <message>
+      <source>Cosine</source>
+      <translation>余弦</translation>
+    </message>
+    <message>
+      <source>Cosine rank</source>
+      <translation>余弦排名</translation>
+    </message>
+    <message>
+      <source>Prompt</source>
+      <translation>提示词</translation>
+    </message>
+    <message>
+      <source>Source</source>
+      <translation>来源</translation>
+    </message>
+    <message>
+      <source>Where</source>
+      <translation>位置</translation>
+    </message>
+    <message>
+      <source>Text</source>
+      <translation>文本</translation>
+    </message>
+    <message>
+      <source>Fused rank: reciprocal-rank fusion of the keyword and vector rankings (1 = best)</source>
+      <translation>融合排名：关键词排名与向量排名的倒数排名融合（1 = 最佳）</translation>
+    </message>
+    <message>
+      <source>Keyword score (BM25, higher is better); — when no word of the question matched</source>
+      <translation>关键词得分（BM25，越高越好）；问题中没有任何词匹配时为 —</translation>
+    </message>
+    <message>
+      <source>Rank on the keyword side</source>
+      <translation>在关键词检索中的排名</translation>
+    </message>
+    <message>
+      <source>Vector similarity: cosine between the question's and the chunk's embeddings</source>
+      <translation>向量相似度：问题与分块的嵌入向量之间的余弦</translation>
+    </message>
+    <message>
+      <source>Rank on the vector side; — when below the threshold or not searched</source>
+      <translation>在向量检索中的排名；低于阈值或未检索时为 —</translation>
+    </message>
+    <message>
+      <source>Whether the chunk goes into the prompt (the top k)</source>
+      <translation>该分块是否进入提示词（前 k 个）</translation>
+    </message>
+    <message>
+      <source>The file the chunk comes from</source>
+      <translation>分块所在的文件</translation>
+    </message>
+    <message>
+      <source>Page or lines in that file</source>
+      <translation>在该文件中的页或行</translation>
+    </message>
+    <message>
+      <source>The start of the chunk's text</source>
+      <translation>分块文本的开头</translation>
+    </message>
+    <message>
+      <source>in the prompt</source>
+      <translation>已放入提示词</translation>
+    </message>
+    <message>
+      <source>left out (did not fit)</source>
+      <translation>未放入（放不下）</translation>
+    </message>
+    <message>
+      <source>top k</source>
+      <translation>前 k 个</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeCandidatesView</name>
+    <message>
+      <source>Select a candidate to read its whole chunk.</source>
+      <translation>选择一个候选，阅读完整的分块。</translation>
+    </message>
+    <message>
+      <source>No chunk matched “{query}”.</source>
+      <translation>没有分块与“{query}”匹配。</translation>
+    </message>
+    <message>
+      <source>{n} candidates for “{query}” ({mode}, {ms} ms); the top {k} go into the prompt (highlighted).</source>
+      <translation>“{query}”有 {n} 个候选（{mode}，{ms} 毫秒）；前 {k} 个进入提示词（高亮显示）。</translation>
+    </message>
+    <message>
+      <source>The keyword side counts {w} in the fusion (the share of the question's rare words its best match contains).</source>
+      <translation>融合时关键词一侧的权重为 {w}（其最佳匹配包含问题中罕见词的比例）。</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeFilesPanel</name>
+    <message>
+      <source>File</source>
+      <translation>文件</translation>
+    </message>
+    <message>
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Chunks</source>
+      <translation>分块</translation>
+    </message>
+    <message>
+      <source>Pages / lines</source>
+      <translation>页数 / 行数</translation>
+    </message>
+    <message>
+      <source>Why nothing was indexed</source>
+      <translation>未能索引的原因</translation>
+    </message>
+    <message>
+      <source>No files yet: drop files or folders here, or use Add files… / Add folder…</source>
+      <translation>还没有文件：把文件或文件夹拖到这里，或使用“添加文件…”/“添加文件夹…”</translation>
+    </message>
+    <message>
+      <source>Chunk</source>
+      <translation>分块</translation>
+    </message>
+    <message>
+      <source>Where</source>
+      <translation>位置</translation>
+    </message>
+    <message>
+      <source>Tokens</source>
+      <translation>词元</translation>
+    </message>
+    <message>
+      <source>Text</source>
+      <translation>文本</translation>
+    </message>
+    <message>
+      <source>Select a file, then one of its chunks, to read it whole.</source>
+      <translation>选择一个文件，再选择其中一个分块，即可阅读全文。</translation>
+    </message>
+    <message>
+      <source>encrypted</source>
+      <translation>已加密</translation>
+    </message>
+    <message>
+      <source>scanned, no text layer</source>
+      <translation>扫描件，没有文字层</translation>
+    </message>
+    <message>
+      <source>binary, not text</source>
+      <translation>二进制文件，不是文本</translation>
+    </message>
+    <message>
+      <source>empty</source>
+      <translation>空文件</translation>
+    </message>
+    <message>
+      <source>too large</source>
+      <translation>文件过大</translation>
+    </message>
+    <message>
+      <source>unreadable</source>
+      <translation>无法读取</translation>
+    </message>
+    <message>
+      <source>damaged</source>
+      <translation>文件已损坏</translation>
+    </message>
+    <message>
+      <source>{n} pages</source>
+      <translation>{n} 页</translation>
+    </message>
+    <message>
+      <source>{n} paragraphs</source>
+      <translation>{n} 段</translation>
+    </message>
+    <message>
+      <source>{n} lines</source>
+      <translation>{n} 行</translation>
+    </message>
+    <message>
+      <source>indexed</source>
+      <translation>已索引</translation>
+    </message>
+    <message>
+      <source>nothing indexed</source>
+      <translation>未索引任何内容</translation>
+    </message>
+    <message>
+      <source>Chunk {n} · {where} · {tokens} tokens</source>
+      <translation>分块 {n} · {where} · {tokens} 个词元</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeMapView</name>
+    <message>
+      <source>A question to place on the map (optional)</source>
+      <translation>要放到图上的问题（可选）</translation>
+    </message>
+    <message>
+      <source>nearest: </source>
+      <translation>最近：</translation>
+    </message>
+    <message>
+      <source>How many of the question's nearest chunks to ring</source>
+      <translation>圈出离问题最近的几个分块</translation>
+    </message>
+    <message>
+      <source>Draw map</source>
+      <translation>绘制地图</translation>
+    </message>
+    <message>
+      <source>Draw the map to see every chunk as a point: chunks that mean similar things lie close together. The two axes are the directions in which the chunks' embeddings differ most (PCA).</source>
+      <translation>绘制地图，把每个分块显示为一个点：意思相近的分块彼此靠近。两条坐标轴是各分块嵌入向量差异最大的两个方向（PCA）。</translation>
+    </message>
+    <message>
+      <source>first principal direction</source>
+      <translation>第一主方向</translation>
+    </message>
+    <message>
+      <source>second principal direction</source>
+      <translation>第二主方向</translation>
+    </message>
+    <message>
+      <source>{n} other files</source>
+      <translation>其他 {n} 个文件</translation>
+    </message>
+    <message>
+      <source>{n} chunks from {files} files, projected with PCA ({model}).</source>
+      <translation>来自 {files} 个文件的 {n} 个分块，用 PCA 投影（{model}）。</translation>
+    </message>
+    <message>
+      <source>The question is the orange star; its {k} nearest chunks (by cosine similarity in the full embedding space) are ringed and joined to it — near in 2-D is not always near in the full space.</source>
+      <translation>橙色星形是问题；离它最近的 {k} 个分块（按完整嵌入空间中的余弦相似度）被圈出并与它相连——在二维图上相近，不一定在完整空间中也相近。</translation>
+    </message>
+    <message>
+      <source>Hover over a point to read its chunk; click it to open it in Files.</source>
+      <translation>把鼠标移到点上可阅读其分块；点击可在“文件”中打开。</translation>
+    </message>
+    <message>
+      <source>nearest chunks</source>
+      <translation>最近的分块</translation>
+    </message>
+    <message>
+      <source>the question</source>
+      <translation>问题</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgePlayground</name>
+    <message>
+      <source>Ask something the documents answer, in any language</source>
+      <translation>提一个文档能回答的问题，任何语言都可以</translation>
+    </message>
+    <message>
+      <source>Hybrid fuses the keyword (BM25) and vector rankings by reciprocal rank; the other two use one side only</source>
+      <translation>混合模式用倒数排名融合关键词（BM25）排名和向量排名；另外两种只用其中一侧</translation>
+    </message>
+    <message>
+      <source>top-k: </source>
+      <translation>前 k 个：</translation>
+    </message>
+    <message>
+      <source>How many of the best chunks go into the prompt</source>
+      <translation>最好的分块中有几个进入提示词</translation>
+    </message>
+    <message>
+      <source>min. similarity: </source>
+      <translation>最低相似度：</translation>
+    </message>
+    <message>
+      <source>Vector candidates below this cosine similarity are dropped; keyword matches stay</source>
+      <translation>余弦相似度低于此值的向量候选会被丢弃；关键词匹配保留</translation>
+    </message>
+    <message>
+      <source>Ask</source>
+      <translation>提问</translation>
+    </message>
+    <message>
+      <source>Question:</source>
+      <translation>问题：</translation>
+    </message>
+    <message>
+      <source>Searching…</source>
+      <translation>正在检索…</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeScreen</name>
+    <message>
+      <source>Knowledge</source>
+      <translation>知识库</translation>
+    </message>
+    <message>
+      <source>&amp;Knowledge</source>
+      <translation>知识库(&amp;K)</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeView</name>
+    <message>
+      <source>New…</source>
+      <translation>新建…</translation>
+    </message>
+    <message>
+      <source>Rename…</source>
+      <translation>重命名…</translation>
+    </message>
+    <message>
+      <source>Delete…</source>
+      <translation>删除…</translation>
+    </message>
+    <message>
+      <source>Collections</source>
+      <translation>知识集合</translation>
+    </message>
+    <message>
+      <source>Add files…</source>
+      <translation>添加文件…</translation>
+    </message>
+    <message>
+      <source>Add folder…</source>
+      <translation>添加文件夹…</translation>
+    </message>
+    <message>
+      <source>Re-index changed files</source>
+      <translation>重新索引有改动的文件</translation>
+    </message>
+    <message>
+      <source>Look again at every file and folder added: changed and new files are indexed (unchanged ones are skipped by content hash), deleted ones removed</source>
+      <translation>重新检查已添加的每个文件和文件夹：有改动的和新的文件会被索引（未改动的按内容哈希跳过），已删除的会被移除</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Finish the files an interrupted indexing job left waiting</source>
+      <translation>完成被中断的索引任务留下的文件</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>…or drop files and folders anywhere here</source>
+      <translation>…或把文件和文件夹拖到这里的任何位置</translation>
+    </message>
+    <message>
+      <source>Files &amp;&amp; chunks</source>
+      <translation>文件与分块</translation>
+    </message>
+    <message>
+      <source>Try a question</source>
+      <translation>试问一个问题</translation>
+    </message>
+    <message>
+      <source>Embeddings map</source>
+      <translation>嵌入地图</translation>
+    </message>
+    <message>
+      <source>{files} files · {chunks} chunks</source>
+      <translation>{files} 个文件 · {chunks} 个分块</translation>
+    </message>
+    <message>
+      <source>{n} failed</source>
+      <translation>{n} 个失败</translation>
+    </message>
+    <message>
+      <source>No collection yet. Create one with New…, or drop files or folders here to start one.</source>
+      <translation>还没有知识集合。用“新建…”创建一个，或把文件或文件夹拖到这里来开始。</translation>
+    </message>
+    <message>
+      <source>{files} files indexed, {failed} yielded nothing, {chunks} chunks.</source>
+      <translation>已索引 {files} 个文件，{failed} 个没有得到内容，共 {chunks} 个分块。</translation>
+    </message>
+    <message>
+      <source>Embedding model: {model}</source>
+      <translation>嵌入模型：{model}</translation>
+    </message>
+    <message>
+      <source>{n} files are waiting from an interrupted indexing job: press Resume.</source>
+      <translation>被中断的索引任务还有 {n} 个文件在等待：请按“继续”。</translation>
+    </message>
+    <message>
+      <source>New collection</source>
+      <translation>新建知识集合</translation>
+    </message>
+    <message>
+      <source>Name of the new collection:</source>
+      <translation>新知识集合的名称：</translation>
+    </message>
+    <message>
+      <source>The collection could not be created: {reason}</source>
+      <translation>无法创建知识集合：{reason}</translation>
+    </message>
+    <message>
+      <source>New name for “{name}”:</source>
+      <translation>“{name}”的新名称：</translation>
+    </message>
+    <message>
+      <source>Rename collection</source>
+      <translation>重命名知识集合</translation>
+    </message>
+    <message>
+      <source>The collection could not be renamed: {reason}</source>
+      <translation>无法重命名知识集合：{reason}</translation>
+    </message>
+    <message>
+      <source>Delete the collection “{name}” with its {chunks} chunks? Your files are not touched; only the index is removed.</source>
+      <translation>删除知识集合“{name}”及其 {chunks} 个分块？你的文件不会被改动，只会删除索引。</translation>
+    </message>
+    <message>
+      <source>Delete collection</source>
+      <translation>删除知识集合</translation>
+    </message>
+    <message>
+      <source>The collection could not be deleted: {reason}</source>
+      <translation>无法删除知识集合：{reason}</translation>
+    </message>
+    <message>
+      <source>Add files to the collection</source>
+      <translation>向知识集合添加文件</translation>
+    </message>
+    <message>
+      <source>Add a folder to the collection</source>
+      <translation>向知识集合添加文件夹</translation>
+    </message>
+    <message>
+      <source>Documents</source>
+      <translation>文档</translation>
+    </message>
+    <message>
+      <source>Another collection is being indexed; wait for it or cancel it first.</source>
+      <translation>另一个知识集合正在索引；请等它完成或先取消。</translation>
+    </message>
+    <message>
+      <source>Cancelling…</source>
+      <translation>正在取消…</translation>
+    </message>
+    <message>
+      <source>First use: downloading and unpacking the embedding model (about 32 MB)… {p} %</source>
+      <translation>首次使用：正在下载并解压嵌入模型（约 32 MB）… {p} %</translation>
+    </message>
+    <message>
+      <source>Finishing {collection}: loading its vectors for questions…</source>
+      <translation>正在完成 {collection}：载入向量以便提问…</translation>
+    </message>
+    <message>
+      <source>Indexing {file} into {collection}</source>
+      <translation>正在把 {file} 索引到 {collection}</translation>
+    </message>
+    <message>
+      <source>Starting the knowledge worker for {collection}…</source>
+      <translation>正在为 {collection} 启动知识库工作进程…</translation>
+    </message>
+    <message>
+      <source>{done} files done, {chunks} chunks, {rate} chunks/s</source>
+      <translation>已完成 {done} 个文件，{chunks} 个分块，每秒 {rate} 个分块</translation>
+    </message>
+    <message>
+      <source>{collection}: {indexed} files indexed ({chunks} chunks) in {s} s, {unchanged} unchanged, {skipped} yielded nothing, {removed} removed.</source>
+      <translation>{collection}：{s} 秒内索引了 {indexed} 个文件（{chunks} 个分块），{unchanged} 个未改动，{skipped} 个没有得到内容，{removed} 个已移除。</translation>
+    </message>
+    <message>
+      <source>{n} files yielded nothing; the Files table says why for each. The rest of the collection was indexed.</source>
+      <translation>{n} 个文件没有得到内容；文件表中写明了每个文件的原因。知识集合的其余部分已索引。</translation>
+    </message>
+    <message>
+      <source>Indexing {collection} was cancelled after {n} files; what was done is kept. Resume finishes the rest.</source>
+      <translation>{collection} 的索引在完成 {n} 个文件后被取消；已完成的部分会保留。按“继续”完成其余部分。</translation>
+    </message>
+    <message>
+      <source>The knowledge worker stopped ({reason}). What was indexed is kept; Resume finishes the rest with a fresh worker.</source>
+      <translation>知识库工作进程已停止（{reason}）。已索引的内容会保留；按“继续”会用新的工作进程完成其余部分。</translation>
+    </message>
+    <message>
+      <source>The embedding model could not be set up: {reason}</source>
+      <translation>无法准备嵌入模型：{reason}</translation>
+    </message>
+    <message>
+      <source>Indexing {collection} failed: {reason}</source>
+      <translation>索引 {collection} 失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Wait for the indexing job to finish (or cancel it) before adding more</source>
+      <translation>请等索引任务完成（或取消它）后再添加</translation>
+    </message>
+    <message>
+      <source>a new collection</source>
+      <translation>一个新的知识集合</translation>
+    </message>
+    <message>
+      <source>Drop to add {n} files or folders to {collection}</source>
+      <translation>松开鼠标，把 {n} 个文件或文件夹添加到 {collection}</translation>
+    </message>
+    <message>
+      <source>Create a collection and add documents first.</source>
+      <translation>请先创建知识集合并添加文档。</translation>
+    </message>
+    <message>
+      <source>Type a question first.</source>
+      <translation>请先输入问题。</translation>
+    </message>
+    <message>
+      <source>The question could not be answered: {reason}</source>
+      <translation>无法回答这个问题：{reason}</translation>
+    </message>
+    <message>
+      <source>Projecting the chunks of {collection}…</source>
+      <translation>正在投影 {collection} 的分块…</translation>
+    </message>
+    <message>
+      <source>The map needs at least two chunks: add documents to {collection} first.</source>
+      <translation>地图至少需要两个分块：请先向 {collection} 添加文档。</translation>
+    </message>
+    <message>
+      <source>The map could not be drawn: {reason}</source>
+      <translation>无法绘制地图：{reason}</translation>
+    </message>
+    <message>
+      <source>The knowledge worker stopped ({reason}); the next request starts a fresh one.</source>
+      <translation>知识库工作进程已停止（{reason}）；下一个请求会启动一个新的。</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {reason}</source>
+      <translation>出错了：{reason}</translation>
+    </message>
+  </context>
 </TS>

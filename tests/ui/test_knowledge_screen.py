@@ -168,10 +168,13 @@ def test_cancel_mid_index_then_resume_and_reindex(screen, run, tmp_path):
             cancelled.append(True)
             view.cancel_button.click()
     view.library.subscribe("file", cancel_after_two)
+    shown: list[str] = []
+    view.library.subscribe("job", lambda job: shown.append(view.status.text()))
     drop(view, [folder])  # no collection yet: one named after the folder is made
     job = index_done(view, run)
     assert job.outcome == "cancelled" and 2 <= len(job.files) < 30 and view.current() == "many"
     assert "was cancelled" in view.status.text()
+    assert any(t.startswith("Indexing note") and " into many — " in t and "chunks/s" in t for t in shown), shown
     run.until(lambda: view.resume_button.isVisible(), 10)
     assert "waiting from an interrupted" in view.info.text()
     first = len(job.files)
@@ -241,6 +244,13 @@ def test_offline_first_use_is_one_sentence(qtbot, run, tmp_path, monkeypatch):
         text = view.banner.text()
         assert text.startswith("The embedding model could not be set up: could not download the embedding model")
         assert "network" in text and "Traceback" not in text
+        # While the model is fetched on first use, the bar says so.
+        from studio.core.knowledge.client import PROVISION_STAGE
+        from studio.core.knowledge.library import IndexJob
+
+        view._show_job(IndexJob("offline", fraction=0.4, stage=PROVISION_STAGE, provisioning=True))
+        assert view.progress.isVisibleTo(view) and view.status.text().startswith(
+            "First use: downloading and unpacking the embedding model") and view.status.text().endswith("40 %")
     finally:
         run(view.shutdown(), timeout=30)
         view.close()
