@@ -199,6 +199,13 @@ def test_rename_delete_and_a_dead_worker(screen, run, tmp_path):
     run(view.create_collection("first"))
     assert run(view.create_collection("first")) == "" and "already exists" in view.banner.text()
     run(view.index("first", [str(folder / "tea.md")]))
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(model))])
+    enter = drag_enter_event(400, 300, mime)
+    view.dragEnterEvent(enter)
+    assert not enter.isAccepted()  # a model is the window's to load, not a document
     run(view.rename_collection("first", "茶"))
     assert view.current() == "茶" and view.collections.count() == 1
     view.confirm = lambda title, text: False

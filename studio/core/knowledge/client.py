@@ -59,13 +59,17 @@ class KnowledgeClient(ServiceClient):
 
     async def index(self, collection: str, paths: Sequence[str | os.PathLike[str]] = (), *,
                     on_progress: Callable[[float, str], Any] | None = None,
-                    on_file: Callable[[dict[str, Any]], Any] | None = None, **kw: Any) -> dict[str, Any]:
-        """IndexReport.to_dict(). Raises WorkerCancelled (its `partial` is the report so far) or WorkerError."""
+                    on_file: Callable[[dict[str, Any]], Any] | None = None,
+                    on_embedded: Callable[[int], Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """IndexReport.to_dict(). Raises WorkerCancelled (its `partial` is the report so far) or WorkerError.
+        on_embedded(n): n more chunks were embedded (batches of up to 32)."""
         params = IndexParams(collection, [str(p) for p in paths], **kw)
 
         def on_event(event: dict[str, Any]) -> None:
             if event.get("event") == "file" and on_file is not None:
                 on_file(event.get("file") or {})
+            elif event.get("event") == "embedded" and on_embedded is not None:
+                on_embedded(int(event.get("chunks") or 0))
         return await self._run("index", params, on_progress=on_progress, on_event=on_event,
                                what=f"indexing {collection!r}")
 

@@ -100,12 +100,15 @@ def _hash(path: str) -> str:
 def index(store: KnowledgeStore, encoder: Encoder, name: str, paths: Sequence[str | os.PathLike[str]] = (), *,
           chunk_tokens: int = DEFAULT_SIZE, overlap_tokens: int = DEFAULT_OVERLAP, max_bytes: int = MAX_FILE_BYTES,
           progress: Callable[[float, str], Any] | None = None, cancelled: Callable[[], bool] | None = None,
-          on_file: Callable[[FileOutcome], Any] | None = None, refresh: bool = False) -> IndexReport:
+          on_file: Callable[[FileOutcome], Any] | None = None, refresh: bool = False,
+          on_embedded: Callable[[int], Any] | None = None) -> IndexReport:
     """Add `paths` to collection `name` (created on first use) and finish its queue. `refresh`
     looks again at everything added before: changed and new files are indexed, deleted ones removed.
+    `on_embedded(n)` hears of each batch of n chunks embedded (a rate while a long file indexes).
     Raises IndexCancelled when `cancelled()` turns true (what is done stays done)."""
     started = time.monotonic()
     report_progress = progress or (lambda _f, _s: None)
+    embedded = on_embedded or (lambda _n: None)
     is_cancelled = cancelled or (lambda: False)
     collection = store.collection(name, create=True, chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens)
     report = IndexReport(collection.name)
@@ -133,8 +136,10 @@ def index(store: KnowledgeStore, encoder: Encoder, name: str, paths: Sequence[st
             raise IndexCancelled()
         base = n / max(1, len(queue))
         report_progress(base, Path(path).name)
-        outcome = _index_file(store, encoder, collection, path, max_bytes, report,
-                              lambda f: report_progress(base + f / max(1, len(queue)), Path(path).name), is_cancelled)
+        def within(fraction: float, batch: int, name: str = Path(path).name, base: float = base) -> None:
+            embedded(batch)
+            report_progress(base + fraction / max(1, len(queue)), name)
+        outcome = _index_file(store, encoder, collection, path, max_bytes, report, within, is_cancelled)
         finish(outcome)
     report_progress(1.0, "done")
     report.seconds = time.monotonic() - started
@@ -160,7 +165,7 @@ def _refresh_roots(store: KnowledgeStore, collection: Any, finish: Callable[[Fil
 
 
 def _index_file(store: KnowledgeStore, encoder: Encoder, collection: Any, path: str, max_bytes: int,
-                report: IndexReport, within: Callable[[float], Any], cancelled: Callable[[], bool]) -> FileOutcome:
+                report: IndexReport, within: Callable[[float, int], Any], cancelled: Callable[[], bool]) -> FileOutcome:
     try:
         stat = os.stat(path)
     except OSError:
@@ -198,7 +203,7 @@ def _index_file(store: KnowledgeStore, encoder: Encoder, collection: Any, path: 
         if cancelled():
             raise IndexCancelled()
         parts.append(encoder.encode(texts[start: start + EMBED_BATCH]))
-        within(min(1.0, (start + EMBED_BATCH) / len(texts)) * 0.99)
+        within(min(1.0, (start + EMBED_BATCH) / len(texts)) * 0.99, len(parts[-1]))
     report.embed_seconds += time.monotonic() - began
     report.embedded_chunks += len(chunks)
     store.put_document(collection, status="indexed", format=result.format, unit=result.unit,

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from studio.core.events import Emitter
 from studio.core.knowledge.client import PROVISION_STAGE, KnowledgeClient
 from studio.core.knowledge.embedder import MODEL_NAME
-from studio.core.knowledge.store import ChunkRow, DocumentRow, KnowledgeError, KnowledgeStore
+from studio.core.knowledge.store import ChunkRow, Collection, DocumentRow, KnowledgeError, KnowledgeStore
 from studio.core.workers.protocol import WorkerCancelled, WorkerError
 
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class IndexJob:
     stage: str = ""  # the file being indexed, PROVISION_STAGE, or "done"
     provisioning: bool = False  # the embedding model is being fetched (first use)
     files: list[dict[str, Any]] = field(default_factory=list)
-    chunks: int = 0  # embedded so far
+    chunks: int = 0  # embedded so far (a cancelled file's too: it is the work the rate measures)
     embed_started: float = 0.0
     outcome: str = ""  # done | cancelled | failed, once finished
     error: str = ""  # a sentence, when failed
@@ -71,7 +71,7 @@ class IndexJob:
 
     @property
     def rate(self) -> float:
-        """Chunks embedded per second since the first file began (0 until a file is done)."""
+        """Chunks embedded per second since the first file began."""
         if not self.chunks or not self.embed_started:
             return 0.0
         return self.chunks / max(1e-3, time.monotonic() - self.embed_started)
@@ -91,6 +91,7 @@ class KnowledgeLibrary(Emitter):
         self.searcher = KnowledgeClient(env=env)  # a second worker: questions while a collection indexes
         self.job: IndexJob | None = None
         self._store: KnowledgeStore | None = None
+        self._models: dict[int, tuple[int, list[str]]] = {}  # collection id → (generation, models)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-reads")
 
     # --- reads and edits (one thread, one connection) ----------------------------------------
@@ -103,9 +104,16 @@ class KnowledgeLibrary(Emitter):
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(self._open()))
 
     async def collections(self) -> list[CollectionInfo]:
+        def models(store: KnowledgeStore, c: Collection) -> list[str]:
+            # A join over every vector: read again only when the collection changed.
+            cached = self._models.get(c.id)
+            if cached is None or cached[0] != c.generation:
+                cached = self._models[c.id] = (c.generation, store.models(c))
+            return cached[1]
+
         def read(store: KnowledgeStore) -> list[CollectionInfo]:
             return [CollectionInfo(c.name, c.n_documents, c.n_skipped, c.n_chunks, len(store.pending(c)),
-                                   store.models(c)) for c in store.collections()]
+                                   models(store, c)) for c in store.collections()]
         return await self._on_store(read)
 
     async def documents(self, collection: str) -> list[DocumentInfo]:
@@ -169,14 +177,17 @@ class KnowledgeLibrary(Emitter):
 
         def on_file(info: dict[str, Any]) -> None:
             job.files.append(info)
-            if info.get("status") == "indexed":
-                job.chunks += int(info.get("chunks") or 0)
             self.emit("file", collection=collection, info=info)
+            self.emit("job", job=job)
+
+        def on_embedded(n: int) -> None:
+            job.chunks += n
             self.emit("job", job=job)
 
         try:
             job.report = await self.indexer.index(collection, [str(p) for p in paths], db=self.db, refresh=refresh,
-                                                  on_progress=progress, on_file=on_file)
+                                                  on_progress=progress, on_file=on_file,
+                                                  on_embedded=on_embedded)
             job.outcome = "done"
         except WorkerCancelled:
             job.outcome = "cancelled"

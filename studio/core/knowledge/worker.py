@@ -59,7 +59,7 @@ class KnowledgeWorker(Worker):
             report.append(index(self.store(p.db), self.embedder(req), p.collection, p.paths,
                                 chunk_tokens=p.chunk_tokens, overlap_tokens=p.overlap_tokens, max_bytes=p.max_bytes,
                                 progress=req.progress, cancelled=lambda: req.cancelled, on_file=on_file,
-                                refresh=p.refresh))
+                                refresh=p.refresh, on_embedded=lambda n: req.emit("embedded", chunks=n)))
         except IndexCancelled:
             return {"cancelled": True, "collection": p.collection, "files": seen}
         except KnowledgeError as exc:

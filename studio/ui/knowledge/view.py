@@ -34,11 +34,13 @@ NAME_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 def local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:
-    """The local files and folders a drag carries."""
+    """The local files and folders a drag carries. A .gguf is a model for the window to load (it
+    ignores the drag here, so it reaches the window), not a document."""
     mime = event.mimeData()
     if not mime.hasUrls():
         return []
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and os.path.exists(url.toLocalFile())]
+    paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and os.path.exists(url.toLocalFile())]
+    return [] if all(p.lower().endswith(".gguf") for p in paths) else paths
 
 
 class KnowledgeView(QWidget):
@@ -160,13 +162,19 @@ class KnowledgeView(QWidget):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(250)
         self._reload_timer.timeout.connect(self.refresh)
+        self._reload_timer.timeout.connect(lambda: self._reload_timer.setInterval(250))
         self._unsubscribe = [library.subscribe("changed", lambda: self._reload_timer.start()),
                              library.subscribe("job", self._on_job),
-                             library.subscribe("file", lambda collection, info: self._reload_timer.start()),
+                             library.subscribe("file", lambda collection, info: self._reload_soon()),
                              library.subscribe("finished", self._on_finished)]
         self._show_job(None)
         self._update_buttons()
         self.refresh()
+
+    def _reload_soon(self) -> None:
+        """After a file is indexed: read the tables again, at most once a second (thousands of rows)."""
+        if not self._reload_timer.isActive():
+            self._reload_timer.start(1000)
 
     # -- collections ------------------------------------------------------------------------
     def current(self) -> str:
@@ -353,7 +361,7 @@ class KnowledgeView(QWidget):
         else:
             text = self.tr("Starting the knowledge worker for {collection}…")
         text = text.format(file=job.stage, collection=job.collection)
-        if done:
+        if done or job.chunks:
             text += " — " + self.tr("{done} files done, {chunks} chunks, {rate} chunks/s").format(
                 done=done, chunks=job.chunks, rate=f"{job.rate:.1f}")
         self.status.setText(text)
