@@ -392,6 +392,9 @@ class FindModelsDialog(QDialog):
         try:
             path = await in_thread(client.download, model, self.dest_dir, progress=report, cancel=cancel,
                                    on_file=on_file)
+        except Exception as exc:  # noqa: BLE001 - shown at once, so the message and the state change together
+            self._download_failed(exc)
+            return
         finally:
             self._cancel = None
             self.cancel_button.hide()
