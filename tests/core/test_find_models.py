@@ -309,3 +309,16 @@ def test_split_shard_sizes_add_up(tmp_path, tiny):
     found = discover(None, [(LM_STUDIO, tmp_path / "lms")])
     assert [(f.path.name, f.size) for f in found] == [("M-Q4_0-00001-of-00002.gguf", len(tiny) + 1000)]
     assert os.path.isabs(found[0].path)
+
+
+def test_free_vram_from_nvidia_smi(tmp_path, monkeypatch):
+    """No GPU here: a stand-in nvidia-smi answers the query the way the real one formats it."""
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text('#!/bin/sh\necho "$*" > "$(dirname "$0")/args"\necho "140121, NVIDIA H200"\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    budget = Budget.now()
+    assert (budget.vram, budget.gpu) == (140121 * 1024 * 1024, "NVIDIA H200")
+    assert "--query-gpu=memory.free,name" in (tmp_path / "args").read_text()
+    tool.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed'\nexit 9\n")
+    assert Budget.now().vram is None
