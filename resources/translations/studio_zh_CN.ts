@@ -660,6 +660,10 @@
       <source>Download the NVIDIA (CUDA) builds of llama.cpp and torch for this app</source>
       <translation>为本应用下载 NVIDIA（CUDA）版的 llama.cpp 和 torch</translation>
     </message>
+    <message>
+      <source>Find models…</source>
+      <translation>查找模型…</translation>
+    </message>
   </context>
   <context>
     <name>MessageList</name>
@@ -780,6 +784,10 @@
     <message>
       <source>{name} (remote)</source>
       <translation>{name}（远程）</translation>
+    </message>
+    <message>
+      <source>Find models…</source>
+      <translation>查找模型…</translation>
     </message>
   </context>
   <context>
@@ -3913,6 +3921,267 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>Something went wrong: {reason}</source>
       <translation>出错了：{reason}</translation>
+    </message>
+  </context>
+  <context>
+    <name>FindModelsDialog</name>
+    <message>
+      <source>Find models</source>
+      <translation>查找模型</translation>
+    </message>
+    <message>
+      <source>Search</source>
+      <translation>搜索</translation>
+    </message>
+    <message>
+      <source>Found on this computer</source>
+      <translation>本机已有的模型</translation>
+    </message>
+    <message>
+      <source>Hugging Face</source>
+      <translation>Hugging Face</translation>
+    </message>
+    <message>
+      <source>ModelScope (魔搭)</source>
+      <translation>ModelScope（魔搭）</translation>
+    </message>
+    <message>
+      <source>Search GGUF models, e.g. qwen3 or llama 3.2</source>
+      <translation>搜索 GGUF 模型，例如 qwen3 或 llama 3.2</translation>
+    </message>
+    <message>
+      <source>Most downloaded</source>
+      <translation>下载最多</translation>
+    </message>
+    <message>
+      <source>Recently updated</source>
+      <translation>最近更新</translation>
+    </message>
+    <message>
+      <source>Mirror (HF_ENDPOINT):</source>
+      <translation>镜像（HF_ENDPOINT）：</translation>
+    </message>
+    <message>
+      <source>empty = huggingface.co, e.g. https://hf-mirror.com</source>
+      <translation>留空 = huggingface.co，例如 https://hf-mirror.com</translation>
+    </message>
+    <message>
+      <source>A Hugging Face mirror for places where huggingface.co is slow or blocked. Saved in the settings; used for searches and downloads.</source>
+      <translation>在 huggingface.co 访问缓慢或无法访问的地方使用的 Hugging Face 镜像。保存在设置中，搜索和下载都会使用。</translation>
+    </message>
+    <message>
+      <source>Repository</source>
+      <translation>仓库</translation>
+    </message>
+    <message>
+      <source>Downloads</source>
+      <translation>下载量</translation>
+    </message>
+    <message>
+      <source>Likes</source>
+      <translation>点赞</translation>
+    </message>
+    <message>
+      <source>Updated</source>
+      <translation>更新于</translation>
+    </message>
+    <message>
+      <source>Context length:</source>
+      <translation>上下文长度：</translation>
+    </message>
+    <message>
+      <source>{n} tokens</source>
+      <translation>{n} 个词元</translation>
+    </message>
+    <message>
+      <source>File</source>
+      <translation>文件</translation>
+    </message>
+    <message>
+      <source>Quantization</source>
+      <translation>量化</translation>
+    </message>
+    <message>
+      <source>Size</source>
+      <translation>大小</translation>
+    </message>
+    <message>
+      <source>Memory needed</source>
+      <translation>所需内存</translation>
+    </message>
+    <message>
+      <source>Verdict</source>
+      <translation>结论</translation>
+    </message>
+    <message>
+      <source>Download</source>
+      <translation>下载</translation>
+    </message>
+    <message>
+      <source>Cancel download</source>
+      <translation>取消下载</translation>
+    </message>
+    <message>
+      <source>GGUF models in LM Studio's folders and the Hugging Face cache. “Add” lists a model in this app where it lies; nothing is copied. Looked in:
+{folders}</source>
+      <translation>LM Studio 文件夹和 Hugging Face 缓存中的 GGUF 模型。“添加”会让本应用在原位置使用该模型，不会复制文件。已查找：
+{folders}</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Found in</source>
+      <translation>所在位置</translation>
+    </message>
+    <message>
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Look again</source>
+      <translation>重新查找</translation>
+    </message>
+    <message>
+      <source>Add to library</source>
+      <translation>添加到模型库</translation>
+    </message>
+    <message>
+      <source>A mirror address starts with http:// or https://, for example https://hf-mirror.com.</source>
+      <translation>镜像地址须以 http:// 或 https:// 开头，例如 https://hf-mirror.com。</translation>
+    </message>
+    <message>
+      <source>Searching {host}…</source>
+      <translation>正在搜索 {host}…</translation>
+    </message>
+    <message>
+      <source>Gated: accept its licence on the website and add a token (HF_TOKEN)</source>
+      <translation>受限仓库：请在网站上接受其许可协议并添加令牌（HF_TOKEN）</translation>
+    </message>
+    <message>
+      <source>{repo} (gated)</source>
+      <translation>{repo}（受限）</translation>
+    </message>
+    <message>
+      <source>No GGUF repositories match “{query}”.</source>
+      <translation>没有与“{query}”匹配的 GGUF 仓库。</translation>
+    </message>
+    <message>
+      <source>Listing the files of {repo}…</source>
+      <translation>正在列出 {repo} 的文件…</translation>
+    </message>
+    <message>
+      <source>Split into {n} files, downloaded together</source>
+      <translation>分为 {n} 个文件，会一起下载</translation>
+    </message>
+    <message>
+      <source>{repo} holds no GGUF model files.</source>
+      <translation>{repo} 中没有 GGUF 模型文件。</translation>
+    </message>
+    <message>
+      <source>Reading the model header to estimate its memory needs…</source>
+      <translation>正在读取模型文件头以估算所需内存…</translation>
+    </message>
+    <message>
+      <source>fits</source>
+      <translation>可以运行</translation>
+    </message>
+    <message>
+      <source>tight</source>
+      <translation>内存紧张</translation>
+    </message>
+    <message>
+      <source>will not fit</source>
+      <translation>内存不足</translation>
+    </message>
+    <message>
+      <source>Free now: {ram} RAM</source>
+      <translation>当前可用：内存 {ram}</translation>
+    </message>
+    <message>
+      <source>, {vram} on {gpu}</source>
+      <translation>，{gpu} 显存 {vram}</translation>
+    </message>
+    <message>
+      <source>Needs about {total} at {ctx} tokens (model {weights}, context {kv}, working memory {work}).</source>
+      <translation>在 {ctx} 个词元的上下文下约需 {total}（模型 {weights}，上下文 {kv}，计算缓冲 {work}）。</translation>
+    </message>
+    <message>
+      <source>{gpu} on the GPU ({vram} free) and {ram} in RAM ({free} free):</source>
+      <translation>GPU 上 {gpu}（可用 {vram}），内存中 {ram}（可用 {free}）：</translation>
+    </message>
+    <message>
+      <source>{free} of RAM is free:</source>
+      <translation>可用内存 {free}：</translation>
+    </message>
+    <message>
+      <source>This model was trained for {n} tokens; a longer context may give poor answers.</source>
+      <translation>该模型训练时的上下文为 {n} 个词元；更长的上下文可能导致回答质量下降。</translation>
+    </message>
+    <message>
+      <source>Resuming {file} from {done}…</source>
+      <translation>正在从 {done} 处继续下载 {file}…</translation>
+    </message>
+    <message>
+      <source>Downloading {file} into {folder}…</source>
+      <translation>正在下载 {file} 到 {folder}…</translation>
+    </message>
+    <message>
+      <source>Downloaded {file} (checksum verified). It is in your model list.</source>
+      <translation>已下载 {file}（校验和已验证），它已在模型列表中。</translation>
+    </message>
+    <message>
+      <source>File {i} of {n}: %p%</source>
+      <translation>第 {i}/{n} 个文件：%p%</translation>
+    </message>
+    <message>
+      <source>{done} of {total} · {rate}/s</source>
+      <translation>{done} / {total} · {rate}/秒</translation>
+    </message>
+    <message>
+      <source>{m} min {s} s left</source>
+      <translation>剩余 {m} 分 {s} 秒</translation>
+    </message>
+    <message>
+      <source>Download cancelled. Download it again to resume where it stopped.</source>
+      <translation>下载已取消。再次下载即可从中断处继续。</translation>
+    </message>
+    <message>
+      <source>The download failed: {reason}</source>
+      <translation>下载失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Looking for GGUF files…</source>
+      <translation>正在查找 GGUF 文件…</translation>
+    </message>
+    <message>
+      <source>Hugging Face cache</source>
+      <translation>Hugging Face 缓存</translation>
+    </message>
+    <message>
+      <source>LM Studio</source>
+      <translation>LM Studio</translation>
+    </message>
+    <message>
+      <source>Unusable</source>
+      <translation>无法使用</translation>
+    </message>
+    <message>
+      <source>In library</source>
+      <translation>已在模型库中</translation>
+    </message>
+    <message>
+      <source>Not added</source>
+      <translation>未添加</translation>
+    </message>
+    <message>
+      <source>No GGUF models were found in those folders.</source>
+      <translation>这些文件夹中没有找到 GGUF 模型。</translation>
+    </message>
+    <message>
+      <source>{name} is now in your model list (left where it is).</source>
+      <translation>{name} 已加入模型列表（文件仍在原位置）。</translation>
     </message>
   </context>
 </TS>
