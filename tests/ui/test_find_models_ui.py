@@ -184,3 +184,31 @@ def test_the_picker_opens_find_models(window, qtbot, run):
     assert window.open_find_models() is dialog  # one at a time
     dialog.reject()
     assert load_settings().hub_source == "huggingface"
+
+
+def test_the_dialog_in_simplified_chinese(qtbot, qloop, hub, budget, tmp_path, screenshot_dir):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.find_models import FindModelsDialog
+    from studio.ui.i18n import install_translators
+
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    assert translators, "studio_zh_CN.qm did not load"
+    try:
+        dlg = FindModelsDialog(None, settings=AppSettings(), library=ModelLibrary(tmp_path / "m", tmp_path / "r.json"),
+                               dest_dir=tmp_path / "m", n_ctx=4096)
+        qtbot.addWidget(dlg)
+        dlg.resize(1180, 660)
+        dlg.show()
+        qtbot.waitExposed(dlg)
+        assert dlg.windowTitle() == "查找模型" and dlg.tabs.tabText(1) == "本机已有的模型"
+        search(dlg, qtbot, "smollm2", 2)
+        choose_repo(dlg, qtbot, STARTER_REPO)
+        assert column(dlg.files, 4) == ["可以运行", "可以运行", "内存紧张"]
+        assert "在 4,096 个词元的上下文下约需" in dlg.verdict.text()
+        qtbot.wait(100)
+        dlg.grab().save(str(screenshot_dir / "find_models_zh_CN.png"))
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)
