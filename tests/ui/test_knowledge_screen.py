@@ -153,7 +153,7 @@ def test_collection_files_reasons_chunks_and_questions(screen, run, qtbot, tmp_p
     assert view.sections.currentWidget() is view.files
 
 
-def test_cancel_mid_index_then_resume_and_reindex(screen, run, tmp_path):
+def test_cancel_mid_index_then_resume_and_reindex(screen, run, tmp_path, screenshot_dir):
     view = screen
     folder = tmp_path / "many"
     folder.mkdir()
@@ -166,6 +166,7 @@ def test_cancel_mid_index_then_resume_and_reindex(screen, run, tmp_path):
     def cancel_after_two(collection, info):
         if len(view.library.job.files) >= 2 and not cancelled:
             cancelled.append(True)
+            view.grab().save(str(screenshot_dir / "knowledge_indexing.png"))
             view.cancel_button.click()
     view.library.subscribe("file", cancel_after_two)
     shown: list[str] = []
@@ -175,8 +176,7 @@ def test_cancel_mid_index_then_resume_and_reindex(screen, run, tmp_path):
     assert job.outcome == "cancelled" and 2 <= len(job.files) < 30 and view.current() == "many"
     assert "was cancelled" in view.status.text()
     assert any(t.startswith("Indexing note") and " into many — " in t and "chunks/s" in t for t in shown), shown
-    run.until(lambda: view.resume_button.isVisible(), 10)
-    assert "waiting from an interrupted" in view.info.text()
+    run.until(lambda: view.resume_button.isVisible() and "waiting from an interrupted" in view.info.text(), 10)
     first = len(job.files)
     view.last_job = None
     view.resume_button.click()

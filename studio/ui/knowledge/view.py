@@ -10,6 +10,7 @@ dropped anywhere on it are added to the selected collection.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -158,6 +159,7 @@ class KnowledgeView(QWidget):
             edit.viewport().setAcceptDrops(False)
 
         # A burst of per-file events refreshes the tables once.
+        self._last_reload = 0.0
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(250)
@@ -172,8 +174,13 @@ class KnowledgeView(QWidget):
         self.refresh()
 
     def _reload_soon(self) -> None:
-        """After a file is indexed: read the tables again, at most once a second (thousands of rows)."""
-        if not self._reload_timer.isActive():
+        """After a file is indexed: read the tables again now, then at most once a second (a big
+        collection has thousands of rows)."""
+        if self._reload_timer.isActive():
+            return
+        if time.monotonic() - self._last_reload >= 1.0:
+            self.refresh()
+        else:
             self._reload_timer.start(1000)
 
     # -- collections ------------------------------------------------------------------------
@@ -185,6 +192,7 @@ class KnowledgeView(QWidget):
         return next((c for c in self.infos if c.name == name), None)
 
     def refresh(self) -> None:
+        self._last_reload = time.monotonic()
         spawn(self.reload(), on_error=self._unexpected)
 
     async def reload(self, select: str | None = None) -> None:
@@ -225,7 +233,10 @@ class KnowledgeView(QWidget):
                 files=info.documents, failed=info.skipped, chunks=info.chunks)
             models = ", ".join(info.models) or self.library.model_name
             text += "\n" + self.tr("Embedding model: {model}").format(model=models)
-            if info.pending:
+            job = self.library.job
+            if info.pending and job is not None and job.collection == name:
+                text += "\n" + self.tr("{n} files are queued for indexing.").format(n=info.pending)
+            elif info.pending:
                 text += "\n" + self.tr("{n} files are waiting from an interrupted indexing job: press Resume.").format(
                     n=info.pending)
             self.info.setText(text)
@@ -397,7 +408,8 @@ class KnowledgeView(QWidget):
             self.show_error(self.tr("Indexing {collection} failed: {reason}").format(
                 collection=job.collection, reason=job.error))
         self._update_buttons()
-        self._reload_timer.start()
+        self._reload_timer.stop()
+        self.refresh()
 
     def _update_buttons(self) -> None:
         name = self.current()
