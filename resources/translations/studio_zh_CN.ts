@@ -3775,6 +3775,10 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>嵌入模型：{model}</translation>
     </message>
     <message>
+      <source>{n} files are queued for indexing.</source>
+      <translation>{n} 个文件正在排队等待索引。</translation>
+    </message>
+    <message>
       <source>{n} files are waiting from an interrupted indexing job: press Resume.</source>
       <translation>被中断的索引任务还有 {n} 个文件在等待：请按“继续”。</translation>
     </message>
