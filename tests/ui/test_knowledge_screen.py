@@ -118,6 +118,10 @@ def test_collection_files_reasons_chunks_and_questions(screen, run, qtbot, tmp_p
     view.playground.question.setText("How far could the original whale oil lamp be seen?")
     qtbot.wait(200)
     view.grab().save(str(screenshot_dir / "knowledge_playground.png"))
+    table.candidate_opened.emit(table.candidate_at(0))  # a double-click opens it among its file's chunks
+    run.until(lambda: view.files.current_chunk() is not None and view.files.current_chunk().id == top["chunk_id"], 10)
+    assert view.sections.currentWidget() is view.files and "14 nautical miles" in view.files.chunk_text.toPlainText()
+    view.sections.setCurrentWidget(view.playground)
 
     # Chinese question for an English document, vector only.
     view.playground.mode.setCurrentIndex(view.playground.mode.findData("vector"))

@@ -146,6 +146,7 @@ class KnowledgeCandidatesView(QWidget):
     """The candidates table, a line about the search, and the selected chunk's full text."""
 
     candidate_selected = Signal(dict)  # the candidate's dict (chunk_id, path, text, scores…)
+    candidate_opened = Signal(dict)  # double-clicked: show it in its document
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -174,6 +175,7 @@ class KnowledgeCandidatesView(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
+        self.table.doubleClicked.connect(lambda index: self.candidate_opened.emit(self.candidate_at(index.row())))
         self.detail = QPlainTextEdit(self)
         self.detail.setObjectName("KnowledgeCandidateText")
         self.detail.setReadOnly(True)

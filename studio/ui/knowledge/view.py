@@ -125,6 +125,9 @@ class KnowledgeView(QWidget):
         self.files.failed.connect(lambda text: self.show_error(text))
         self.playground = KnowledgePlayground(settings, save, self)
         self.playground.ask_requested.connect(lambda text: spawn(self.ask(text), on_error=self._unexpected))
+        self.playground.candidates.candidate_opened.connect(lambda c: self.open_chunk(int(c["chunk_id"])))
+        self.playground.candidates.table.setToolTip(self.tr("Double-click a candidate to open it among its "
+                                                            "file's chunks"))
         self.map = KnowledgeMapView(self)
         self.map.question.setAcceptDrops(False)
         self.map.draw_requested.connect(lambda text, k: spawn(self.draw_map(text, k), on_error=self._unexpected))
@@ -514,7 +517,7 @@ class KnowledgeView(QWidget):
         return result
 
     def open_chunk(self, chunk_id: int) -> None:
-        """A point clicked on the map: show that chunk in Files & chunks."""
+        """A point clicked on the map, or a candidate double-clicked: show that chunk in Files & chunks."""
         self.sections.setCurrentWidget(self.files)
         spawn(self.files.select_chunk(chunk_id), on_error=self._unexpected)
 
