@@ -3743,6 +3743,10 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>…或把文件和文件夹拖到这里的任何位置</translation>
     </message>
     <message>
+      <source>Double-click a candidate to open it among its file's chunks</source>
+      <translation>双击一个候选，在其文件的分块中打开它</translation>
+    </message>
+    <message>
       <source>Files &amp;&amp; chunks</source>
       <translation>文件与分块</translation>
     </message>
