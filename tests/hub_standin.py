@@ -71,6 +71,7 @@ class StandinHub(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.repos: dict[str, Repo] = {}
         self.mode = "normal"          # "429", "slow"
+        self.page_size = 1000         # tree listings longer than this come in pages (Link: rel="next")
         self.requests: list[dict[str, str]] = []
         self._hashes: dict[int, str] = {}
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -167,7 +168,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 size = blob.listed_size or blob.size
                 entries.append({"type": "file", "oid": "1" * 40, "size": size, "path": name,
                                 "lfs": {"oid": self.server.sha(blob), "size": size, "pointerSize": 135}})
-            return self._json(entries)
+            start = int(params.get("cursor", ["0"])[0])
+            page = entries[start:start + self.server.page_size]
+            body = json.dumps(page).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if start + self.server.page_size < len(entries):
+                nxt = f"{url.path}?recursive=true&cursor={start + self.server.page_size}"
+                self.send_header("Link", f'<{self.server.url}{nxt}>; rel="next"')
+            self.end_headers()
+            self.wfile.write(body)
+            return None
         if path.startswith("/api/v1/models/") and path.endswith("/repo/files"):
             repo = self.server.repos.get(path.removeprefix("/api/v1/models/").removesuffix("/repo/files"))
             if repo is None:

@@ -103,6 +103,10 @@ def test_listing_gives_quant_size_and_the_lfs_checksum(hub, starter_model):
     assert models[0].first.sha256 == hashlib.sha256(starter_model.read_bytes()).hexdigest()
     split = HubClient().list_models("unsloth/SmolLM3-3B-GGUF")
     assert len(split) == 1 and split[0].split and split[0].quant == "Q4_K_M"
+    hub.page_size = 2  # a long listing comes in pages: all of them are read
+    hub.requests.clear()
+    assert [m.quant for m in HubClient().list_models(STARTER_REPO)] == ["Q4_1", "Q8_0", "F16"]
+    assert [r["path"].rsplit("cursor=", 1)[-1] for r in hub.requests][1:] == ["2", "4"]
 
 
 def test_remote_header_by_range_matches_the_local_header(hub, starter_model):

@@ -182,12 +182,19 @@ class HubClient:
         return HubError("http", f"{self.host} answered {code} for {what or 'the request'}; try again later")
 
     def _json(self, url: str, what: str, *, method: str = "GET", payload: Any = None) -> Any:
+        return self._json_page(url, what, method=method, payload=payload)[0]
+
+    def _json_page(self, url: str, what: str, *, method: str = "GET",
+                   payload: Any = None) -> tuple[Any, str | None]:
+        """(the answer, the next page's URL from a Link header or None)."""
         body = json.dumps(payload).encode() if payload is not None else None
         headers = {"Content-Type": "application/json"} if body is not None else {}
         with self._open(url, method=method, body=body, headers=headers, what=what) as response:
             raw = response.read()
+            link = response.headers.get("Link") or ""
+        found = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', link)
         try:
-            return json.loads(raw)
+            return json.loads(raw), urllib.parse.urljoin(url, found.group(1)) if found else None
         except ValueError:
             raise HubError("bad_response", f"{self.host} did not answer with JSON for {what} (is "
                                            "the endpoint a Hugging Face mirror?)") from None
@@ -246,9 +253,9 @@ class HubClient:
         quoted = urllib.parse.quote(repo)
         if self.source == MODELSCOPE:
             rev = urllib.parse.quote(revision or "master", safe="")
-            data = self._json(f"{self.endpoint}/api/v1/models/{quoted}/repo/files?Revision={rev}"
-                              "&Recursive=true", repo)
-            items = (data.get("Data") or {}).get("Files") if isinstance(data, dict) else None
+            answer = self._json(f"{self.endpoint}/api/v1/models/{quoted}/repo/files?Revision={rev}"
+                                "&Recursive=true", repo)
+            items = (answer.get("Data") or {}).get("Files") if isinstance(answer, dict) else None
             if not isinstance(items, list):
                 raise HubError("bad_response", f"{self.host} answered the file list of {repo} "
                                                "without files")
@@ -257,10 +264,14 @@ class HubClient:
                     for i in items if isinstance(i, dict) and i.get("Type", "blob") == "blob"
                     and (i.get("Path") or i.get("Name"))]
         rev = urllib.parse.quote(revision or "main", safe="")
-        data = self._json(f"{self.endpoint}/api/models/{quoted}/tree/{rev}?recursive=true", repo)
-        if not isinstance(data, list):
-            raise HubError("bad_response", f"{self.host} answered the file list of {repo} with "
-                                           "something other than a list")
+        url: str | None = f"{self.endpoint}/api/models/{quoted}/tree/{rev}?recursive=true"
+        data: list[Any] = []
+        while url is not None and len(data) < 100_000:  # the hub pages long listings (Link: next)
+            page, url = self._json_page(url, repo)
+            if not isinstance(page, list):
+                raise HubError("bad_response", f"{self.host} answered the file list of {repo} with "
+                                               "something other than a list")
+            data += page
         files = []
         for item in data:
             if not isinstance(item, dict) or item.get("type") != "file" or not item.get("path"):
