@@ -482,7 +482,8 @@ class MainWindow(QMainWindow):
     def open_hub_dialog(self) -> HubDownloadDialog:
         from studio.core.models.starter import STARTER_HF_FILENAME, STARTER_HF_REPO
 
-        dialog = HubDownloadDialog(self, repo=STARTER_HF_REPO, filename=STARTER_HF_FILENAME)
+        dialog = HubDownloadDialog(self, repo=STARTER_HF_REPO, filename=STARTER_HF_FILENAME,
+                                   endpoint=self.settings.hub_endpoint)
         dialog.downloaded.connect(lambda path: spawn(self._after_new_file(path)))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -490,21 +491,19 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_find_models(self):
-        """The Find models dialog (one at a time): a download loads the model, an added file is listed."""
+        """The Find models dialog: one, kept when closed (searches still in flight land in it, and it
+        reopens as it was); a download loads the model, an added file is listed."""
         from studio.ui.find_models import FindModelsDialog
 
         dialog = getattr(self, "find_dialog", None)
-        if dialog is not None and dialog.isVisible():
-            dialog.raise_()
-            return dialog
-        dialog = FindModelsDialog(self, settings=self.settings, save_settings=self.save_settings,
-                                  library=self.library, n_ctx=self.chat.current_n_ctx())
-        dialog.downloaded.connect(lambda path: spawn(self._after_new_file(path)))
-        dialog.added.connect(lambda _path: spawn(self.refresh_models()))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _r: setattr(self, "find_dialog", None))
+        if dialog is None:
+            dialog = FindModelsDialog(self, settings=self.settings, save_settings=self.save_settings,
+                                      library=self.library, n_ctx=self.chat.current_n_ctx())
+            dialog.downloaded.connect(lambda path: spawn(self._after_new_file(path)))
+            dialog.added.connect(lambda _path: spawn(self.refresh_models()))
+            self.find_dialog = dialog
         dialog.show()
-        self.find_dialog = dialog
+        dialog.raise_()
         return dialog
 
     async def _after_new_file(self, path: str) -> None:

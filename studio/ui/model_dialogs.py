@@ -40,9 +40,10 @@ class HubDownloadDialog(QDialog):
     downloaded = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, repo: str = "", filename: str = "",
-                 dest_dir: Path | None = None) -> None:
+                 dest_dir: Path | None = None, endpoint: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Download from Hugging Face"))
+        self.endpoint = endpoint  # the mirror setting; "" = HF_ENDPOINT or huggingface.co
         self.setMinimumWidth(520)
         self.dest_dir = Path(dest_dir) if dest_dir else paths.models_dir()
         self._cancel: threading.Event | None = None
@@ -98,7 +99,8 @@ class HubDownloadDialog(QDialog):
 
         report = _throttled(threadsafe(self._on_progress))
         try:
-            path = await in_thread(download_from_hub, repo, filename, self.dest_dir, progress=report, cancel=cancel)
+            path = await in_thread(download_from_hub, repo, filename, self.dest_dir, progress=report, cancel=cancel,
+                                   endpoint=self.endpoint or None)
         finally:
             self._cancel = None
             self.download_button.setEnabled(True)

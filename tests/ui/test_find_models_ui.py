@@ -183,6 +183,8 @@ def test_the_picker_opens_find_models(window, qtbot, run):
     assert dialog.isVisible() and dialog.library is window.library
     assert window.open_find_models() is dialog  # one at a time
     dialog.reject()
+    assert window.open_find_models() is dialog and dialog.isVisible()  # kept, reopens as it was
+    dialog.reject()
     assert load_settings().hub_source == "huggingface"
 
 
@@ -212,3 +214,15 @@ def test_the_dialog_in_simplified_chinese(qtbot, qloop, hub, budget, tmp_path, s
     finally:
         for translator in translators:
             app.removeTranslator(translator)
+
+
+def test_the_plain_hub_dialog_uses_the_mirror_setting(qtbot, qloop, hub, tmp_path, monkeypatch):
+    from studio.ui.model_dialogs import HubDownloadDialog
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the setting must win over this
+    dlg = HubDownloadDialog(None, repo=STARTER_REPO, filename=STARTER_FILE, dest_dir=tmp_path / "m",
+                            endpoint=hub.url)
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.downloaded, timeout=60_000) as done:
+        dlg.download_button.click()
+    assert done.args == [str(tmp_path / "m" / STARTER_FILE)]
