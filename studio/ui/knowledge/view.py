@@ -514,6 +514,11 @@ class KnowledgeView(QWidget):
             return None
         self.map_key = (name, text, nearest)
         self.map.show_map(result)
+        info = self.info_of(name)
+        drawn = len(result.get("points") or [])
+        if info is not None and info.chunks > drawn:  # the worker maps at most a few thousand
+            self.map.note.setText(self.map.note.text() + " " + self.tr(
+                "Only the first {n} of its {total} chunks are drawn.").format(n=drawn, total=info.chunks))
         return result
 
     def open_chunk(self, chunk_id: int) -> None:
