@@ -3923,6 +3923,10 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>无法绘制地图：{reason}</translation>
     </message>
     <message>
+      <source>Only the first {n} of its {total} chunks are drawn.</source>
+      <translation>只画出了它 {total} 个分块中的前 {n} 个。</translation>
+    </message>
+    <message>
       <source>The knowledge worker stopped ({reason}); the next request starts a fresh one.</source>
       <translation>知识库工作进程已停止（{reason}）；下一个请求会启动一个新的。</translation>
     </message>
