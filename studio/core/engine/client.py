@@ -324,6 +324,15 @@ class Generation:
         self._cancel_requested = True
         await self._call.cancel(timeout=CANCEL_TIMEOUT_S)
 
+    async def stop(self) -> None:
+        """Cancel, then wait until the worker has really ended the reply (or the cancel watchdog has
+        ended the worker): only then may the engine go to its next user, whose request would
+        otherwise meet a worker still busy with this one."""
+        if self._call.finished:
+            return
+        await self.cancel()
+        await self._call.ended(CANCEL_TIMEOUT_S + 2.0)
+
 
 class EngineClient(ServiceClient):
     """Events: state(state), load_progress(fraction, stage), loaded(info), crashed(message, log_tail),

@@ -287,7 +287,7 @@ class Api:
         except BaseException:
             if generation is not None:
                 with anyio.CancelScope(shield=True):
-                    await generation.cancel()
+                    await generation.stop()
             with anyio.CancelScope(shield=True):
                 await slot.release()
             raise
@@ -351,7 +351,7 @@ class _Stream(StreamingResponse):
             with anyio.CancelScope(shield=True):
                 if not self.finished:
                     try:
-                        await self._generation.cancel()
+                        await self._generation.stop()
                     except Exception:
                         pass
                 await self._slot.release()
@@ -651,14 +651,22 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
                     return
 
         watcher = asyncio.ensure_future(hang_up_watch())
+        done = False
         try:
             async for _ in generation:
                 pass
+            done = True
         except WorkerError as exc:
+            done = True
             raise _engine_error(exc) from None
         finally:
             watcher.cancel()
             with anyio.CancelScope(shield=True):
+                if not done:  # cancelled (server stop) or hung up: end the reply before the next user
+                    try:
+                        await generation.stop()
+                    except Exception:
+                        pass
                 await slot.release()
         stats = generation.stats
         request.state.record_stats = stats

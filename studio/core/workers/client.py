@@ -84,6 +84,14 @@ class Call:
                                   event.get("log_tail", ""))
             yield event
 
+    async def ended(self, timeout: float) -> bool:
+        """Wait until the worker has ended this call (or `timeout` passes); True when it has."""
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return self._ended.is_set()
+
     async def wait(self, on_event: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
         async for event in self:
             if on_event is not None:
