@@ -235,6 +235,20 @@ def test_stop_of_a_remote_reply_in_the_session(loop, llama_server, tmp_path):
     store.close()
 
 
+def test_a_remote_reply_goes_ahead_while_an_evaluation_holds_the_local_engine(loop, llama_server, tmp_path):
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    session = ChatSession(store, EngineClient())
+    session.use_remote(RemoteEngine(llama_server.base_url, name="llama", model=LLAMA_ALIAS))
+    session.new_conversation(sampling=replace(PRECISE, max_tokens=8))
+
+    async def go():
+        async with session.workspace.lease("evaluation"):  # the local engine is busy for a long while
+            return await session.send("Say hi.")
+    reply = loop.run_until_complete(go())
+    assert reply.status == MessageStatus.COMPLETE and reply.content
+    store.close()
+
+
 def test_registry_keeps_keys_out_of_the_settings_file(tmp_path):
     settings_path = tmp_path / "settings.json"
     secrets = SecretStore(file=tmp_path / "secrets.json")

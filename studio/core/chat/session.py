@@ -4,7 +4,8 @@ State machine: idle → (waiting) → loading → prompt → generating → (sto
 Every streamed token is written to the store at once, so killing the app loses nothing.
 Events (Emitter): state(state), reset(conversation, messages), message_added(message),
 message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
-error(kind, message, log_tail), notice(message) (e.g. Stop had to restart an engine that did not answer;
+error(kind, message, log_tail), collections(names), retrieval(message, record) (the reply's retrieval
+record, when knowledge is attached and `ground` is set), notice(message) (e.g. Stop had to restart an engine that did not answer;
 also kept in `last_notice` until the next reply).
 A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
 send/regenerate/edit raise EngineBusy before changing anything. Behind an API request (the server
@@ -19,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import Enum
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.engine.sampling import SamplingParams
@@ -52,6 +54,20 @@ class SessionBusy(RuntimeError):
     pass
 
 
+@dataclass
+class Grounding:
+    """What a grounder made of one question: the turns to send instead, and the record kept with
+    the reply (a Retrieval panel shows it; the chat layer treats it as plain JSON)."""
+    messages: list[dict[str, str]]
+    record: dict[str, Any]
+    cite: Callable[[str], dict[str, Any]] | None = None  # the finished reply → its citations, for the record
+
+
+# (conversation, attached collections, the turns as they would be sent, the answering engine) → Grounding.
+# Set ChatSession.ground to one (studio.core.grounding builds it): chat itself never imports knowledge.
+Ground = Callable[[Conversation, list[str], list[dict[str, str]], "EngineClient | RemoteEngine"], Awaitable[Grounding]]
+
+
 class ChatSession(Emitter):
     def __init__(self, store: ChatStore, engine: EngineClient, workspace: Workspace | None = None) -> None:
         super().__init__()
@@ -70,6 +86,7 @@ class ChatSession(Emitter):
         self._reply_task: asyncio.Task | None = None
         self._reply_ended: asyncio.Event | None = None  # set when the reply in flight has finished
         self._stop_waiting: asyncio.Event | None = None  # set by Stop while the reply waits its turn
+        self.ground: Ground | None = None  # retrieval for conversations with knowledge attached
 
     # -- conversations ----------------------------------------------------------------------
     def open(self, conversation_id: int) -> Conversation:
@@ -106,6 +123,24 @@ class ChatSession(Emitter):
         self.conversation = self.store.update_conversation(
             conversation.id, system_prompt=system_prompt, sampling=sampling, title=title)
 
+    @property
+    def collections(self) -> list[str]:
+        """The knowledge collections attached to the open conversation."""
+        return self.store.collections(self.conversation.id) if self.conversation else []
+
+    def attach(self, collections: list[str]) -> list[str]:
+        """Attach exactly these collections to the conversation (a new one if none is open); [] detaches.
+        Emits collections(names)."""
+        self._require_idle()
+        conversation = self.conversation or self.new_conversation()
+        names = self.store.set_collections(conversation.id, collections)
+        self.emit("collections", names=names)
+        return names
+
+    def retrieval(self, message_id: int) -> dict[str, Any] | None:
+        """The retrieval record kept with a reply (None: it was not built on retrieved text)."""
+        return self.store.retrieval(message_id)
+
     def close_if_deleted(self, conversation_id: int) -> None:
         if self.conversation and self.conversation.id == conversation_id:
             self.conversation = None
@@ -119,15 +154,20 @@ class ChatSession(Emitter):
         if not text:
             raise ValueError("the message is empty")
         self._require_idle()
-        self.workspace.check_free(wait=WAITS_BEHIND)
+        self._check_engine_free()
         conversation = self.conversation or self.new_conversation()
         self._append(self.store.add_message(conversation.id, "user", text))
         return await self._reply()
 
+    def _check_engine_free(self) -> None:
+        """EngineBusy before anything changes, unless a remote engine answers (no local lease then)."""
+        if self.remote is None:
+            self.workspace.check_free(wait=WAITS_BEHIND)
+
     async def regenerate(self) -> Message:
         """Replace the last reply with a fresh one."""
         self._require_idle()
-        self.workspace.check_free(wait=WAITS_BEHIND)
+        self._check_engine_free()
         if not self.messages:
             raise ValueError("nothing to regenerate yet")
         last = self.messages[-1]
@@ -138,7 +178,7 @@ class ChatSession(Emitter):
     async def edit_and_resend(self, message_id: int, text: str) -> Message:
         """Replace a user message (and everything after it) and answer it again."""
         self._require_idle()
-        self.workspace.check_free(wait=WAITS_BEHIND)
+        self._check_engine_free()
         target = next((m for m in self.messages if m.id == message_id), None)
         if target is None or target.role != "user":
             raise ValueError("only your own messages can be edited")
@@ -235,9 +275,13 @@ class ChatSession(Emitter):
         engine: EngineClient | RemoteEngine = self.remote or self.engine
         unsubscribe = engine.subscribe("unresponsive", self._note_unresponsive)
         started = time.perf_counter()
+        grounding: Grounding | None = None
         try:
             if engine.needs_load(conversation.sampling.n_ctx):
                 self._set_state(SessionState.LOADING)
+            grounding = await self._ground(conversation, history, engine, reply)
+            if grounding is not None:
+                history = grounding.messages
             self._generation = await engine.generate(history, conversation.sampling)
             self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
             if self._stop_requested:
@@ -258,6 +302,8 @@ class ChatSession(Emitter):
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
             self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
+            if grounding is not None and grounding.cite is not None:
+                self._keep_retrieval(reply, {**grounding.record, "citations": grounding.cite(reply.content)})
             self._note_answering_model(conversation, engine)
             self.emit("message_updated", message=reply, delta="")
             self.emit("context", used=stats.context_used, n_ctx=stats.n_ctx)
@@ -282,6 +328,23 @@ class ChatSession(Emitter):
             self._reply_ended.set()
             self._reply_task = self._reply_ended = None
         return reply
+
+    async def _ground(self, conversation: Conversation, history: list[dict[str, str]],
+                      engine: EngineClient | RemoteEngine, reply: Message) -> Grounding | None:
+        """Retrieve for the question when collections are attached; the record is kept with the
+        reply before it streams, so a reply cut short still shows what it was given."""
+        collections = self.store.collections(conversation.id) if self.ground is not None else []
+        if not collections or self.ground is None:
+            return None
+        if self.state == SessionState.IDLE:
+            self._set_state(SessionState.PROMPT)  # busy from here: a second send is refused
+        grounding = await self.ground(conversation, collections, history, engine)
+        self._keep_retrieval(reply, grounding.record)
+        return grounding
+
+    def _keep_retrieval(self, reply: Message, record: dict[str, Any]) -> None:
+        self.store.set_retrieval(reply.id, record)
+        self.emit("retrieval", message=reply, record=record)
 
     def _note_answering_model(self, conversation: Conversation, engine: EngineClient | RemoteEngine) -> None:
         """The conversation records the engine that answered last: a remote's label, or the local
