@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
+from studio.core.chat.attachments import AttachmentsMixin, schema_v3
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
 from studio.core.engine.sampling import SamplingParams
 from studio.core.errors import StudioError
@@ -174,7 +175,7 @@ def _schema_v2(db: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -183,7 +184,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _OPEN_TOKENS: set[str] = set()
 
 
-class ChatStore(Emitter):
+class ChatStore(AttachmentsMixin, Emitter):
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         super().__init__()
         self.memory = str(path) == MEMORY

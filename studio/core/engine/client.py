@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypedDict, cast
 
 from studio.core.engine.sampling import SamplingParams
+from studio.core.engine.render import RenderParams, RenderResult, render_result
 from studio.core.settings import EngineSettings
 from studio.core.workers.client import Call, OnProgress, ServiceClient, WorkerClient, outcome
 from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
@@ -484,6 +485,12 @@ class EngineClient(ServiceClient):
     async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> dict[str, Any]:
         await self.ensure_loaded()
         return await self._run("tokenize", TokenizeParams(text, add_special, parse_special))
+
+    async def render_prompt(self, messages: list[dict[str, str]]) -> RenderResult:
+        """The prompt text `messages` become with the model's chat template, its token count as
+        `generate` would feed it, and the context size."""
+        await self.ensure_loaded()
+        return render_result(await self._run("render_prompt", RenderParams(list(messages))))
 
     # -- LoRA adapters and logits ------------------------------------------------------------
     @property

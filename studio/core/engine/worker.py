@@ -22,6 +22,7 @@ from studio.core.engine.client import (AttentionFile, AttentionParams, EmbedPara
                                        LensResult, LoadParams, ModelInfo, NextLogitsParams, NextLogitsResult, PerplexityParams, PerplexityResult, SetLoraParams,
                                        TokenizeParams, TokenizeResult)
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
+from studio.core.engine.render import RenderOps
 from studio.core.engine.lora import check_adapter_file, normalize_adapters, translate_lora_error
 from studio.core.workers.protocol import Cancelled, Request, Worker, WorkerError, operation
 
@@ -31,7 +32,7 @@ from llama_cpp import llama_cpp as llama_c
 import numpy as np  # llama_cpp depends on it already
 
 
-class Engine(Worker):
+class Engine(RenderOps, Worker):
     name = "engine"
 
     def __init__(self) -> None:
