@@ -1,5 +1,8 @@
 """`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json).
-With --engine URL the reply comes from an OpenAI-compatible server instead of a local model."""
+With --engine URL the reply comes from an OpenAI-compatible server instead of a local model.
+With --docs COLLECTION the question is answered from that knowledge collection: the sources found are
+listed on stderr with their scores, the reply cites them as [1], [2]…, and --json adds the retrieval
+record (every candidate, the prompt as the model read it, its token count) and the citations."""
 
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ def register(subparsers: Any) -> None:
     chat.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
+    chat.add_argument("--docs", action="append", default=[], metavar="COLLECTION",
+                      help="answer from this knowledge collection (see `studio docs`); repeatable")
     chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
                       help="attach a GGUF LoRA adapter, optionally scaled (default 1.0); repeatable")
 
@@ -85,6 +90,9 @@ async def _chat(args: argparse.Namespace) -> int:
                   "runs on the CPU", file=sys.stderr)
         if info.template_source == "fallback":
             print(f"note: {info.template_note}", file=sys.stderr)
+        grounding = await _ground(args, messages, sampling, engine) if args.docs else None
+        if grounding is not None:
+            messages = grounding.messages
         generation = await engine.generate(messages, sampling)
         async for kind, value in generation:
             if kind == "token" and not args.json:
@@ -104,10 +112,68 @@ async def _chat(args: argparse.Namespace) -> int:
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
             "finish_reason": stats.finish_reason, "backend": info.backend,
             "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
+            **({"retrieval": grounding.record, "citations": grounding.cite(generation.text) if grounding.cite else {}}
+               if grounding is not None else {}),
         }, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
+        if grounding is not None and grounding.cite is not None:
+            _print_citations(grounding.cite(generation.text))
     return exits.OK
+
+
+async def _ground(args: argparse.Namespace, messages: list[dict[str, str]], sampling: Any, engine: Any) -> Any:
+    """Retrieve from the --docs collections and fit the sources into the prompt; the sources go to
+    stderr. A failed search is an error here (the app answers without documents instead)."""
+    from studio.core.chat.conversation import Conversation
+    from studio.core.grounding import KnowledgeGrounder
+    from studio.core.knowledge.client import KnowledgeClient
+    from studio.core.settings import load_settings
+    from studio.core.workers.protocol import WorkerError
+
+    client = KnowledgeClient()
+    failure: list[WorkerError] = []
+
+    async def query(collections: list[str], text: str, **kw: Any) -> dict[str, Any]:
+        try:
+            return await client.query(collections, text, **kw)
+        except WorkerError as exc:
+            failure.append(exc)
+            raise
+
+    grounder = KnowledgeGrounder(query, settings=load_settings().knowledge)
+    try:
+        grounding = await grounder(Conversation(0, "", args.system, sampling), list(args.docs), messages, engine)
+    finally:
+        await client.close()
+    if failure:
+        raise CliError.from_error(failure[0])
+    record = grounding.record
+    if record["error"]:
+        raise CliError("knowledge", record["error"])
+    for source in record["sources"]:
+        c = next(c for c in record["retrieval"]["candidates"] if c["chunk_id"] == source["chunk_id"])
+        keyword = "—" if c["keyword_score"] is None else f"{c['keyword_score']:.3f}"
+        vector = "—" if c["vector_similarity"] is None else f"{c['vector_similarity']:.3f}"
+        print(f"[{source['number']}] {c['path']} · {c['location']}   keyword {keyword}   vector {vector}   "
+              f"fused #{c['fused_rank']}", file=sys.stderr)
+    if not record["sources"]:
+        print("note: nothing relevant was found in " + ", ".join(args.docs), file=sys.stderr)
+    if record["note"]:
+        print(f"note: {record['note']}", file=sys.stderr)
+    print(f"(prompt: {record['tokens']:,} of {record['n_ctx']:,} tokens)", file=sys.stderr)
+    return grounding
+
+
+def _print_citations(citations: dict[str, Any]) -> None:
+    seen: dict[int, dict[str, Any]] = {}
+    for c in citations.get("found", []):
+        seen.setdefault(c["number"], c["source"])
+    for number, source in seen.items():
+        print(f"cited [{number}]: {source['path']} · {source['location']}", file=sys.stderr)
+    if citations.get("unknown"):
+        print("note: the reply cites numbers that name no source: " +
+              ", ".join(f"[{n}]" for n in citations["unknown"]), file=sys.stderr)
 
 
 async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
@@ -119,6 +185,8 @@ async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
 
     if args.lora:
         raise CliError("usage", "--lora needs a local model: a remote engine serves its own models")
+    if args.docs:
+        raise CliError("usage", "--docs works with a local model for now (the prompt is counted with its own template)")
     key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
     try:
         engine = RemoteEngine(args.engine, key or None)

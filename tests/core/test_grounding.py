@@ -8,8 +8,12 @@ on a constructed reply through the same `cite` the session uses."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -173,3 +177,29 @@ def test_an_old_database_gains_the_tables_and_keeps_its_messages(tmp_path):
     store.set_collections(conversation.id, ["a", "b"])
     assert store.collections(conversation.id) == ["a", "b"]
     store.close()
+
+
+def _studio(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STUDIO_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_cli_chat_with_docs(tmp_path, embedding_model, starter_model):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in DOCS:
+        shutil.copy(CORPUS / name, folder / name)
+    home = tmp_path / "home"
+    assert _studio("docs", "add", "notes", str(folder), home=home).returncode == 0
+    done = _studio("chat", "--docs", "notes", "--prompt", QUESTION, "--max-tokens", "24", "--ctx", "2048",
+                   "--temperature", "0", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    record = data["retrieval"]
+    assert Path(record["sources"][0]["path"]).name == "lighthouse.md"
+    assert record["tokens"] == data["prompt_tokens"] and QUESTION in record["prompt"]
+    assert set(data["citations"]) == {"found", "unknown"}
+    assert "[1] " in done.stderr and "lighthouse.md" in done.stderr and "of 2,048 tokens" in done.stderr
+    missing = _studio("chat", "--docs", "nothing-here", "--prompt", "hi", home=home)
+    assert missing.returncode == 2 and "no knowledge collection named" in missing.stderr
+    assert "Traceback" not in missing.stderr
