@@ -128,6 +128,8 @@ class MainWindow(QMainWindow):
         self.show_store_notice(getattr(store, "notice", None))
         self.chat.settings_panel.engine_apply_requested.connect(self.apply_engine_settings)
         self.chat.messages.inspect_requested.connect(self.inspect_text)
+        self.chat.use_knowledge(lambda: self.knowledge.ensure().library, settings.knowledge)
+        self.chat.source_requested.connect(self.open_source)
         self.chat.settings_panel.set_engine_settings(settings.engine)
         self.restore_window()
         self.chat.start(settings.last_conversation_id)
@@ -566,6 +568,13 @@ class MainWindow(QMainWindow):
         view = self.ensure_inspect()
         self.tabs.setCurrentWidget(self.inspect_host)
         view.show_tokens(text, self.workspace.model_path)
+
+    def open_source(self, candidate: dict) -> None:
+        """A citation clicked in Chat: the Knowledge tab with that chunk selected in its file."""
+        self.tabs.setCurrentWidget(self.knowledge)
+        view = self.knowledge.ensure()
+        spawn(view.show_chunk(str(candidate.get("collection") or ""), int(candidate["chunk_id"])),
+              on_error=view._unexpected)
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.finetune_host:

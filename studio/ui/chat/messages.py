@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Message, MessageStatus
+from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
 from studio.ui.theme import is_dark, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
 
@@ -24,6 +25,8 @@ class MessageWidget(QFrame):
     edit_submitted = Signal(int, str)
     regenerate_requested = Signal(int)
     inspect_requested = Signal(str)   # the message's text, to see as tokens
+    citation_clicked = Signal(int, int)  # (message id, source number): a [n] in the reply or its Sources line
+    retrieval_requested = Signal(int)  # show this reply's retrieval in the panel
 
     def __init__(self, message: Message, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,7 +49,15 @@ class MessageWidget(QFrame):
         layout.addWidget(self.header)
 
         self.body = MarkdownBody(self, rich=message.role == "assistant")
+        self.body.link_handlers[CITE_SCHEME] = self._on_cite
         layout.addWidget(self.body)
+        self.retrieval: dict | None = None  # the reply's retrieval record, when built on documents
+        self.sources = QLabel(self)
+        self.sources.setObjectName("MessageSources")
+        self.sources.setWordWrap(True)
+        self.sources.linkActivated.connect(self._on_cite)
+        self.sources.hide()
+        layout.addWidget(self.sources)
 
         self.editor = QPlainTextEdit(self)
         self.editor.setObjectName("MessageEditor")
@@ -89,6 +100,10 @@ class MessageWidget(QFrame):
                                               lambda: self.regenerate_requested.emit(self.message_id))
         self.regenerate_button.hide()
         footer.addWidget(self.regenerate_button)
+        self.retrieval_button = self._action(self.tr("Retrieval"), lambda: self.retrieval_requested.emit(self.message_id))
+        self.retrieval_button.setToolTip(self.tr("Show what was retrieved for this reply and the prompt the model received"))
+        self.retrieval_button.hide()
+        footer.addWidget(self.retrieval_button)
         layout.addLayout(footer)
         self.set_message(message)
         self.render()
@@ -156,10 +171,27 @@ class MessageWidget(QFrame):
                 thinking = self.tr("Thinking…")
                 self.body.set_html(f"<i>{thinking}</i>" if streaming else "")
             else:
-                self.body.set_markdown(self.text, is_dark(self))
+                numbers = {int(x["number"]) for x in (self.retrieval or {}).get("sources") or []}
+                text = link_citations(self.text, numbers) if numbers else self.text
+                self.body.set_markdown(text, is_dark(self))
         else:
             self.body.set_plain(self.text)
         self.copy_button.setEnabled(bool(self.text))
+
+    def set_retrieval(self, record: dict | None) -> None:
+        """Keep the reply's retrieval record: its citations become links and its sources a line."""
+        self.retrieval = record
+        html = sources_html(record, self.tr("Sources:")) if record else ""
+        self.sources.setText(html)
+        self.sources.setVisible(bool(html))
+        self.retrieval_button.setVisible(record is not None)
+        self._dirty = True
+        self.render()
+
+    def _on_cite(self, href: str) -> None:
+        number = href[len(CITE_SCHEME):]
+        if number.isdigit():
+            self.citation_clicked.emit(self.message_id, int(number))
 
     # -- editing ----------------------------------------------------------------------------
     def begin_edit(self) -> None:
@@ -219,6 +251,8 @@ class MessageList(QScrollArea):
     edit_submitted = Signal(int, str)
     regenerate_requested = Signal(int)
     inspect_requested = Signal(str)
+    citation_clicked = Signal(int, int)
+    retrieval_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -279,6 +313,8 @@ class MessageList(QScrollArea):
         widget.edit_submitted.connect(self.edit_submitted)
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.inspect_requested.connect(self.inspect_requested)
+        widget.citation_clicked.connect(self.citation_clicked)
+        widget.retrieval_requested.connect(self.retrieval_requested)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets[message.id] = widget
         self.empty_hint.hide()

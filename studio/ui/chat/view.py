@@ -7,11 +7,12 @@ into session calls (run as asyncio tasks on the qasync loop) and shows the sessi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
@@ -19,8 +20,11 @@ from studio.core.chat.store import ChatStoreError
 from studio.core.errors import StudioError
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.engine.remote import RemoteEngine
+from studio.core.grounding import KnowledgeGrounder
+from studio.core.settings import KnowledgeSettings
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import Workspace
+from studio.ui.chat.knowledge_panel import KnowledgeAttach, RetrievalPanel
 from studio.ui.chat.messages import MessageList
 from studio.ui.chat.serving_note import ServingNote
 from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
@@ -50,6 +54,8 @@ class Composer(QPlainTextEdit):
 
 
 class ChatView(QWidget):
+    source_requested = Signal(dict)  # a cited or retrieved chunk (chunk_id, collection, path…): show it in Knowledge
+
     def __init__(self, store, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ChatView")
@@ -75,6 +81,10 @@ class ChatView(QWidget):
         column.addWidget(self.messages, 1)
         self.serving_note = ServingNote(workspace, self.session, center)  # the API server has the engine
         column.addWidget(self.serving_note)
+
+        self.knowledge_attach = KnowledgeAttach(center)
+        column.addWidget(self.knowledge_attach)
+        self._library: Any = None  # () -> KnowledgeLibrary, given by use_knowledge
 
         composer_row = QHBoxLayout()
         composer_row.setContentsMargins(8, 0, 8, 0)
@@ -128,8 +138,17 @@ class ChatView(QWidget):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("ChatSplitter")
+        # The Retrieval panel sits beside the messages in a splitter of its own, so the window's
+        # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning.
+        self.retrieval_panel = RetrievalPanel(self)
+        self.retrieval_panel.hide()
+        self.chat_split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.chat_split.addWidget(center)
+        self.chat_split.addWidget(self.retrieval_panel)
+        self.chat_split.setCollapsible(0, False)
+        self.chat_split.setSizes([560, 440])
         self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.chat_split)
         self.splitter.addWidget(self.settings_panel)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
@@ -141,6 +160,10 @@ class ChatView(QWidget):
         layout.addWidget(self.splitter)
 
         self._make_actions()
+        retrieval_button = QToolButton(self.knowledge_attach)
+        retrieval_button.setObjectName("RetrievalToggle")
+        retrieval_button.setDefaultAction(self.toggle_retrieval_action)
+        self.knowledge_attach.layout().addWidget(retrieval_button)
         self._connect()
         self._on_state(self.session.state)
         self._on_engine_state(self.engine.state)
@@ -165,6 +188,11 @@ class ChatView(QWidget):
         self.toggle_settings_action.setCheckable(True)
         self.toggle_settings_action.setChecked(True)
         self.toggle_settings_action.toggled.connect(self.settings_panel.setVisible)
+        self.toggle_retrieval_action = QAction(self.tr("Retrieval panel"), self)
+        self.toggle_retrieval_action.setCheckable(True)
+        self.toggle_retrieval_action.setToolTip(self.tr("Show what was retrieved for the last question and the "
+                                                        "prompt the model received"))
+        self.toggle_retrieval_action.toggled.connect(self.retrieval_panel.setVisible)
         for action in (self.send_action, self.stop_action):
             self.addAction(action)
 
@@ -180,6 +208,8 @@ class ChatView(QWidget):
             s.subscribe("context", self._on_context),
             s.subscribe("error", self._on_error),
             s.subscribe("notice", self._on_notice),
+            s.subscribe("collections", lambda names: self.knowledge_attach.set_attached(names)),
+            s.subscribe("retrieval", self._on_retrieval),
             self.engine.subscribe("state", self._on_engine_state),
             self.engine.subscribe("loaded", self._on_loaded),
             self.engine.subscribe("lora", lambda adapters: self._show_adapters()),
@@ -192,6 +222,12 @@ class ChatView(QWidget):
         self.sidebar.export_requested.connect(self.export_conversation)
         self.messages.edit_submitted.connect(self.edit_and_resend)
         self.messages.regenerate_requested.connect(lambda _mid: self.regenerate())
+        self.messages.citation_clicked.connect(self.open_citation)
+        self.messages.retrieval_requested.connect(self.show_retrieval)
+        self.knowledge_attach.menu_requested.connect(
+            lambda: spawn(self._show_collections_menu(), on_error=self._unexpected))
+        self.knowledge_attach.changed.connect(self.attach_collections)
+        self.retrieval_panel.source_opened.connect(self.source_requested)
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
         self.settings_panel.adapters_requested.connect(
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
@@ -487,6 +523,54 @@ class ChatView(QWidget):
         self.sidebar.refresh(conversation.id if conversation else None)
         last = next((m for m in reversed(messages) if m.role == "assistant" and m.stats), None)
         self._show_perf(last.stats if last else {})
+
+        self.knowledge_attach.set_attached(self.session.collections if conversation else [])
+        latest = None
+        for message in messages:
+            record = self.session.retrieval(message.id) if message.role == "assistant" else None
+            if record is not None:
+                self.messages.widgets[message.id].set_retrieval(record)
+                latest = record
+        self.retrieval_panel.show_record(latest)
+
+    # -- knowledge ----------------------------------------------------------------------------
+    def use_knowledge(self, library: Callable[[], Any], settings: KnowledgeSettings) -> None:
+        """Answer from attached collections with `library()` (a KnowledgeLibrary, made on first need)."""
+        self._library = library
+
+        async def query(collections: list[str], text: str, **kw: Any) -> dict[str, Any]:
+            return await library().query(collections, text, **kw)
+        self.session.ground = KnowledgeGrounder(query, settings=settings)
+
+    async def _show_collections_menu(self) -> None:
+        names = [c.name for c in await self._library().collections()] if self._library else []
+        self.knowledge_attach.show_menu(names)
+
+    def attach_collections(self, names: list[str]) -> None:
+        try:
+            self.session.attach(names)
+        except (SessionBusy, ChatStoreError) as exc:
+            self.show_error(str(exc))
+
+    def _on_retrieval(self, message: Message, record: dict) -> None:
+        widget = self.messages.widgets.get(message.id)
+        if widget is not None:
+            widget.set_retrieval(record)
+        self.retrieval_panel.show_record(record)
+
+    def show_retrieval(self, message_id: int) -> None:
+        self.retrieval_panel.show_record(self.session.retrieval(message_id))
+        self.toggle_retrieval_action.setChecked(True)
+
+    def open_citation(self, message_id: int, number: int) -> None:
+        """A [n] clicked in a reply: its record in the panel, and the chunk in the Knowledge tab."""
+        record = self.session.retrieval(message_id) or {}
+        source = next((s for s in record.get("sources") or [] if s.get("number") == number), None)
+        if source is None:
+            return
+        self.retrieval_panel.show_record(record)
+        candidate = self.retrieval_panel.candidate(int(source["chunk_id"])) or source
+        self.source_requested.emit(dict(candidate))
 
     def _on_message_added(self, message: Message) -> None:
         self.messages.add_message(message)

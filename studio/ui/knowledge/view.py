@@ -526,6 +526,13 @@ class KnowledgeView(QWidget):
         self.sections.setCurrentWidget(self.files)
         spawn(self.files.select_chunk(chunk_id), on_error=self._unexpected)
 
+    async def show_chunk(self, collection: str, chunk_id: int) -> None:
+        """A chunk cited in Chat: its collection selected, then the chunk among its file's chunks."""
+        if collection and self.current() != collection:
+            await self.reload(select=collection)
+        self.sections.setCurrentWidget(self.files)
+        await self.files.select_chunk(chunk_id)
+
     # -- messages ---------------------------------------------------------------------------
     def _worker_failed(self, exc: WorkerError, template: str) -> None:
         if exc.kind == "worker_crashed":

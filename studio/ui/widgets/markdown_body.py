@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt
+from typing import Callable
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.ui.widgets.markdown import render_markdown
@@ -50,6 +53,8 @@ class MarkdownBody(QWidget):
         self._layout.setSpacing(0)
         self._labels: list[QLabel] = []
         self._sources: list[str | None] = []
+        # Links with these schemes go to the handler (e.g. a chat citation "cite:2"); others open outside.
+        self.link_handlers: dict[str, Callable[[str], None]] = {}
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
     def _label(self, index: int) -> QLabel:
@@ -59,7 +64,7 @@ class MarkdownBody(QWidget):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                           | Qt.TextInteractionFlag.LinksAccessibleByMouse)
-            label.setOpenExternalLinks(True)
+            label.linkActivated.connect(self._on_link)
             label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             self._layout.addWidget(label)
             self._labels.append(label)
@@ -67,6 +72,13 @@ class MarkdownBody(QWidget):
         label = self._labels[index]
         label.show()
         return label
+
+    def _on_link(self, href: str) -> None:
+        handler = self.link_handlers.get(href.split(":", 1)[0] + ":")
+        if handler is not None:
+            handler(href)
+        else:
+            QDesktopServices.openUrl(QUrl(href))
 
     def _trim(self, count: int) -> None:
         for label in self._labels[count:]:
