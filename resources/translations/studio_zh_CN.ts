@@ -4196,4 +4196,81 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>{name} 已加入模型列表（文件仍在原位置）。</translation>
     </message>
   </context>
+  <context>
+    <name>ChatKnowledge</name>
+    <message>
+      <source>Retrieval</source>
+      <translation>检索</translation>
+    </message>
+    <message>
+      <source>Retrieval panel</source>
+      <translation>检索面板</translation>
+    </message>
+    <message>
+      <source>Show what was retrieved for the last question and the prompt the model received</source>
+      <translation>显示上一个问题检索到的内容以及模型收到的提示词</translation>
+    </message>
+    <message>
+      <source>Show what was retrieved for this reply and the prompt the model received</source>
+      <translation>显示这条回复检索到的内容以及模型收到的提示词</translation>
+    </message>
+    <message>
+      <source>Sources:</source>
+      <translation>来源：</translation>
+    </message>
+  </context>
+  <context>
+    <name>KnowledgeAttach</name>
+    <message>
+      <source>Answer from your documents: attach Knowledge collections to this conversation</source>
+      <translation>根据你的文档回答：把知识库中的文档集附加到本对话</translation>
+    </message>
+    <message>
+      <source>Attach knowledge</source>
+      <translation>附加知识库</translation>
+    </message>
+    <message>
+      <source>Detach {name} from this conversation</source>
+      <translation>从本对话中移除 {name}</translation>
+    </message>
+    <message>
+      <source>No collections yet: create one in the Knowledge tab</source>
+      <translation>还没有文档集：请在“知识库”标签页中创建</translation>
+    </message>
+  </context>
+  <context>
+    <name>RetrievalPanel</name>
+    <message>
+      <source>Nothing relevant was found: the reply was answered without your documents.</source>
+      <translation>没有找到相关内容：这条回复没有使用你的文档。</translation>
+    </message>
+    <message>
+      <source>Retrieval did not run, so this reply was answered without your documents.</source>
+      <translation>检索没有运行，因此这条回复没有使用你的文档。</translation>
+    </message>
+    <message>
+      <source>Retrieval for “{question}” from {collections}</source>
+      <translation>在 {collections} 中为“{question}”检索的结果</translation>
+    </message>
+    <message>
+      <source>Retrieval: attach a Knowledge collection and ask a question to see what was found and the prompt the model received.</source>
+      <translation>检索：附加一个知识库文档集并提问，即可在这里看到找到的内容以及模型收到的提示词。</translation>
+    </message>
+    <message>
+      <source>The full prompt, exactly as the model received it: {tokens} of {n_ctx} tokens</source>
+      <translation>模型收到的完整提示词（原样）：{tokens} / {n_ctx} 个词元</translation>
+    </message>
+    <message>
+      <source>The prompt the model received shows here.</source>
+      <translation>模型收到的提示词显示在这里。</translation>
+    </message>
+    <message>
+      <source>The remote server applies its own chat template: these are the messages as sent, and the token count is an estimate.</source>
+      <translation>远程服务器使用它自己的对话模板：这里是发送出去的消息，词元数只是估计值。</translation>
+    </message>
+    <message>
+      <source>{n} retrieved passage(s) did not fit the context and were left out: {names}</source>
+      <translation>有 {n} 段检索到的内容放不进上下文，已被省略：{names}</translation>
+    </message>
+  </context>
 </TS>

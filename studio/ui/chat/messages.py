@@ -7,7 +7,7 @@ The list follows the newest text unless the user has scrolled up.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
@@ -100,8 +100,10 @@ class MessageWidget(QFrame):
                                               lambda: self.regenerate_requested.emit(self.message_id))
         self.regenerate_button.hide()
         footer.addWidget(self.regenerate_button)
-        self.retrieval_button = self._action(self.tr("Retrieval"), lambda: self.retrieval_requested.emit(self.message_id))
-        self.retrieval_button.setToolTip(self.tr("Show what was retrieved for this reply and the prompt the model received"))
+        self.retrieval_button = self._action(QCoreApplication.translate("ChatKnowledge", "Retrieval"),
+                                             lambda: self.retrieval_requested.emit(self.message_id))
+        self.retrieval_button.setToolTip(QCoreApplication.translate(
+            "ChatKnowledge", "Show what was retrieved for this reply and the prompt the model received"))
         self.retrieval_button.hide()
         footer.addWidget(self.retrieval_button)
         layout.addLayout(footer)
@@ -181,7 +183,7 @@ class MessageWidget(QFrame):
     def set_retrieval(self, record: dict | None) -> None:
         """Keep the reply's retrieval record: its citations become links and its sources a line."""
         self.retrieval = record
-        html = sources_html(record, self.tr("Sources:")) if record else ""
+        html = sources_html(record, QCoreApplication.translate("ChatKnowledge", "Sources:")) if record else ""
         self.sources.setText(html)
         self.sources.setVisible(bool(html))
         self.retrieval_button.setVisible(record is not None)

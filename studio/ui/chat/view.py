@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
@@ -188,10 +188,10 @@ class ChatView(QWidget):
         self.toggle_settings_action.setCheckable(True)
         self.toggle_settings_action.setChecked(True)
         self.toggle_settings_action.toggled.connect(self.settings_panel.setVisible)
-        self.toggle_retrieval_action = QAction(self.tr("Retrieval panel"), self)
+        self.toggle_retrieval_action = QAction(QCoreApplication.translate("ChatKnowledge", "Retrieval panel"), self)
         self.toggle_retrieval_action.setCheckable(True)
-        self.toggle_retrieval_action.setToolTip(self.tr("Show what was retrieved for the last question and the "
-                                                        "prompt the model received"))
+        self.toggle_retrieval_action.setToolTip(QCoreApplication.translate(
+            "ChatKnowledge", "Show what was retrieved for the last question and the prompt the model received"))
         self.toggle_retrieval_action.toggled.connect(self.retrieval_panel.setVisible)
         for action in (self.send_action, self.stop_action):
             self.addAction(action)
