@@ -75,6 +75,46 @@ def test_attach_ask_see_retrieval_and_open_a_citation(qtbot, run, window, embedd
     assert chat.knowledge_attach.attached == ["handbook"]
     reopened = [w for w in chat.messages.widgets.values() if w.role == "assistant"][-1]
     assert reopened.retrieval == record and panel.record == record
+    _chinese_screenshot(qtbot, reopened.message, record, screenshot_dir)
+
+
+def _chinese_screenshot(qtbot, message, record, screenshot_dir) -> None:
+    """The attach row, a reply with its sources and the Retrieval panel, built anew in Simplified Chinese."""
+    from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
+
+    from studio.ui.chat.knowledge_panel import KnowledgeAttach, RetrievalPanel
+    from studio.ui.chat.messages import MessageWidget
+    from studio.ui.i18n import install_translators
+
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    assert translators, "studio_zh_CN.qm did not load"
+    try:
+        host = QWidget()
+        qtbot.addWidget(host)
+        row = QHBoxLayout(host)
+        left = QVBoxLayout()
+        attach = KnowledgeAttach(host)
+        attach.set_attached(["handbook", "茶叶知识"])
+        reply = MessageWidget(message, host)
+        reply.set_retrieval(record)
+        left.addWidget(reply)
+        left.addStretch(1)
+        left.addWidget(attach)
+        row.addLayout(left, 1)
+        panel = RetrievalPanel(host)
+        panel.show_record({**record, "left_out": record["sources"][-1:]})
+        row.addWidget(panel, 1)
+        host.resize(1200, 720)
+        host.show()
+        qtbot.waitExposed(host)
+        assert attach.button.text() == "附加知识库" and reply.sources.text().find("来源：") >= 0
+        assert "个词元" in panel.tokens.text() and "已被省略" in panel.note.text()
+        qtbot.wait(100)
+        host.grab().save(str(screenshot_dir / "chat_knowledge_zh_CN.png"))
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)
 
 
 def test_in_text_citations_become_links():
