@@ -203,3 +203,18 @@ def test_cli_chat_with_docs(tmp_path, embedding_model, starter_model):
     missing = _studio("chat", "--docs", "nothing-here", "--prompt", "hi", home=home)
     assert missing.returncode == 2 and "no knowledge collection named" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_remote_engine_gets_the_messages_as_sent(corpus, tmp_path):
+    # The remote server renders its own template: the grounder never contacts it to build the prompt.
+    from studio.core.engine.remote import RemoteEngine
+    loop = corpus[0]
+    session, grounder = _session(corpus, tmp_path)
+    remote = RemoteEngine("http://127.0.0.1:9", name="box", model="m")
+    grounding = loop.run_until_complete(grounder(session.conversation, ["docs"], [{"role": "user", "content": QUESTION}],
+                                                 remote))
+    record = grounding.record
+    assert record["template"] == "remote" and "applies its own chat template" in record["template_note"]
+    assert record["prompt"].startswith("[system]\n") and "[user]\nSources:" in record["prompt"]
+    assert Path(record["sources"][0]["path"]).name == "lighthouse.md" and record["n_ctx"] == 2048
+    loop.run_until_complete(remote.close())
