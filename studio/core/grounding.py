@@ -10,15 +10,22 @@ messages are shown as sent and the count is an estimate.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from studio.core.chat.conversation import Conversation
 from studio.core.chat.session import Grounding
 from studio.core.engine.client import EngineClient
 from studio.core.engine.remote import RemoteEngine
-from studio.core.knowledge.prompt import (DEFAULT_SYSTEM, BuiltPrompt, Messages, approx_count, build_prompt_async,
-                                          parse_citations)
+from studio.core.knowledge.prompt import (
+    DEFAULT_SYSTEM,
+    BuiltPrompt,
+    Messages,
+    approx_count,
+    build_prompt_async,
+    parse_citations,
+)
 from studio.core.knowledge.retrieval import Candidate
 from studio.core.knowledge.store import KnowledgeError
 from studio.core.settings import KnowledgeSettings

@@ -54,7 +54,7 @@ def corpus(embedding_model, starter_model, tmp_path_factory):
 
 
 def _session(corpus, tmp_path, **settings) -> tuple[ChatSession, KnowledgeGrounder]:
-    loop, client, db, engine = corpus
+    _loop, client, db, engine = corpus
 
     async def query(collections, text, **kw):
         return await client.query(collections, text, db=db, **kw)
@@ -82,7 +82,7 @@ def test_the_answering_chunk_goes_in_as_source_one(corpus, tmp_path):
     assert record["sources"][0]["number"] == 1 and record["sources"][0]["chunk_id"] == top["chunk_id"]
     # The prompt exactly as the model read it: the template's markers, the chunk, the question.
     prompt = record["prompt"]
-    assert "<|im_start|>" in prompt and f"[1] lighthouse.md" in prompt
+    assert "<|im_start|>" in prompt and "[1] lighthouse.md" in prompt
     assert top["text"] in prompt and QUESTION in prompt
     assert record["tokens"] == reply.stats["prompt_tokens"]
     assert record["tokens"] == loop.run_until_complete(engine.render_prompt(record["messages"]))["tokens"]

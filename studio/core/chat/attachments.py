@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, ContextManager, Sequence
-
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 
 def schema_v3(db: sqlite3.Connection) -> None:
@@ -31,9 +32,9 @@ class AttachmentsMixin:
     if TYPE_CHECKING:  # ChatStore's, which this is mixed into
         _db: sqlite3.Connection
 
-        def _guard(self, what: str, *, write: bool = False) -> ContextManager[None]: ...
+        def _guard(self, what: str, *, write: bool = False) -> AbstractContextManager[None]: ...
 
-        def _transaction(self) -> ContextManager[sqlite3.Connection]: ...
+        def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def collections(self, conversation_id: int) -> list[str]:
         """The knowledge collections attached to the conversation, in the order attached."""

@@ -29,7 +29,7 @@ class RenderResult(TypedDict):
 
 class RenderOps:
     @operation(RenderParams)
-    def render_prompt(self: "Engine", req: Request[RenderParams]) -> RenderResult:
+    def render_prompt(self: Engine, req: Request[RenderParams]) -> RenderResult:
         llm = self._require_model()
         messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in req.params.messages]
         # prompt_tokens renders again, but the tokens are then exactly the ones generate feeds.
