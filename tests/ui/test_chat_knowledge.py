@@ -121,3 +121,21 @@ def test_in_text_citations_become_links():
     from studio.ui.chat.knowledge_panel import link_citations
     assert link_citations("Built in 1871 [1], rebuilt [2, 3]; see 【1】 and [9].", {1, 2, 3}) == \
         "Built in 1871 [\\[1\\]](cite:1), rebuilt [\\[2\\]](cite:2)[\\[3\\]](cite:3); see [\\[1\\]](cite:1) and [9]."
+
+
+def test_a_citation_in_the_reply_text_is_a_link_to_its_source(qtbot):
+    from studio.core.chat.conversation import Message, MessageStatus
+    from studio.ui.chat.messages import MessageWidget
+
+    message = Message(id=7, conversation_id=1, role="assistant", content="Completed in 1871 [1]. Also [4].",
+                      status=MessageStatus.COMPLETE)
+    widget = MessageWidget(message)
+    qtbot.addWidget(widget)
+    widget.set_retrieval({"sources": [{"number": 1, "chunk_id": 3, "path": "/d/lighthouse.md", "unit": "line",
+                                       "start": 7, "end": 9, "location": "lines 7–9"}]})
+    shown = widget.body.text()
+    assert 'href="cite:1"' in shown and "cite:4" not in shown  # [4] names no source: plain text
+    assert "lighthouse.md · lines 7–9" in widget.sources.text()
+    with qtbot.waitSignal(widget.citation_clicked) as clicked:
+        widget.body._labels[0].linkActivated.emit("cite:1")
+    assert clicked.args == [7, 1]
