@@ -26,6 +26,7 @@ class EngineSettings:
     n_threads: int | None = None  # None = the engine picks (physical cores minus one)
     n_batch: int = 512
     flash_attn: bool = False
+    prompt_lookup: bool = True  # draft from the prompt's n-grams (studio.core.engine.lookup); implies flash_attn
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "EngineSettings":
@@ -258,6 +259,7 @@ _ENGINE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "n_threads": lambda v: v is None or limits.limit("n_threads").contains(v),
     "n_batch": _in_range("n_batch"),
     "flash_attn": lambda v: isinstance(v, bool),  # a JSON "no" is a mistake, not a truthy string
+    "prompt_lookup": lambda v: isinstance(v, bool),
 }
 _SERVER_CHECKS: dict[str, Callable[[Any], bool]] = {
     "port": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535,

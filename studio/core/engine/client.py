@@ -55,6 +55,7 @@ class GenerateParams:
     grammar: str | None = None     # GBNF text constraining the reply (e.g. JSON for a schema)
     stop: list[str] | None = None  # extra stop strings, on top of the model's own
     prompt: str | None = None      # raw text to continue instead of the chat-templated messages
+    lookup: bool = True            # prompt-lookup drafting where it is exact (EngineSettings.prompt_lookup)
 
 
 @dataclass
@@ -158,6 +159,9 @@ class GenerateResult(TypedDict, total=False):
     finish_reason: str
     stopped: bool
     cancelled: bool
+    drafted: int
+    accepted: int
+    lookup_gave_up: bool
 
 
 class TokenizeResult(TypedDict):
@@ -253,6 +257,9 @@ class GenerationStats:
     finish_reason: str = ""
     stopped: bool = False
     dropped: int = 0
+    drafted: int = 0           # prompt-lookup tokens proposed; accepted ones cost no decode step of their own
+    accepted: int = 0
+    lookup_gave_up: bool = False  # drafting stopped itself in this reply: too few drafts matched
 
     @property
     def context_used(self) -> int:
@@ -374,7 +381,9 @@ class EngineClient(ServiceClient):
             lora = list(self._wanted.lora) if self._wanted is not None and same_model else []
         params = LoadParams(path=str(path), n_ctx=int(n_ctx or (self._wanted.n_ctx if self._wanted else 4096)),
                             n_gpu_layers=settings.n_gpu_layers, n_threads=settings.n_threads,
-                            n_batch=settings.n_batch, flash_attn=settings.flash_attn, lora=_adapter_list(lora))
+                            n_batch=settings.n_batch,
+                            # lookup verifies drafts in batches, exact only with flash attention
+                            flash_attn=settings.flash_attn or settings.prompt_lookup, lora=_adapter_list(lora))
         previous_state = self.state
         self._set_state(EngineState.LOADING)
         self.emit("load_progress", fraction=0.0, stage="starting")
@@ -467,7 +476,8 @@ class EngineClient(ServiceClient):
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()
         params.pop("n_ctx", None)
-        request = GenerateParams(messages, params, grammar=grammar, stop=list(stop) if stop else None, prompt=prompt)
+        request = GenerateParams(messages, params, grammar=grammar, stop=list(stop) if stop else None, prompt=prompt,
+                                 lookup=self.settings.prompt_lookup)
         try:  # the reply streams through Generation, which reads it straight off the call
             call = await self.worker.request("generate", **to_params(request))
         except WorkerError as exc:

@@ -1,0 +1,181 @@
+"""Prompt-lookup speculative decoding: draft the next tokens by finding the latest n-gram in the
+context (prompt + reply so far) and copying what followed it, then verify the draft in one batch.
+
+Verification samples every position with the request's own sampler, in order, and keeps a drafted
+token only when it equals the token sampled there. Each sampled token is conditioned on exactly the
+tokens before it, so the output is what plain decoding gives: the same text at temperature 0 and the
+same distribution above it (the RNG and the grammar see one sample per emitted token, as without a
+draft). A batch of k+1 tokens costs more than one, so drafting stops for the rest of a reply whose
+drafts are mostly rejected (open-ended chat), and costs nothing when no n-gram repeats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import llama_cpp
+import llama_cpp.llama_cpp as llama_c
+
+NGRAM_MAX = 4       # longest suffix matched: longer matches predict better
+NGRAM_MIN = 2       # a single repeated token is too weak a cue (frequent in any reply)
+MAX_DRAFT = 16      # the draft length grows to this while drafts are accepted whole
+START_DRAFT = 4     # a k-token verify costs ~0.6k single steps on a compute-bound CPU (measured, starter,
+                    # 1 thread), so long drafts only pay off inside a run that is being copied
+PROBE_TOKENS = 48   # drafted tokens to judge a reply's acceptance by
+CALIBRATION_STEPS = 2
+MIN_ACCEPTANCE = 0.3  # below this, a verify batch costs more than its accepted tokens save
+
+
+@dataclass
+class LookupStats:
+    drafted: int = 0
+    accepted: int = 0
+    gave_up: bool = False  # drafting stopped itself for this reply (it was not paying off)
+    # Seconds and tokens of plain steps and of drafted steps: the test of whether drafting pays.
+    plain_s: float = 0.0
+    plain_n: int = 0
+    draft_s: float = 0.0
+    draft_n: int = 0
+
+    def note(self, drafted: int, kept: int, seconds: float) -> None:
+        if not drafted:
+            self.plain_s += seconds
+            self.plain_n += 1
+            return
+        self.drafted += drafted
+        self.accepted += kept
+        self.draft_s += seconds
+        self.draft_n += kept + 1
+        if self.drafted >= PROBE_TOKENS:
+            low = self.accepted < MIN_ACCEPTANCE * self.drafted
+            # A verify batch costs from ~1 step (memory-bound: GPU, big model) to ~0.6 step per token
+            # (compute-bound: small model on few cores); the clock says which this is.
+            slower = self.plain_n > 0 and self.draft_n * self.plain_s < self.plain_n * self.draft_s
+            self.gave_up = low or slower
+
+
+class NgramIndex:
+    """The latest position following each n-gram (NGRAM_MIN..NGRAM_MAX) of a growing token list."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens: list[int] = []
+        self._after: dict[tuple[int, ...], int] = {}
+        for token in tokens:
+            self.append(token)
+
+    def append(self, token: int) -> None:
+        self.tokens.append(token)
+        end = len(self.tokens)
+        # Index n-grams ending one token back: the one ending at `end` has no follower yet, and
+        # must not be found as its own match.
+        for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+            if end - 1 >= n:
+                self._after[tuple(self.tokens[end - 1 - n:end - 1])] = end - 1
+
+    def draft(self, limit: int) -> list[int]:
+        for n in range(min(NGRAM_MAX, len(self.tokens)), NGRAM_MIN - 1, -1):
+            at = self._after.get(tuple(self.tokens[-n:]))
+            if at is not None:
+                return self.tokens[at:at + limit]
+        return []
+
+
+def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
+    """Whether drafted replies come out exactly as plain ones. Batched verification matches
+    one-token decoding bit for bit only with flash attention (without it logits differed by ~0.5
+    here) and one generation thread (with more, llama.cpp's one-token attention splits the cache
+    across threads and rounds differently). Greedy replies could flip at near ties otherwise;
+    sampled ones keep the model's distribution either way."""
+    flash = llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    return bool(flash and (temperature > 0 or llm.context_params.n_threads == 1))
+
+
+def stream(llm: llama_cpp.Llama, tokens: list[int], enabled: bool, stats: LookupStats,
+           **sampling: Any) -> Iterator[int]:
+    """The engine's token stream: drafted when enabled and exact here, the library's otherwise."""
+    if not (enabled and usable(llm, float(sampling.get("temp", 0.0)))):
+        return llm.generate(tokens, **sampling)
+    if not _shares_prefix(llm, tokens):
+        # Start the cache at cell 0: cells freed by rejected drafts are then refilled in position
+        # order, as one-token decoding fills them (attention sums cells in cell order).
+        llama_c.llama_memory_clear(llama_c.llama_get_memory(llm._ctx.ctx), True)
+        llm.reset()
+    return generate(llm, tokens, stats, **sampling)
+
+
+def _shares_prefix(llm: llama_cpp.Llama, tokens: list[int]) -> bool:
+    return llm.n_tokens > 0 and len(tokens) > 0 and int(llm.input_ids[0]) == tokens[0] and (
+        llm.n_tokens < 2 or len(tokens) < 2 or int(llm.input_ids[1]) == tokens[1])
+
+
+def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **sampling: Any) -> Iterator[int]:
+    """Tokens for `tokens` as `llm.generate(tokens, **sampling)` yields them, drafted and verified.
+    The library's generate evaluates the prompt (with its prefix cache) and samples the first token;
+    after that this loop decodes [last, *draft] with logits at every position."""
+    library = llm.generate(tokens, **sampling)
+    first = next(library)
+    library.close()  # its sampler (llm._sampler, grammar state included) carries on here
+    sampler = llm._sampler
+    assert sampler is not None  # generate() made it
+    vocab = llm._model.vocab
+    index = NgramIndex(list(tokens))
+    last = first
+    size = START_DRAFT
+    yield first
+    batch = llama_cpp.llama_batch_init(MAX_DRAFT + 1, 0, 1)
+    threads = llm.context_params.n_threads, llm.context_params.n_threads_batch
+    # A verify batch is a generation step: it gets the generation threads, not the prompt's (a
+    # second thread on busy cores stalls every op at llama.cpp's barrier).
+    llama_c.llama_set_n_threads(llm._ctx.ctx, threads[0], threads[0])
+    try:
+        while True:
+            index.append(last)
+            room = llm.n_ctx() - llm.n_tokens - 1
+            if room < 0:
+                return
+            # The first steps stay plain: they time a step without a draft.
+            calibrating = stats.plain_n < CALIBRATION_STEPS
+            draft = [] if stats.gave_up or calibrating else index.draft(min(size, room))
+            started = time.perf_counter()
+            run = [last, *draft]
+            n_past = llm.n_tokens
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)  # nothing stale past the run
+            _decode(llm, batch, run, n_past)
+            llm.input_ids[n_past:n_past + len(run)] = run
+            llm.n_tokens = n_past + len(run)
+            out: list[int] = []
+            for i in range(len(run)):
+                token = sampler.sample(llm._ctx, i - len(run))
+                out.append(token)
+                if i == len(draft) or token != draft[i] or llama_c.llama_vocab_is_eog(vocab, token):
+                    break
+            kept = len(out) - 1  # drafted tokens confirmed: every sample but the last matched
+            if kept < len(draft):  # drop the rejected tail from the cache
+                llm.n_tokens = n_past + 1 + kept
+                llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+            if draft:  # follow the copy: longer after a whole draft matched, shorter after a miss
+                size = min(MAX_DRAFT, size * 2) if kept == len(draft) else max(2, kept + 1)
+            stats.note(len(draft), kept, time.perf_counter() - started)
+            for token in out[:-1]:
+                index.append(token)
+            for token in out:
+                yield token
+            last = out[-1]
+    finally:
+        llama_c.llama_set_n_threads(llm._ctx.ctx, *threads)
+        llama_cpp.llama_batch_free(batch)
+
+
+def _decode(llm: llama_cpp.Llama, batch: Any, run: list[int], n_past: int) -> None:
+    batch.n_tokens = len(run)
+    for i, token in enumerate(run):
+        batch.token[i] = token
+        batch.pos[i] = n_past + i
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = 0
+        batch.logits[i] = True
+    code = llama_cpp.llama_decode(llm._ctx.ctx, batch)
+    if code != 0:
+        raise RuntimeError(f"llama_decode returned {code}")

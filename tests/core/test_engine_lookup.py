@@ -1,0 +1,107 @@
+"""Prompt-lookup drafting in the real engine worker with the real starter model."""
+
+import asyncio
+import json
+from dataclasses import replace
+
+import pytest
+from llama_cpp import llama_grammar
+
+from studio.core.engine import lookup
+from studio.core.engine.client import EngineClient
+from studio.core.engine.sampling import PRESETS
+from studio.core.settings import EngineSettings
+
+pytestmark = pytest.mark.slow
+# One generation thread: lookup is exact for greedy replies only then (see lookup.usable), on any machine.
+ON = EngineSettings(n_threads=1, prompt_lookup=True)
+OFF = EngineSettings(n_threads=1, prompt_lookup=False, flash_attn=True)  # same attention, no drafts
+GREEDY = replace(PRESETS["Precise"], max_tokens=160)
+
+CODE = "\n".join(f"def scale_{i}(values):\n    total = 0\n    for v in values:\n        total += v * {i}\n"
+                 f"    return total\n" for i in range(10))
+
+
+def edit_request() -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"Here is a Python file:\n```python\n{CODE}```\n"
+                                        "Rename the variable `total` to `acc` and return the whole file."}]
+
+
+def with_engines(starter_model, body, *settings: EngineSettings):
+    async def go():
+        engines = [EngineClient(s) for s in settings]
+        try:
+            for engine in engines:
+                await engine.load(str(starter_model), n_ctx=2048)
+            await body(*engines)
+        finally:
+            for engine in engines:
+                await engine.close()
+    asyncio.run(go())
+
+
+def test_greedy_reply_is_identical_with_and_without_lookup(starter_model):
+    async def body(on, off):
+        text_on, stats_on = await on.complete(edit_request(), GREEDY)
+        text_off, stats_off = await off.complete(edit_request(), GREEDY)
+        assert text_on == text_off
+        assert stats_on.tokens == stats_off.tokens
+        assert stats_on.accepted > 0 and stats_on.drafted >= stats_on.accepted
+        assert stats_off.drafted == 0 and stats_off.accepted == 0  # the setting off: no drafting
+    with_engines(starter_model, body, ON, OFF)
+
+
+def test_open_ended_reply_stops_drafting_itself(starter_model):
+    async def body(on):
+        story = [{"role": "user", "content": "Write a long story about a fox who learns to sail."}]
+        _, stats = await on.complete(story, replace(GREEDY, max_tokens=240))
+        # Drafting never runs past the probe unless it pays: then it switched itself off.
+        assert stats.drafted <= lookup.PROBE_TOKENS + lookup.MAX_DRAFT
+        assert stats.lookup_gave_up or stats.drafted < lookup.PROBE_TOKENS
+    with_engines(starter_model, body, ON)
+
+
+def test_grammar_reply_stays_valid_with_lookup(starter_model):
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "city": {"type": "string"}},
+              "required": ["name", "city"]}
+    grammar = str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
+    record = json.dumps({"name": "Ada Lovelace", "city": "London"})
+    messages = [{"role": "user", "content": f"Copy this JSON exactly: {record}"}]
+
+    async def body(on, off):
+        replies = []
+        for engine in (on, off):
+            generation = await engine.generate(messages, GREEDY, grammar=grammar)
+            async for _ in generation:
+                pass
+            replies.append((generation.text, generation.stats))
+        data = json.loads(replies[0][0])
+        assert set(data) >= {"name", "city"}
+        assert replies[0][0] == replies[1][0]
+    with_engines(starter_model, body, ON, OFF)
+
+
+def test_cancel_mid_reply_with_lookup(starter_model):
+    async def body(on):
+        generation = await on.generate(edit_request(), replace(GREEDY, max_tokens=400))
+        async for _ in generation:
+            if len(generation.text) > 60:
+                await generation.cancel()
+        assert generation.stats.stopped and generation.stats.finish_reason == "cancelled"
+        assert generation.stats.tokens < 400
+        text, _ = await on.complete(edit_request(), GREEDY)  # the engine carries on afterwards
+        assert text
+    with_engines(starter_model, body, ON)
+
+
+def test_prompt_lookup_setting_is_validated():
+    assert EngineSettings().prompt_lookup is True
+    assert EngineSettings.from_dict({"prompt_lookup": False}).prompt_lookup is False
+    assert EngineSettings.from_dict({"prompt_lookup": "no"}).prompt_lookup is True  # dropped, default kept
+
+
+def test_ngram_index_drafts_what_followed_the_latest_match():
+    index = lookup.NgramIndex([1, 2, 3, 4, 5, 9, 2, 3])
+    assert index.draft(3) == [4, 5, 9]   # [2, 3] seen before, followed by 4 5 9
+    index.append(7)
+    assert index.draft(3) == []          # [3, 7] and [2, 3, 7] are new
