@@ -34,9 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sqlite3
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -46,6 +44,7 @@ from urllib.parse import quote
 
 from studio.core.chat.attachments import AttachmentsMixin, schema_v3
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
+from studio.core.chat.writers import process_identity, writer_alive
 from studio.core.engine.sampling import SamplingParams
 from studio.core.errors import StudioError
 from studio.core.events import Emitter
@@ -248,11 +247,11 @@ class ChatStore(AttachmentsMixin, Emitter):
     def _settle_streaming(self) -> None:
         """Register as a writer; end the replies whose writer is gone (the app died mid-reply last
         time: keep the partial text, index it, mark it), and fold chunks left behind by a race."""
-        me = _process_identity()
+        me = process_identity()
         with self._transaction() as db:
             live = {self._token}
             for token, pid, started, host in db.execute("SELECT token, pid, started, host FROM writers").fetchall():
-                if _writer_alive(token, pid, started, host):
+                if writer_alive(token, pid, started, host, _OPEN_TOKENS):
                     live.add(token)
                 else:
                     db.execute("DELETE FROM writers WHERE token = ?", (token,))
@@ -761,57 +760,3 @@ def _too_new(path: Path, version: int) -> StoreSchemaTooNew:
     return StoreSchemaTooNew(
         f"{path} was written by a newer Local LLM Studio (chat schema {version}, this version knows up to "
         f"{SCHEMA_VERSION}). Update the app, or move the file away to start fresh.")
-
-
-def _linux_start_time(pid: int) -> float | None:
-    """A process's start (seconds since the epoch) from /proc, computed as psutil does, so tokens
-    written by either way compare equal; None off Linux or for a process that is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22: starttime
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def _process_identity() -> tuple[int, float, str]:
-    pid = os.getpid()
-    started = _linux_start_time(pid) if sys.platform.startswith("linux") else None
-    if started is None:
-        import psutil  # here, not at import: psutil costs the window's cold start on Linux
-
-        started = psutil.Process(pid).create_time()
-    return pid, started, socket.gethostname()
-
-
-def _writer_alive(token: str, pid: int, started: float, host: str) -> bool:
-    """Is the store that registered `token` still open? Unknowable for another host: assume it is."""
-    if host != socket.gethostname():
-        return True
-    if pid == os.getpid():
-        return token in _OPEN_TOKENS
-    if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
-        try:
-            with open(f"/proc/{int(pid)}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, ValueError, IndexError, TypeError):
-            return False  # no such process
-        begun = _linux_start_time(int(pid))
-        if begun is None:
-            return False
-        try:
-            return abs(begun - float(started)) < 1.0 and state != b"Z"
-        except (ValueError, TypeError):
-            return True
-    import psutil
-
-    try:
-        process = psutil.Process(int(pid))
-        return abs(process.create_time() - float(started)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except (psutil.AccessDenied, ValueError, TypeError):
-        return True
