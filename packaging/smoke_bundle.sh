@@ -12,6 +12,10 @@
 #   3. train     `studio train` runs 2 steps on resources/datasets/owl_persona.jsonl and writes adapter.gguf
 #   4. lora      `studio chat --lora adapter.gguf` answers with that adapter attached
 #   5. attention `studio attention --model starter --out x.npz` writes every layer's attention
+#   6. serve     `studio serve --model starter` answers GET /v1/models and a chat completion (curl, on the
+#                namespace's own loopback, brought up for this step only)
+#   7. docs      `studio docs add` indexes three documents with the bundled embedding model and
+#                `studio docs query --json` finds the honeybee text for a Chinese question
 # Each step's time is printed. Screenshots go to STUDIO_SMOKE_SHOTS (default test-artifacts/bundle-smoke/).
 # Where `unshare -n` is not permitted, the steps run with an unreachable proxy instead and say so.
 set -euo pipefail
@@ -105,6 +109,38 @@ step attention run_bundle "$HOME_CLI" timeout 300 "$DIST/studio" attention --mod
     --text "The owl sat on the branch." --out "$WORK/attention.npz"
 [[ -s "$WORK/attention.npz" ]] || die "no attention .npz was written"
 printf '    %s (%s bytes)\n' "$WORK/attention.npz" "$(stat -c %s "$WORK/attention.npz")"
+
+# 6. the API server, asked by curl over the namespace's own loopback (nothing outside is reachable)
+cat >"$WORK/serve.sh" <<'SH'
+set -eu
+PATH="$PATH:/usr/sbin:/sbin"
+command -v ip >/dev/null && ip link set lo up 2>/dev/null || true
+"$1/studio" serve --model starter --port 18931 --ctx 1024 2>"$2/serve-server.err" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do
+    curl -sf http://127.0.0.1:18931/v1/models >"$2/models.json" 2>/dev/null && break
+    kill -0 $server 2>/dev/null || { cat "$2/serve-server.err" >&2; exit 1; }
+    sleep 0.5
+done
+cat "$2/models.json"; echo
+model="$(grep -o '"id": *"[^"]*"' "$2/models.json" | head -n1 | sed 's/.*"\([^"]*\)"$/\1/')"
+curl -sf http://127.0.0.1:18931/v1/chat/completions -H 'content-type: application/json' \
+    -d '{"model": "'"$model"'", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 12, "seed": 1}'
+SH
+step serve run_bundle "$HOME_CLI" timeout 300 /bin/bash "$WORK/serve.sh" "$DIST" "$WORK"
+grep -q '"chat.completion"' "$WORK/serve.out" || die "the served chat completion did not arrive: $(tail -c 300 "$WORK/serve.out")"
+printf '    %s\n' "$(tail -n1 "$WORK/serve.out" | cut -c1-200)"
+
+# 7. knowledge: index with the bundled embedding model, then a Chinese question about an English text
+mkdir -p "$WORK/docs"
+cp benchmarks/data/knowledge/great_wall.md benchmarks/data/knowledge/honeybees.txt \
+   benchmarks/data/knowledge/lighthouse.md "$WORK/docs/"
+step docs run_bundle "$HOME_CLI" timeout 300 /bin/bash -c \
+    '"$1/studio" docs add kb "$2/docs" && "$1/studio" docs query kb "蜜蜂" --json' _ "$DIST" "$WORK"
+first="$(grep -o '"path": *"[^"]*"' "$WORK/docs.out" | head -n1)"
+[[ "$first" == *honeybees.txt* ]] || die "the knowledge query did not rank the honeybee text first: $first"
+printf '    %s; top hit %s\n' "$(grep -o 'chunks embedded in [0-9.]* s' "$WORK/docs.out" | tail -n1)" "$first"
 
 say "Smoke test passed ($NET_NOTE). Step times: ${TIMES[*]}"
 say "Screenshots: $SHOTS/chat.png $SHOTS/finetune.png $SHOTS/inspect.png"
