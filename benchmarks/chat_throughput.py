@@ -8,6 +8,10 @@ picks, so the ratio measures the worker hop alone (1.00: it costs nothing); goal
 thread choice is worth.
 
     python benchmarks/chat_throughput.py [--rounds 5] [--max-tokens 160]
+
+--grounded runs the prompt-grounded tasks instead (edit a 60-line code file; summarise a page with
+quotes): tokens/s with prompt-lookup drafting ÷ raw llama-cpp-python without it, temperature 0, identical
+text required; goal ≥ 1.3× (see grounded_tasks.py).
 """
 
 from __future__ import annotations
@@ -62,7 +66,13 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--ctx", type=int, default=2048)
+    parser.add_argument("--grounded", action="store_true", help="prompt-lookup on prompt-grounded tasks")
+    parser.add_argument("--model", default="", help="a GGUF other than the starter")
     args = parser.parse_args()
+    if args.grounded:
+        import grounded_tasks
+        await grounded_tasks.run(args.rounds, max(args.max_tokens, 400), args.ctx, args.model or str(starter_model()))
+        return
 
     import llama_cpp
 

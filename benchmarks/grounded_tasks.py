@@ -1,0 +1,195 @@
+"""Prompt-grounded tasks for `chat_throughput.py --grounded`: replies that reuse the prompt's text, where
+prompt-lookup drafting (studio.core.engine.lookup) can help. The studio engine (lookup on, its default)
+against raw llama-cpp-python's Llama.generate on the same prompt tokens, same model, same flash
+attention and threads, temperature 0; the texts must be identical. A third side, the lookup loop in
+process with its self-stop disabled, shows what drafting itself is worth on this machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+PAGE = """The lighthouse at Cape Wrath was built in 1828 by Robert Stevenson, the grandfather of the novelist.
+It stands on a cliff more than one hundred metres above the sea, at the north-western corner of the
+Scottish mainland. For more than a century its keepers lived in cottages beside the tower, rowing out
+for supplies when the weather allowed and waiting weeks when it did not. The light was automated in
+1998, and since then no keeper has lived at the cape. The nearest road is a narrow track that crosses a
+military firing range, and visitors reach it by a small ferry and a minibus that run only in summer.
+The cliffs around the lighthouse are home to puffins, guillemots and fulmars, and in spring the air is
+loud with their calls. Walkers on the Cape Wrath Trail end their journey here after two hundred miles
+of rough country. The name of the cape comes from an Old Norse word meaning turning point, because
+Viking sailors turned their ships here on their way south along the coast."""
+
+CODE_LINES = [
+    "\"\"\"A small inventory of items with prices and quantities.\"\"\"",
+    "",
+    "from dataclasses import dataclass, field",
+    "",
+    "",
+    "@dataclass",
+    "class Item:",
+    "    name: str",
+    "    price: float",
+    "    quantity: int = 0",
+    "",
+    "",
+    "@dataclass",
+    "class Inventory:",
+    "    items: list[Item] = field(default_factory=list)",
+    "",
+    "    def add(self, name: str, price: float, quantity: int = 1) -> Item:",
+    "        for item in self.items:",
+    "            if item.name == name:",
+    "                item.quantity += quantity",
+    "                return item",
+    "        item = Item(name, price, quantity)",
+    "        self.items.append(item)",
+    "        return item",
+    "",
+    "    def remove(self, name: str, quantity: int = 1) -> None:",
+    "        for item in self.items:",
+    "            if item.name == name:",
+    "                item.quantity -= quantity",
+    "                if item.quantity <= 0:",
+    "                    self.items.remove(item)",
+    "                return",
+    "        raise KeyError(name)",
+    "",
+    "    def total_value(self) -> float:",
+    "        total = 0.0",
+    "        for item in self.items:",
+    "            total += item.price * item.quantity",
+    "        return total",
+    "",
+    "    def cheapest(self) -> Item | None:",
+    "        if not self.items:",
+    "            return None",
+    "        return min(self.items, key=lambda item: item.price)",
+    "",
+    "    def most_stocked(self) -> Item | None:",
+    "        if not self.items:",
+    "            return None",
+    "        return max(self.items, key=lambda item: item.quantity)",
+    "",
+    "",
+    "def main() -> None:",
+    "    inventory = Inventory()",
+    "    inventory.add(\"apple\", 0.5, 10)",
+    "    inventory.add(\"pear\", 0.75, 4)",
+    "    inventory.remove(\"apple\", 3)",
+    "    print(inventory.total_value())",
+    "",
+    "",
+    "main()",
+]
+assert len(CODE_LINES) == 60
+CODE = "\n".join(CODE_LINES) + "\n"
+
+TASKS = {
+    "edit a 60-line code file": (
+        f"Here is a Python file:\n```python\n{CODE}```\nRename the method `total_value` to `value` everywhere "
+        "and return the complete file."),
+    "summarise a page (quotes)": (
+        f"Here is a page:\n\n{PAGE}\n\nSummarise this page in a few sentences, quoting its key sentences "
+        "word for word."),
+}
+
+
+def _raw_ids(llm: Any, text: str) -> list[int]:
+    ids: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=bool(llm._model.add_bos_token()), special=True)
+    bos = llm.token_bos()
+    if len(ids) > 1 and ids[0] == bos and ids[1] == bos:  # the template wrote one already
+        ids = ids[1:]
+    return ids
+
+
+def _run_tokens(llm: Any, tokens: Any, max_tokens: int) -> tuple[str, float, int]:
+    """(text, tok/s from first to last token, tokens) for a token iterator."""
+    import llama_cpp.llama_cpp as llama_c
+    vocab = llm._model.vocab
+    out: list[int] = []
+    first = last = 0.0
+    for token in tokens:
+        now = time.perf_counter()
+        if not out and not first:
+            first = now
+        if llama_c.llama_vocab_is_eog(vocab, token):
+            break
+        out.append(token)
+        last = now
+        if len(out) >= max_tokens:
+            break
+    rate = (len(out) - 1) / (last - first) if len(out) > 1 and last > first else 0.0
+    return llm.detokenize(out).decode("utf-8", errors="replace"), rate, len(out)
+
+
+async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
+    import llama_cpp
+
+    from studio.core.engine import lookup
+    from studio.core.engine.client import EngineClient
+    from studio.core.engine.sampling import SamplingParams
+
+    params = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0,
+                            max_tokens=max_tokens, seed=0, n_ctx=ctx)
+    greedy: dict[str, Any] = dict(top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+    studio = EngineClient()
+    info = await studio.load(model, n_ctx=ctx)
+    # Raw: the studio's attention and threads, so only the drafting differs.
+    raw = llama_cpp.Llama(model, n_ctx=ctx, n_threads=info.n_threads, n_threads_batch=info.n_threads,
+                          n_batch=studio.settings.n_batch, flash_attn=True, verbose=False)
+    print(f"model: {model}, median of {rounds} rounds, {max_tokens} tokens max, "
+          f"{info.n_threads} generation thread(s), flash attention on both sides")
+    for name, request in TASKS.items():
+        raw_rates, studio_rates, forced_rates = [], [], []
+        drafted = accepted = forced_drafted = forced_accepted = 0
+        texts: dict[str, str] = {}
+        gave_up = 0
+        for round_no in range(rounds):  # alternate sides, so drift on a noisy machine hits each
+            # A new prompt each round: a repeated one would be served from the prompt cache, whose
+            # one-token re-read of the last prompt token rounds differently than a full read.
+            messages = [{"role": "user", "content": f"Task {round_no + 1}. {request}"}]
+            rendered = await studio.render_prompt(messages)
+            ids = _raw_ids(raw, rendered["prompt"])
+            assert len(ids) == rendered["tokens"], "the raw side must read the studio's prompt tokens"
+            raw.reset()
+            text, rate, n = _run_tokens(raw, raw.generate(ids, **greedy), max_tokens)
+            raw_rates.append(rate)
+            texts[f"raw {len(raw_rates)}"] = text
+            generation = await studio.generate(messages, params)
+            stamps = []
+            async for kind, _ in generation:
+                if kind == "token":
+                    stamps.append(time.perf_counter())
+            stats = generation.stats
+            studio_rates.append((stats.tokens - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0)
+            texts[f"studio {len(studio_rates)}"] = generation.text
+            drafted, accepted, gave_up = drafted + stats.drafted, accepted + stats.accepted, gave_up + stats.lookup_gave_up
+            raw.reset()
+            probe, lookup.PROBE_TOKENS = lookup.PROBE_TOKENS, 10 ** 9  # never stop drafting
+            forced = lookup.LookupStats()
+            try:
+                text, rate, _ = _run_tokens(raw, lookup.stream(raw, ids, True, forced, **greedy), max_tokens)
+            finally:
+                lookup.PROBE_TOKENS = probe
+            forced_rates.append(rate)
+            texts[f"always-drafting {len(forced_rates)}"] = text
+            forced_drafted, forced_accepted = forced_drafted + forced.drafted, forced_accepted + forced.accepted
+        raw_tps, st_tps, fo_tps = (statistics.median(r) for r in (raw_rates, studio_rates, forced_rates))
+        same = all(len({texts[f"{side} {r}"] for side in ("raw", "studio", "always-drafting")}) == 1
+                   for r in range(1, rounds + 1))
+        print(f"\n[{name}] prompt {len(ids)} tokens, reply {n} tokens; identical text on all sides: {same}")
+        print(f"  raw llama-cpp-python (no lookup): {raw_tps:7.1f} tok/s")
+        print(f"  studio engine (lookup, default) : {st_tps:7.1f} tok/s  drafted {drafted}, accepted {accepted} "
+              f"({accepted / max(drafted, 1):.0%}), drafting stopped itself in {gave_up}/{rounds} replies")
+        print(f"  lookup loop, never stops        : {fo_tps:7.1f} tok/s  drafted {forced_drafted}, accepted "
+              f"{forced_accepted} ({forced_accepted / max(forced_drafted, 1):.0%})")
+        print(f"  RATIO tokens/s studio/raw = {st_tps / raw_tps:.3f}   always-drafting/raw = {fo_tps / raw_tps:.3f}"
+              f"   (goal >= 1.3)")
+        if not same:
+            for side, text in texts.items():
+                print(f"  {side}: {len(text)} chars: {text[:80]!r} … {text[-80:]!r}")
+            raise SystemExit(f"the sides' replies differ on '{name}'")
+    await studio.close()
