@@ -5,8 +5,10 @@ Verification samples every position with the request's own sampler, in order, an
 token only when it equals the token sampled there. Each sampled token is conditioned on exactly the
 tokens before it, so the output is what plain decoding gives: the same text at temperature 0 and the
 same distribution above it (the RNG and the grammar see one sample per emitted token, as without a
-draft). A batch of k+1 tokens costs more than one, so drafting stops for the rest of a reply whose
-drafts are mostly rejected (open-ended chat), and costs nothing when no n-gram repeats.
+draft). A batch of k+1 tokens costs more than one step (up to ~0.6 step per token where the model is
+compute-bound, as the starter on one CPU thread), so drafting stops for the rest of a reply whose drafts
+are mostly rejected (open-ended chat) or whose drafted steps yield fewer tokens per second than plain
+ones (timed in the reply). It costs nothing when no n-gram repeats.
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
     across threads and rounds differently). Greedy replies could flip at near ties otherwise;
     sampled ones keep the model's distribution either way."""
     flash = llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    return bool(flash and (temperature > 0 or llm.context_params.n_threads == 1))
+    # A recurrent state cannot drop rejected drafts (no partial cache removal).
+    rollback = not (getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False))
+    return bool(flash and rollback and (temperature > 0 or llm.context_params.n_threads == 1))
 
 
 def stream(llm: llama_cpp.Llama, tokens: list[int], enabled: bool, stats: LookupStats,
