@@ -91,8 +91,10 @@ def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
     across threads and rounds differently). Greedy replies could flip at near ties otherwise;
     sampled ones keep the model's distribution either way."""
     flash = llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    # A recurrent state cannot drop rejected drafts (no partial cache removal).
-    rollback = not (getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False))
+    # A recurrent state cannot drop rejected drafts (no partial cache removal); with a sliding-window
+    # cache (Gemma 3) drafted replies differed from plain ones in the benchmark, so none there either.
+    rollback = not (getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False)
+                    or llama_c.llama_model_n_swa(llm._model.model) > 0)
     return bool(flash and rollback and (temperature > 0 or llm.context_params.n_threads == 1))
 
 
