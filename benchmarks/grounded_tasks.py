@@ -131,11 +131,12 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
     from studio.core.engine import lookup
     from studio.core.engine.client import EngineClient
     from studio.core.engine.sampling import SamplingParams
+    from studio.core.settings import EngineSettings
 
     params = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0,
                             max_tokens=max_tokens, seed=0, n_ctx=ctx)
     greedy: dict[str, Any] = dict(top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
-    studio = EngineClient()
+    studio = EngineClient(EngineSettings(flash_attn=True))  # lookup drafts only with flash attention
     info = await studio.load(model, n_ctx=ctx)
     # Raw: the studio's attention and threads, so only the drafting differs.
     raw = llama_cpp.Llama(model, n_ctx=ctx, n_threads=info.n_threads, n_threads_batch=info.n_threads,

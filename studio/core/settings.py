@@ -26,8 +26,8 @@ class EngineSettings:
     n_threads: int | None = None  # None = the engine picks (physical cores minus one)
     n_batch: int = 512
     flash_attn: bool = False
-    prompt_lookup: bool = True  # draft from the prompt's n-grams (studio.core.engine.lookup); on the CPU it
-                                # turns flash attention on, which its exact verification needs
+    prompt_lookup: bool = True  # draft from the prompt's n-grams (studio.core.engine.lookup); it drafts
+                                # only with flash_attn on, which its exact verification needs
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "EngineSettings":

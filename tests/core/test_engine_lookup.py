@@ -14,7 +14,7 @@ from studio.core.settings import EngineSettings
 
 pytestmark = pytest.mark.slow
 # One generation thread: lookup is exact for greedy replies only then (see lookup.usable), on any machine.
-ON = EngineSettings(n_threads=1, prompt_lookup=True)
+ON = EngineSettings(n_threads=1, prompt_lookup=True, flash_attn=True)  # lookup drafts only with flash attention
 OFF = EngineSettings(n_threads=1, prompt_lookup=False, flash_attn=True)  # same attention, no drafts
 GREEDY = replace(PRESETS["Precise"], max_tokens=160)
 

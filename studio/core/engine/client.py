@@ -382,8 +382,9 @@ class EngineClient(ServiceClient):
         params = LoadParams(path=str(path), n_ctx=int(n_ctx or (self._wanted.n_ctx if self._wanted else 4096)),
                             n_gpu_layers=settings.n_gpu_layers, n_threads=settings.n_threads,
                             n_batch=settings.n_batch,
-                            # lookup's batched verify is exact on the CPU only with flash attention
-                            flash_attn=settings.flash_attn or (settings.prompt_lookup and settings.n_gpu_layers == 0),
+                            # lookup drafts only where its batched verify is exact: with flash attention on
+                            # (a setting; turning it on by itself changed every reply and the inspect views)
+                            flash_attn=settings.flash_attn,
                             lora=_adapter_list(lora))
         previous_state = self.state
         self._set_state(EngineState.LOADING)
