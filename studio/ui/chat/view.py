@@ -20,7 +20,6 @@ from studio.core.chat.store import ChatStoreError
 from studio.core.errors import StudioError
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.engine.remote import RemoteEngine
-from studio.core.grounding import KnowledgeGrounder
 from studio.core.settings import KnowledgeSettings
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import Workspace
@@ -540,7 +539,15 @@ class ChatView(QWidget):
 
         async def query(collections: list[str], text: str, **kw: Any) -> dict[str, Any]:
             return await library().query(collections, text, **kw)
-        self.session.ground = KnowledgeGrounder(query, settings=settings)
+        grounder: Any = None
+
+        async def ground(*args: Any) -> Any:
+            nonlocal grounder
+            if grounder is None:  # the knowledge core (numpy) loads on the first grounded reply, not at start-up
+                from studio.core.grounding import KnowledgeGrounder
+                grounder = KnowledgeGrounder(query, settings=settings)
+            return await grounder(*args)
+        self.session.ground = ground
 
     async def _show_collections_menu(self) -> None:
         names = [c.name for c in await self._library().collections()] if self._library else []
