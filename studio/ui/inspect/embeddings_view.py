@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLin
 from studio.core.inspect import embeddings as core
 from studio.ui.tasks import in_thread, spawn, threadsafe
 from studio.ui.widgets.banner import Banner
+from studio.ui.widgets.plot_theme import themed_plot
 
 _SEPARATORS = re.compile(r"[,\s，、;；]+")
 BAR_COLOUR = QColor(38, 139, 210)
@@ -314,18 +315,7 @@ class EmbeddingsView(QWidget):
 
     def _ensure_plot(self):
         if self.plot is None:
-            import pyqtgraph as pg
-
-            plot = pg.PlotWidget(self)
-            plot.setObjectName("EmbeddingsMap")
-            plot.setMenuEnabled(False)
-            plot.getPlotItem().hideButtons()
-            palette = self.palette()
-            plot.setBackground(palette.color(QPalette.ColorRole.Base))
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
-                axis.setTextPen(pg.mkPen(palette.color(QPalette.ColorRole.Text)))
+            plot = themed_plot(self, "EmbeddingsMap")
             self.plot_host.removeWidget(self.plot_placeholder)
             self.plot_placeholder.hide()
             self.plot_host.addWidget(plot, 1)

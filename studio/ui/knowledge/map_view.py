@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSiz
                                QVBoxLayout, QWidget)
 
 from studio.ui.knowledge.candidates import location_text, preview
+from studio.ui.widgets.plot_theme import themed_plot
 
 QUERY_COLOUR = QColor(203, 75, 22)
 OTHER_COLOUR = QColor(150, 150, 150)
@@ -110,17 +111,8 @@ class KnowledgeMapView(QWidget):
         if self.plot is None:
             import pyqtgraph as pg
 
-            plot = pg.PlotWidget(self)
-            plot.setObjectName("KnowledgeMapPlot")
-            plot.setMenuEnabled(False)
-            plot.getPlotItem().hideButtons()
-            palette = self.palette()
-            plot.setBackground(palette.color(QPalette.ColorRole.Base))
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
-                axis.setTextPen(pg.mkPen(palette.color(QPalette.ColorRole.Text)))
-                axis.enableAutoSIPrefix(False)  # "×0.001" on an axis of unitless projections only confuses
+            # no "×0.001" on the axes: SI prefixes on unitless projections only confuse
+            plot = themed_plot(self, "KnowledgeMapPlot", si_prefix=False)
             plot.setLabel("bottom", self.tr("first principal direction"))
             plot.setLabel("left", self.tr("second principal direction"))
             self.plot_host.removeWidget(self.placeholder)
