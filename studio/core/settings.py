@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from studio.core import limits, paths
 
@@ -169,46 +169,36 @@ def _validated(data: dict[str, Any]) -> tuple[AppSettings, list[str]]:
                 top[name] = data[name]
             else:
                 dropped.append(name)
-    engine = EngineSettings()
-    if "engine" in data:
-        raw_engine = data["engine"]
-        if isinstance(raw_engine, dict):
-            for name, valid in _ENGINE_CHECKS.items():
-                if name in raw_engine:
-                    if valid(raw_engine[name]):
-                        setattr(engine, name, _plain(raw_engine[name]))
-                    else:
-                        dropped.append(f"engine.{name}")
-        else:
-            dropped.append("engine")
-    server = ServerSettings()
-    if "server" in data:
-        raw_server = data["server"]
-        if isinstance(raw_server, dict):
-            for name, valid in _SERVER_CHECKS.items():
-                if name in raw_server:
-                    if valid(raw_server[name]):
-                        setattr(server, name, _plain(raw_server[name]))
-                    else:
-                        dropped.append(f"server.{name}")
-        else:
-            dropped.append("server")
-    knowledge = KnowledgeSettings()
-    if "knowledge" in data:
-        raw_knowledge = data["knowledge"]
-        if isinstance(raw_knowledge, dict):
-            for name, valid in _KNOWLEDGE_CHECKS.items():
-                if name in raw_knowledge:
-                    if valid(raw_knowledge[name]):
-                        value = raw_knowledge[name]
-                        setattr(knowledge, name, float(value) if name == "min_similarity" else value)
-                    else:
-                        dropped.append(f"knowledge.{name}")
-        else:
-            dropped.append("knowledge")
+    engine = _section(data, "engine", EngineSettings(), _ENGINE_CHECKS, dropped)
+    server = _section(data, "server", ServerSettings(), _SERVER_CHECKS, dropped)
+    knowledge = _section(data, "knowledge", KnowledgeSettings(), _KNOWLEDGE_CHECKS, dropped,
+                         convert=lambda name, value: float(value) if name == "min_similarity" else _plain(value))
     settings = AppSettings(engine=engine, server=server, knowledge=knowledge,
                            **{k: _plain(v) for k, v in top.items()})
     return settings, dropped
+
+
+_Section = TypeVar("_Section")
+
+
+def _section(data: dict[str, Any], key: str, section: _Section, checks: dict[str, Callable[[Any], bool]],
+             dropped: list[str], convert: Callable[[str, Any], Any] = lambda _name, value: _plain(value)
+             ) -> _Section:
+    """`section` (defaults) with each field of data[key] that passes its check; the others are named in
+    `dropped` as "key.field" ("key" when data[key] is not an object at all)."""
+    if key not in data:
+        return section
+    raw = data[key]
+    if not isinstance(raw, dict):
+        dropped.append(key)
+        return section
+    for name, valid in checks.items():
+        if name in raw:
+            if valid(raw[name]):
+                setattr(section, name, convert(name, raw[name]))
+            else:
+                dropped.append(f"{key}.{name}")
+    return section
 
 
 def _plain(value: Any) -> Any:
