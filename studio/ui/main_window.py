@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
 from studio import APP_NAME
 from studio.core.chat import store_recovery
 from studio.core.engine.client import CANCEL_TIMEOUT_S, EngineClient, EngineState, ModelInfo
-from studio.core.engine.remote import RemoteEngineError, RemoteRegistry, parse_label
+from studio.core.engine.remote import RemoteRegistry
 from studio.core.secrets import SecretStore
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
@@ -25,13 +25,14 @@ from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
 from studio.ui.knowledge import KnowledgeScreen
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
+from studio.ui.remote_engines import RemoteEnginesMixin
 from studio.ui.server_panel import install_server_panel
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.drop_overlay import DropOverlay
 from studio.ui.widgets.model_picker import ModelPicker
 
-class MainWindow(QMainWindow):
+class MainWindow(RemoteEnginesMixin, QMainWindow):
     def __init__(self, settings: AppSettings, store, engine: EngineClient, library=None, *,
                  settings_path: Path | None = None) -> None:
         super().__init__()
@@ -332,105 +333,6 @@ class MainWindow(QMainWindow):
     def _select_in_picker(self, path: str) -> None:
         remote = self.chat.session.remote
         self.model_picker.show_path(remote.label if remote is not None else path)
-
-    # -- remote engines ---------------------------------------------------------------------
-    def use_local_model(self, path: str) -> None:
-        """The picker's local model: the chat answers locally again, loading it unless it is loaded."""
-        if not self.chat.use_remote(None):
-            self._select_in_picker(self._current_path())
-            return
-        self._remember_chat_remote("")
-        if self.workspace.has_model(path):
-            self._select_in_picker(path)
-        else:
-            spawn(self.load_model(path), on_error=self._unexpected)
-
-    def use_remote_model(self, label: str) -> None:
-        """The picker's remote model (remote:<engine>/<model>): the chat answers with it."""
-        parsed = parse_label(label)
-        if parsed is None:
-            return
-        try:
-            remote = self.remotes.engine(*parsed)
-        except RemoteEngineError as exc:
-            self.show_banner(str(exc), "error")
-            return
-        if self.chat.use_remote(remote):
-            self.banner.hide()
-            self._remember_chat_remote(label)
-        self._select_in_picker(self._current_path())
-
-    def _remember_chat_remote(self, label: str) -> None:
-        if self.settings.chat_remote != label:
-            self.settings.chat_remote = label
-            self.save_settings()
-
-    def restore_chat_remote(self) -> None:
-        """The remote model the chat used when the app was last closed, if its engine is still there."""
-        parsed = parse_label(self.settings.chat_remote)
-        if parsed is not None and self.remotes.get(parsed[0]) is not None:
-            self.use_remote_model(self.settings.chat_remote)
-        else:
-            self._remember_chat_remote("")
-
-    def _show_remotes(self) -> None:
-        self.model_picker.set_remotes([(e.name, e.base_url, e.models, self._remote_errors.get(e.name, ""))
-                                       for e in self.remotes.entries()])
-        self._select_in_picker(self._current_path())
-
-    async def refresh_remotes(self) -> None:
-        """List every remote engine's models (the picker shows the last listing meanwhile)."""
-        self._show_remotes()
-
-        async def listing(name: str) -> None:
-            engine = self.remotes.engine(name)
-            try:
-                models = await engine.list_models()
-            except RemoteEngineError as exc:
-                self._remote_errors[name] = str(exc)
-                return
-            finally:
-                await engine.close()
-            self._remote_errors.pop(name, None)
-            self.remotes.set_models(name, models)
-        await asyncio.gather(*(listing(e.name) for e in self.remotes.entries()))
-        self._show_remotes()
-
-    def open_remote_dialog(self, name: str = ""):
-        from studio.ui.remote_engine_dialog import RemoteEngineDialog
-
-        dialog = RemoteEngineDialog(self.remotes, self, name=name)
-        dialog.saved.connect(lambda name, models: self._remote_saved(name, models))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        self.remote_dialog = dialog
-        return dialog
-
-    def open_remote_engines(self):
-        from studio.ui.remote_engine_dialog import RemoteEnginesDialog
-
-        dialog = RemoteEnginesDialog(self.remotes, self)
-        dialog.finished.connect(lambda _result: self._remotes_edited())
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        self.remote_dialog = dialog
-        return dialog
-
-    def _remote_saved(self, name: str, models: list) -> None:
-        self._remote_errors.pop(name, None)
-        self._show_remotes()
-
-    def _remotes_edited(self) -> None:
-        """After edits: a chat on a removed or renamed engine goes back to the local model."""
-        remote = self.chat.session.remote
-        if remote is not None:
-            entry = self.remotes.get(remote.name)
-            if entry is None or entry.base_url != remote.base_url or remote.model not in entry.models:
-                if self.chat.use_remote(None):
-                    self._remember_chat_remote("")
-            else:
-                self.chat.use_remote(self.remotes.engine(remote.name, remote.model))  # the key may have changed
-        self._show_remotes()
 
     # -- loading ----------------------------------------------------------------------------
     async def load_model(self, path: str, settings: EngineSettings | None = None) -> ModelInfo | None:
