@@ -167,11 +167,12 @@ def test_an_old_database_gains_the_tables_and_keeps_its_messages(tmp_path):
     db = sqlite3.connect(path)  # back to schema 2, as an older app left it
     db.execute("DROP TABLE conversation_collections")
     db.execute("DROP TABLE message_retrieval")
+    db.execute("ALTER TABLE conversations DROP COLUMN options")  # schema 4's
     db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()
     store = ChatStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION >= 3
     assert [m.content for m in store.messages(conversation.id)] == ["kept"]
     assert store.collections(conversation.id) == []
     store.set_collections(conversation.id, ["a", "b"])

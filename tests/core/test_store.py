@@ -55,6 +55,33 @@ def test_refuses_a_database_from_a_newer_app(tmp_path):
 
 
 # -- conversations -------------------------------------------------------------------------
+def test_conversation_options_round_trip_and_an_old_database_gains_them(tmp_path):
+    path = tmp_path / "chats.sqlite3"
+    with ChatStore(path) as store:
+        conversation = store.create_conversation(options={"thinking": False})
+        store.add_message(conversation.id, "user", "kept")
+        assert store.get_conversation(conversation.id).options == {"thinking": False}
+        changed = store.update_conversation(conversation.id, options={"thinking": True, "later": [1]})
+        assert changed.options == {"thinking": True, "later": [1]}
+        assert store.update_conversation(conversation.id, title="T").options == {"thinking": True, "later": [1]}
+    db = sqlite3.connect(path)  # back to schema 3, as the previous app version left it
+    db.execute("ALTER TABLE conversations DROP COLUMN options")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    with ChatStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        old = store.get_conversation(conversation.id)
+        assert old.options == {} and old.title == "T"
+        assert [m.content for m in store.messages(conversation.id)] == ["kept"]
+    db = sqlite3.connect(path)  # a hand-edited or damaged value opens as no options
+    db.execute("UPDATE conversations SET options = '[not json'")
+    db.commit()
+    db.close()
+    with ChatStore(path) as store:
+        assert store.get_conversation(conversation.id).options == {}
+
+
 def test_conversation_crud_and_sampling_round_trip(store, tmp_path):
     sampling = SamplingParams(temperature=0.2, top_k=7, max_tokens=99, seed=42, n_ctx=2048)
     created = store.create_conversation(title="Plan", system_prompt="Be brief.", sampling=sampling, model="/m/a.gguf")

@@ -43,6 +43,8 @@ class Conversation:
     model: str = ""  # path of the model last used in this conversation
     created_at: float = 0.0
     updated_at: float = 0.0
+    # Options that are not sampling, e.g. "thinking": False, "output_format": {...}; unknown keys are kept.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -173,8 +173,14 @@ def _schema_v2(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schema_v4(db: sqlite3.Connection) -> None:
+    """Per-conversation options that are not sampling (thinking on/off, an output format): one JSON
+    object, so a later option needs no new column."""
+    db.execute("ALTER TABLE conversations ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
+
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3, _schema_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -367,19 +373,21 @@ class ChatStore(AttachmentsMixin, Emitter):
 
     # -- conversations --------------------------------------------------------------------
     def create_conversation(self, title: str = DEFAULT_TITLE, system_prompt: str = "",
-                            sampling: SamplingParams | None = None, model: str = "") -> Conversation:
+                            sampling: SamplingParams | None = None, model: str = "",
+                            options: dict[str, Any] | None = None) -> Conversation:
         with self._guard("a new conversation", write=True):
             now = time.time()
             sampling_json = json.dumps((sampling or SamplingParams()).to_dict())
             cursor = self._db.execute(
-                "INSERT INTO conversations (title, system_prompt, sampling, model, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", (title, system_prompt, sampling_json, model, now, now))
+                "INSERT INTO conversations (title, system_prompt, sampling, model, options, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, system_prompt, sampling_json, model, json.dumps(options or {}), now, now))
             return self.get_conversation(_row_id(cursor))
 
     def get_conversation(self, conversation_id: int) -> Conversation:
         with self._guard(f"conversation {conversation_id}"):
             row = self._db.execute(
-                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
+                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at, options"
                 " FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"conversation {conversation_id} does not exist (it may have been deleted)")
@@ -388,13 +396,14 @@ class ChatStore(AttachmentsMixin, Emitter):
     def list_conversations(self) -> list[Conversation]:
         with self._guard("the conversation list"):
             rows = self._db.execute(
-                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at"
+                "SELECT id, title, system_prompt, sampling, model, created_at, updated_at, options"
                 " FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
             return [self._conversation(row) for row in rows]
 
     def update_conversation(self, conversation_id: int, *, title: str | None = None,
                             system_prompt: str | None = None, sampling: SamplingParams | None = None,
-                            model: str | None = None) -> Conversation:
+                            model: str | None = None, options: dict[str, Any] | None = None) -> Conversation:
+        """options replaces the whole options object (read, change, write back)."""
         with self._guard(f"conversation {conversation_id}", write=True):
             changes: dict[str, Any] = {}
             if title is not None:
@@ -405,6 +414,8 @@ class ChatStore(AttachmentsMixin, Emitter):
                 changes["sampling"] = json.dumps(sampling.to_dict())
             if model is not None:
                 changes["model"] = model
+            if options is not None:
+                changes["options"] = json.dumps(options)
             changes["updated_at"] = time.time()
             assignments = ", ".join(f"{column} = ?" for column in changes)
             cursor = self._db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?",
@@ -583,10 +594,12 @@ class ChatStore(AttachmentsMixin, Emitter):
     # Values are coerced: a damaged page SQLite's check cannot see may still hold a wrong type.
     @staticmethod
     def _conversation(row: tuple) -> Conversation:
-        cid, title, system_prompt, sampling, model, created_at, updated_at = row
+        cid, title, system_prompt, sampling, model, created_at, updated_at, options = row
+        loaded = _loads(options)
         return Conversation(id=int(cid), title=_text(title), system_prompt=_text(system_prompt),
                             sampling=SamplingParams.from_dict(_loads(sampling)), model=_text(model),
-                            created_at=_number(created_at), updated_at=_number(updated_at))
+                            created_at=_number(created_at), updated_at=_number(updated_at),
+                            options=loaded if isinstance(loaded, dict) else {})
 
     def _message(self, row: tuple) -> Message:
         mid, cid, role, content, status, stats, created_at = row
