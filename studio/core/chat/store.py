@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from studio.core.chat.attachments import AttachmentsMixin, schema_v3
+from studio.core.chat.arena_votes import schema_arena_votes
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
 from studio.core.chat.writers import process_identity, writer_alive
 from studio.core.engine.sampling import SamplingParams
@@ -180,7 +181,8 @@ def _schema_v4(db: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3, _schema_v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3, _schema_v4,
+                                                      schema_arena_votes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
