@@ -39,6 +39,9 @@ def drop_caches() -> bool:
         return False
 
 
+STAGES: list[dict[str, float]] = []  # the app's own breakdown of each start (STUDIO_EXIT_AFTER_SHOW prints it)
+
+
 def start_once(exe: Path, env: dict[str, str], timeout: float = 120) -> float:
     """ms from exec to the "window shown" line; the process then exits by itself."""
     started = time.perf_counter()
@@ -53,7 +56,10 @@ def start_once(exe: Path, env: dict[str, str], timeout: float = 120) -> float:
         if time.perf_counter() > deadline:
             break
     try:
-        proc.stderr.read()
+        rest = proc.stderr.read()
+        found = re.search(r"startup: stages (.*)", rest)
+        if found:
+            STAGES.append({k: float(v) for k, v in (item.split("=") for item in found.group(1).split())})
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
@@ -111,6 +117,10 @@ def main() -> None:
     print(f"ratio app/bare: {ratio:.2f}  (goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'})")
     paired = statistics.median(a / b for a, b in zip(app_ms, bare_ms))  # same round: same machine load
     print(f"(median of the per-round ratios, less sensitive to load that changes during the run: {paired:.2f})")
+    if STAGES:  # where the app's time went, median ms per stage
+        names = list(STAGES[0])
+        print("app stages (median ms): " + "  ".join(
+            f"{n} {statistics.median(s.get(n, 0.0) for s in STAGES):.0f}" for n in names))
 
 
 if __name__ == "__main__":

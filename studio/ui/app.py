@@ -2,7 +2,8 @@
 
 Start-up is kept short: nothing heavy is imported before the window shows (no torch, no llama.cpp
 in this process, no gguf/numpy); the model library is built and the model loaded afterwards, in
-the background. Set STUDIO_STARTUP_REPORT=1 to print the time to the first shown window, and
+the background. Set STUDIO_STARTUP_REPORT=1 to print the time to the first shown window (and where
+it went: Qt imported, instance claimed, app modules imported, store opened, window built), and
 STUDIO_EXIT_AFTER_SHOW=1 to quit right after it (for start-up benchmarks).
 
 One app at a time per data folder (studio.ui.single_instance): a second launch hands its file
@@ -15,6 +16,21 @@ from __future__ import annotations
 import time
 
 _T0 = time.perf_counter()
+_STAGES: list[tuple[str, float]] = []
+
+
+def _stage(name: str) -> None:
+    _STAGES.append((name, time.perf_counter()))
+
+
+def _before_t0_ms() -> float | None:
+    """How long the process ran before this module loaded (interpreter, bootloader); Linux only, ±10 ms."""
+    try:
+        with open("/proc/self/stat") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return (time.clock_gettime(time.CLOCK_BOOTTIME) - started - (time.perf_counter() - _T0)) * 1000
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 import asyncio  # noqa: E402
 import json  # noqa: E402
@@ -27,6 +43,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from studio import APP_ID, APP_NAME  # noqa: E402
 from studio.ui.resources import window_icon  # noqa: E402
+
+_stage("qt")
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -50,6 +68,7 @@ def run_app(argv: list[str] | None = None) -> int:
         handoff, instance = claim(paths.data_dir(), files)
     except OSError:  # no data folder: the chat store falls back to memory and says so; nothing to share
         handoff, instance = Handoff.FAILED, None
+    _stage("instance")
     if handoff is Handoff.DELIVERED:  # the running window has them; this launch opens nothing
         return 0
     if handoff is Handoff.NO_ANSWER:
@@ -65,6 +84,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from studio.ui.tasks import spawn
     from studio.ui.theme import apply_theme
 
+    _stage("modules")
     apply_theme(app)
     settings, settings_report = load_settings_checked()  # bad fields fall back, the file is copied first
     app._studio_translators = install_translators(app, settings.language)  # keep them alive
@@ -72,9 +92,11 @@ def run_app(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     store = open_chat_store(paths.chat_db_path)  # never raises: a damaged file is set aside, the banner says so
+    _stage("store")
     engine = EngineClient(settings.engine)
     window = MainWindow(settings, store, engine, library=None)
     window.show_settings_notice(settings_report.notice)
+    _stage("window")
     window.show()
 
     report = os.environ.get("STUDIO_STARTUP_REPORT")
@@ -83,7 +105,13 @@ def run_app(argv: list[str] | None = None) -> int:
 
     def shown() -> None:
         if report or exit_after_show:
+            _stage("shown")
             print(f"startup: window shown after {(time.perf_counter() - _T0) * 1000:.0f} ms", file=sys.stderr)
+            before = _before_t0_ms()
+            steps = [("python", before)] if before is not None else []
+            steps += [(name, (at - prev) * 1000) for (name, at), prev in
+                      zip(_STAGES, [_T0] + [at for _, at in _STAGES])]
+            print("startup: stages " + " ".join(f"{name}={ms:.0f}" for name, ms in steps), file=sys.stderr)
         if exit_after_show:
             window.close()
             return
