@@ -47,6 +47,7 @@ USES = {
     "next_token": "predicting the next token",
     "server": "answering an API request",
     "inspect": "inspecting the model (attention or the logit lens)",
+    "arena": "comparing two answers in the Arena",
 }
 
 

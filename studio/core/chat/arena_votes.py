@@ -74,7 +74,7 @@ class PairSummary:
         return self.first_wins + self.second_wins + self.ties
 
 
-def save_vote(store: "ChatStore", vote: Vote) -> Vote:
+def save_vote(store: ChatStore, vote: Vote) -> Vote:
     with store._guard("the arena vote", write=True), store._transaction() as db:
         cursor = db.execute(
             "INSERT INTO arena_votes (pair, first_label, second_label, winner, conversation_id, message_id, prompt,"
@@ -85,7 +85,7 @@ def save_vote(store: "ChatStore", vote: Vote) -> Vote:
     return vote
 
 
-def votes(store: "ChatStore", pair: str | None = None) -> list[Vote]:
+def votes(store: ChatStore, pair: str | None = None) -> list[Vote]:
     """Every vote (or one pair's), oldest first."""
     where, args = ("WHERE pair = ?", (pair,)) if pair else ("", ())
     with store._guard("the arena votes"):
@@ -103,7 +103,7 @@ def votes(store: "ChatStore", pair: str | None = None) -> list[Vote]:
     return out
 
 
-def summary(store: "ChatStore") -> list[PairSummary]:
+def summary(store: ChatStore) -> list[PairSummary]:
     """Wins of each side and ties per pair, the pair voted on most recently first."""
     with store._guard("the arena tally"):
         rows = store._db.execute(
