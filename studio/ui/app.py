@@ -65,7 +65,7 @@ def run_app(argv: list[str] | None = None) -> int:
     args = app.arguments()[1:] if created else argv[1:]
     files = [os.path.abspath(a) for a in args if a and not a.startswith("-")]
     try:
-        handoff, instance = claim(paths.data_dir(), files)
+        handoff, instance = claim(paths.data_dir(), files, listen_later=True)  # listens once the window shows
     except OSError:  # no data folder: the chat store falls back to memory and says so; nothing to share
         handoff, instance = Handoff.FAILED, None
     _stage("instance")
@@ -112,6 +112,9 @@ def run_app(argv: list[str] | None = None) -> int:
             steps += [(name, (at - prev) * 1000) for (name, at), prev in
                       zip(_STAGES, [_T0] + [at for _, at in _STAGES])]
             print("startup: stages " + " ".join(f"{name}={ms:.0f}" for name, ms in steps), file=sys.stderr)
+        if instance is not None and not instance.listen():  # from now on later launches reach this window
+            print("note: could not listen for later launches; opening a file again starts a second window",
+                  file=sys.stderr)
         if exit_after_show:
             window.close()
             return

@@ -242,6 +242,32 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
     assert ms < 3000  # the goal is ≤ 1 s on an idle machine; CI machines are often busy
 
 
+def test_what_waits_until_after_the_window_shows(tmp_path):
+    """Start-up work the first window does not need: QtNetwork (the single-instance server listens just
+    after the show), the Retrieval panel's table, numpy, the API server."""
+    code = (
+        "import sys\n"
+        "from studio.ui import main_window\n"
+        "show = main_window.MainWindow.show\n"
+        "def shown(self):\n"
+        "    show(self)\n"
+        "    print('AT_SHOW', sorted(m for m in ('PySide6.QtNetwork', 'studio.ui.knowledge.candidates', 'numpy',\n"
+        "                                      'studio.core.server.app', 'fastapi') if m in sys.modules))\n"
+        "main_window.MainWindow.show = shown\n"
+        "from studio.ui.app import run_app\n"
+        "rc = run_app(['studio'])\n"
+        "print('AFTER', 'PySide6.QtNetwork' in sys.modules)\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
+           "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "AT_SHOW []" in proc.stdout, proc.stdout
+    assert "AFTER True" in proc.stdout  # ...and the single-instance server did start listening afterwards
+
+
 def test_run_app_first_run_loads_starter_and_closes_cleanly(tmp_path, starter_model):
     """The real entry point: first run picks the starter model, and closing saves and stops the worker."""
     code = (

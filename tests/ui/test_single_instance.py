@@ -103,6 +103,30 @@ def test_nobody_listening_means_first(tmp_path):
         instance.close()
 
 
+def test_a_starting_first_instance_makes_later_launches_wait_until_it_listens(tmp_path):
+    """The app claims before its window and listens after it: in between, the lock holds later launches."""
+    data = tmp_path / "data"
+    data.mkdir()
+    handoff, first = claim(data, [], listen_later=True)
+    try:
+        assert handoff is Handoff.FIRST and first is not None and first.server is None  # no QtNetwork yet
+        assert send(server_name(data), []) is None  # not listening yet...
+        started = time.monotonic()
+        # ...so another launch waits on the lock, and one that waits too long is told the window is not answering
+        assert claim(data, ["/x/model.gguf"], lock_wait_ms=300) == (Handoff.NO_ANSWER, None)
+        assert time.monotonic() - started >= 0.25
+        assert first.listen()
+        # Listening released the lock: a launch now reaches the server at once (no event loop runs here to answer)
+        started = time.monotonic()
+        assert claim(data, [], ack_timeout_ms=200, lock_wait_ms=5000) == (Handoff.NO_ANSWER, None)
+        assert time.monotonic() - started < 2
+    finally:
+        first.close()
+    handoff, again = claim(data, [])  # closed: the next launch is first
+    assert handoff is Handoff.FIRST
+    again.close()
+
+
 # -- real processes ------------------------------------------------------------------------------
 class App:
     """The real app (`python -m studio`), offscreen, printing `OPEN [...]` for files that reach it."""

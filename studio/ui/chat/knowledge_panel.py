@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.knowledge.candidates import KnowledgeCandidatesView, location_text
+# studio.ui.knowledge.candidates (the candidates table) loads with the first Retrieval panel, not at start-up.
 
 CITE_SCHEME = "cite:"
 _MARKER = re.compile(r"[\[【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】]")
@@ -42,6 +42,8 @@ def link_citations(text: str, numbers: set[int]) -> str:
 
 
 def source_label(source: dict[str, Any]) -> str:
+    from studio.ui.knowledge.candidates import location_text
+
     return f"{Path(str(source.get('path', ''))).name} · " + location_text(
         str(source.get("unit", "line")), int(source.get("start", 0)), int(source.get("end", 0)))
 
@@ -119,6 +121,8 @@ class RetrievalPanel(QWidget):
         self.note.setObjectName("RetrievalNote")
         self.note.setWordWrap(True)
         self.note.hide()
+        from studio.ui.knowledge.candidates import KnowledgeCandidatesView
+
         self.candidates = KnowledgeCandidatesView(self)
         self.candidates.candidate_opened.connect(self.source_opened)
         self.tokens = QLabel(self)
