@@ -1,5 +1,7 @@
 """`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json).
 With --engine URL the reply comes from an OpenAI-compatible server instead of a local model.
+With --json-schema FILE (or --grammar FILE) the reply is constrained to that schema (grammar), printed
+as indented JSON and checked; a reply that does not hold exits 1 with the reason.
 With --docs COLLECTION the question is answered from that knowledge collection: the sources found are
 listed on stderr with their scores, the reply cites them as [1], [2]…, and --json adds the retrieval
 record (every candidate, the prompt as the model read it, its token count) and the citations."""
@@ -51,6 +53,12 @@ def register(subparsers: Any) -> None:
                       help="answer from this knowledge collection (see `studio docs`); repeatable")
     chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
                       help="attach a GGUF LoRA adapter, optionally scaled (default 1.0); repeatable")
+    shape = chat.add_mutually_exclusive_group()
+    shape.add_argument("--json-schema", default=None, metavar="FILE",
+                       help="constrain the reply to JSON matching this JSON schema; the reply is printed as "
+                            "indented JSON and checked against the schema (exit 1 when it does not hold)")
+    shape.add_argument("--grammar", default=None, metavar="FILE",
+                       help="constrain the reply to this GBNF grammar (local models only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +79,9 @@ async def _chat(args: argparse.Namespace) -> int:
     args.system = checked_text(args.system, "the system prompt (--system)")
     if not prompt.strip():
         raise CliError("usage", "the prompt is empty")
+    fmt = _output_format(args)
     if args.engine is not None:
-        return await _remote_chat(args, prompt)
+        return await _remote_chat(args, prompt, fmt)
     if args.api_key is not None:
         raise CliError("usage", "--api-key goes with --engine URL")
     lora = [_lora_arg(text) for text in args.lora]
@@ -93,9 +102,9 @@ async def _chat(args: argparse.Namespace) -> int:
         grounding = await _ground(args, messages, sampling, engine) if args.docs else None
         if grounding is not None:
             messages = grounding.messages
-        generation = await engine.generate(messages, sampling)
+        generation = await engine.generate(messages, sampling, grammar=fmt.grammar if fmt else None)
         async for kind, value in generation:
-            if kind == "token" and not args.json:
+            if kind == "token" and not args.json and fmt is None:
                 sys.stdout.write(value)
                 sys.stdout.flush()
             elif kind == "trimmed":
@@ -105,6 +114,7 @@ async def _chat(args: argparse.Namespace) -> int:
     finally:
         await engine.close()
     stats = generation.stats
+    checked = _check_reply(fmt, generation.text, stats)
     if args.json:
         print(json.dumps({
             "model": info.name, "model_path": model, "reply": generation.text,
@@ -114,12 +124,61 @@ async def _chat(args: argparse.Namespace) -> int:
             "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
             **({"retrieval": grounding.record, "citations": grounding.cite(generation.text) if grounding.cite else {}}
                if grounding is not None else {}),
+            **({"structured": checked} if checked is not None else {}),
         }, ensure_ascii=False))
+    elif fmt is not None:
+        _print_structured(fmt, generation.text)
     else:
         sys.stdout.write("\n")
         if grounding is not None and grounding.cite is not None:
             _print_citations(grounding.cite(generation.text))
-    return exits.OK
+    return _structured_exit(checked)
+
+
+def _output_format(args: argparse.Namespace) -> Any:
+    """The --json-schema / --grammar constraint (None: free text); bad files are usage errors."""
+    from studio.core.engine import structured
+
+    path = args.json_schema or args.grammar
+    if path is None:
+        return None
+    option = "--json-schema" if args.json_schema else "--grammar"
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError("usage", f"no such file for {option}: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError("usage", f"{option} {path} could not be read: {exc}") from None
+    try:
+        fmt = structured.build("json_schema" if args.json_schema else "gbnf", text)
+    except structured.OutputFormatError as exc:
+        raise CliError("usage", f"{option} {path}: {exc}") from None
+    note = structured.max_tokens_note(args.max_tokens)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return fmt
+
+
+def _check_reply(fmt: Any, text: str, stats: Any) -> dict[str, Any] | None:
+    from studio.core.engine import structured
+
+    if fmt is None:
+        return None
+    return structured.check_reply(fmt, text, finish_reason=stats.finish_reason, stopped=stats.stopped)
+
+
+def _print_structured(fmt: Any, text: str) -> None:
+    """The reply as indented JSON when it parses (a grammar's reply as it came otherwise)."""
+    from studio.core.engine import structured
+
+    print(structured.pretty(text) if fmt.is_json and structured.pretty(text) is not None else text)
+
+
+def _structured_exit(checked: dict[str, Any] | None) -> int:
+    if checked is None or checked["valid"]:
+        return exits.OK
+    print(f"studio: the reply is not what was asked for: {checked['reason']}", file=sys.stderr)
+    return exits.FAILED
 
 
 async def _ground(args: argparse.Namespace, messages: list[dict[str, str]], sampling: Any, engine: Any) -> Any:
@@ -176,10 +235,11 @@ def _print_citations(citations: dict[str, Any]) -> None:
               ", ".join(f"[{n}]" for n in citations["unknown"]), file=sys.stderr)
 
 
-async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
+async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -> int:
     """The reply from the server at --engine: same output and --json fields as a local reply."""
     import os
 
+    from studio.core.engine import structured
     from studio.core.engine.remote import RemoteEngine, RemoteEngineError
     from studio.core.engine.sampling import SamplingParams
 
@@ -187,6 +247,8 @@ async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
         raise CliError("usage", "--lora needs a local model: a remote engine serves its own models")
     if args.docs:
         raise CliError("usage", "--docs works with a local model for now (the prompt is counted with its own template)")
+    if args.grammar:
+        raise CliError("usage", "--grammar needs a local model: remote engines take --json-schema instead")
     key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
     try:
         engine = RemoteEngine(args.engine, key or None)
@@ -207,9 +269,10 @@ async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
         else:
             raise CliError("usage", f"{engine.base_url} serves {len(models)} models ({', '.join(models)}): "
                                     "choose one with --model")
-        generation = await engine.generate(messages, sampling)
+        response_format = structured.response_format(fmt) if fmt else None
+        generation = await engine.generate(messages, sampling, response_format=response_format)
         async for kind, value in generation:
-            if kind == "token" and not args.json:
+            if kind == "token" and not args.json and fmt is None:
                 sys.stdout.write(value)
                 sys.stdout.flush()
     except RemoteEngineError as exc:
@@ -217,15 +280,19 @@ async def _remote_chat(args: argparse.Namespace, prompt: str) -> int:
     finally:
         await engine.close()
     stats = generation.stats
+    checked = _check_reply(fmt, generation.text, stats)
     if args.json:
         print(json.dumps({
             "model": engine.model, "engine": engine.base_url, "reply": generation.text,
             "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms, "finish_reason": stats.finish_reason,
+            **({"structured": checked} if checked is not None else {}),
         }, ensure_ascii=False))
+    elif fmt is not None:
+        _print_structured(fmt, generation.text)
     else:
         sys.stdout.write("\n")
-    return exits.OK
+    return _structured_exit(checked)
 
 
 def _note_gpu_layers(model: str, n_gpu_layers: int) -> None:

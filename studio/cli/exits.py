@@ -20,7 +20,7 @@ BAD_INPUT_KINDS = frozenset({
     "not_found", "not_a_file", "empty", "not_gguf", "unsupported_version", "corrupt", "truncated",
     "not_lora", "lora_mismatch", "bad_request", "unknown_architecture", "unsupported_architecture",
     "not_a_model", "template_unsafe", "llama_load_failed", "context_overflow", "model_file", "vocab",
-    "template",
+    "template", "bad_schema", "bad_grammar",
 })
 
 

@@ -161,8 +161,9 @@ class RemoteGeneration:
     """One streamed reply from a remote engine (the local Generation's interface)."""
 
     def __init__(self, engine: "RemoteEngine", messages: list[dict[str, str]], sampling: SamplingParams,
-                 stop: list[str] | None = None) -> None:
+                 stop: list[str] | None = None, response_format: dict[str, Any] | None = None) -> None:
         self.engine = engine
+        self._response_format = response_format
         self.text = ""
         self.stats = GenerationStats()
         self._messages = messages
@@ -194,7 +195,7 @@ class RemoteGeneration:
         chunks = 0
         usage: Any = None
         try:
-            stream = await engine._create_stream(self._messages, self._sampling, self._stop)
+            stream = await engine._create_stream(self._messages, self._sampling, self._stop, self._response_format)
             try:
                 async for chunk in stream:
                     if getattr(chunk, "usage", None):
@@ -295,16 +296,17 @@ class RemoteEngine(Emitter):
         return models
 
     async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None, *,
-                       stop: list[str] | None = None) -> RemoteGeneration:
-        """A reply to `messages`; it streams (and fails, with a sentence) while iterated."""
+                       stop: list[str] | None = None, response_format: dict[str, Any] | None = None) -> RemoteGeneration:
+        """A reply to `messages`; it streams (and fails, with a sentence) while iterated. `response_format`
+        is OpenAI's ({"type": "json_object"} or {"type": "json_schema", ...}), for a structured reply."""
         if not self.model:
             raise RemoteEngineError("no_models", f"No model is chosen on {self.base_url}: pick one of its models.")
-        generation = RemoteGeneration(self, list(messages), sampling or SamplingParams(), stop)
+        generation = RemoteGeneration(self, list(messages), sampling or SamplingParams(), stop, response_format)
         generation._start()
         return generation
 
     async def _create_stream(self, messages: list[dict[str, str]], sampling: SamplingParams,
-                             stop: list[str] | None) -> Any:
+                             stop: list[str] | None, response_format: dict[str, Any] | None = None) -> Any:
         import openai
 
         params: dict[str, Any] = {"temperature": sampling.temperature, "top_p": sampling.top_p,
@@ -313,6 +315,8 @@ class RemoteEngine(Emitter):
             params["seed"] = sampling.seed
         if stop:
             params["stop"] = list(stop)
+        if response_format:
+            params["response_format"] = response_format
         client = self._openai()
         try:
             return await client.chat.completions.create(

@@ -24,6 +24,7 @@ from studio.core.engine.client import (AttentionFile, AttentionParams, EmbedPara
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
 from studio.core.engine.render import RenderOps
 from studio.core.engine.lora import check_adapter_file, normalize_adapters, translate_lora_error
+from studio.core.engine import structured
 from studio.core.workers.protocol import Cancelled, Request, Worker, WorkerError, operation
 
 import llama_cpp  # noqa: E402  (after our imports so a missing build reports cleanly below)
@@ -227,10 +228,11 @@ class Engine(RenderOps, Worker):
         stops = [*self.stop_strings, *(str(x) for x in (req.params.stop or []) if x)]
         grammar = None
         if req.params.grammar:
-            try:
-                grammar = llama_cpp.LlamaGrammar.from_string(req.params.grammar, verbose=False)
-            except Exception as exc:  # ValueError from llama.cpp's parser
-                raise WorkerError("bad_grammar", f"the grammar could not be parsed: {exc}") from exc
+            # Parsed here first: a grammar llama.cpp rejects would reach the sampler chain as null (a segfault).
+            problem = structured.grammar_problem(req.params.grammar, llm._model.vocab)
+            if problem:
+                raise WorkerError("bad_grammar", problem)
+            grammar = llama_cpp.LlamaGrammar.from_string(req.params.grammar, verbose=False)
         limit = min(max_tokens if max_tokens > 0 else n_ctx, n_ctx - len(tokens))
 
         req.check_cancelled()  # Stop pressed while the request waited or the prompt was fitted

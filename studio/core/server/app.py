@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Sen
 
 from studio.core import limits
 from studio.core.engine.client import Generation, GenerationStats, embedding_vectors
+from studio.core.engine import structured
 from studio.core.engine.sampling import SamplingParams
 from studio.core.server.adapters import ServedAdapter, served_adapters
 from studio.core.server.schemas import (ChatRequest, CompletionRequest, EmbeddingRequest, ResponseFormat,
@@ -141,16 +142,15 @@ def _grammar(fmt: ResponseFormat | None) -> str | None:
     """GBNF for a response_format, so llama.cpp can only write JSON (for the schema)."""
     if fmt is None or fmt.type == "text":
         return None
-    from llama_cpp import llama_grammar
     if fmt.type == "json_object":
-        return llama_grammar.JSON_GBNF
+        return structured.json_grammar()
     if fmt.json_schema is None or not fmt.json_schema.schema_:
         raise ApiError(400, "response_format json_schema needs a schema: "
                             '{"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}', param="response_format")
     try:
-        return str(llama_grammar.json_schema_to_gbnf(json.dumps(fmt.json_schema.schema_)))
-    except Exception as exc:  # unsupported keywords, bad $refs, ...
-        raise ApiError(400, f"the JSON schema cannot be turned into a grammar: {exc}", param="response_format") from None
+        return structured.schema_grammar(fmt.json_schema.schema_)
+    except structured.OutputFormatError as exc:
+        raise ApiError(400, str(exc), param="response_format") from None
 
 
 def _check(name: str, value: Any, param: str) -> None:
