@@ -6,8 +6,8 @@ Before the usual CLI/GUI entry (studio.cli.main) it does two bundle-only things:
   * STUDIO_BARE_WINDOW=1 shows a plain QWidget and exits once it is on screen: the baseline of
     benchmarks/bundle_start.py, through the same bootloader, unpacking and Python start-up as the app.
   * (the app only) asks the OS to read ahead, in the background, the files inside the bundle that the
-    app needs before its window shows and a bare window does not (QtNetwork for the single-instance
-    handoff, SQLite for the chat store, psutil, the image/icon plugins, the style sheet): on a cold
+    app needs before its window shows and a bare window does not (SQLite for the chat store, the
+    image/icon plugins, the style sheet; then QtNetwork for the single-instance server): on a cold
     start the disk reads them while Python and Qt start, instead of one page fault at a time later.
     (Started after Qt's libraries had loaded instead, it bought less: measured both ways.)
     STUDIO_NO_PREFETCH=1 turns it off (to measure it).
@@ -47,12 +47,13 @@ def _bare_window() -> int:
 
 # Bundle-relative globs, in the order the app first needs them (see the docstring).
 _PREFETCH = (
-    "PySide6/QtNetwork.abi3.so", "PySide6/Qt/lib/libQt6Network.so.6", "libgssapi_krb5.so.*", "libkrb5.so.*",
-    "libk5crypto.so.*", "libkrb5support.so.*", "libcom_err.so.*", "libkeyutils.so.*",
     "python3*/lib-dynload/_asyncio.*", "python3*/lib-dynload/_json.*", "python3*/lib-dynload/_contextvars.*",
     "python3*/lib-dynload/_sqlite3.*", "libsqlite3.so.*", "python3*/lib-dynload/_uuid.*", "libuuid.so.*",
-    "resources/styles/*.qss", "resources/icons/*.svg", "psutil/_psutil_*", "python3*/lib-dynload/resource.*",
+    "resources/styles/*.qss", "resources/icons/*.svg", "python3*/lib-dynload/resource.*",
     "PySide6/Qt/plugins/iconengines/*", "libQt6Svg.so.*", "PySide6/Qt/plugins/imageformats/*",
+    # Just after the window shows: the single-instance server (QtNetwork pulls in Kerberos).
+    "PySide6/QtNetwork.abi3.so", "PySide6/Qt/lib/libQt6Network.so.6", "libgssapi_krb5.so.*", "libkrb5.so.*",
+    "libk5crypto.so.*", "libkrb5support.so.*", "libcom_err.so.*", "libkeyutils.so.*",
 )
 
 
