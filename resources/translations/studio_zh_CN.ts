@@ -4273,4 +4273,161 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>有 {n} 段检索到的内容放不进上下文，已被省略：{names}</translation>
     </message>
   </context>
+  <context>
+    <name>ArenaDialog</name>
+    <message>
+      <source>Arena</source>
+      <translation>竞技场</translation>
+    </message>
+    <message>
+      <source>vs</source>
+      <translation>对</translation>
+    </message>
+    <message>
+      <source>A is better</source>
+      <translation>A 更好</translation>
+    </message>
+    <message>
+      <source>B is better</source>
+      <translation>B 更好</translation>
+    </message>
+    <message>
+      <source>Tie</source>
+      <translation>平局</translation>
+    </message>
+    <message>
+      <source>Count a tie; the conversation continues with A's answer</source>
+      <translation>记为平局；对话用 A 的回答继续</translation>
+    </message>
+    <message>
+      <source>Ask both… (Ctrl+Enter to send, Esc to stop)</source>
+      <translation>同时问两边…（Ctrl+Enter 发送，Esc 停止）</translation>
+    </message>
+    <message>
+      <source>Send to both</source>
+      <translation>发给两边</translation>
+    </message>
+    <message>
+      <source>Stop</source>
+      <translation>停止</translation>
+    </message>
+    <message>
+      <source>Votes per pair</source>
+      <translation>每组对决的投票</translation>
+    </message>
+    <message>
+      <source>Contestant 1</source>
+      <translation>选手 1</translation>
+    </message>
+    <message>
+      <source>Contestant 2</source>
+      <translation>选手 2</translation>
+    </message>
+    <message>
+      <source>Wins 1</source>
+      <translation>1 胜</translation>
+    </message>
+    <message>
+      <source>Wins 2</source>
+      <translation>2 胜</translation>
+    </message>
+    <message>
+      <source>Ties</source>
+      <translation>平局</translation>
+    </message>
+    <message>
+      <source>Rounds</source>
+      <translation>轮数</translation>
+    </message>
+    <message>
+      <source>Pick a model for each side.</source>
+      <translation>请为每一边选一个模型。</translation>
+    </message>
+    <message>
+      <source>Both at once</source>
+      <translation>两边同时回答</translation>
+    </message>
+    <message>
+      <source>One after the other (not enough memory for two models)</source>
+      <translation>依次回答（内存不够同时放两个模型）</translation>
+    </message>
+    <message>
+      <source>One after the other (the same model on one engine)</source>
+      <translation>依次回答（同一个模型在同一个引擎上）</translation>
+    </message>
+    <message>
+      <source>No conversation is open: the chosen answer starts a new one.</source>
+      <translation>没有打开的对话：选中的回答会开始一个新对话。</translation>
+    </message>
+    <message>
+      <source>Conversation: “{title}” ({count} messages) — both answer it as it stands, and the chosen answer joins it.</source>
+      <translation>对话：“{title}”（{count} 条消息）——两边都接着它现在的内容回答，选中的回答会加入这个对话。</translation>
+    </message>
+    <message>
+      <source>Tie counted; the chat continues with {side}'s answer.</source>
+      <translation>已记为平局；对话用 {side} 的回答继续。</translation>
+    </message>
+    <message>
+      <source>{side} wins; its answer joined the chat.</source>
+      <translation>{side} 胜；它的回答已加入对话。</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {reason}</source>
+      <translation>出了问题：{reason}</translation>
+    </message>
+  </context>
+  <context>
+    <name>ArenaOpener</name>
+    <message>
+      <source>Arena: compare two models…</source>
+      <translation>竞技场：比较两个模型…</translation>
+    </message>
+    <message>
+      <source>Two models answer the same conversation side by side; pick the better answer and the chat continues with it</source>
+      <translation>两个模型并排回答同一个对话；选出更好的回答，对话就用它继续</translation>
+    </message>
+    <message>
+      <source>{name} + {adapters} (as in the chat)</source>
+      <translation>{name} + {adapters}（与对话中相同）</translation>
+    </message>
+    <message>
+      <source>{name} without adapters</source>
+      <translation>{name}（不带适配器）</translation>
+    </message>
+  </context>
+  <context>
+    <name>ArenaPane</name>
+    <message>
+      <source>{side}: {name}</source>
+      <translation>{side}：{name}</translation>
+    </message>
+    <message>
+      <source>Waiting for its turn…</source>
+      <translation>等待轮到它…</translation>
+    </message>
+    <message>
+      <source>Loading the model…</source>
+      <translation>正在加载模型…</translation>
+    </message>
+    <message>
+      <source>Reading the conversation…</source>
+      <translation>正在读取对话…</translation>
+    </message>
+    <message>
+      <source>Writing…</source>
+      <translation>正在回答…</translation>
+    </message>
+    <message>
+      <source>Failed: {reason}</source>
+      <translation>失败：{reason}</translation>
+    </message>
+    <message>
+      <source>Stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <source>{speed} tok/s · TTFT {ttft} ms · {tokens} tokens</source>
+      <translation>{speed} 词元/秒 · 首词元 {ttft} 毫秒 · {tokens} 个词元</translation>
+    </message>
+  </context>
 </TS>

@@ -120,12 +120,17 @@ def _adapter_name(path: str) -> str:
 class Plan:
     mode: str                 # "parallel" | "sequential"
     reason: str               # "remote" | "fits" | "same_model" | "memory"
-    note: str                 # the sentence the screen shows
+    detail: str               # why, in one clause
     runners: dict[str, str]   # side → MAIN | OWN | REMOTE
 
     @property
     def parallel(self) -> bool:
         return self.mode == "parallel"
+
+    @property
+    def note(self) -> str:
+        """The sentence the screen shows: both at once or one after the other, and why."""
+        return f"{'Both at once' if self.parallel else 'One after the other'}: {self.detail}"
 
 
 @dataclass
@@ -150,6 +155,7 @@ class Round:
     replies: dict[str, Reply]
     finished: bool = False
     picked: str = ""            # "a", "b", "tie" once voted
+    kept: str = ""              # the side whose answer joined the conversation
     message: Message | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -236,12 +242,12 @@ class Arena(Emitter):
         runners = {s: REMOTE for s, c in self.contestants.items() if c.is_remote}
         local = {s: c for s, c in self.contestants.items() if not c.is_remote}
         if not local:
-            return Plan("parallel", "remote", "Both at once: both answer from remote servers.", runners)
+            return Plan("parallel", "remote", "both answer from remote servers.", runners)
         paths = {normalized_path(c.path) for c in local.values()}
         if len(local) == 2 and len(paths) == 1:
             runners.update({s: MAIN for s in local})
             return Plan("sequential", "same_model",
-                        f"One after the other: the same model ({Path(a.path).stem}) writes both answers on one "
+                        f"the same model ({Path(a.path).stem}) writes both answers on one "
                         "engine, its adapters swapped in between.", runners)
         loaded = normalized_path(self.workspace.model_path) if self.workspace.engine.ready else ""
         n_ctx = self.sampling.n_ctx
@@ -259,13 +265,13 @@ class Arena(Emitter):
             if len(local) == 2:
                 label = next(iter(extra.values())).label if len(extra) == 1 else "the two models"
                 return Plan("sequential", "memory",
-                            f"One after the other: not enough memory for two models ({label} needs about "
+                            f"not enough memory for two models ({label} needs about "
                             f"{format_size(need)}, {format_size(free)} is free), so the engine loads each in "
                             "turn.", runners)
         if len(local) == 1:
             remote = next(c for c in self.contestants.values() if c.is_remote)
-            return Plan("parallel", "remote", f"Both at once: {remote.label} answers from its server.", runners)
-        return Plan("parallel", "fits", f"Both at once: both models fit in memory (about {format_size(need)} more "
+            return Plan("parallel", "remote", f"{remote.label} answers from its server.", runners)
+        return Plan("parallel", "fits", f"both models fit in memory (about {format_size(need)} more "
                                         f"needed, {format_size(free)} free).", runners)
 
     # -- a round ----------------------------------------------------------------------------
@@ -483,7 +489,7 @@ class Arena(Emitter):
                  "status": r.status, "error": r.error} for k, r in by_key.items()},
             conversation.id, message.id))
         self.conversation = self.store.get_conversation(conversation.id)
-        current.picked, current.message = winner, message
+        current.picked, current.kept, current.message = winner, kept, message
         self.emit("picked", message=message, vote=vote)
         return message
 

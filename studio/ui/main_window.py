@@ -20,6 +20,7 @@ from studio.core.secrets import SecretStore
 from studio.core.settings import AppSettings, EngineSettings, save_settings
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import EngineBusy, Workspace
+from studio.ui.arena import ArenaOpener
 from studio.ui.chat.view import ChatView
 from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
@@ -108,6 +109,8 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         # The API server answers with this window's engine; its switch sits in the status bar.
         self.server_dock = install_server_panel(self, self.workspace, settings.server, self.save_settings)
         self._make_toolbar()
+        self.arena = ArenaOpener(self)  # its window and workers exist once opened
+        self.toolbar.insertAction(self.settings_toggle, self.arena.action)
         self._make_menus()
         self._make_status_bar()
         self._show_remotes()  # the last listing, until refresh_remotes() asks again
@@ -194,6 +197,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu(self.tr("&File"))
         file_menu.addAction(self.chat.new_action)
+        file_menu.addAction(self.arena.action)
         file_menu.addSeparator()
         file_menu.addAction(self.find_action)
         file_menu.addAction(self.add_file_action)
@@ -766,6 +770,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
             if self.inspect is not None:
                 await self.inspect.shutdown()
             await self.knowledge.shutdown()
+            await self.arena.shutdown()  # its own engine workers, before the app's engine
         finally:
             try:
                 await self.engine.close()
