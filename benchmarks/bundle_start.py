@@ -40,6 +40,7 @@ def drop_caches() -> bool:
 
 
 STAGES: list[dict[str, float]] = []  # the app's own breakdown of each start (STUDIO_EXIT_AFTER_SHOW prints it)
+BARE_STAGES: list[dict[str, float]] = []
 
 
 def start_once(exe: Path, env: dict[str, str], timeout: float = 120) -> float:
@@ -59,7 +60,8 @@ def start_once(exe: Path, env: dict[str, str], timeout: float = 120) -> float:
         rest = proc.stderr.read()
         found = re.search(r"startup: stages (.*)", rest)
         if found:
-            STAGES.append({k: float(v) for k, v in (item.split("=") for item in found.group(1).split())})
+            stages = {k: float(v) for k, v in (item.split("=") for item in found.group(1).split())}
+            (BARE_STAGES if env.get("STUDIO_BARE_WINDOW") == "1" else STAGES).append(stages)
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
@@ -94,6 +96,7 @@ def main() -> None:
     bare_ms: list[float] = []
     try:
         start_once(exe, {**base_env, "STUDIO_BARE_WINDOW": "1"})  # not counted: the first touch of the files
+        BARE_STAGES.clear()
         for round_ in range(args.starts):
             for side in (("app", "bare") if round_ % 2 == 0 else ("bare", "app")):
                 if cold:
@@ -117,10 +120,10 @@ def main() -> None:
     print(f"ratio app/bare: {ratio:.2f}  (goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'})")
     paired = statistics.median(a / b for a, b in zip(app_ms, bare_ms))  # same round: same machine load
     print(f"(median of the per-round ratios, less sensitive to load that changes during the run: {paired:.2f})")
-    if STAGES:  # where the app's time went, median ms per stage
-        names = list(STAGES[0])
-        print("app stages (median ms): " + "  ".join(
-            f"{n} {statistics.median(s.get(n, 0.0) for s in STAGES):.0f}" for n in names))
+    for label, runs in (("app", STAGES), ("bare", BARE_STAGES)):  # where the time went, median ms per stage
+        if runs:
+            print(f"{label} stages (median ms): " + "  ".join(
+                f"{n} {statistics.median(s.get(n, 0.0) for s in runs):.0f}" for n in runs[0]))
 
 
 if __name__ == "__main__":
