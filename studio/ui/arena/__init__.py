@@ -3,12 +3,13 @@ window (studio/ui/arena/dialog.py); the core lives in studio.core.arena."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 
-from studio.ui.arena.dialog import ArenaDialog, ArenaPane, contestant_choices
+if TYPE_CHECKING:  # the dialog and the arena core (gguf, numpy) load when the Arena is first opened
+    from studio.ui.arena.dialog import ArenaDialog
 
 
 class ArenaOpener(QObject):
@@ -26,6 +27,8 @@ class ArenaOpener(QObject):
         self.action.triggered.connect(self.open)
 
     def open(self) -> ArenaDialog:
+        from studio.ui.arena.dialog import ArenaDialog
+
         window = self.window
         if self.dialog is None:
             self.dialog = ArenaDialog(window.store, window.workspace, choices=self.choices,
@@ -39,6 +42,8 @@ class ArenaOpener(QObject):
 
     def choices(self) -> list[tuple[str, dict]]:
         window = self.window
+        from studio.ui.arena.dialog import contestant_choices
+
         return contestant_choices(
             window._entries, window.workspace.model_path, window.workspace.adapters if window.workspace.model_path
             else [], window.remotes.entries(),
@@ -63,6 +68,14 @@ class ArenaOpener(QObject):
         if self.dialog is not None:
             await self.dialog.shutdown()
             self.dialog.close()
+
+
+def __getattr__(name: str) -> Any:  # the dialog's names, imported on first use
+    if name in ("ArenaDialog", "ArenaPane", "contestant_choices"):
+        from studio.ui.arena import dialog
+
+        return getattr(dialog, name)
+    raise AttributeError(name)
 
 
 __all__ = ["ArenaDialog", "ArenaOpener", "ArenaPane", "contestant_choices"]
