@@ -56,7 +56,8 @@ def test_compare_two_models_vote_and_continue_the_chat(qtbot, run, window, gemma
     gemma_first = row[0].startswith("gemma")
     assert row[2:] == (["1", "0", "0", "1"] if gemma_first else ["0", "1", "0", "1"])
     assert "(4 messages)" in dialog.conversation_label.text()
-    assert dialog.arena.workers == 1  # Gemma's worker, until the window closes
+    arena = dialog.arena
+    assert arena.workers == 1  # Gemma's worker, until the Arena window closes
 
     # The same window in Simplified Chinese.
     from studio.ui.arena import ArenaDialog
@@ -79,3 +80,5 @@ def test_compare_two_models_vote_and_continue_the_chat(qtbot, run, window, gemma
     finally:
         for translator in translators:
             app.removeTranslator(translator)
+    dialog.close()
+    run.until(lambda: dialog.arena is None and arena.workers == 0, 20)

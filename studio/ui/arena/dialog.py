@@ -382,6 +382,11 @@ class ArenaDialog(QDialog):
             return
         super().keyPressEvent(event)
 
+    def closeEvent(self, event: Any) -> None:
+        # Closing ends the round and the arena's own engine workers; opening again starts afresh.
+        spawn(self.shutdown(), on_error=self._unexpected)
+        super().closeEvent(event)
+
     def _unexpected(self, exc: BaseException) -> None:
         self.result_label.setText(self.tr("Something went wrong: {reason}").format(reason=exc))
 
