@@ -237,4 +237,12 @@ def test_votes_of_a_pair_count_together_whatever_the_side(tmp_path):
     assert list(tallies) == ["x|z", "x|y"]  # the pair voted on last comes first
     assert (tallies["x|y"].first_wins, tallies["x|y"].second_wins, tallies["x|y"].ties) == (2, 0, 1)
     assert (tallies["x|z"].first_label, tallies["x|z"].second_wins, tallies["x|z"].n) == ("X", 1, 1)
+    # Deleting the conversation a vote was cast in keeps the vote (and the tally).
+    conversation = store.create_conversation()
+    message = store.add_message(conversation.id, "assistant", "kept")
+    arena_votes.save_vote(store, arena_votes.Vote("x|z", "X", "Z", "x", "q", {}, conversation.id, message.id))
+    store.delete_conversation(conversation.id)
+    last = arena_votes.votes(store, "x|z")[-1]
+    assert (last.conversation_id, last.message_id, last.winner) == (None, None, "x")
+    assert {t.pair: t.n for t in arena_votes.summary(store)} == {"x|z": 2, "x|y": 3}
     store.close()

@@ -35,6 +35,9 @@ def schema_arena_votes(db: sqlite3.Connection) -> None:
         answers TEXT NOT NULL,              -- JSON {key: {"label", "text", "stats", "side"}}
         created_at REAL NOT NULL)""")
     db.execute("CREATE INDEX IF NOT EXISTS arena_votes_pair ON arena_votes (pair)")
+    # Deleting a conversation or its messages looks up their votes (ON DELETE SET NULL): indexed, not scanned.
+    db.execute("CREATE INDEX IF NOT EXISTS arena_votes_conversation ON arena_votes (conversation_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS arena_votes_message ON arena_votes (message_id)")
 
 
 def pair_key(key_a: str, key_b: str) -> tuple[str, str, str]:
