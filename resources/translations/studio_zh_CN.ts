@@ -376,6 +376,10 @@
       <source>Assistant</source>
       <translation>助手</translation>
     </message>
+    <message>
+      <source>Export as JSON with all branches…</source>
+      <translation>导出为 JSON（含所有分支）…</translation>
+    </message>
   </context>
   <context>
     <name>HubDownloadDialog</name>
@@ -4428,6 +4432,21 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>{speed} tok/s · TTFT {ttft} ms · {tokens} tokens</source>
       <translation>{speed} 词元/秒 · 首词元 {ttft} 毫秒 · {tokens} 个词元</translation>
+    </message>
+  </context>
+  <context>
+    <name>BranchSwitch</name>
+    <message>
+      <source>Previous alternative (Left arrow)</source>
+      <translation>上一个版本（左方向键）</translation>
+    </message>
+    <message>
+      <source>Next alternative (Right arrow)</source>
+      <translation>下一个版本（右方向键）</translation>
+    </message>
+    <message>
+      <source>Alternative {index} of {count}</source>
+      <translation>第 {index} 个版本，共 {count} 个</translation>
     </message>
   </context>
 </TS>

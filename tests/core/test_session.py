@@ -49,7 +49,7 @@ def test_stop_keeps_partial_reply_marked_stopped(harness):
     assert saved.status == MessageStatus.STOPPED and saved.content == reply.content
 
 
-def test_regenerate_replaces_the_last_reply(harness):
+def test_regenerate_shows_a_new_reply_and_keeps_the_old_one(harness):
     session, store, _engine, loop = harness
     first = loop.run_until_complete(session.send("Name a colour."))
     session.update_settings(sampling=SamplingParams(temperature=1.0, seed=99, max_tokens=40, n_ctx=2048))
@@ -57,9 +57,10 @@ def test_regenerate_replaces_the_last_reply(harness):
     saved = store.messages(session.conversation.id)
     assert [m.id for m in saved] == [saved[0].id, second.id]
     assert first.id != second.id and saved[-1].role == "assistant"
+    assert [m.id for m in store.siblings(second.id)] == [first.id, second.id]  # ‹ 2/2 ›: nothing overwritten
 
 
-def test_edit_and_resend_replaces_later_turns(harness):
+def test_edit_and_resend_shows_the_new_version_and_keeps_the_old_turns(harness):
     session, store, _engine, loop = harness
     loop.run_until_complete(session.send("What is the capital of Germany?"))
     loop.run_until_complete(session.send("And its population?"))
@@ -69,6 +70,9 @@ def test_edit_and_resend_replaces_later_turns(harness):
     assert [m.role for m in saved] == ["user", "assistant"]
     assert saved[0].content == "What is the capital of France?"
     assert "Paris" in reply.content
+    kept = [m.content for m in store.all_messages(session.conversation.id)]
+    assert kept[:4] == ["What is the capital of Germany?", kept[1], "And its population?", kept[3]]
+    assert len(kept) == 6  # the old question, its answer and the follow-up stay as another branch
 
 
 def test_worker_killed_mid_stream_keeps_partial_and_next_send_works(harness):

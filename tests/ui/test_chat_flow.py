@@ -106,7 +106,7 @@ def test_stop_keeps_partial_reply(qtbot, run, window):
     assert win.chat.send_button.isEnabled()
 
 
-def test_regenerate_replaces_last_reply(qtbot, run, window):
+def test_regenerate_shows_a_new_reply_and_keeps_the_old(qtbot, run, window):
     win = window
     type_and_send(qtbot, win, "Name a colour.")
     first = wait_reply_done(run, win)
@@ -119,9 +119,10 @@ def test_regenerate_replaces_last_reply(qtbot, run, window):
     roles = [w.role for w in win.chat.messages.widgets.values()]
     assert roles == ["user", "assistant"]
     assert [m.id for m in win.store.messages(win.chat.session.conversation.id)][-1] == second.message_id
+    assert [m.id for m in win.store.siblings(second.message_id)] == [first_id, second.message_id]
 
 
-def test_edit_and_resend_replaces_later_turns(qtbot, run, window):
+def test_edit_and_resend_shows_the_new_version_and_keeps_the_old(qtbot, run, window):
     win = window
     type_and_send(qtbot, win, "Hi there")
     wait_reply_done(run, win)
@@ -141,6 +142,8 @@ def test_edit_and_resend_replaces_later_turns(qtbot, run, window):
     assert texts[0] == ("user", "What is 2 + 2?")
     stored = win.store.messages(win.chat.session.conversation.id)
     assert [m.content for m in stored if m.role == "user"] == ["What is 2 + 2?"]
+    everything = win.store.all_messages(win.chat.session.conversation.id)
+    assert [m.content for m in everything if m.role == "user"] == ["Hi there", "Tell me a fact.", "What is 2 + 2?"]
 
 
 def test_worker_killed_mid_stream_then_next_send_works(qtbot, run, window, screenshot_dir):

@@ -32,6 +32,8 @@ class Message:
     created_at: float = 0.0
     # tokens, tokens_per_s, ttft_ms, prompt_tokens, n_ctx, finish_reason, error, model
     stats: dict[str, Any] = field(default_factory=dict)
+    # The message this one follows (None: a first message); messages sharing a parent are alternatives.
+    parent_id: int | None = None
 
 
 @dataclass

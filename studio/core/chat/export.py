@@ -1,5 +1,10 @@
 """Export a conversation as Markdown (to read or share) or JSON (to keep or re-import).
 
+Both hold the branch shown. A JSON export can also hold the other alternatives (edits, regenerated
+replies): then every message carries its "id" and "parent_id", and "alternatives" lists the messages
+off the shown branch in the same form, so the whole tree can be rebuilt; readers that know only
+"messages" still get the conversation as shown.
+
 Files are written atomically: a temporary file in the same folder, flushed and fsynced, then
 renamed over the target, so a crash never leaves a half-written export behind.
 """
@@ -58,8 +63,9 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def to_json(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
-    return {
+def to_json(conversation: Conversation, messages: list[Message],
+            alternatives: list[Message] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "exported_at": time.time(),
@@ -75,6 +81,11 @@ def to_json(conversation: Conversation, messages: list[Message]) -> dict[str, An
             for m in messages
         ],
     }
+    if alternatives is not None:
+        data["alternatives"] = to_json(conversation, alternatives)["messages"]
+        for entry, m in zip([*data["messages"], *data["alternatives"]], [*messages, *alternatives]):
+            entry.update(id=m.id, parent_id=m.parent_id)
+    return data
 
 
 def from_json(data: dict[str, Any]) -> tuple[Conversation, list[Message]]:
@@ -97,14 +108,16 @@ def from_json(data: dict[str, Any]) -> tuple[Conversation, list[Message]]:
     return conversation, messages
 
 
-def write_export(path: Path | str, conversation: Conversation, messages: list[Message]) -> Path:
-    """Write Markdown or JSON by the suffix of `path`, atomically; returns the path written."""
+def write_export(path: Path | str, conversation: Conversation, messages: list[Message],
+                 alternatives: list[Message] | None = None) -> Path:
+    """Write Markdown or JSON by the suffix of `path`, atomically; returns the path written.
+    `alternatives` (the messages off the shown branch) go into JSON only."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
         text = to_markdown(conversation, messages)
     elif suffix in JSON_SUFFIXES:
-        text = json.dumps(to_json(conversation, messages), ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(to_json(conversation, messages, alternatives), ensure_ascii=False, indent=2) + "\n"
     else:
         raise ValueError(
             f"cannot export to {path.name!r}: choose a file name ending in .md, .markdown or .json")

@@ -2,9 +2,13 @@
 
 State machine: idle → (waiting) → loading → prompt → generating → (stopping) → idle, or → error.
 Every streamed token is written to the store at once, so killing the app loses nothing.
+Nothing is overwritten either: a regenerated reply or an edited message is a new alternative beside
+the old one (a branch, see chat/branches.py); `messages` is the branch shown.
 Events (Emitter): state(state), reset(conversation, messages), message_added(message),
-message_updated(message, delta), messages_removed(ids), trimmed(ids, note), context(used, n_ctx),
-error(kind, message, log_tail), collections(names), retrieval(message, record) (the reply's retrieval
+message_updated(message, delta), messages_removed(ids) (no longer shown; kept as another branch),
+trimmed(ids, note), context(used, n_ctx), error(kind, message, log_tail), branches(positions)
+({message id: (n, count)}: that shown message is alternative n of count), branch_switched(index,
+messages) (the shown messages from `index` on changed), collections(names), retrieval(message, record) (the reply's retrieval
 record, when knowledge is attached and `ground` is set), notice(message) (e.g. Stop had to restart an engine that did not answer;
 also kept in `last_notice` until the next reply).
 A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
@@ -26,11 +30,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.engine.sampling import SamplingParams
-from studio.core.chat.store import ChatStore
+from studio.core.chat.store import ChatStore, ChatStoreError
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.engine.remote import PREFIX as REMOTE_PREFIX, RemoteEngine, RemoteGeneration
-from studio.core.engine import structured
 from studio.core.events import Emitter
 from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
@@ -77,6 +80,7 @@ class ChatSession(Emitter):
         self.workspace = workspace or Workspace(engine)
         self.conversation: Conversation | None = None
         self.messages: list[Message] = []
+        self.branches: dict[int, tuple[int, int]] = {}  # shown message id -> (alternative n, of count)
         self.state = SessionState.IDLE
         self.last_error: tuple[str, str] | None = None
         self.last_notice: str | None = None
@@ -97,6 +101,7 @@ class ChatSession(Emitter):
         messages = self.store.messages(conversation_id)
         self.conversation, self.messages = conversation, messages
         self.emit("reset", conversation=conversation, messages=list(messages))
+        self._refresh_branches()
         return conversation
 
     def new_conversation(self, *, system_prompt: str | None = None, sampling: SamplingParams | None = None) -> Conversation:
@@ -110,6 +115,7 @@ class ChatSession(Emitter):
             sampling=sampling or (base.sampling if base else SamplingParams()))
         self.messages = []
         self.emit("reset", conversation=self.conversation, messages=[])
+        self._refresh_branches()
         return self.conversation
 
     def use_remote(self, remote: RemoteEngine | None) -> None:
@@ -123,23 +129,6 @@ class ChatSession(Emitter):
         conversation = self._require_conversation()
         self.conversation = self.store.update_conversation(
             conversation.id, system_prompt=system_prompt, sampling=sampling, title=title)
-
-    @property
-    def output_format(self) -> structured.OutputFormat | None:
-        """The open conversation's output format (None: free text); a stored one that no longer
-        builds raises OutputFormatError."""
-        return structured.from_options(self.conversation.options) if self.conversation else None
-
-    def set_output_format(self, fmt: structured.OutputFormat | None) -> None:
-        """Constrain this conversation's replies to `fmt` (built and checked by structured.build);
-        None: free text. Kept in the conversation's options (other keys untouched)."""
-        self._require_idle()
-        conversation = self.conversation or self.new_conversation()
-        current = self.store.get_conversation(conversation.id).options
-        options = {k: v for k, v in current.items() if k != structured.OPTION_KEY}
-        if fmt is not None:
-            options[structured.OPTION_KEY] = fmt.to_option()
-        self.conversation = self.store.update_conversation(conversation.id, options=options)
 
     @property
     def collections(self) -> list[str]:
@@ -164,6 +153,44 @@ class ChatSession(Emitter):
             self.conversation = None
             self.messages = []
             self.emit("reset", conversation=None, messages=[])
+            self._refresh_branches()
+
+    # -- branches ---------------------------------------------------------------------------
+    def switch_branch(self, message_id: int) -> bool:
+        """Show the branch through `message_id` (an alternative, or a search hit off the shown branch);
+        below it, the alternatives shown there last. Emits branch_switched; False if it was shown."""
+        self._require_idle()
+        conversation = self._require_conversation()
+        if self.store.get_message(message_id).conversation_id != conversation.id:
+            raise ValueError("that message belongs to another conversation")
+        if not self.store.switch_branch(message_id):
+            return False
+        messages = self.store.messages(conversation.id)
+        index = 0
+        while index < min(len(messages), len(self.messages)) and messages[index].id == self.messages[index].id:
+            index += 1
+        self.messages = messages
+        self._refresh_branches()  # first: the rebuilt messages show their places at once
+        self.emit("branch_switched", index=index, messages=list(messages))
+        return True
+
+    def switch_sibling(self, message_id: int, step: int) -> bool:
+        """Show the alternative `step` places after (negative: before) this message; False at either end."""
+        self._require_idle()
+        ids = [m.id for m in self.store.siblings(message_id)]
+        target = ids.index(message_id) + step if message_id in ids else -1
+        return 0 <= target < len(ids) and self.switch_branch(ids[target])
+
+    def _leaf(self) -> int | None:
+        """Where the next message goes: after the last one shown."""
+        return self.messages[-1].id if self.messages else None
+
+    def _refresh_branches(self) -> None:
+        try:
+            self.branches = self.store.branch_positions(self.conversation.id) if self.conversation else {}
+        except ChatStoreError:  # positions are only shown: a store that cannot say leaves them out
+            self.branches = {}
+        self.emit("branches", positions=dict(self.branches))
 
     # -- actions ----------------------------------------------------------------------------
     async def send(self, text: str) -> Message:
@@ -174,7 +201,7 @@ class ChatSession(Emitter):
         self._require_idle()
         self._check_engine_free()
         conversation = self.conversation or self.new_conversation()
-        self._append(self.store.add_message(conversation.id, "user", text))
+        self._append(self.store.add_message(conversation.id, "user", text, parent_id=self._leaf()))
         return await self._reply()
 
     def _check_engine_free(self) -> None:
@@ -183,18 +210,19 @@ class ChatSession(Emitter):
             self.workspace.check_free(wait=WAITS_BEHIND)
 
     async def regenerate(self) -> Message:
-        """Replace the last reply with a fresh one."""
+        """A fresh reply beside the last one, which is kept as an alternative."""
         self._require_idle()
         self._check_engine_free()
         if not self.messages:
             raise ValueError("nothing to regenerate yet")
         last = self.messages[-1]
         if last.role == "assistant":
-            self._remove_from(last.id)
+            self._hide_from(last.id)
         return await self._reply()
 
     async def edit_and_resend(self, message_id: int, text: str) -> Message:
-        """Replace a user message (and everything after it) and answer it again."""
+        """A new version of a user message, answered again; the old one and everything after it stay
+        as another branch."""
         self._require_idle()
         self._check_engine_free()
         target = next((m for m in self.messages if m.id == message_id), None)
@@ -203,8 +231,9 @@ class ChatSession(Emitter):
         check_text(text, "the message")
         if not text.strip():
             raise ValueError("the message is empty")
-        self._remove_from(message_id)
-        self._append(self.store.add_message(self._require_conversation().id, "user", text.strip()))
+        self._hide_from(message_id)
+        self._append(self.store.add_message(self._require_conversation().id, "user", text.strip(),
+                                            parent_id=target.parent_id))
         return await self._reply()
 
     async def stop(self) -> None:
@@ -244,7 +273,7 @@ class ChatSession(Emitter):
                 return await self._write_reply()
         except WaitCancelled:  # stopped before its turn: an empty reply, kept as stopped
             reply = self.store.add_message(self._require_conversation().id, "assistant", "",
-                                           status=MessageStatus.STOPPED)
+                                           status=MessageStatus.STOPPED, parent_id=self._leaf())
             self._append(reply)
             self._reply_task = self._reply_ended = None
             self._set_state(SessionState.IDLE)
@@ -283,7 +312,8 @@ class ChatSession(Emitter):
     async def _write_reply(self) -> Message:
         conversation = self._require_conversation()
         history, sources = self._prompt_messages(conversation)
-        reply = self.store.add_message(conversation.id, "assistant", "", status=MessageStatus.STREAMING)
+        reply = self.store.add_message(conversation.id, "assistant", "", status=MessageStatus.STREAMING,
+                                       parent_id=self._leaf())
         self._append(reply)
         self._stop_requested = False
         self.last_error = None
@@ -300,8 +330,7 @@ class ChatSession(Emitter):
             grounding = await self._ground(conversation, history, engine, reply)
             if grounding is not None:
                 history = grounding.messages
-            fmt = self._reply_format()
-            self._generation = await self._generate(engine, history, conversation, fmt)
+            self._generation = await engine.generate(history, conversation.sampling)
             self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
             if self._stop_requested:
                 await self._generation.cancel()
@@ -320,10 +349,6 @@ class ChatSession(Emitter):
             reply.stats = {**stats.to_dict(), **self._engine_stats(engine),
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
-            if fmt is not None:  # parsed and validated here: the note on the message says whether it held
-                reply.stats["structured"] = structured.check_reply(
-                    fmt, reply.content, finish_reason=stats.finish_reason,
-                    stopped=reply.status == MessageStatus.STOPPED)
             self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
             if grounding is not None and grounding.cite is not None:
                 self._keep_retrieval(reply, {**grounding.record, "citations": grounding.cite(reply.content)})
@@ -351,25 +376,6 @@ class ChatSession(Emitter):
             self._reply_ended.set()
             self._reply_task = self._reply_ended = None
         return reply
-
-    def _reply_format(self) -> structured.OutputFormat | None:
-        try:
-            return self.output_format
-        except structured.OutputFormatError as exc:  # a stored format that no longer builds
-            raise WorkerError(exc.kind, f"The conversation's output format cannot be used: {exc}") from None
-
-    @staticmethod
-    async def _generate(engine: EngineClient | RemoteEngine, history: list[dict[str, str]],
-                        conversation: Conversation, fmt: structured.OutputFormat | None) -> Generation | RemoteGeneration:
-        if isinstance(engine, RemoteEngine):
-            if fmt is None:
-                return await engine.generate(history, conversation.sampling)
-            try:
-                response_format = structured.response_format(fmt)
-            except structured.OutputFormatError as exc:
-                raise WorkerError(exc.kind, str(exc)) from None
-            return await engine.generate(history, conversation.sampling, response_format=response_format)
-        return await engine.generate(history, conversation.sampling, grammar=fmt.grammar if fmt else None)
 
     async def _ground(self, conversation: Conversation, history: list[dict[str, str]],
                       engine: EngineClient | RemoteEngine, reply: Message) -> Grounding | None:
@@ -462,13 +468,18 @@ class ChatSession(Emitter):
     def _append(self, message: Message) -> None:
         self.messages.append(message)
         self.emit("message_added", message=message)
+        try:
+            self.branches[message.id] = self.store.branch_position(message.id)
+        except (ChatStoreError, LookupError):  # only shown: never let it stop a reply
+            return
+        self.emit("branches", positions=dict(self.branches))
 
-    def _remove_from(self, message_id: int) -> None:
+    def _hide_from(self, message_id: int) -> None:
+        """Stop showing this message and those after it; the store keeps them as another branch."""
         index = next(i for i, m in enumerate(self.messages) if m.id == message_id)
-        removed = [m.id for m in self.messages[index:]]
-        self.store.delete_messages_from(message_id)
+        hidden = [m.id for m in self.messages[index:]]
         del self.messages[index:]
-        self.emit("messages_removed", ids=removed)
+        self.emit("messages_removed", ids=hidden)
 
     def _set_state(self, state: SessionState) -> None:
         if state != self.state:

@@ -16,6 +16,9 @@ indexed. Conversation titles live in `title_fts`. The trigram tokenizer matches 
 least three characters, which also covers Chinese and Japanese without word segmentation; shorter
 terms are matched with LIKE over the same indexed text.
 
+Branches: messages form a tree (parent_id); an edit or a regenerate adds an alternative and keeps the
+old one. `messages()` returns the branch shown; the rest lives in branches.py.
+
 Damage: opening runs SQLite's quick check on a read-only connection first, so a damaged or
 non-database file is never written into (`StoreDamaged`); `open_chat_store` in store_recovery.py moves
 such a file aside and offers recovery. Damage found later, while reading, switches the store to
@@ -44,6 +47,7 @@ from urllib.parse import quote
 
 from studio.core.chat.attachments import AttachmentsMixin, schema_v3
 from studio.core.chat.arena_votes import schema_arena_votes
+from studio.core.chat.branches import ACTIVE_LEAF, BranchesMixin, Parent, schema_branches
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
 from studio.core.chat.writers import process_identity, writer_alive
 from studio.core.engine.sampling import SamplingParams
@@ -182,7 +186,7 @@ def _schema_v4(db: sqlite3.Connection) -> None:
 
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3, _schema_v4,
-                                                      schema_arena_votes]
+                                                      schema_arena_votes, schema_branches]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -191,7 +195,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _OPEN_TOKENS: set[str] = set()
 
 
-class ChatStore(AttachmentsMixin, Emitter):
+class ChatStore(AttachmentsMixin, BranchesMixin, Emitter):
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         super().__init__()
         self.memory = str(path) == MEMORY
@@ -434,7 +438,9 @@ class ChatStore(AttachmentsMixin, Emitter):
     # -- messages -------------------------------------------------------------------------
     def add_message(self, conversation_id: int, role: str, content: str,
                     status: MessageStatus | str = MessageStatus.COMPLETE,
-                    stats: dict[str, Any] | None = None) -> Message:
+                    stats: dict[str, Any] | None = None, *, parent_id: Parent = ACTIVE_LEAF) -> Message:
+        """Add a message under `parent_id` (None: a first message), by default at the end of the
+        branch shown; it becomes the alternative shown."""
         with self._guard(f"a message in conversation {conversation_id}", write=True):
             if role not in ROLES:
                 raise ValueError(f"unknown message role {role!r}; expected one of {', '.join(ROLES)}")
@@ -451,16 +457,18 @@ class ChatStore(AttachmentsMixin, Emitter):
                     if title:
                         db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
                 writer = self._token if status == MessageStatus.STREAMING else ""
+                parent, chosen = self._place(db, conversation_id, parent_id)
                 cursor = db.execute(
-                    "INSERT INTO messages (conversation_id, role, content, status, stats, created_at, writer)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (conversation_id, role, content, status.value, json.dumps(stats or {}), now, writer))
+                    "INSERT INTO messages (conversation_id, role, content, status, stats, created_at, writer,"
+                    " parent_id, chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conversation_id, role, content, status.value, json.dumps(stats or {}), now, writer,
+                     parent, chosen))
                 db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
             message_id = _row_id(cursor)
             if status == MessageStatus.STREAMING:
                 self._streamed[message_id] = content
             return Message(id=message_id, conversation_id=conversation_id, role=role, content=content,
-                           status=status, created_at=now, stats=dict(stats or {}))
+                           status=status, created_at=now, stats=dict(stats or {}), parent_id=parent)
 
     def update_message(self, message_id: int, *, content: str | None = None,
                        status: MessageStatus | str | None = None,
@@ -514,30 +522,29 @@ class ChatStore(AttachmentsMixin, Emitter):
 
     def get_message(self, message_id: int) -> Message:
         with self._guard(f"message {message_id}"):
-            row = self._db.execute(
-                "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages WHERE id = ?",
-                (message_id,)).fetchone()
+            row = self._db.execute(f"SELECT {self._COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"message {message_id} does not exist (it may have been deleted)")
             return self._message(row)
 
     def messages(self, conversation_id: int) -> list[Message]:
+        """The branch shown: from the first message, each time the alternative chosen last (branches.py)."""
         with self._guard(f"conversation {conversation_id}"):
-            rows = self._db.execute(
-                "SELECT id, conversation_id, role, content, status, stats, created_at FROM messages"
-                " WHERE conversation_id = ? ORDER BY id", (conversation_id,)).fetchall()
-            return [self._message(row) for row in rows]
+            return self._active_messages(conversation_id)
 
     def delete_messages_from(self, message_id: int) -> int:
-        """Delete this message and every later one in its conversation; returns how many (0 if unknown)."""
+        """Delete this message and everything below it, in every branch; returns how many (0 if unknown)."""
         with self._guard(f"deleting message {message_id}", write=True):
             with self._transaction() as db:
                 row = db.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
                 if row is None:
                     return 0
-                cursor = db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (row[0], message_id))
+                below = ("WITH RECURSIVE below(id) AS (SELECT ? UNION SELECT m.id FROM messages m JOIN below"
+                         " ON m.conversation_id = ? AND m.parent_id = below.id) ")
+                count = int(db.execute(below + "SELECT count(*) FROM below", (message_id, row[0])).fetchone()[0])
+                db.execute(below + "DELETE FROM messages WHERE id IN below", (message_id, row[0]))
                 db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), row[0]))
-            return cursor.rowcount
+            return count
 
     # -- search ---------------------------------------------------------------------------
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
@@ -587,10 +594,14 @@ class ChatStore(AttachmentsMixin, Emitter):
                                 (*like_args, limit)).fetchall()
 
     # -- export ---------------------------------------------------------------------------
-    def export(self, conversation_id: int, path: Path | str) -> Path:
-        """Write the conversation to `path` (.md/.markdown or .json, chosen by suffix), atomically."""
+    def export(self, conversation_id: int, path: Path | str, *, all_branches: bool = False) -> Path:
+        """Write the conversation to `path` (.md/.markdown or .json, chosen by suffix), atomically: the
+        branch shown; with `all_branches` a JSON export also holds every other alternative."""
         from studio.core.chat.export import write_export
-        return write_export(path, self.get_conversation(conversation_id), self.messages(conversation_id))
+        messages = self.messages(conversation_id)
+        shown = {m.id for m in messages}
+        others = [m for m in self.all_messages(conversation_id) if m.id not in shown] if all_branches else None
+        return write_export(path, self.get_conversation(conversation_id), messages, alternatives=others)
 
     # -- rows -----------------------------------------------------------------------------
     # Values are coerced: a damaged page SQLite's check cannot see may still hold a wrong type.
@@ -604,7 +615,7 @@ class ChatStore(AttachmentsMixin, Emitter):
                             options=loaded if isinstance(loaded, dict) else {})
 
     def _message(self, row: tuple) -> Message:
-        mid, cid, role, content, status, stats, created_at = row
+        mid, cid, role, content, status, stats, created_at, parent_id = row
         content = _text(content)
         try:
             status = MessageStatus(status)
@@ -614,7 +625,8 @@ class ChatStore(AttachmentsMixin, Emitter):
             content += "".join(_text(text) for (text,) in self._db.execute(
                 "SELECT text FROM message_chunks WHERE message_id = ? ORDER BY id", (mid,)))
         return Message(id=int(mid), conversation_id=int(cid), role=_text(role), content=content, status=status,
-                       created_at=_number(created_at), stats=_loads(stats))
+                       created_at=_number(created_at), stats=_loads(stats),
+                       parent_id=parent_id if isinstance(parent_id, int) else None)
 
 
 def title_from_text(text: str) -> str:

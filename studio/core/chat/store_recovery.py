@@ -153,6 +153,7 @@ def recover(store: ChatStore, damaged: Path | str) -> "RecoveryReport":
 # -- recovery ------------------------------------------------------------------------------
 _CONVERSATION_COLUMNS = "id, title, system_prompt, sampling, model, created_at, updated_at"
 _MESSAGE_COLUMNS = "id, conversation_id, role, content, status, stats, created_at"
+_BRANCH_COLUMNS = ", parent_id, chosen"  # a file from before branches has neither: each conversation is a chain
 
 
 def recover_into(store: ChatStore, damaged: Path) -> RecoveryReport:
@@ -171,13 +172,23 @@ def recover_into(store: ChatStore, damaged: Path) -> RecoveryReport:
             return report
         try:
             conversations, missing_c = _read_rows(db, "conversations", _CONVERSATION_COLUMNS)
-            messages, missing_m = _read_rows(db, "messages", _MESSAGE_COLUMNS)
+            tree = _has_branches(db)
+            messages, missing_m = _read_rows(db, "messages", _MESSAGE_COLUMNS + (_BRANCH_COLUMNS if tree
+                                                                                  else ", NULL, 0"))
             chunks, _ = _read_rows(db, "message_chunks", "id, message_id, text", probe=False)
         finally:
             db.close()
     report.unreadable += _ranges("conversations", missing_c) + _ranges("messages", missing_m)
-    _write_recovered(store, conversations, messages, chunks, report)
+    _write_recovered(store, conversations, messages, chunks, report, tree)
     return report
+
+
+def _has_branches(db: sqlite3.Connection) -> bool:
+    try:
+        columns = {str(row[1]) for row in db.execute("PRAGMA table_info(messages)")}
+    except sqlite3.DatabaseError:
+        return False
+    return {"parent_id", "chosen"} <= columns
 
 
 def _fit_header_to_file(copy: Path) -> None:
@@ -262,7 +273,7 @@ def _ranges(what: str, ids: Iterable[int]) -> list[str]:
 
 
 def _write_recovered(store: ChatStore, conversations: dict[int, tuple], messages: dict[int, tuple],
-                     chunks: dict[int, tuple], report: RecoveryReport) -> None:
+                     chunks: dict[int, tuple], report: RecoveryReport, tree: bool = False) -> None:
     pending: dict[int, list[str]] = {}
     for _, message_id, text in sorted(chunks.values()):
         if isinstance(message_id, int):
@@ -286,16 +297,28 @@ def _write_recovered(store: ChatStore, conversations: dict[int, tuple], messages
                                 " updated_at) VALUES (?, ?, ?, ?, ?, ?)", values)
             ids[old_id] = _row_id(cursor)
             report.conversations += 1
+        new_ids: dict[int, int] = {}
         for old_id, rows in by_conversation.items():
-            for mid, _, role, content, status, stats, created_at in rows:
+            previous: int | None = None
+            for mid, _, role, content, status, stats, created_at, parent, chosen in rows:
                 text = _text(content)
                 if status == MessageStatus.STREAMING.value or status not in {s.value for s in MessageStatus}:
                     text += "".join(pending.get(mid, ()))
                     status = MessageStatus.INTERRUPTED.value
-                db.execute("INSERT INTO messages (conversation_id, role, content, status, stats, created_at)"
-                           " VALUES (?, ?, ?, ?, ?, ?)",
-                           (ids[old_id], role if role in ROLES else "assistant", text, status,
-                            _json_object(stats), _number(created_at, now)))
+                # Under its parent; when that was lost (or the file predates branches), under the message
+                # before it, so nothing recovered hangs off the conversation out of sight.
+                if isinstance(parent, int) and parent in new_ids:
+                    parent = new_ids[parent]
+                elif parent is None and tree:
+                    parent = None  # a first message, or an edited first message's alternative
+                else:
+                    parent = previous
+                cursor = db.execute(
+                    "INSERT INTO messages (conversation_id, role, content, status, stats, created_at, parent_id,"
+                    " chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ids[old_id], role if role in ROLES else "assistant", text, status, _json_object(stats),
+                     _number(created_at, now), parent, chosen if isinstance(chosen, int) else 0))
+                previous = new_ids[mid] = _row_id(cursor)
                 report.messages += 1
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Message, MessageStatus
+from studio.ui.chat.branch_switch import BranchSwitch
 from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
 from studio.ui.theme import is_dark, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
@@ -27,6 +28,7 @@ class MessageWidget(QFrame):
     inspect_requested = Signal(str)   # the message's text, to see as tokens
     citation_clicked = Signal(int, int)  # (message id, source number): a [n] in the reply or its Sources line
     retrieval_requested = Signal(int)  # show this reply's retrieval in the panel
+    branch_requested = Signal(int, int)  # (message id, -1 | +1): show the alternative before / after it
 
     def __init__(self, message: Message, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +90,9 @@ class MessageWidget(QFrame):
         self.stats_label = QLabel(self)
         self.stats_label.setObjectName("MessageStats")
         footer.addWidget(self.stats_label, 1)
+        self.branch_switch = BranchSwitch(self)  # ‹ 2/3 ›, when the message has alternatives
+        self.branch_switch.stepped.connect(lambda step: self.branch_requested.emit(self.message_id, step))
+        footer.addWidget(self.branch_switch)
         self.copy_button = self._action(self.tr("Copy"), lambda: self.copy_requested.emit(self.message_id))
         footer.addWidget(self.copy_button)
         self.inspect_button = self._action(self.tr("Tokens"), lambda: self.inspect_requested.emit(self.text))
@@ -240,6 +245,7 @@ class MessageWidget(QFrame):
         self.edit_button.setEnabled(idle)
         self.save_button.setEnabled(idle)
         self.regenerate_button.setVisible(can_regenerate and idle)
+        self.branch_switch.set_idle(idle)
 
     def _on_theme_changed(self) -> None:  # code colours follow light/dark
         if self.role == "assistant":
@@ -255,6 +261,7 @@ class MessageList(QScrollArea):
     inspect_requested = Signal(str)
     citation_clicked = Signal(int, int)
     retrieval_requested = Signal(int)
+    branch_requested = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -286,6 +293,8 @@ class MessageList(QScrollArea):
         self._timer.setInterval(RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
         self.render_count = 0  # for tests and benchmarks
+        self.branches: dict[int, tuple[int, int]] = {}  # message id -> (alternative n, of count)
+        self._switch_step = 0  # the arrow just used: the keyboard stays on it after the rebuild
 
     # -- building ---------------------------------------------------------------------------
     def clear(self) -> None:
@@ -317,6 +326,8 @@ class MessageList(QScrollArea):
         widget.inspect_requested.connect(self.inspect_requested)
         widget.citation_clicked.connect(self.citation_clicked)
         widget.retrieval_requested.connect(self.retrieval_requested)
+        widget.branch_requested.connect(self._on_branch_requested)
+        widget.branch_switch.set_position(*self.branches.get(message.id, (1, 1)))
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets[message.id] = widget
         self.empty_hint.hide()
@@ -324,6 +335,28 @@ class MessageList(QScrollArea):
             self.stick_to_bottom = True
             self._update_actions()
         return widget
+
+    def set_branches(self, positions: dict[int, tuple[int, int]]) -> None:
+        self.branches = dict(positions)
+        for message_id, widget in self.widgets.items():
+            widget.branch_switch.set_position(*self.branches.get(message_id, (1, 1)))
+
+    def replace_from(self, index: int, messages: list[Message]) -> None:
+        """Another branch was chosen: show `messages` from `index` on; those above and the scroll
+        position stay."""
+        gone = list(self.widgets)[index:]
+        for message_id in gone:  # at once: deleteLater leaves them painted until the loop gets to it
+            self.widgets[message_id].hide()
+        self.remove_messages(gone)
+        added = [self.add_message(message, follow=False) for message in messages[index:]]
+        self._update_actions()
+        step, self._switch_step = self._switch_step, 0
+        if added and step:
+            added[0].branch_switch.focus_arrow(step)
+
+    def _on_branch_requested(self, message_id: int, step: int) -> None:
+        self._switch_step = step
+        self.branch_requested.emit(message_id, step)
 
     def remove_messages(self, ids: list[int]) -> None:
         for message_id in ids:

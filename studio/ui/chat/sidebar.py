@@ -32,7 +32,7 @@ class ConversationSidebar(QWidget):
     new_requested = Signal()
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
-    export_requested = Signal(int, str)       # conversation id, "md" | "json"
+    export_requested = Signal(int, str)       # conversation id, "md" | "json" | "json-all" (every branch)
 
     def __init__(self, store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +159,8 @@ class ConversationSidebar(QWidget):
         menu.addAction(self.tr("Rename"), lambda: self.begin_rename(item))
         menu.addAction(self.tr("Export as Markdown…"), lambda: self.export_requested.emit(conversation_id, "md"))
         menu.addAction(self.tr("Export as JSON…"), lambda: self.export_requested.emit(conversation_id, "json"))
+        menu.addAction(self.tr("Export as JSON with all branches…"),
+                       lambda: self.export_requested.emit(conversation_id, "json-all"))
         menu.addSeparator()
         menu.addAction(self.tr("Delete…"), lambda: self.delete_requested.emit(conversation_id))
         return menu

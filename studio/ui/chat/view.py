@@ -138,13 +138,14 @@ class ChatView(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("ChatSplitter")
         # The Retrieval panel sits beside the messages in a splitter of its own, so the window's
-        # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning. It is built
-        # the first time it is wanted (see retrieval_panel), not at start-up.
-        self._retrieval_panel: RetrievalPanel | None = None
-        self._retrieval_record: dict | None = None  # what it shows once built
+        # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning.
+        self.retrieval_panel = RetrievalPanel(self)
+        self.retrieval_panel.hide()
         self.chat_split = QSplitter(Qt.Orientation.Horizontal, self)
         self.chat_split.addWidget(center)
+        self.chat_split.addWidget(self.retrieval_panel)
         self.chat_split.setCollapsible(0, False)
+        self.chat_split.setSizes([560, 440])
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.chat_split)
         self.splitter.addWidget(self.settings_panel)
@@ -190,8 +191,7 @@ class ChatView(QWidget):
         self.toggle_retrieval_action.setCheckable(True)
         self.toggle_retrieval_action.setToolTip(QCoreApplication.translate(
             "ChatKnowledge", "Show what was retrieved for the last question and the prompt the model received"))
-        self.toggle_retrieval_action.toggled.connect(
-            lambda on: self.retrieval_panel.setVisible(on) if on or self._retrieval_panel else None)
+        self.toggle_retrieval_action.toggled.connect(self.retrieval_panel.setVisible)
         for action in (self.send_action, self.stop_action):
             self.addAction(action)
 
@@ -203,6 +203,8 @@ class ChatView(QWidget):
             s.subscribe("message_added", self._on_message_added),
             s.subscribe("message_updated", self._on_message_updated),
             s.subscribe("messages_removed", self._on_messages_removed),
+            s.subscribe("branches", self.messages.set_branches),
+            s.subscribe("branch_switched", self._on_branch_switched),
             s.subscribe("trimmed", self._on_trimmed),
             s.subscribe("context", self._on_context),
             s.subscribe("error", self._on_error),
@@ -221,11 +223,13 @@ class ChatView(QWidget):
         self.sidebar.export_requested.connect(self.export_conversation)
         self.messages.edit_submitted.connect(self.edit_and_resend)
         self.messages.regenerate_requested.connect(lambda _mid: self.regenerate())
+        self.messages.branch_requested.connect(self.switch_alternative)
         self.messages.citation_clicked.connect(self.open_citation)
         self.messages.retrieval_requested.connect(self.show_retrieval)
         self.knowledge_attach.menu_requested.connect(
             lambda: spawn(self._show_collections_menu(), on_error=self._unexpected))
         self.knowledge_attach.changed.connect(self.attach_collections)
+        self.retrieval_panel.source_opened.connect(self.source_requested)
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
         self.settings_panel.adapters_requested.connect(
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
@@ -311,6 +315,23 @@ class ChatView(QWidget):
         self.error_banner.hide()
         spawn(self._guarded(self.session.edit_and_resend(message_id, text)), on_error=self._unexpected)
 
+    def switch_alternative(self, message_id: int, step: int) -> None:
+        """‹ or › on a message: show its alternative before or after; the messages below follow."""
+        if self.busy:
+            self.show_note(self.tr("A reply is still being written: stop it first."))
+            return
+        try:
+            self.session.switch_sibling(message_id, step)
+        except (SessionBusy, ValueError, LookupError, ChatStoreError) as exc:
+            self.show_note(str(exc))
+
+    def _on_branch_switched(self, index: int, messages: list[Message]) -> None:
+        self.messages.replace_from(index, messages)
+        for message in messages[index:]:
+            record = self.session.retrieval(message.id) if message.role == "assistant" else None
+            if record is not None:
+                self.messages.widgets[message.id].set_retrieval(record)
+
     async def _guarded(self, coro) -> None:
         try:
             await coro
@@ -343,6 +364,11 @@ class ChatView(QWidget):
                 self.show_note(str(exc))
                 self.sidebar.refresh(current.id if current else None)
                 return
+        if message_id and message_id not in self.messages.widgets and not self.busy:
+            try:  # a search hit on another branch: show that branch
+                self.session.switch_branch(message_id)
+            except (ValueError, LookupError, ChatStoreError) as exc:
+                self.show_note(str(exc))
         if message_id:
             self.messages.scroll_to_message(message_id)
 
@@ -386,6 +412,9 @@ class ChatView(QWidget):
         self.sidebar.refresh(self.session.conversation.id if self.session.conversation else None)
 
     def export_conversation(self, conversation_id: int, fmt: str, path: str | None = None) -> Path | None:
+        """fmt: "md", "json", or "json-all" (JSON with every branch, not just the one shown)."""
+        all_branches = fmt == "json-all"
+        fmt = "json" if all_branches else fmt
         if path is None:
             title = self.store.get_conversation(conversation_id).title
             safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in title).strip() or "conversation"
@@ -397,7 +426,7 @@ class ChatView(QWidget):
             if not path.lower().endswith(f".{fmt}") and not (fmt == "md" and path.lower().endswith(".markdown")):
                 path += f".{fmt}"
         try:
-            written = self.store.export(conversation_id, path)
+            written = self.store.export(conversation_id, path, all_branches=all_branches)
         except (OSError, ValueError, LookupError, ChatStoreError) as exc:
             self.show_error(self.tr("Could not export the conversation: {reason}").format(reason=exc))
             return None
@@ -529,26 +558,9 @@ class ChatView(QWidget):
             if record is not None:
                 self.messages.widgets[message.id].set_retrieval(record)
                 latest = record
-        self._show_retrieval_record(latest)
+        self.retrieval_panel.show_record(latest)
 
     # -- knowledge ----------------------------------------------------------------------------
-    @property
-    def retrieval_panel(self) -> RetrievalPanel:
-        if self._retrieval_panel is None:
-            panel = RetrievalPanel(self)
-            panel.setVisible(self.toggle_retrieval_action.isChecked())
-            panel.source_opened.connect(self.source_requested)
-            panel.show_record(self._retrieval_record)
-            self.chat_split.addWidget(panel)
-            self.chat_split.setSizes([560, 440])
-            self._retrieval_panel = panel
-        return self._retrieval_panel
-
-    def _show_retrieval_record(self, record: dict | None) -> None:
-        self._retrieval_record = record
-        if self._retrieval_panel is not None:
-            self._retrieval_panel.show_record(record)
-
     def use_knowledge(self, library: Callable[[], Any], settings: KnowledgeSettings) -> None:
         """Answer from attached collections with `library()` (a KnowledgeLibrary, made on first need)."""
         self._library = library
@@ -579,7 +591,7 @@ class ChatView(QWidget):
         widget = self.messages.widgets.get(message.id)
         if widget is not None:
             widget.set_retrieval(record)
-        self._show_retrieval_record(record)
+        self.retrieval_panel.show_record(record)
 
     def show_retrieval(self, message_id: int) -> None:
         self.retrieval_panel.show_record(self.session.retrieval(message_id))
