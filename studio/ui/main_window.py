@@ -27,7 +27,7 @@ from studio.ui.i18n import LANGUAGES
 from studio.ui.knowledge import KnowledgeScreen
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
 from studio.ui.remote_engines import RemoteEnginesMixin
-from studio.ui.server_panel import install_server_panel
+from studio.ui.server_switch import install_server_panel
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.drop_overlay import DropOverlay

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPaintEvent
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QCheckBox, QDockWidget, QFormLayout, QFrame,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMainWindow, QPlainTextEdit,
+from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QCheckBox, QFormLayout, QFrame,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTableView, QToolButton,
                                QVBoxLayout, QWidget)
 
 from studio.core.settings import ServerSettings
-from studio.core.workspace import Workspace
 from studio.ui.tasks import spawn
 
 if TYPE_CHECKING:  # the server modules (FastAPI, uvicorn) load when the panel is first opened
@@ -594,62 +593,3 @@ class ServerPanel(QWidget):
         self.controller.clear_log()
         self.log_model.clear()
         self._show_counters()
-
-
-class ServerDock(QDockWidget):
-    """The panel in a dock (bottom by default, may float), so the chat stays usable beside it. The
-    status-bar button exists from the start; the panel and the server modules are built the first
-    time the dock opens (or the server starts with the app), so they cost the start-up nothing."""
-
-    def __init__(self, workspace: Workspace, settings: ServerSettings, save: Callable[[], None],
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("ServerDock")
-        self.setWindowTitle(self.tr("API server"))
-        self.workspace, self.settings, self._save = workspace, settings, save
-        self.panel: ServerPanel | None = None
-        self.button = QToolButton()
-        self.button.setObjectName("ServerButton")
-        self.button.setAutoRaise(True)
-        self.button.setToolTip(self.tr("The OpenAI-compatible API server: click to open its panel"))
-        self.button.setText("○ " + self.tr("Server off"))
-        self.button.clicked.connect(self.toggle)
-        self.visibilityChanged.connect(lambda visible: self.ensure_panel() if visible else None)
-
-    @property
-    def controller(self) -> "ServerController":
-        return self.ensure_panel().controller
-
-    def ensure_panel(self) -> ServerPanel:
-        if self.panel is None:
-            from studio.core.server.controller import ServerController
-
-            self.panel = ServerPanel(ServerController(self.workspace), self.settings, self._save, self.button, self)
-            self.setWidget(self.panel)
-        return self.panel
-
-    def toggle(self) -> None:
-        if self.isVisible():
-            self.hide()
-        else:
-            self.ensure_panel()
-            self.show()
-            self.raise_()
-
-    def start_if_wanted(self) -> None:
-        if self.settings.auto_start:
-            self.ensure_panel().start_if_wanted()
-
-    async def shutdown(self) -> None:
-        if self.panel is not None:
-            await self.panel.shutdown()
-
-
-def install_server_panel(window: QMainWindow, workspace: Workspace, settings: ServerSettings,
-                         save: Callable[[], None]) -> ServerDock:
-    """Add the Server switch (status bar) and its dock, hidden until opened."""
-    dock = ServerDock(workspace, settings, save, window)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    dock.hide()
-    window.statusBar().insertPermanentWidget(0, dock.button)
-    return dock

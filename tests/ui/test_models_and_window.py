@@ -244,7 +244,7 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
 
 def test_what_waits_until_after_the_window_shows(tmp_path):
     """Start-up work the first window does not need: QtNetwork (the single-instance server listens just
-    after the show), the Retrieval panel's table, numpy, the API server."""
+    after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena."""
     code = (
         "import sys\n"
         "from studio.ui import main_window\n"
@@ -252,7 +252,8 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "def shown(self):\n"
         "    show(self)\n"
         "    print('AT_SHOW', sorted(m for m in ('PySide6.QtNetwork', 'studio.ui.knowledge.candidates', 'numpy',\n"
-        "                                      'studio.core.server.app', 'fastapi') if m in sys.modules))\n"
+        "                                      'studio.core.server.app', 'fastapi', 'studio.ui.server_panel',\n"
+        "                                      'studio.ui.arena.dialog') if m in sys.modules))\n"
         "main_window.MainWindow.show = shown\n"
         "from studio.ui.app import run_app\n"
         "rc = run_app(['studio'])\n"
