@@ -4449,4 +4449,138 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>第 {index} 个版本，共 {count} 个</translation>
     </message>
   </context>
+  <context>
+    <name>OutputFormatBox</name>
+    <message>
+      <source>Output format</source>
+      <translation>输出格式</translation>
+    </message>
+    <message>
+      <source>Free text</source>
+      <translation>自由文本</translation>
+    </message>
+    <message>
+      <source>JSON</source>
+      <translation>JSON</translation>
+    </message>
+    <message>
+      <source>JSON schema</source>
+      <translation>JSON Schema</translation>
+    </message>
+    <message>
+      <source>GBNF grammar</source>
+      <translation>GBNF 语法</translation>
+    </message>
+    <message>
+      <source>Constrain this conversation&apos;s replies: the model can only write text that fits, and each reply is checked when it ends</source>
+      <translation>约束此对话的回复：模型只能写出符合格式的文本，每条回复结束时都会被检查</translation>
+    </message>
+    <message>
+      <source>Load file…</source>
+      <translation>加载文件…</translation>
+    </message>
+    <message>
+      <source>Paste or load one, or start from an example.</source>
+      <translation>粘贴或加载一个，或从示例开始。</translation>
+    </message>
+    <message>
+      <source>Start from an example…</source>
+      <translation>从示例开始…</translation>
+    </message>
+    <message>
+      <source>A JSON schema, e.g. {&quot;type&quot;: &quot;object&quot;, &quot;properties&quot;: {…}}</source>
+      <translation>一个 JSON Schema，例如 {&quot;type&quot;: &quot;object&quot;, &quot;properties&quot;: {…}}</translation>
+    </message>
+    <message>
+      <source>A person (name, age, hobbies)</source>
+      <translation>一个人物（姓名、年龄、爱好）</translation>
+    </message>
+    <message>
+      <source>An answer with a confidence</source>
+      <translation>带置信度的回答</translation>
+    </message>
+    <message>
+      <source>A GBNF grammar with a root rule, e.g. root ::= &quot;yes&quot; | &quot;no&quot;</source>
+      <translation>含 root 规则的 GBNF 语法，例如 root ::= &quot;yes&quot; | &quot;no&quot;</translation>
+    </message>
+    <message>
+      <source>Yes or no, then a reason</source>
+      <translation>是或否，再加理由</translation>
+    </message>
+    <message>
+      <source>A list of up to five lines</source>
+      <translation>最多五行的列表</translation>
+    </message>
+    <message>
+      <source>JSON schemas (*.json);;All files (*)</source>
+      <translation>JSON Schema (*.json);;所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>GBNF grammars (*.gbnf);;All files (*)</source>
+      <translation>GBNF 语法 (*.gbnf);;所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>Load an output format</source>
+      <translation>加载输出格式</translation>
+    </message>
+    <message>
+      <source>{name} is over 1 MB: that is not a schema or a grammar</source>
+      <translation>{name} 超过 1 MB：这不是 Schema 或语法文件</translation>
+    </message>
+    <message>
+      <source>{name} could not be read: {reason}</source>
+      <translation>无法读取 {name}：{reason}</translation>
+    </message>
+    <message>
+      <source>Checking the grammar…</source>
+      <translation>正在检查语法…</translation>
+    </message>
+    <message>
+      <source>✗ {problem}. Replies keep the previous format until this is fixed.</source>
+      <translation>✗ {problem}。修正之前，回复沿用之前的格式。</translation>
+    </message>
+    <message>
+      <source>Replies are free text.</source>
+      <translation>回复为自由文本。</translation>
+    </message>
+    <message>
+      <source>✓ Replies are JSON, shown formatted and checked.</source>
+      <translation>✓ 回复为 JSON，格式化显示并经过检查。</translation>
+    </message>
+    <message>
+      <source>✓ Replies are JSON that matches this schema, shown formatted and checked.</source>
+      <translation>✓ 回复为符合此 Schema 的 JSON，格式化显示并经过检查。</translation>
+    </message>
+    <message>
+      <source>✓ Replies follow this grammar.</source>
+      <translation>✓ 回复遵循此语法。</translation>
+    </message>
+    <message>
+      <source>⚠ Max tokens is {n}: a reply cut at the limit is not valid. Raise it, or bound the schema&apos;s strings and arrays (maxLength, maxItems).</source>
+      <translation>⚠ 最大 token 数为 {n}：在上限处被截断的回复无效。请调高它，或限制 Schema 中字符串和数组的长度（maxLength、maxItems）。</translation>
+    </message>
+  </context>
+  <context>
+    <name>StructuredNote</name>
+    <message>
+      <source>✓ Valid: JSON that matches the schema</source>
+      <translation>✓ 有效：符合 Schema 的 JSON</translation>
+    </message>
+    <message>
+      <source>✓ Valid JSON</source>
+      <translation>✓ 有效的 JSON</translation>
+    </message>
+    <message>
+      <source>✓ Valid: the grammar is complete</source>
+      <translation>✓ 有效：语法已完整</translation>
+    </message>
+    <message>
+      <source>✓ Valid</source>
+      <translation>✓ 有效</translation>
+    </message>
+    <message>
+      <source>✗ Invalid: {reason}</source>
+      <translation>✗ 无效：{reason}</translation>
+    </message>
+  </context>
 </TS>

@@ -34,6 +34,7 @@ from studio.core.chat.store import ChatStore, ChatStoreError
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.engine.remote import PREFIX as REMOTE_PREFIX, RemoteEngine, RemoteGeneration
+from studio.core.engine import structured
 from studio.core.events import Emitter
 from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
@@ -129,6 +130,23 @@ class ChatSession(Emitter):
         conversation = self._require_conversation()
         self.conversation = self.store.update_conversation(
             conversation.id, system_prompt=system_prompt, sampling=sampling, title=title)
+
+    @property
+    def output_format(self) -> structured.OutputFormat | None:
+        """The open conversation's output format (None: free text); a stored one that no longer
+        builds raises OutputFormatError."""
+        return structured.from_options(self.conversation.options) if self.conversation else None
+
+    def set_output_format(self, fmt: structured.OutputFormat | None) -> None:
+        """Constrain this conversation's replies to `fmt` (built and checked by structured.build);
+        None: free text. Kept in the conversation's options (other keys untouched)."""
+        self._require_idle()
+        conversation = self.conversation or self.new_conversation()
+        current = self.store.get_conversation(conversation.id).options
+        options = {k: v for k, v in current.items() if k != structured.OPTION_KEY}
+        if fmt is not None:
+            options[structured.OPTION_KEY] = fmt.to_option()
+        self.conversation = self.store.update_conversation(conversation.id, options=options)
 
     @property
     def collections(self) -> list[str]:
@@ -330,7 +348,8 @@ class ChatSession(Emitter):
             grounding = await self._ground(conversation, history, engine, reply)
             if grounding is not None:
                 history = grounding.messages
-            self._generation = await engine.generate(history, conversation.sampling)
+            fmt = self._reply_format()
+            self._generation = await self._generate(engine, history, conversation, fmt)
             self._set_state(SessionState.STOPPING if self._stop_requested else SessionState.PROMPT)
             if self._stop_requested:
                 await self._generation.cancel()
@@ -349,6 +368,10 @@ class ChatSession(Emitter):
             reply.stats = {**stats.to_dict(), **self._engine_stats(engine),
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
+            if fmt is not None:  # parsed and validated here: the note on the message says whether it held
+                reply.stats["structured"] = structured.check_reply(
+                    fmt, reply.content, finish_reason=stats.finish_reason,
+                    stopped=reply.status == MessageStatus.STOPPED)
             self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
             if grounding is not None and grounding.cite is not None:
                 self._keep_retrieval(reply, {**grounding.record, "citations": grounding.cite(reply.content)})
@@ -376,6 +399,25 @@ class ChatSession(Emitter):
             self._reply_ended.set()
             self._reply_task = self._reply_ended = None
         return reply
+
+    def _reply_format(self) -> structured.OutputFormat | None:
+        try:
+            return self.output_format
+        except structured.OutputFormatError as exc:  # a stored format that no longer builds
+            raise WorkerError(exc.kind, f"The conversation's output format cannot be used: {exc}") from None
+
+    @staticmethod
+    async def _generate(engine: EngineClient | RemoteEngine, history: list[dict[str, str]],
+                        conversation: Conversation, fmt: structured.OutputFormat | None) -> Generation | RemoteGeneration:
+        if isinstance(engine, RemoteEngine):
+            if fmt is None:
+                return await engine.generate(history, conversation.sampling)
+            try:
+                response_format = structured.response_format(fmt)
+            except structured.OutputFormatError as exc:
+                raise WorkerError(exc.kind, str(exc)) from None
+            return await engine.generate(history, conversation.sampling, response_format=response_format)
+        return await engine.generate(history, conversation.sampling, grammar=fmt.grammar if fmt else None)
 
     async def _ground(self, conversation: Conversation, history: list[dict[str, str]],
                       engine: EngineClient | RemoteEngine, reply: Message) -> Grounding | None:

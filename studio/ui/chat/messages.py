@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
 from studio.core.chat.conversation import Message, MessageStatus
 from studio.ui.chat.branch_switch import BranchSwitch
 from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
+from studio.ui.chat.output_format import StructuredNote, structured_copy, structured_markdown
 from studio.ui.theme import is_dark, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
 
@@ -53,6 +54,8 @@ class MessageWidget(QFrame):
         self.body = MarkdownBody(self, rich=message.role == "assistant")
         self.body.link_handlers[CITE_SCHEME] = self._on_cite
         layout.addWidget(self.body)
+        self.structured_note = StructuredNote(self)  # whether a schema/grammar-constrained reply holds
+        layout.addWidget(self.structured_note)
         self.retrieval: dict | None = None  # the reply's retrieval record, when built on documents
         self.sources = QLabel(self)
         self.sources.setObjectName("MessageSources")
@@ -180,7 +183,9 @@ class MessageWidget(QFrame):
             else:
                 numbers = {int(x["number"]) for x in (self.retrieval or {}).get("sources") or []}
                 text = link_citations(self.text, numbers) if numbers else self.text
-                self.body.set_markdown(text, is_dark(self))
+                json_block = None if streaming else structured_markdown(self.text, self.message.stats)
+                self.body.set_markdown(json_block or text, is_dark(self))
+            self.structured_note.show_outcome({} if streaming else self.message.stats)
         else:
             self.body.set_plain(self.text)
         self.copy_button.setEnabled(bool(self.text))
@@ -415,7 +420,7 @@ class MessageList(QScrollArea):
     def copy_message(self, message_id: int) -> None:
         widget = self.widgets.get(message_id)
         if widget is not None:
-            QGuiApplication.clipboard().setText(widget.text)
+            QGuiApplication.clipboard().setText(structured_copy(widget.text, widget.message.stats))
 
     # -- scrolling --------------------------------------------------------------------------
     def _on_scrolled(self, value: int) -> None:

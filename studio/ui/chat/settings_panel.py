@@ -22,6 +22,7 @@ from studio.core.chat.conversation import Conversation
 from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
+from studio.ui.chat.output_format import OutputFormatBox
 
 CUSTOM = "__custom__"
 MAX_GPU_LAYERS = int(limits.limit("n_gpu_layers").maximum)
@@ -142,6 +143,7 @@ class ChatSettingsPanel(QScrollArea):
     conversation_changed = Signal()
     engine_apply_requested = Signal(object)  # EngineSettings
     adapters_requested = Signal(list)        # the wanted attached adapters, see AdaptersBox
+    output_format_changed = Signal(object)   # structured.OutputFormat | None, saved at once by the owner
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -212,6 +214,12 @@ class ChatSettingsPanel(QScrollArea):
         note.setObjectName("Hint")
         form.addRow(note)
         layout.addWidget(chat_box)
+
+        # -- output format (JSON, a schema, a grammar) ---------------------------------------
+        self.output_box = OutputFormatBox(body)
+        self.output_box.format_changed.connect(self.output_format_changed)
+        self.max_tokens.valueChanged.connect(self.output_box.set_max_tokens)
+        layout.addWidget(self.output_box)
 
         # -- adapters -------------------------------------------------------------------------
         self.adapters_box = AdaptersBox(body)
@@ -284,6 +292,7 @@ class ChatSettingsPanel(QScrollArea):
         try:
             sampling = conversation.sampling if conversation else SamplingParams()
             self.system_prompt.setPlainText(conversation.system_prompt if conversation else "")
+            self.output_box.set_conversation(conversation)
             self._show_sampling(sampling)
         finally:
             self._loading = False

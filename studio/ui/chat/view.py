@@ -231,6 +231,7 @@ class ChatView(QWidget):
         self.knowledge_attach.changed.connect(self.attach_collections)
         self.retrieval_panel.source_opened.connect(self.source_requested)
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
+        self.settings_panel.output_format_changed.connect(self._set_output_format)
         self.settings_panel.adapters_requested.connect(
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
 
@@ -441,6 +442,12 @@ class ChatView(QWidget):
                                          sampling=self.settings_panel.sampling())
         except (LookupError, ChatStoreError) as exc:
             self.show_note(str(exc))
+
+    def _set_output_format(self, fmt: object) -> None:
+        try:
+            self.session.set_output_format(fmt)  # type: ignore[arg-type]  # OutputFormat | None, from the box
+        except (SessionBusy, LookupError, ChatStoreError) as exc:
+            self.settings_panel.output_box.show_refusal(str(exc), self.session.conversation)
 
     # -- adapters ---------------------------------------------------------------------------
     async def attach_adapters(self, adapters: list[dict], *, replace: bool = False) -> bool:
