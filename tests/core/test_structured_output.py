@@ -3,6 +3,7 @@ grammar) constrains the reply, and the reply is checked after it ends."""
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
@@ -215,3 +216,40 @@ def test_cli_bad_inputs_are_one_line_usage_errors(tmp_path):
     good.write_text('root ::= "yes" | "no"')
     done = _studio("chat", "--prompt", "hi", "--grammar", str(good), "--engine", "http://127.0.0.1:9/v1", timeout=60)
     assert done.returncode == 2 and "--grammar needs a local model" in done.stderr
+
+
+def test_remote_engine_gets_the_schema_as_response_format(starter_model, tmp_path):
+    """The studio's own OpenAI-compatible server as the remote engine: the schema travels as
+    response_format, and the reply is checked here the same way, in the session and the CLI."""
+    from studio.core.engine.remote import RemoteEngine
+    from tests.remote_servers import STUDIO_KEY, start_studio_server
+
+    server = start_studio_server(starter_model, tmp_path)
+    loop = asyncio.new_event_loop()
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    try:
+        session = ChatSession(store, EngineClient())
+        session.use_remote(RemoteEngine(server.base_url, STUDIO_KEY, name="studio"))
+        session.remote.model = loop.run_until_complete(session.remote.list_models())[0]
+        session.new_conversation(sampling=SamplingParams(temperature=0.8, max_tokens=MAX_TOKENS, seed=11, n_ctx=2048))
+        session.set_output_format(structured.build("json_schema", json.dumps(PERSON)))
+        reply = loop.run_until_complete(session.send("Describe a fictional person."))
+        assert reply.stats["structured"]["valid"], (reply.content, reply.stats)
+        jsonschema.validate(json.loads(reply.content), PERSON)
+
+        session.set_output_format(structured.build("gbnf", 'root ::= "yes" | "no"', check=False))
+        refused = loop.run_until_complete(session.send("Is it?"))
+        assert refused.status == MessageStatus.ERROR and "local engine only" in refused.stats["error"]
+
+        schema = tmp_path / "person.json"
+        schema.write_text(json.dumps(PERSON))
+        done = subprocess.run([sys.executable, "-m", "studio", "chat", "--engine", server.base_url, "--json-schema",
+                               str(schema), "--prompt", "Describe a fictional person.", "--seed", "5",
+                               "--max-tokens", str(MAX_TOKENS)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "STUDIO_ENGINE_API_KEY": STUDIO_KEY}, check=False)
+        assert done.returncode == 0, done.stderr
+        jsonschema.validate(json.loads(done.stdout), PERSON)
+    finally:
+        store.close()
+        loop.close()
+        server.stop()
