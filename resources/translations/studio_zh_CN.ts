@@ -4452,6 +4452,10 @@ top-1 {piece} · id {id} · {prob}</translation>
   <context>
     <name>OutputFormatBox</name>
     <message>
+      <source>⚠ {keywords}: not enforced while the reply is written, only checked after it.</source>
+      <translation>⚠ {keywords}：生成回复时无法强制约束，只在回复结束后检查。</translation>
+    </message>
+    <message>
       <source>Output format</source>
       <translation>输出格式</translation>
     </message>

@@ -153,9 +153,9 @@ def _output_format(args: argparse.Namespace) -> Any:
         fmt = structured.build("json_schema" if args.json_schema else "gbnf", text)
     except structured.OutputFormatError as exc:
         raise CliError("usage", f"{option} {path}: {exc}") from None
-    note = structured.max_tokens_note(args.max_tokens)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    for note in (structured.max_tokens_note(args.max_tokens), structured.unenforced_note(fmt)):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return fmt
 
 

@@ -123,6 +123,17 @@ def test_check_reply_names_truncation_and_schema_violations():
     assert structured.max_tokens_note(32) and structured.max_tokens_note(512) is None
 
 
+def test_keywords_the_grammar_cannot_hold_are_named():
+    ranged = {"type": "object", "properties": {"minimum": {"type": "integer", "minimum": 0, "maximum": 120}},
+              "required": ["minimum"]}
+    fmt = structured.build("json_schema", json.dumps(ranged))
+    assert fmt.unenforced == ("minimum", "maximum")  # a property named "minimum" is not a keyword
+    assert "only checked after it" in structured.unenforced_note(fmt)
+    assert structured.build("json_schema", json.dumps(PERSON)).unenforced == ()
+    broken = structured.check_reply(fmt, '{"minimum": 999}')
+    assert not broken["valid"] and "999 is greater than the maximum of 120" in broken["reason"]
+
+
 def test_conversation_format_persists_and_each_reply_is_checked(starter_model, tmp_path):
     loop = asyncio.new_event_loop()
     store = ChatStore(tmp_path / "chats.sqlite3")

@@ -87,12 +87,16 @@ def test_bad_schema_and_grammar_are_explained_and_not_saved(qtbot, run, window, 
     run(box.check())
     assert "not valid JSON" in box.status.text() and "line 2, column 23" in box.status.text()
     assert "output_format" not in win.chat.session.conversation.options
+    box.editor.setPlainText('{"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}}')
+    run(box.check())
+    assert box.status.text().startswith("✓") and "maximum: not enforced while the reply is written" in box.status.text()
+    assert win.chat.session.conversation.options["output_format"]["kind"] == "json_schema"
 
     choose(box, "gbnf")
     box.editor.setPlainText('root ::= answer\n')
     run(box.check(), timeout=60)
     assert "Undefined rule identifier 'answer'" in box.status.text()
-    assert "output_format" not in win.chat.session.conversation.options
+    assert win.chat.session.conversation.options["output_format"]["kind"] == "json_schema"  # the last good one
     show_box(win)
     qtbot.wait(100)
     win.chat.settings_panel.grab().save(str(screenshot_dir / "chat_output_format_bad_grammar.png"))

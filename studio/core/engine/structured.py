@@ -40,6 +40,7 @@ class OutputFormat:
     text: str = ""                      # the schema (JSON text) or the grammar (GBNF) as the user gave it
     grammar: str = ""                   # the GBNF the engine samples with
     schema: dict[str, Any] | None = None
+    unenforced: tuple[str, ...] = ()    # schema keywords the grammar cannot hold; checked after the reply only
 
     @property
     def is_json(self) -> bool:
@@ -92,6 +93,42 @@ _LOOSE_CHAR = r'char ::= [^"\\] |'
 _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
+# Keywords llama.cpp's schema converter leaves out of the grammar (numeric ranges among them): a reply
+# can break them, and only the check after the reply catches it.
+_NOT_IN_GRAMMAR = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "uniqueItems",
+                   "not", "if", "minProperties", "maxProperties", "contains", "patternProperties",
+                   "dependentRequired", "dependentSchemas", "propertyNames")
+
+
+def unenforced_keywords(schema: Any) -> tuple[str, ...]:
+    """The keywords anywhere in `schema` that the grammar does not enforce, in first-seen order."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _NOT_IN_GRAMMAR and key not in found:
+                    found.append(key)
+                if key in ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas"):
+                    for sub in value.values() if isinstance(value, dict) else ():
+                        walk(sub)
+                elif key != "enum" and key != "const":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(schema)
+    return tuple(found)
+
+
+def unenforced_note(fmt: OutputFormat) -> str | None:
+    if not fmt.unenforced:
+        return None
+    return (f"{', '.join(fmt.unenforced)} cannot be enforced while the reply is written, only checked after it: "
+            "a reply can still break them")
+
+
 def json_grammar() -> str:
     from llama_cpp import llama_grammar
 
@@ -105,7 +142,7 @@ def build(kind: str, text: str = "", *, check: bool = True) -> OutputFormat:
         return OutputFormat("json", "", json_grammar())
     if kind == "json_schema":
         schema = load_schema(text)
-        return OutputFormat("json_schema", text, schema_grammar(schema), schema)
+        return OutputFormat("json_schema", text, schema_grammar(schema), schema, unenforced_keywords(schema))
     if kind == "gbnf":
         if not text.strip():
             raise OutputFormatError("bad_grammar", "the grammar is empty: paste or load a GBNF grammar")

@@ -100,6 +100,7 @@ class OutputFormatBox(QGroupBox):
         self._max_tokens = 0
         self._checks = 0                  # the newest check; older answers are dropped
         self._problem: str | None = None
+        self._unenforced: tuple[str, ...] = ()
         layout = QVBoxLayout(self)
         self.kind = QComboBox(self)
         self.kind.setObjectName("OutputFormatKind")
@@ -165,9 +166,10 @@ class OutputFormatBox(QGroupBox):
             self._loading = False
         self._show_kind()
         self._problem = None
+        self._unenforced = ()
         if stored and kind == "json_schema":  # cheap to check here; a stored grammar is parsed when used
             try:
-                structured.build(kind, self.editor.toPlainText())
+                self._unenforced = structured.build(kind, self.editor.toPlainText()).unenforced
             except structured.OutputFormatError as exc:
                 self._problem = str(exc)
         self._show_status()
@@ -271,6 +273,7 @@ class OutputFormatBox(QGroupBox):
         if ticket != self._checks:
             return None  # the text changed meanwhile; a newer check answers
         self._problem = problem
+        self._unenforced = fmt.unenforced if fmt else ()
         self._show_status()
         if problem is None:
             option = fmt.to_option() if fmt else None
@@ -302,6 +305,9 @@ class OutputFormatBox(QGroupBox):
             text += "\n" + self.tr("⚠ Max tokens is {n}: a reply cut at the limit is not valid. Raise it, or "
                                    "bound the schema's strings and arrays (maxLength, maxItems).").format(
                 n=self._max_tokens)
+        if self._unenforced and kind == "json_schema":
+            text += "\n" + self.tr("⚠ {keywords}: not enforced while the reply is written, only checked after it.").format(
+                keywords=", ".join(self._unenforced))
         self.status.setText(text)
         self._style_status(None if kind == FREE else True)
 
