@@ -186,6 +186,7 @@ class Arena(Emitter):
         self._free_ram = free_ram
         self._workers: dict[str, EngineClient] = {}   # normalized model path → the arena's own worker
         self._generations: dict[str, Generation | RemoteGeneration] = {}
+        self._loading: set[EngineClient] = set()  # engines loading a contestant's model now (Stop cancels)
         self._stop = asyncio.Event()
         self._busy = False
         self._ended: asyncio.Event | None = None
@@ -326,7 +327,8 @@ class Arena(Emitter):
         if not self._busy:
             return
         self._stop.set()
-        await asyncio.gather(*(g.cancel() for g in list(self._generations.values())), return_exceptions=True)
+        await asyncio.gather(*(g.cancel() for g in list(self._generations.values())),
+                             *(engine.cancel_load() for engine in list(self._loading)), return_exceptions=True)
         if self._ended is not None:
             await self._ended.wait()
 
@@ -365,19 +367,28 @@ class Arena(Emitter):
                     self._set_side(reply, "error")
 
     async def _prepare(self, reply: Reply, engine: EngineClient) -> bool:
-        """The engine with the side's model and adapters; False (the side failed) when they cannot be had."""
+        """The engine with the side's model and adapters; False (the side failed or was stopped) when
+        they cannot be had."""
         c = reply.contestant
+        info = engine.model_info
+        loaded = engine.ready and info is not None and normalized_path(info.path) == normalized_path(c.path)
+        self._loading.add(engine)
         try:
-            if not (engine.ready and self.workspace.same_model(c.path)):
+            if not loaded:
                 self._set_side(reply, "loading")
                 await engine.load(c.path, n_ctx=self.sampling.n_ctx, lora=c.adapter_list)
             elif not _same(engine.lora, c.adapter_list):
                 self._set_side(reply, "loading")
                 await engine.set_lora(c.adapter_list)
         except WorkerError as exc:
-            reply.error = exc.message
-            self._set_side(reply, "error")
+            if self._stop.is_set():
+                self._set_side(reply, "stopped")
+            else:
+                reply.error = exc.message
+                self._set_side(reply, "error")
             return False
+        finally:
+            self._loading.discard(engine)
         return True
 
     async def _put_back(self, engine: EngineClient, path: str, n_ctx: int | None,
@@ -403,23 +414,8 @@ class Arena(Emitter):
         worker = self._workers.get(path)
         if worker is None:
             worker = self._workers[path] = EngineClient(settings=self.workspace.engine.settings)
-        if await self._prepare_own(reply, worker):
+        if await self._prepare(reply, worker):
             await self._stream(current, reply, worker)
-
-    async def _prepare_own(self, reply: Reply, worker: EngineClient) -> bool:
-        c = reply.contestant
-        try:
-            if worker.needs_load(self.sampling.n_ctx):
-                self._set_side(reply, "loading")
-                await worker.load(c.path, n_ctx=self.sampling.n_ctx, lora=c.adapter_list)
-            elif not _same(worker.lora, c.adapter_list):
-                self._set_side(reply, "loading")
-                await worker.set_lora(c.adapter_list)
-        except WorkerError as exc:
-            reply.error = exc.message
-            self._set_side(reply, "error")
-            return False
-        return True
 
     async def _stream(self, current: Round, reply: Reply, engine: EngineClient | RemoteEngine) -> None:
         if self._stop.is_set():

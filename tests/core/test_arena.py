@@ -138,6 +138,28 @@ def test_not_enough_memory_one_after_the_other_on_the_one_engine(chat, starter_m
     loop.run_until_complete(arena.close())
 
 
+def test_stop_while_the_second_model_loads(chat, starter_model, gemma_model, loop):
+    store, workspace, conversation = chat
+    arena = Arena(store, workspace, Contestant.local(starter_model), Contestant.local(gemma_model),
+                  conversation_id=conversation.id)
+
+    async def stop_during_load():
+        import asyncio
+        loading = asyncio.Event()
+        arena.subscribe("side", lambda side, reply: loading.set() if (side, reply.status) == ("b", "loading") else None)
+        task = asyncio.ensure_future(arena.ask("Count to twenty."))
+        await loading.wait()
+        started = time.perf_counter()
+        await arena.stop()
+        return await task, time.perf_counter() - started
+    answer, took = loop.run_until_complete(stop_during_load())
+    assert answer.replies["b"].status == "stopped" and not answer.replies["b"].error
+    assert answer.replies["a"].status in ("stopped", "done")
+    assert took < 5.0 and not arena.busy
+    assert workspace.holder == "" and workspace.has_model(starter_model)
+    loop.run_until_complete(arena.close())
+
+
 def test_with_and_without_an_adapter(chat, starter_model, dequantized_starter, loop, tmp_path):
     from tests.lora_fixtures import random_lora_gguf
 
