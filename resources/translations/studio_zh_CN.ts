@@ -138,6 +138,26 @@
       <source>No chat template in this model: {note}</source>
       <translation>此模型没有聊天模板：{note}</translation>
     </message>
+    <message>
+      <source>Let the model think</source>
+      <translation>允许模型思考</translation>
+    </message>
+    <message>
+      <source>Thinking</source>
+      <translation>思考</translation>
+    </message>
+    <message>
+      <source>A remote engine applies its own chat template: thinking cannot be switched off from here.</source>
+      <translation>远程引擎使用它自己的对话模板：无法在此关闭思考。</translation>
+    </message>
+    <message>
+      <source>Off: the model's chat template is rendered with its own thinking switch (enable_thinking) turned off.</source>
+      <translation>关闭：渲染模型的对话模板时，将其自带的思考开关（enable_thinking）设为关闭。</translation>
+    </message>
+    <message>
+      <source>This model's chat template has no thinking switch. Off: each reply starts after an empty &lt;think&gt;&lt;/think&gt; block, as Qwen3's template does, so a model that thinks goes straight to the answer. Leave it on for models that do not think.</source>
+      <translation>此模型的对话模板没有思考开关。关闭：每条回复都从一个空的 &lt;think&gt;&lt;/think&gt; 块之后开始（与 Qwen3 的模板做法相同），会思考的模型便直接给出答案。不会思考的模型请保持开启。</translation>
+    </message>
   </context>
   <context>
     <name>ChatView</name>
@@ -375,6 +395,10 @@
     <message>
       <source>Assistant</source>
       <translation>助手</translation>
+    </message>
+    <message>
+      <source>{role} · thinking</source>
+      <translation>{role} · 思考过程</translation>
     </message>
     <message>
       <source>Export as JSON with all branches…</source>
@@ -4280,6 +4304,10 @@ top-1 {piece} · id {id} · {prob}</translation>
   <context>
     <name>ArenaDialog</name>
     <message>
+      <source>No votes yet: vote on a round and the tally of each pair shows here.</source>
+      <translation>还没有投票：为一轮回答投票后，这里会显示每组对决的统计。</translation>
+    </message>
+    <message>
       <source>Arena</source>
       <translation>竞技场</translation>
     </message>
@@ -4432,6 +4460,37 @@ top-1 {piece} · id {id} · {prob}</translation>
     <message>
       <source>{speed} tok/s · TTFT {ttft} ms · {tokens} tokens</source>
       <translation>{speed} 词元/秒 · 首词元 {ttft} 毫秒 · {tokens} 个词元</translation>
+    </message>
+  </context>
+  <context>
+    <name>ThinkingSection</name>
+    <message>
+      <source>Hide the model's thinking</source>
+      <translation>隐藏模型的思考过程</translation>
+    </message>
+    <message>
+      <source>Show the model's thinking</source>
+      <translation>显示模型的思考过程</translation>
+    </message>
+    <message>
+      <source>Thinking…</source>
+      <translation>思考中…</translation>
+    </message>
+    <message>
+      <source>Thought</source>
+      <translation>已思考</translation>
+    </message>
+    <message>
+      <source>Thought for {seconds} s · {tokens} tokens</source>
+      <translation>思考了 {seconds} 秒 · {tokens} 个词元</translation>
+    </message>
+    <message>
+      <source>Thinking… {seconds} s · {tokens} tokens</source>
+      <translation>思考中… {seconds} 秒 · {tokens} 个词元</translation>
+    </message>
+    <message>
+      <source>Thinking cut off after {seconds} s · {tokens} tokens</source>
+      <translation>思考在 {seconds} 秒后中断 · {tokens} 个词元</translation>
     </message>
   </context>
   <context>

@@ -194,6 +194,10 @@ class ArenaDialog(QDialog):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.summary.setMaximumHeight(130)
         column.addWidget(self.summary)
+        self.no_votes = QLabel(self.tr("No votes yet: vote on a round and the tally of each pair shows here."), self)
+        self.no_votes.setObjectName("ArenaNoVotes")
+        self.no_votes.setEnabled(False)  # drawn dimmed
+        column.addWidget(self.no_votes)
         self._set_busy(False)
         self._show_votes_enabled(None)
 
@@ -353,6 +357,8 @@ class ArenaDialog(QDialog):
             self.result_label.setText(str(exc))
             return
         self.summary.setRowCount(len(tallies))
+        self.summary.setVisible(bool(tallies))
+        self.no_votes.setVisible(not tallies)
         for row, t in enumerate(tallies):
             for col, value in enumerate((t.first_label, t.second_label, t.first_wins, t.second_wins, t.ties, t.n)):
                 item = QTableWidgetItem(str(value))
