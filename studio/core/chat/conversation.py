@@ -56,3 +56,4 @@ class SearchHit:
     message_id: int
     role: str
     snippet: str  # matched terms wrapped in [ and ]
+    part: str = ""  # "thinking": the terms were found in a reply's thinking, and the snippet is from it

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.thinking import export_parts, markdown_lines
 from studio.core.engine.sampling import SamplingParams
 from studio.core.files import fsync_dir
 
@@ -54,8 +55,7 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         lines.append("")
     for message in messages:
         lines += [f"## {_ROLE_HEADINGS.get(message.role, message.role.title())}", ""]
-        if message.content:
-            lines += [message.content.rstrip("\n"), ""]
+        lines += markdown_lines(message)  # a reply's thinking as its own part
         note = _STATUS_NOTES.get(message.status)
         if note:
             error = message.stats.get("error") if message.status == MessageStatus.ERROR else None
@@ -77,7 +77,7 @@ def to_json(conversation: Conversation, messages: list[Message],
         "sampling": conversation.sampling.to_dict(),
         "messages": [
             {"role": m.role, "content": m.content, "status": MessageStatus(m.status).value,
-             "stats": dict(m.stats), "created_at": m.created_at}
+             "stats": dict(m.stats), "created_at": m.created_at, **export_parts(m)}
             for m in messages
         ],
     }

@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.engine.sampling import SamplingParams
 from studio.core.chat.store import ChatStore, ChatStoreError
+from studio.core.chat.thinking import OPTION_KEY as THINKING_KEY, LiveThinking, generate_args, prompt_content
 from studio.core.engine import client as engine_client
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.engine.remote import PREFIX as REMOTE_PREFIX, RemoteEngine, RemoteGeneration
@@ -146,6 +147,16 @@ class ChatSession(Emitter):
         options = {k: v for k, v in current.items() if k != structured.OPTION_KEY}
         if fmt is not None:
             options[structured.OPTION_KEY] = fmt.to_option()
+        self.conversation = self.store.update_conversation(conversation.id, options=options)
+
+    def set_thinking(self, on: bool) -> None:
+        """Let a reasoning model think in this conversation's replies, or not (options["thinking"];
+        other options untouched). Off: the template's enable_thinking, else an empty think block. A
+        reply already under way keeps the setting it started with."""
+        conversation = self.conversation or self.new_conversation()
+        options = {k: v for k, v in self.store.get_conversation(conversation.id).options.items() if k != THINKING_KEY}
+        if not on:
+            options[THINKING_KEY] = False
         self.conversation = self.store.update_conversation(conversation.id, options=options)
 
     @property
@@ -342,6 +353,7 @@ class ChatSession(Emitter):
         unsubscribe = engine.subscribe("unresponsive", self._note_unresponsive)
         started = time.perf_counter()
         grounding: Grounding | None = None
+        live: LiveThinking | None = None
         try:
             if engine.needs_load(conversation.sampling.n_ctx):
                 self._set_state(SessionState.LOADING)
@@ -360,12 +372,17 @@ class ChatSession(Emitter):
                     if self.state == SessionState.PROMPT:
                         self._set_state(SessionState.GENERATING)
                     reply.content += value
-                    self.store.update_message(reply.id, content=reply.content)
+                    live = live or LiveThinking(self._generation.stats.thinking_open)
+                    if live.feed(value):  # thinking's count and time so far, shown while it thinks
+                        reply.stats = {**reply.stats, **live.stats()}
+                        self.store.update_message(reply.id, content=reply.content, stats=reply.stats)
+                    else:
+                        self.store.update_message(reply.id, content=reply.content)
                     self.emit("message_updated", message=reply, delta=value)
                 elif kind == "trimmed":
                     self._note_trimmed([mid for i in value if 0 <= i < len(sources) for mid in sources[i]])
             stats = self._generation.stats
-            reply.stats = {**stats.to_dict(), **self._engine_stats(engine),
+            reply.stats = {**(live.stats() if live else {}), **stats.to_dict(), **self._engine_stats(engine),
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             reply.status = MessageStatus.STOPPED if (stats.stopped or self._stop_requested) else MessageStatus.COMPLETE
             if fmt is not None:  # parsed and validated here: the note on the message says whether it held
@@ -417,7 +434,8 @@ class ChatSession(Emitter):
             except structured.OutputFormatError as exc:
                 raise WorkerError(exc.kind, str(exc)) from None
             return await engine.generate(history, conversation.sampling, response_format=response_format)
-        return await engine.generate(history, conversation.sampling, grammar=fmt.grammar if fmt else None)
+        return await engine.generate(history, conversation.sampling, grammar=fmt.grammar if fmt else None,
+                                     **generate_args(conversation))
 
     async def _ground(self, conversation: Conversation, history: list[dict[str, str]],
                       engine: EngineClient | RemoteEngine, reply: Message) -> Grounding | None:
@@ -497,13 +515,14 @@ class ChatSession(Emitter):
         history = [{"role": "system", "content": conversation.system_prompt}] if conversation.system_prompt else []
         sources: list[list[int]] = [[] for _ in history]
         for m in self.messages:
-            if not self._in_prompt(m):
+            content = prompt_content(m)  # a reply's thinking stays out of later prompts
+            if not self._in_prompt(m) or not content:
                 continue
             if history and history[-1]["role"] == m.role:
-                history[-1] = {"role": m.role, "content": f"{history[-1]['content']}\n\n{m.content}"}
+                history[-1] = {"role": m.role, "content": f"{history[-1]['content']}\n\n{content}"}
                 sources[-1].append(m.id)
             else:
-                history.append({"role": m.role, "content": m.content})
+                history.append({"role": m.role, "content": content})
                 sources.append([m.id])
         return history, sources
 

@@ -49,6 +49,7 @@ from studio.core.chat.attachments import AttachmentsMixin, schema_v3
 from studio.core.chat.arena_votes import schema_arena_votes
 from studio.core.chat.branches import ACTIVE_LEAF, BranchesMixin, Parent, schema_branches
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
+from studio.core.chat.thinking import search_text
 from studio.core.chat.writers import process_identity, writer_alive
 from studio.core.engine.sampling import SamplingParams
 from studio.core.errors import StudioError
@@ -569,8 +570,9 @@ class ChatStore(AttachmentsMixin, BranchesMixin, Emitter):
                     "SELECT m.id, m.conversation_id, c.title, m.role, f.content FROM message_fts f"
                     " JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id",
                     "m.id DESC", terms, limit - len(hits)):
+                part, text = search_text(content, terms) if role == "assistant" else ("", content)
                 hits.append(SearchHit(conversation_id=cid, conversation_title=title, message_id=mid, role=role,
-                                      snippet=make_snippet(content, terms)))
+                                      snippet=make_snippet(text, terms), part=part))
             return hits
 
     def _match(self, table: str, select: str, newest: str, terms: list[str], limit: int) -> list[tuple]:

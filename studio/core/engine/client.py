@@ -56,6 +56,7 @@ class GenerateParams:
     stop: list[str] | None = None  # extra stop strings, on top of the model's own
     prompt: str | None = None      # raw text to continue instead of the chat-templated messages
     lookup: bool = True            # prompt-lookup drafting where it is exact (EngineSettings.prompt_lookup)
+    thinking: bool | None = None   # False: thinking off (render.RenderOps.render); None: as the template decides
 
 
 @dataclass
@@ -162,6 +163,9 @@ class GenerateResult(TypedDict, total=False):
     drafted: int
     accepted: int
     lookup_gave_up: bool
+    thinking_open: bool
+    thinking_tokens: int
+    thinking_ms: float
 
 
 class TokenizeResult(TypedDict):
@@ -240,6 +244,7 @@ class ModelInfo:
     general_name: str = ""        # general.name from the GGUF (often a training tag)
     available_backend: str = ""   # what llama.cpp could offload to, even when nothing is offloaded
     n_embd: int = 0               # the size of the model's embeddings (0: not reported)
+    thinking_switch: bool = False  # the template has its own thinking switch (enable_thinking)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
@@ -260,6 +265,9 @@ class GenerationStats:
     drafted: int = 0           # prompt-lookup tokens proposed; accepted ones cost no decode step of their own
     accepted: int = 0
     lookup_gave_up: bool = False  # drafting stopped itself in this reply: too few drafts matched
+    thinking_open: bool = False   # the prompt pre-opened a think block: the reply starts inside thinking
+    thinking_tokens: int = 0      # the reply's tokens inside its <think> block (tags included)
+    thinking_ms: float = 0.0      # from the first token to the end of the thinking
 
     @property
     def context_used(self) -> int:
@@ -268,6 +276,9 @@ class GenerationStats:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["context_used"] = self.context_used
+        if not (self.thinking_open or self.thinking_tokens):  # replies that did not think keep their stats as before
+            for key in ("thinking_open", "thinking_tokens", "thinking_ms"):
+                data.pop(key)
         return data
 
 
@@ -304,6 +315,7 @@ class Generation:
                 yield "trimmed", event["dropped"]
             elif kind == "prompt":
                 self.stats.prompt_tokens = event["prompt_tokens"]
+                self.stats.thinking_open = bool(event.get("thinking_open"))
                 yield "prompt", event["prompt_tokens"]
         unresponsive = False
         try:
@@ -471,15 +483,16 @@ class EngineClient(ServiceClient):
 
     async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None, *,
                        grammar: str | None = None, stop: list[str] | None = None,
-                       prompt: str | None = None) -> Generation:
+                       prompt: str | None = None, thinking: bool | None = None) -> Generation:
         """Stream a reply to `messages` (or, with `prompt`, a continuation of that raw text). `grammar`
-        is GBNF text the reply must follow; `stop` adds stop strings to the model's own."""
+        is GBNF text the reply must follow; `stop` adds stop strings to the model's own; `thinking` False
+        turns a reasoning model's thinking off (the template's switch, else an empty think block)."""
         sampling = sampling or SamplingParams()
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()
         params.pop("n_ctx", None)
         request = GenerateParams(messages, params, grammar=grammar, stop=list(stop) if stop else None, prompt=prompt,
-                                 lookup=self.settings.prompt_lookup)
+                                 lookup=self.settings.prompt_lookup, thinking=thinking)
         try:  # the reply streams through Generation, which reads it straight off the call
             call = await self.worker.request("generate", **to_params(request))
         except WorkerError as exc:
@@ -498,11 +511,11 @@ class EngineClient(ServiceClient):
         await self.ensure_loaded()
         return await self._run("tokenize", TokenizeParams(text, add_special, parse_special))
 
-    async def render_prompt(self, messages: list[dict[str, str]]) -> RenderResult:
+    async def render_prompt(self, messages: list[dict[str, str]], thinking: bool | None = None) -> RenderResult:
         """The prompt text `messages` become with the model's chat template, its token count as
         `generate` would feed it, and the context size."""
         await self.ensure_loaded()
-        return render_result(await self._run("render_prompt", RenderParams(list(messages))))
+        return render_result(await self._run("render_prompt", RenderParams(list(messages), thinking)))
 
     # -- LoRA adapters and logits ------------------------------------------------------------
     @property

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict
-from typing import Any, cast
+from typing import Any
 
 from studio.core import hardware
 from studio.core.engine.context import ContextOverflow, fit_messages
@@ -23,6 +23,7 @@ from studio.core.engine.client import (AttentionFile, AttentionParams, EmbedPara
                                        TokenizeParams, TokenizeResult)
 from studio.core.engine.llama import capture_log, clear_log, detect_backend, flush_decoder, recent_log, token_piece
 from studio.core.engine.render import RenderOps
+from studio.core.engine import thinking
 from studio.core.engine.lora import check_adapter_file, normalize_adapters, translate_lora_error
 from studio.core.engine import structured
 from studio.core.workers.protocol import Cancelled, Request, Worker, WorkerError, operation
@@ -43,6 +44,7 @@ class Engine(RenderOps, Worker):
         self.info: ModelInfo | None = None
         self.bos_text = ""
         self.stop_strings: list[str] = []
+        self.thinking_switch = False  # the template reads enable_thinking
         # LoRA adapters live as long as the model: initialised once per file, keyed by path.
         self.adapters: dict[str, tuple[tuple[int, int], Any]] = {}
         self.output_head: Any = None   # the lens's final norm + output matrix reader, for the loaded model
@@ -78,7 +80,7 @@ class Engine(RenderOps, Worker):
             architecture=gguf.architecture, n_ctx=int(llm.n_ctx()), n_ctx_train=int(llm._model.n_ctx_train()),
             n_layers=n_layers, n_gpu_layers=min(n_layers, n_gpu_layers) if n_gpu_layers >= 0 else n_layers,
             n_threads=params.n_threads or hardware.generation_threads(),
-            template_source=template_source, template_note=template_note,
+            template_source=template_source, template_note=template_note, thinking_switch=self.thinking_switch,
             backend=backend if (offload and n_gpu_layers != 0) else "CPU", available_backend=backend,
             gpu_offload_supported=offload, load_ms=round((time.perf_counter() - started) * 1000, 1), lora=[],
             n_embd=int(llama_c.llama_model_n_embd(llm._model.model)))
@@ -144,6 +146,7 @@ class Engine(RenderOps, Worker):
             note = "this model has no chat template; using ChatML (<|im_start|>role … <|im_end|>)"
         self.formatter = llama_chat_format.Jinja2ChatFormatter(
             template=template, eos_token=eos, bos_token=self.bos_text, add_generation_prompt=True)
+        self.thinking_switch = thinking.has_switch(template)
         self.stop_strings = [s for s in {eos, "<|im_end|>" if source == "fallback" else ""} if s]
         return source, note
 
@@ -171,29 +174,6 @@ class Engine(RenderOps, Worker):
             raise WorkerError("no_model", "no model is loaded in the engine")
         return self.llm
 
-    def render(self, messages: list[dict[str, str]]) -> str:
-        assert self.formatter is not None
-        try:
-            return self.formatter(messages=cast(Any, messages)).prompt
-        except Exception as exc:  # SecurityError, raise_exception() in the template, ...
-            first_error = exc
-        # Some templates (Gemma's) refuse a system turn: fold it into the first user message.
-        if len(messages) > 1 and messages[0]["role"] == "system" and messages[1]["role"] == "user":
-            folded = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"},
-                      *messages[2:]]
-            try:
-                return self.formatter(messages=cast(Any, folded)).prompt
-            except Exception:
-                pass
-        raise WorkerError("template", f"the chat template could not render this conversation: {first_error}")
-
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        llm = self._require_model()
-        prompt = self.render(messages)
-        # Follow the model's own add_bos flag, and never double a BOS the template already wrote.
-        add_bos = bool(llm._model.add_bos_token()) and not (self.bos_text and prompt.startswith(self.bos_text))
-        return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
-
     # -- generate ---------------------------------------------------------------------------
     @operation(GenerateParams)
     def generate(self, req: Request[GenerateParams]) -> GenerateResult:
@@ -208,9 +188,10 @@ class Engine(RenderOps, Worker):
 
         def count(kept: list[dict[str, str]]) -> int:
             req.check_cancelled()
-            cache[len(kept)] = self.prompt_tokens(kept)
+            cache[len(kept)] = self.prompt_tokens(kept, req.params.thinking)
             return len(cache[len(kept)])
 
+        opened = False
         if req.params.prompt is not None:  # a raw continuation: no template, nothing to trim
             tokens = self._text_tokens(req.params.prompt)
             if len(tokens) >= n_ctx:
@@ -224,7 +205,9 @@ class Engine(RenderOps, Worker):
             if fit.dropped:
                 req.emit("trimmed", dropped=fit.dropped)
             tokens = cache[len(fit.messages)]
-        req.emit("prompt", prompt_tokens=len(tokens))
+            opened = thinking.opens_thinking(self.render(fit.messages, req.params.thinking))
+        req.emit("prompt", prompt_tokens=len(tokens), thinking_open=opened)
+        tracker, thought_at = thinking.ThinkTracker(opened), 0.0  # thinking's tokens and end, as it streams
         stops = [*self.stop_strings, *(str(x) for x in (req.params.stop or []) if x)]
         grammar = None
         if req.params.grammar:
@@ -256,7 +239,11 @@ class Engine(RenderOps, Worker):
                 finish = "stop"
                 break
             produced += 1
-            pending += decoder.decode(token_piece(vocab, token, False))
+            piece = decoder.decode(token_piece(vocab, token, False))
+            pending += piece
+            tracker.feed(piece)
+            if tracker.closed and not thought_at:
+                thought_at = time.perf_counter()
             emit, pending, hit_stop_string = self._split_stop(pending, stops)
             if emit:
                 text += emit
@@ -288,6 +275,8 @@ class Engine(RenderOps, Worker):
             "stopped": finish == "cancelled",
             "cancelled": finish == "cancelled",  # the protocol's rule: the reply so far, flagged
             "drafted": drafts.drafted, "accepted": drafts.accepted, "lookup_gave_up": drafts.gave_up,
+            "thinking_open": opened, "thinking_tokens": tracker.thinking_chunks if tracker.seen else 0,
+            "thinking_ms": round(((thought_at or done) - first_at) * 1000, 1) if tracker.seen else 0.0,
         }
 
     def _split_stop(self, pending: str, stops: list[str] | None = None) -> tuple[str, str, bool]:

@@ -13,9 +13,11 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Message, MessageStatus
+from studio.core.chat.thinking import split_reply
 from studio.ui.chat.branch_switch import BranchSwitch
 from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
 from studio.ui.chat.output_format import StructuredNote, structured_copy, structured_markdown
+from studio.ui.chat.thinking_view import ThinkingSection
 from studio.ui.theme import is_dark, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
 
@@ -50,6 +52,9 @@ class MessageWidget(QFrame):
         self.header = QLabel(self.tr("You") if message.role == "user" else self.tr("Assistant"), self)
         self.header.setObjectName("MessageHeader")
         layout.addWidget(self.header)
+        self.thinking = ThinkingSection(self)  # a reasoning model's thinking, folded above the answer
+        self.thinking.hide()
+        layout.addWidget(self.thinking)
 
         self.body = MarkdownBody(self, rich=message.role == "assistant")
         self.body.link_handlers[CITE_SCHEME] = self._on_cite
@@ -177,18 +182,28 @@ class MessageWidget(QFrame):
         self._drawn_status = self.message.status
         if self.role == "assistant":
             streaming = self.message.status == MessageStatus.STREAMING
-            if not self.text:
+            parts = split_reply(self.text, self.message.stats, streaming)
+            self.thinking.show_thinking(parts, self.message.stats, streaming)
+            answer = parts.answer
+            self.body.setVisible(bool(answer) or parts.thinking is None)
+            if not answer:
                 thinking = self.tr("Thinking…")
-                self.body.set_html(f"<i>{thinking}</i>" if streaming else "")
+                self.body.set_html(f"<i>{thinking}</i>" if streaming and parts.thinking is None else "")
             else:
                 numbers = {int(x["number"]) for x in (self.retrieval or {}).get("sources") or []}
-                text = link_citations(self.text, numbers) if numbers else self.text
-                json_block = None if streaming else structured_markdown(self.text, self.message.stats)
+                text = link_citations(answer, numbers) if numbers else answer
+                json_block = None if streaming else structured_markdown(answer, self.message.stats)
                 self.body.set_markdown(json_block or text, is_dark(self))
             self.structured_note.show_outcome({} if streaming else self.message.stats)
         else:
             self.body.set_plain(self.text)
         self.copy_button.setEnabled(bool(self.text))
+
+    def answer_text(self) -> str:
+        """What Copy takes: a reply's answer without its thinking."""
+        if self.role != "assistant":
+            return self.text
+        return structured_copy(split_reply(self.text, self.message.stats).answer, self.message.stats)
 
     def set_retrieval(self, record: dict | None) -> None:
         """Keep the reply's retrieval record: its citations become links and its sources a line."""
@@ -253,6 +268,7 @@ class MessageWidget(QFrame):
         self.branch_switch.set_idle(idle)
 
     def _on_theme_changed(self) -> None:  # code colours follow light/dark
+        self.thinking.dim()
         if self.role == "assistant":
             self._dirty = True
             self.render()
@@ -300,6 +316,7 @@ class MessageList(QScrollArea):
         self.render_count = 0  # for tests and benchmarks
         self.branches: dict[int, tuple[int, int]] = {}  # message id -> (alternative n, of count)
         self._switch_step = 0  # the arrow just used: the keyboard stays on it after the rebuild
+        self._expand_thinking = 0  # a message whose thinking opens expanded when it is shown
 
     # -- building ---------------------------------------------------------------------------
     def clear(self) -> None:
@@ -335,11 +352,22 @@ class MessageList(QScrollArea):
         widget.branch_switch.set_position(*self.branches.get(message.id, (1, 1)))
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets[message.id] = widget
+        if message.id == self._expand_thinking:  # a search hit inside this reply's thinking
+            widget.thinking.set_expanded(True)
+            self._expand_thinking = 0
         self.empty_hint.hide()
         if follow:
             self.stick_to_bottom = True
             self._update_actions()
         return widget
+
+    def expand_thinking(self, message_id: int) -> None:
+        """Unfold a reply's thinking, now or when its conversation is shown (a search hit there)."""
+        widget = self.widgets.get(message_id)
+        if widget is not None:
+            widget.thinking.set_expanded(True)
+        else:
+            self._expand_thinking = message_id
 
     def set_branches(self, positions: dict[int, tuple[int, int]]) -> None:
         self.branches = dict(positions)
@@ -420,7 +448,7 @@ class MessageList(QScrollArea):
     def copy_message(self, message_id: int) -> None:
         widget = self.widgets.get(message_id)
         if widget is not None:
-            QGuiApplication.clipboard().setText(structured_copy(widget.text, widget.message.stats))
+            QGuiApplication.clipboard().setText(widget.answer_text())
 
     # -- scrolling --------------------------------------------------------------------------
     def _on_scrolled(self, value: int) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from studio.core import hardware, limits
 from studio.core.chat.conversation import Conversation
+from studio.core.chat.thinking import thinking_on
 from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
@@ -144,6 +145,7 @@ class ChatSettingsPanel(QScrollArea):
     engine_apply_requested = Signal(object)  # EngineSettings
     adapters_requested = Signal(list)        # the wanted attached adapters, see AdaptersBox
     output_format_changed = Signal(object)   # structured.OutputFormat | None, saved at once by the owner
+    thinking_changed = Signal(bool)          # the conversation's thinking switch, saved at once by the owner
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -208,6 +210,12 @@ class ChatSettingsPanel(QScrollArea):
         form.addRow(self.tr("Max tokens"), self.max_tokens)
         form.addRow(self.tr("Seed"), self.seed)
         form.addRow(self.tr("Context length"), self.n_ctx)
+        self.thinking = QCheckBox(self.tr("Let the model think"), chat_box)
+        self.thinking.setObjectName("ThinkingSwitch")
+        self.thinking.setChecked(True)
+        self.thinking.toggled.connect(lambda on: None if self._loading else self.thinking_changed.emit(on))
+        form.addRow(self.tr("Thinking"), self.thinking)
+        self.set_thinking_switch(False)
         note = QLabel(self.tr("Saved with this conversation. A new context length reloads the model "
                               "before the next reply."), chat_box)
         note.setWordWrap(True)
@@ -293,6 +301,7 @@ class ChatSettingsPanel(QScrollArea):
             sampling = conversation.sampling if conversation else SamplingParams()
             self.system_prompt.setPlainText(conversation.system_prompt if conversation else "")
             self.output_box.set_conversation(conversation)
+            self.thinking.setChecked(thinking_on(conversation))
             self._show_sampling(sampling)
         finally:
             self._loading = False
@@ -386,6 +395,7 @@ class ChatSettingsPanel(QScrollArea):
             return
         self.adapters_box.setEnabled(True)
         self.adapters_box.set_adapters(list(info.lora or []))
+        self.set_thinking_switch(info.thinking_switch)
         self._offload_supported = bool(info.gpu_offload_supported)
         self.backend_label.setText(info.backend)
         self.gpu_layers.setMaximum(max(1, info.n_layers))
@@ -399,6 +409,21 @@ class ChatSettingsPanel(QScrollArea):
             self.template_note.show()
         else:
             self.template_note.hide()
+
+    def set_thinking_switch(self, template_switch: bool | None) -> None:
+        """Say how the thinking switch works for the model answering: True, through its template's
+        own enable_thinking; False, with an empty think block; None (a remote engine), not at all."""
+        self.thinking.setEnabled(template_switch is not None)
+        if template_switch is None:
+            tip = self.tr("A remote engine applies its own chat template: thinking cannot be switched off from here.")
+        elif template_switch:
+            tip = self.tr("Off: the model's chat template is rendered with its own thinking switch "
+                          "(enable_thinking) turned off.")
+        else:
+            tip = self.tr("This model's chat template has no thinking switch. Off: each reply starts after an "
+                          "empty <think></think> block, as Qwen3's template does, so a model that thinks goes "
+                          "straight to the answer. Leave it on for models that do not think.")
+        self.thinking.setToolTip(tip)
 
     def _apply_engine(self) -> None:
         self.engine_apply_requested.emit(self.engine_settings())

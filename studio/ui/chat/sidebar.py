@@ -18,6 +18,7 @@ from studio.core.chat.store import ChatStoreError
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+THINKING_ROLE = Qt.ItemDataRole.UserRole + 2  # the hit is inside a reply's thinking
 
 
 def snippet_html(snippet: str) -> str:
@@ -29,6 +30,7 @@ def snippet_html(snippet: str) -> str:
 class ConversationSidebar(QWidget):
     open_requested = Signal(int)
     hit_activated = Signal(int, int)          # conversation id, message id
+    thinking_hit = Signal(int)                # before hit_activated: the hit is inside this reply's thinking
     new_requested = Signal()
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
@@ -206,6 +208,9 @@ class ConversationSidebar(QWidget):
             label.setTextFormat(Qt.TextFormat.RichText)
             role = {"user": self.tr("You"), "assistant": self.tr("Assistant"), "title": self.tr("Title"),
                     "system": self.tr("System prompt")}.get(hit.role, hit.role)
+            if hit.part == "thinking":
+                role = self.tr("{role} · thinking").format(role=role)
+                item.setData(THINKING_ROLE, True)
             label.setText(f"<b>{html.escape(hit.conversation_title or self.tr('Untitled'))}</b>"
                           f" <span style='font-size:small'>· {html.escape(role)}</span><br>"
                           f"{snippet_html(hit.snippet)}")
@@ -218,4 +223,6 @@ class ConversationSidebar(QWidget):
         return hits
 
     def _on_hit(self, item: QListWidgetItem) -> None:
+        if item.data(THINKING_ROLE):
+            self.thinking_hit.emit(item.data(MESSAGE_ROLE))
         self.hit_activated.emit(item.data(ID_ROLE), item.data(MESSAGE_ROLE))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
 from studio.core.chat.session import ChatSession, SessionBusy, SessionState
 from studio.core.chat.store import ChatStoreError
+from studio.core.chat.thinking import thinking_on
 from studio.core.errors import StudioError
 from studio.core.engine.client import EngineState, ModelInfo
 from studio.core.engine.remote import RemoteEngine
@@ -231,6 +232,8 @@ class ChatView(QWidget):
         self.knowledge_attach.changed.connect(self.attach_collections)
         self.retrieval_panel.source_opened.connect(self.source_requested)
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
+        self.settings_panel.thinking_changed.connect(self._set_thinking)
+        self.sidebar.thinking_hit.connect(self.messages.expand_thinking)
         self.settings_panel.output_format_changed.connect(self._set_output_format)
         self.settings_panel.adapters_requested.connect(
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
@@ -296,6 +299,8 @@ class ChatView(QWidget):
                                                                                   model=remote.model))
             self.remote_label.setToolTip(remote.base_url)
         self.remote_label.setVisible(remote is not None)
+        info = self.session.engine.model_info
+        self.settings_panel.set_thinking_switch(None if remote is not None else bool(info and info.thinking_switch))
         self._on_state(self.session.state)
         return True
 
@@ -448,6 +453,14 @@ class ChatView(QWidget):
             self.session.set_output_format(fmt)  # type: ignore[arg-type]  # OutputFormat | None, from the box
         except (SessionBusy, LookupError, ChatStoreError) as exc:
             self.settings_panel.output_box.show_refusal(str(exc), self.session.conversation)
+
+    def _set_thinking(self, on: bool) -> None:
+        try:
+            self.session.set_thinking(on)
+        except (SessionBusy, LookupError, ChatStoreError) as exc:
+            self.show_note(str(exc))
+            with QSignalBlocker(self.settings_panel.thinking):  # show what is really saved
+                self.settings_panel.thinking.setChecked(thinking_on(self.session.conversation))
 
     # -- adapters ---------------------------------------------------------------------------
     async def attach_adapters(self, adapters: list[dict], *, replace: bool = False) -> bool:

@@ -1,0 +1,152 @@
+"""Splitting a reasoning model's reply into thinking and answer, as text and as it streams: tags split
+across chunks, a template that pre-opens <think>, a reply stopped mid-thought, tags that are not a
+think block; what later prompts, search and exports get."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from studio.core.chat.conversation import Conversation, Message, MessageStatus
+from studio.core.chat.export import to_json, to_markdown
+from studio.core.chat.store import ChatStore
+from studio.core.chat.thinking import (
+    LiveThinking,
+    export_parts,
+    generate_args,
+    prompt_content,
+    search_text,
+    thinking_on,
+)
+from studio.core.engine.thinking import (
+    ThinkTracker,
+    has_switch,
+    opens_thinking,
+    split,
+    without_thinking,
+)
+
+REPLY = "<think>I add 3 and 5, which gives 8.</think>3 plus 5 is 8."
+
+
+def reply(content: str, status=MessageStatus.COMPLETE, **stats) -> Message:
+    return Message(id=1, conversation_id=1, role="assistant", content=content, status=status, stats=stats)
+
+
+def test_a_whole_reply_splits_into_thinking_and_answer():
+    parts = split(REPLY)
+    assert (parts.thinking, parts.answer, parts.closed) == ("I add 3 and 5, which gives 8.", "3 plus 5 is 8.", True)
+    assert split("  \n<think>\nhmm\n</think>\n\nYes.").answer == "Yes."
+    assert split("Plain answer.") .thinking is None
+
+
+def test_tags_later_in_the_answer_are_not_thinking():
+    text = "Wrap it like <think>this</think> in your prompt."
+    assert split(text).thinking is None and split(text).answer == text
+
+
+def test_unclosed_thinking_is_all_thinking_and_no_answer():
+    parts = split("<think>I was stopped while I")
+    assert parts.thinking == "I was stopped while I" and parts.answer == "" and not parts.closed
+
+
+def test_a_pre_opened_block_has_only_the_closing_tag():
+    assert split("I add them.</think>It is 8.", opened=True).thinking == "I add them."
+    # Without the engine's flag (an old message, a remote engine) a lone </think> says the same.
+    parts = split("I add them.</think>It is 8.")
+    assert (parts.thinking, parts.answer, parts.closed) == ("I add them.", "It is 8.", True)
+    assert split("Still thinking", opened=True).thinking == "Still thinking"
+
+
+def test_while_streaming_a_half_tag_shows_in_neither_part():
+    assert split("<thi", streaming=True) == split("", streaming=True)
+    assert split("<thi", streaming=True).answer == ""
+    assert split("<think>adding</thi", streaming=True).thinking == "adding"
+    assert split("<thi").answer == "<thi"  # a finished reply that really ends so shows it
+
+
+@pytest.mark.parametrize("opened", [False, True])
+def test_the_tracker_agrees_with_split_for_every_way_of_cutting_the_reply(opened):
+    text = ("" if opened else "<think>") + "I add 3 and 5.</think>It is 8."
+    thinking_end = text.index("</think>") + len("</think>")
+    for a, b in itertools.combinations(range(1, len(text)), 2):
+        chunks = [text[:a], text[a:b], text[b:]]
+        tracker = ThinkTracker(opened)
+        flags = [tracker.feed(chunk) for chunk in chunks]
+        assert tracker.seen and tracker.closed and not tracker.inside
+        # a chunk is thinking when it starts before the end of </think>
+        starts = [0, a, b]
+        assert flags == [start < thinking_end for start in starts], (chunks, flags)
+        assert tracker.thinking_chunks == sum(flags)
+
+
+def test_the_tracker_leaves_replies_without_thinking_alone():
+    tracker = ThinkTracker()
+    assert [tracker.feed(c) for c in ["<", "b>bold</b>", " and <think>x</think>"]] == [True, False, False]
+    assert not tracker.seen and tracker.thinking_chunks == 0
+
+
+def test_live_thinking_counts_and_times_only_the_thinking():
+    live = LiveThinking()
+    changed = [live.feed(c) for c in ["<th", "ink>", "one ", "two", "</think>", "Answer", " more"]]
+    assert changed == [False, True, True, True, True, False, False]
+    stats = live.stats()
+    assert stats["thinking_tokens"] == 5 and stats["thinking_ms"] >= 0 and stats["thinking_open"] is False
+    assert LiveThinking().stats() == {}
+
+
+def test_template_switch_and_prefill():
+    qwen3 = "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    assert has_switch(qwen3) and not has_switch("{{ messages }}") and not has_switch(None)
+    assert without_thinking("<|im_start|>assistant\n") == "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    pre_opened = "<｜Assistant｜><think>\n"
+    assert opens_thinking(pre_opened) and not opens_thinking(without_thinking(pre_opened))
+    assert without_thinking(pre_opened).endswith("<think>\n\n</think>\n\n")
+
+
+def test_later_prompts_get_the_answer_only():
+    assert prompt_content(reply(REPLY)) == "3 plus 5 is 8."
+    assert prompt_content(reply("Thought.</think>Said.", thinking_open=True)) == "Said."
+    assert prompt_content(reply("<think>cut off mid", MessageStatus.STOPPED)) == ""
+    user = Message(id=2, conversation_id=1, role="user", content="<think>my own text</think>")
+    assert prompt_content(user) == user.content  # only replies think
+
+
+def test_search_shows_the_part_that_matched():
+    assert search_text(REPLY, ["gives"]) == ("thinking", "I add 3 and 5, which gives 8.")
+    assert search_text(REPLY, ["plus"]) == ("", "3 plus 5 is 8.")
+    assert search_text("No thinking here", ["here"]) == ("", "No thinking here")
+
+
+def test_search_in_the_store_marks_hits_inside_thinking(tmp_path):
+    store = ChatStore(tmp_path / "chats.db")
+    conversation = store.create_conversation(title="Sums")
+    store.add_message(conversation.id, "user", "What is 3 plus 5?")
+    store.add_message(conversation.id, "assistant", REPLY)
+    [hit] = store.search("which gives")
+    assert hit.part == "thinking" and "<think>" not in hit.snippet and "[which] [gives]" in hit.snippet
+    hits = store.search("plus")
+    assert [h.part for h in hits if h.role == "assistant"] == [""]
+    store.close()
+
+
+def test_exports_keep_thinking_as_its_own_part():
+    conversation = Conversation(id=1, title="Sums")
+    messages = [Message(id=1, conversation_id=1, role="user", content="What is 3 plus 5?"),
+                reply(REPLY, thinking_tokens=14, thinking_ms=820.0)]
+    entry = to_json(conversation, messages)["messages"][1]
+    assert entry["content"] == REPLY  # raw, for re-import
+    assert (entry["thinking"], entry["answer"], entry["thinking_closed"]) == (
+        "I add 3 and 5, which gives 8.", "3 plus 5 is 8.", True)
+    assert "thinking" not in to_json(conversation, messages)["messages"][0]
+    md = to_markdown(conversation, messages)
+    assert "<details><summary>Thinking (0.8 s, 14 tokens)</summary>\n\nI add 3 and 5, which gives 8.\n\n</details>" in md
+    assert "<think>" not in md and md.index("</details>") < md.index("3 plus 5 is 8.")
+    assert export_parts(reply("<think>half", MessageStatus.STOPPED))["thinking_closed"] is False
+
+
+def test_the_switch_lives_in_the_conversation_options():
+    on, off = Conversation(id=1, title=""), Conversation(id=2, title="", options={"thinking": False})
+    assert thinking_on(on) and not thinking_on(off) and thinking_on(None)
+    assert generate_args(on) == {} and generate_args(off) == {"thinking": False}
