@@ -139,14 +139,13 @@ class ChatView(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("ChatSplitter")
         # The Retrieval panel sits beside the messages in a splitter of its own, so the window's
-        # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning.
-        self.retrieval_panel = RetrievalPanel(self)
-        self.retrieval_panel.hide()
+        # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning. It is built
+        # the first time it is wanted (see retrieval_panel), not at start-up.
+        self._retrieval_panel: RetrievalPanel | None = None
+        self._retrieval_record: dict | None = None  # what it shows once built
         self.chat_split = QSplitter(Qt.Orientation.Horizontal, self)
         self.chat_split.addWidget(center)
-        self.chat_split.addWidget(self.retrieval_panel)
         self.chat_split.setCollapsible(0, False)
-        self.chat_split.setSizes([560, 440])
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.chat_split)
         self.splitter.addWidget(self.settings_panel)
@@ -192,7 +191,8 @@ class ChatView(QWidget):
         self.toggle_retrieval_action.setCheckable(True)
         self.toggle_retrieval_action.setToolTip(QCoreApplication.translate(
             "ChatKnowledge", "Show what was retrieved for the last question and the prompt the model received"))
-        self.toggle_retrieval_action.toggled.connect(self.retrieval_panel.setVisible)
+        self.toggle_retrieval_action.toggled.connect(
+            lambda on: self.retrieval_panel.setVisible(on) if on or self._retrieval_panel else None)
         for action in (self.send_action, self.stop_action):
             self.addAction(action)
 
@@ -230,11 +230,10 @@ class ChatView(QWidget):
         self.knowledge_attach.menu_requested.connect(
             lambda: spawn(self._show_collections_menu(), on_error=self._unexpected))
         self.knowledge_attach.changed.connect(self.attach_collections)
-        self.retrieval_panel.source_opened.connect(self.source_requested)
         self.settings_panel.conversation_changed.connect(self._save_conversation_settings)
+        self.settings_panel.output_format_changed.connect(self._set_output_format)
         self.settings_panel.thinking_changed.connect(self._set_thinking)
         self.sidebar.thinking_hit.connect(self.messages.expand_thinking)
-        self.settings_panel.output_format_changed.connect(self._set_output_format)
         self.settings_panel.adapters_requested.connect(
             lambda adapters: spawn(self.attach_adapters(adapters, replace=True), on_error=self._unexpected))
 
@@ -578,9 +577,26 @@ class ChatView(QWidget):
             if record is not None:
                 self.messages.widgets[message.id].set_retrieval(record)
                 latest = record
-        self.retrieval_panel.show_record(latest)
+        self._show_retrieval_record(latest)
 
     # -- knowledge ----------------------------------------------------------------------------
+    @property
+    def retrieval_panel(self) -> RetrievalPanel:
+        if self._retrieval_panel is None:
+            panel = RetrievalPanel(self)
+            panel.setVisible(self.toggle_retrieval_action.isChecked())
+            panel.source_opened.connect(self.source_requested)
+            panel.show_record(self._retrieval_record)
+            self.chat_split.addWidget(panel)
+            self.chat_split.setSizes([560, 440])
+            self._retrieval_panel = panel
+        return self._retrieval_panel
+
+    def _show_retrieval_record(self, record: dict | None) -> None:
+        self._retrieval_record = record
+        if self._retrieval_panel is not None:
+            self._retrieval_panel.show_record(record)
+
     def use_knowledge(self, library: Callable[[], Any], settings: KnowledgeSettings) -> None:
         """Answer from attached collections with `library()` (a KnowledgeLibrary, made on first need)."""
         self._library = library
@@ -611,7 +627,7 @@ class ChatView(QWidget):
         widget = self.messages.widgets.get(message.id)
         if widget is not None:
             widget.set_retrieval(record)
-        self.retrieval_panel.show_record(record)
+        self._show_retrieval_record(record)
 
     def show_retrieval(self, message_id: int) -> None:
         self.retrieval_panel.show_record(self.session.retrieval(message_id))
