@@ -391,7 +391,8 @@ class ChatSession(Emitter):
                     stopped=reply.status == MessageStatus.STOPPED)
             self.store.update_message(reply.id, content=reply.content, status=reply.status, stats=reply.stats)
             if grounding is not None and grounding.cite is not None:
-                self._keep_retrieval(reply, {**grounding.record, "citations": grounding.cite(reply.content)})
+                cited = grounding.cite(prompt_content(reply))  # a [n] only thought about is not a citation
+                self._keep_retrieval(reply, {**grounding.record, "citations": cited})
             self._note_answering_model(conversation, engine)
             self.emit("message_updated", message=reply, delta="")
             self.emit("context", used=stats.context_used, n_ctx=stats.n_ctx)
