@@ -26,6 +26,24 @@ class Banner(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.level = "info"
+        self._closable = closable
+        self._action_buttons: list[QPushButton] = []
+        theme_watcher().changed.connect(self._on_theme_changed)
+        self.hide()
+
+    # A window holds several banners that most sessions never show: their labels, buttons and
+    # details box are made on first use (show_message, or reading one of these parts).
+    _PARTS = frozenset(("icon", "label", "details", "details_button", "close_button", "_actions_box"))
+
+    def __getattr__(self, name: str):
+        if name in Banner._PARTS and "_built" not in self.__dict__:
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build(self) -> None:
+        self._built = True
+        closable = self._closable
         outer = QVBoxLayout(self)
         outer.setContentsMargins(10, 6, 6, 6)
         outer.setSpacing(4)
@@ -60,9 +78,6 @@ class Banner(QFrame):
         self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.details.hide()
         outer.addWidget(self.details)
-        self._action_buttons: list[QPushButton] = []
-        theme_watcher().changed.connect(self._on_theme_changed)
-        self.hide()
 
     # -- API --------------------------------------------------------------------------------
     def show_message(self, text: str, level: str = "info", *, details: str = "",
@@ -95,7 +110,7 @@ class Banner(QFrame):
         return list(self._action_buttons)
 
     def text(self) -> str:
-        return self.label.text()
+        return self.label.text() if "_built" in self.__dict__ else ""
 
     def dismiss(self) -> None:
         self.hide()
