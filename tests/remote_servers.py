@@ -81,10 +81,14 @@ def start_studio_server(model: Path, log_dir: Path, key: str = STUDIO_KEY) -> Pr
 
 
 class StandIn:
-    """/v1/models lists 'limited', 'broken' and 'slow'; chat completions for them answer 429 with
-    Retry-After: 7, 500 with the server's own message, or nothing for `slow_s` seconds."""
+    """/v1/models lists 'limited', 'broken', 'slow' and 'reasoner'; chat completions for them answer 429
+    with Retry-After: 7, 500 with the server's own message, nothing for `slow_s` seconds, or a streamed
+    reply whose thinking comes apart as `reasoning_content` (DeepSeek's API, llama.cpp's and vLLM's
+    servers with a reasoning parser) before its content."""
 
-    MODELS = ["limited", "broken", "slow"]
+    MODELS = ["limited", "broken", "slow", "reasoner"]
+    REASONING = ["I add ", "3 and 5", ", which gives 8."]
+    ANSWER = ["3 plus 5 ", "is 8."]
 
     def __init__(self, slow_s: float = 5.0) -> None:
         stand_in = self
@@ -120,6 +124,18 @@ class StandIn:
                 elif model == "broken":
                     self._json(500, {"error": {"message": "CUDA out of memory while loading the KV cache",
                                                "type": "server_error"}})
+                elif model == "reasoner":
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.end_headers()
+                    deltas = ([{"role": "assistant", "content": None, "reasoning_content": r} for r in StandIn.REASONING]
+                              + [{"content": c} for c in StandIn.ANSWER])
+                    for n, delta in enumerate(deltas):
+                        last = n == len(deltas) - 1
+                        chunk = {"id": "r1", "object": "chat.completion.chunk", "created": 0, "model": model,
+                                 "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if last else None}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.write(b"data: [DONE]\n\n")
                 elif model == "slow":
                     stand_in.release.wait(stand_in.slow_s)
                     try:

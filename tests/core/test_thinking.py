@@ -150,3 +150,38 @@ def test_the_switch_lives_in_the_conversation_options():
     on, off = Conversation(id=1, title=""), Conversation(id=2, title="", options={"thinking": False})
     assert thinking_on(on) and not thinking_on(off) and thinking_on(None)
     assert generate_args(on) == {} and generate_args(off) == {"thinking": False}
+
+
+def test_a_remote_servers_separate_reasoning_becomes_the_replys_thinking(tmp_path):
+    """A server that parses reasoning sends it apart from the content (reasoning_content); the chat
+    gets it as a think block, split, counted and left out of the next prompt like a local one."""
+    import asyncio
+
+    from studio.core.chat.session import ChatSession
+    from studio.core.chat.thinking import split_message
+    from studio.core.engine.client import EngineClient
+    from studio.core.engine.remote import RemoteEngine
+    from tests.remote_servers import StandIn
+
+    server = StandIn()
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    remote = RemoteEngine(server.base_url, name="stand-in", model="reasoner")
+    session = ChatSession(store, EngineClient())  # the local engine is never started
+    session.use_remote(remote)
+
+    async def chat():
+        try:
+            return await session.send("What is 3 plus 5?")
+        finally:
+            await remote.close()
+    try:
+        reply = asyncio.run(chat())
+    finally:
+        server.stop()
+        store.close()
+    assert reply.content == "<think>I add 3 and 5, which gives 8.</think>3 plus 5 is 8."
+    parts = split_message(reply)
+    assert parts.thinking == "I add 3 and 5, which gives 8." and parts.answer == "3 plus 5 is 8."
+    # counted per streamed piece (a remote engine sends no token ids): three, and the one that closes it
+    assert reply.stats["thinking_tokens"] == 4 and reply.stats["thinking_ms"] >= 0
+    assert prompt_content(reply) == "3 plus 5 is 8."

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from studio.core.engine.client import GenerationStats
 from studio.core.engine.sampling import SamplingParams
+from studio.core.engine.thinking import CLOSE, OPEN
 from studio.core.events import Emitter
 from studio.core.secrets import SecretStore
 from studio.core.settings import AppSettings, save_settings
@@ -164,6 +165,7 @@ class RemoteGeneration:
                  stop: list[str] | None = None, response_format: dict[str, Any] | None = None) -> None:
         self.engine = engine
         self._response_format = response_format
+        self._reasoning = False  # inside a reasoning block the server sent apart from the content
         self.text = ""
         self.stats = GenerationStats()
         self._messages = messages
@@ -201,7 +203,7 @@ class RemoteGeneration:
                     if getattr(chunk, "usage", None):
                         usage = chunk.usage
                     for choice in chunk.choices or ():
-                        piece = getattr(choice.delta, "content", None) if choice.delta else None
+                        piece = self._text(choice.delta) if choice.delta else None
                         if piece:
                             now = time.perf_counter()
                             first = first or now
@@ -233,6 +235,20 @@ class RemoteGeneration:
                     self.stats.tokens_per_s = round((self.stats.tokens - 1) / (last - first), 2)
             self.stats.stopped = self._cancel_requested
             self._queue.put_nowait(("end", None))
+
+    def _text(self, delta: Any) -> str:
+        """A delta's text. Servers that parse reasoning send the thinking apart (`reasoning_content`:
+        DeepSeek, llama.cpp, vLLM; `reasoning`: OpenRouter); a leading block of it becomes the reply's
+        <think>…</think>, as a local reasoning model writes it."""
+        content = getattr(delta, "content", None) or ""
+        reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+        text = ""
+        if isinstance(reasoning, str) and reasoning and (self._reasoning or not self.text):
+            text = ("" if self._reasoning else OPEN) + reasoning
+            self._reasoning = True
+        if content and self._reasoning:
+            text, self._reasoning = text + CLOSE, False
+        return text + content if isinstance(content, str) else text
 
     async def cancel(self) -> None:
         """End the stream now: the request task is cancelled, which closes the connection (the
