@@ -52,8 +52,15 @@ def test_refusals_are_sentences_and_a_cancel_stops_a_long_decode(engine, loop):
             loop.run_until_complete(engine.embed(texts, tokens=tokens))
         assert refused.value.kind == kind and words in refused.value.message
 
+    long_batch = ["many words " * 450] * 8
+
+    async def whole() -> float:  # the decode left to run, measured on this machine at its current load
+        started = time.monotonic()
+        await engine.embed(long_batch)
+        return time.monotonic() - started
+
     async def cancelled() -> float:
-        task = asyncio.ensure_future(engine.embed(["many words " * 450] * 8))
+        task = asyncio.ensure_future(engine.embed(long_batch))
         await asyncio.sleep(0.5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -63,7 +70,9 @@ def test_refusals_are_sentences_and_a_cancel_stops_a_long_decode(engine, loop):
         return time.monotonic() - started
 
     pid = engine.pid
-    assert loop.run_until_complete(cancelled()) < 2.0  # the decode in flight was aborted, not waited out
+    full = loop.run_until_complete(whole())
+    # The decode in flight was aborted, not waited out: the next request does not wait for its rest.
+    assert loop.run_until_complete(cancelled()) < max(2.0, 0.5 * full)
     assert engine.pid == pid                            # ... and the worker was not ended for it
 
 
