@@ -16,6 +16,7 @@
 #                namespace's own loopback, brought up for this step only)
 #   7. docs      `studio docs add` indexes three documents with the bundled embedding model and
 #                `studio docs query --json` finds the honeybee text for a Chinese question
+#   8. json      `studio chat --json-schema` answers with JSON that the bundled jsonschema validates
 # Each step's time is printed. Screenshots go to STUDIO_SMOKE_SHOTS (default test-artifacts/bundle-smoke/).
 # Where `unshare -n` is not permitted, the steps run with an unreachable proxy instead and say so.
 set -euo pipefail
@@ -141,6 +142,17 @@ step docs run_bundle "$HOME_CLI" timeout 300 /bin/bash -c \
 first="$(grep -o '"path": *"[^"]*"' "$WORK/docs.out" | head -n1)"
 [[ "$first" == *honeybees.txt* ]] || die "the knowledge query did not rank the honeybee text first: $first"
 printf '    %s; top hit %s\n' "$(grep -o 'chunks embedded in [0-9.]* s' "$WORK/docs.out" | tail -n1)" "$first"
+
+# 8. a reply constrained by a JSON schema, checked by the bundled jsonschema (its meta-schemas are data files)
+cat >"$WORK/person.schema.json" <<'JSON'
+{"type": "object", "required": ["name", "age"],
+ "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}}}
+JSON
+step json run_bundle "$HOME_CLI" timeout 300 "$DIST/studio" chat --model starter --json-schema "$WORK/person.schema.json" \
+    --prompt "Describe a person as JSON." --max-tokens 128 --seed 1 --json
+reply="$(tail -n1 "$WORK/json.out")"
+[[ "$reply" == *'"valid": true'* ]] || die "the schema-constrained reply did not validate: ${reply:0:300}"
+printf '    %s\n' "$(grep -o '"reply": "[^}]*}' "$WORK/json.out" | head -n1)"
 
 say "Smoke test passed ($NET_NOTE). Step times: ${TIMES[*]}"
 say "Screenshots: $SHOTS/chat.png $SHOTS/finetune.png $SHOTS/inspect.png"
