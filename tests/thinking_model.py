@@ -47,7 +47,7 @@ def train_thinking_adapter(starter_model: Path, folder: Path, *, steps: int = 24
             return await client.start(config)
         finally:
             await client.close()
-    result = asyncio.run(asyncio.wait_for(go(), 600))
+    result = asyncio.run(asyncio.wait_for(go(), 1700))  # ~2 min idle; far longer next to other jobs
     if result.get("state") != "completed" or not result.get("gguf_adapter"):
         raise RuntimeError(f"the thinking run did not finish: {result}")
     return Path(result["gguf_adapter"])
