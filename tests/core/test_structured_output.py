@@ -241,7 +241,9 @@ def test_remote_engine_gets_the_schema_as_response_format(starter_model, tmp_pat
     try:
         session = ChatSession(store, EngineClient())
         session.use_remote(RemoteEngine(server.base_url, STUDIO_KEY, name="studio"))
-        session.remote.model = loop.run_until_complete(session.remote.list_models())[0]
+        # The server also lists any training runs' adapters it finds: ask for the base model by name.
+        assert starter_model.stem in loop.run_until_complete(session.remote.list_models())
+        session.remote.model = starter_model.stem
         session.new_conversation(sampling=SamplingParams(temperature=0.8, max_tokens=MAX_TOKENS, seed=11, n_ctx=2048))
         session.set_output_format(structured.build("json_schema", json.dumps(PERSON)))
         reply = loop.run_until_complete(session.send("Describe a fictional person."))
@@ -254,7 +256,8 @@ def test_remote_engine_gets_the_schema_as_response_format(starter_model, tmp_pat
 
         schema = tmp_path / "person.json"
         schema.write_text(json.dumps(PERSON))
-        done = subprocess.run([sys.executable, "-m", "studio", "chat", "--engine", server.base_url, "--json-schema",
+        done = subprocess.run([sys.executable, "-m", "studio", "chat", "--engine", server.base_url, "--model",
+                               starter_model.stem, "--json-schema",
                                str(schema), "--prompt", "Describe a fictional person.", "--seed", "5",
                                "--max-tokens", str(MAX_TOKENS)], capture_output=True, text=True, timeout=120,
                               env={**os.environ, "STUDIO_ENGINE_API_KEY": STUDIO_KEY}, check=False)
