@@ -98,13 +98,18 @@ def send(name: str, paths: list[str], *, activate: bool = True, connect_timeout_
             if not socket.bytesAvailable() and not socket.waitForReadyRead(ack_timeout_ms):
                 return Handoff.NO_ANSWER
             buffer += bytes(socket.readAll().data())
-        try:
-            answer = json.loads(buffer.split(b"\n", 1)[0].decode("utf-8"))
-        except ValueError:
-            return Handoff.NO_ANSWER
-        return Handoff.DELIVERED if isinstance(answer, dict) and answer.get("ok") else Handoff.NO_ANSWER
+        return _answer(buffer)
     finally:
         socket.abort()
+
+
+def _answer(buffer: bytes) -> Handoff:
+    """DELIVERED for the running window's {"ok": true} line, else NO_ANSWER."""
+    try:
+        answer = json.loads(buffer.split(b"\n", 1)[0].decode("utf-8"))
+    except ValueError:
+        return Handoff.NO_ANSWER
+    return Handoff.DELIVERED if isinstance(answer, dict) and answer.get("ok") else Handoff.NO_ANSWER
 
 
 def _socket_path(name: str) -> str:
@@ -133,11 +138,7 @@ def _send_unix(name: str, message: bytes, connect_timeout_ms: int, ack_timeout_m
                 buffer += chunk
         except OSError:  # includes the timeout: accepted, never answered
             return Handoff.NO_ANSWER
-        try:
-            answer = json.loads(buffer.split(b"\n", 1)[0].decode("utf-8"))
-        except ValueError:
-            return Handoff.NO_ANSWER
-        return Handoff.DELIVERED if isinstance(answer, dict) and answer.get("ok") else Handoff.NO_ANSWER
+        return _answer(buffer)
     finally:
         client.close()
 

@@ -221,6 +221,16 @@ def test_window_geometry_is_restored(qtbot, run, studio_home, tmp_path):
         second.close()
 
 
+def _start_and_quit(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run `code` (which starts the app) in a fresh home; the app quits once its window shows."""
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
+           "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
     code = (
         "import sys\n"
@@ -230,11 +240,7 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
         "print('HEAVY', heavy)\n"
         "sys.exit(rc)\n"
     )
-    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
-           "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    proc = _start_and_quit(code, tmp_path)
     assert "HEAVY []" in proc.stdout
     shown = next(line for line in proc.stderr.splitlines() if line.startswith("startup: window shown"))
     ms = float(shown.split("after")[1].split("ms")[0])
@@ -260,11 +266,7 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "print('AFTER', 'PySide6.QtNetwork' in sys.modules)\n"
         "sys.exit(rc)\n"
     )
-    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
-           "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    proc = _start_and_quit(code, tmp_path)
     assert "AT_SHOW []" in proc.stdout, proc.stdout
     assert "AFTER True" in proc.stdout  # ...and the single-instance server did start listening afterwards
 
