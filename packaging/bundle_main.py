@@ -11,7 +11,7 @@ Before the usual CLI/GUI entry (studio.cli.main) it does two bundle-only things:
     for the single-instance server): on a cold start the disk reads them while Python and Qt start,
     instead of one page fault at a time later.
     (Started after Qt's libraries had loaded instead, it bought less: measured both ways.)
-    STUDIO_NO_PREFETCH=1 turns it off (to measure it).
+    STUDIO_NO_PREFETCH=1 turns it off (to measure it); =archive or =files turns off that part only.
 Worker processes (`<exe> --run-worker <module>`) skip all three.
 
 `<exe> [-u] -m MODULE ARGS` is read as `<exe> --run-worker MODULE ARGS`: that is how torchrun and
@@ -105,14 +105,15 @@ def _archive_ranges() -> tuple[str | None, list[list[int]]]:
 
 def _prefetch_in_background() -> None:
     base = getattr(sys, "_MEIPASS", None)
-    if not base or os.environ.get("STUDIO_NO_PREFETCH") == "1":
+    off = os.environ.get("STUDIO_NO_PREFETCH", "")  # "1": none; "archive" / "files": that part only
+    if not base or off == "1":
         return
     import threading
 
     def read_ahead() -> None:
         import glob
 
-        archive, ranges = _archive_ranges()
+        archive, ranges = _archive_ranges() if off != "archive" else (None, [])
         if archive and ranges and hasattr(os, "posix_fadvise"):
             try:
                 fd = os.open(archive, os.O_RDONLY)
@@ -123,7 +124,7 @@ def _prefetch_in_background() -> None:
                     os.close(fd)
             except OSError:
                 pass
-        for pattern in _PREFETCH:
+        for pattern in _PREFETCH if off != "files" else ():
             for path in glob.glob(os.path.join(base, pattern)):
                 try:
                     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
