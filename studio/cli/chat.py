@@ -1,4 +1,6 @@
 """`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json).
+A reasoning model's thinking streams to stderr, so stdout carries the answer alone (--json gives both
+parts; --no-thinking turns thinking off where the model's template allows).
 With --engine URL the reply comes from an OpenAI-compatible server instead of a local model.
 With --json-schema FILE (or --grammar FILE) the reply is constrained to that schema (grammar), printed
 as indented JSON and checked; a reply that does not hold exits 1 with the reason.
@@ -19,6 +21,7 @@ from studio.cli import exits
 from studio.cli.exits import CliError
 from studio.cli.inputs import check_numbers, checked_text, stdin_bytes
 from studio.cli.resolve import resolve_model
+from studio.core.engine import thinking  # small and dependency-free: no llama.cpp here
 
 COMMANDS = ("chat",)
 ENGINE_KEY_ENV = "STUDIO_ENGINE_API_KEY"  # the --engine key, kept out of shell history and `ps`
@@ -49,6 +52,9 @@ def register(subparsers: Any) -> None:
     chat.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
+    chat.add_argument("--no-thinking", action="store_true",
+                      help="a reasoning model answers without thinking (its template's switch, else an empty "
+                           "think block; local models)")
     chat.add_argument("--docs", action="append", default=[], metavar="COLLECTION",
                       help="answer from this knowledge collection (see `studio docs`); repeatable")
     chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
@@ -102,11 +108,12 @@ async def _chat(args: argparse.Namespace) -> int:
         grounding = await _ground(args, messages, sampling, engine) if args.docs else None
         if grounding is not None:
             messages = grounding.messages
-        generation = await engine.generate(messages, sampling, grammar=fmt.grammar if fmt else None)
+        generation = await engine.generate(messages, sampling, grammar=fmt.grammar if fmt else None,
+                                           thinking=False if args.no_thinking else None)
+        printer = _ReplyPrinter(lambda: generation.stats.thinking_open)
         async for kind, value in generation:
             if kind == "token" and not args.json and fmt is None:
-                sys.stdout.write(value)
-                sys.stdout.flush()
+                printer.feed(value)
             elif kind == "trimmed":
                 print(f"note: {len(value)} oldest messages did not fit the context and were left out", file=sys.stderr)
     except WorkerError as exc:
@@ -118,6 +125,7 @@ async def _chat(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "model": info.name, "model_path": model, "reply": generation.text,
+            **_thinking_fields(generation.text, stats.thinking_open, stats.thinking_tokens, stats.thinking_ms),
             "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
             "finish_reason": stats.finish_reason, "backend": info.backend,
@@ -129,7 +137,7 @@ async def _chat(args: argparse.Namespace) -> int:
     elif fmt is not None:
         _print_structured(fmt, generation.text)
     else:
-        sys.stdout.write("\n")
+        printer.finish()
         if grounding is not None and grounding.cite is not None:
             _print_citations(grounding.cite(generation.text))
     return _structured_exit(checked)
@@ -249,6 +257,8 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
         raise CliError("usage", "--docs works with a local model for now (the prompt is counted with its own template)")
     if args.grammar:
         raise CliError("usage", "--grammar needs a local model: remote engines take --json-schema instead")
+    if args.no_thinking:
+        raise CliError("usage", "--no-thinking needs a local model: a remote server decides its model's thinking")
     key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
     try:
         engine = RemoteEngine(args.engine, key or None)
@@ -271,10 +281,10 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
                                     "choose one with --model")
         response_format = structured.response_format(fmt) if fmt else None
         generation = await engine.generate(messages, sampling, response_format=response_format)
+        printer = _ReplyPrinter(lambda: False)
         async for kind, value in generation:
             if kind == "token" and not args.json and fmt is None:
-                sys.stdout.write(value)
-                sys.stdout.flush()
+                printer.feed(value)
     except RemoteEngineError as exc:
         raise CliError.from_error(exc) from exc
     finally:
@@ -284,6 +294,7 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
     if args.json:
         print(json.dumps({
             "model": engine.model, "engine": engine.base_url, "reply": generation.text,
+            **_thinking_fields(generation.text, False, stats.thinking_tokens, stats.thinking_ms),
             "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms, "finish_reason": stats.finish_reason,
             **({"structured": checked} if checked is not None else {}),
@@ -291,8 +302,53 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
     elif fmt is not None:
         _print_structured(fmt, generation.text)
     else:
-        sys.stdout.write("\n")
+        printer.finish()
     return _structured_exit(checked)
+
+
+class _ReplyPrinter:
+    """Streams a reply as it grows: its thinking to stderr, its answer to stdout. Each chunk re-splits
+    the text so far, so a tag cut across chunks is never printed half on one side."""
+
+    def __init__(self, opened: Any) -> None:
+        self.text = ""
+        self._opened = opened  # () -> the prompt pre-opened the think block (known once the reply starts)
+        self._thought = self._answered = 0  # characters of each part already printed
+
+    def feed(self, chunk: str) -> None:
+        self.text += chunk
+        self._show(thinking.split(self.text, opened=self._opened(), streaming=True))
+
+    def finish(self) -> None:
+        self._show(thinking.split(self.text, opened=self._opened()))
+        if self._thought and not self._answered:  # stopped mid-thought: end the thinking's line
+            sys.stderr.write("\n")
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+    def _show(self, parts: Any) -> None:
+        if parts.thinking and len(parts.thinking) > self._thought:
+            if not self._thought:
+                sys.stderr.write("thinking: ")
+            sys.stderr.write(parts.thinking[self._thought:])
+            sys.stderr.flush()
+            self._thought = len(parts.thinking)
+        if len(parts.answer) > self._answered:
+            if self._thought and not self._answered:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+            sys.stdout.write(parts.answer[self._answered:])
+            sys.stdout.flush()
+            self._answered = len(parts.answer)
+
+
+def _thinking_fields(text: str, opened: bool, tokens: int, ms: float) -> dict[str, Any]:
+    """--json's view of a reply that thought: both parts apart (reply stays the raw text)."""
+    parts = thinking.split(text, opened=opened)
+    if parts.thinking is None:
+        return {}
+    return {"thinking": parts.thinking, "answer": parts.answer, "thinking_closed": parts.closed,
+            "thinking_tokens": tokens, "thinking_ms": round(ms, 1)}
 
 
 def _note_gpu_layers(model: str, n_gpu_layers: int) -> None:

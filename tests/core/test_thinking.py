@@ -185,3 +185,51 @@ def test_a_remote_servers_separate_reasoning_becomes_the_replys_thinking(tmp_pat
     # counted per streamed piece (a remote engine sends no token ids): three, and the one that closes it
     assert reply.stats["thinking_tokens"] == 4 and reply.stats["thinking_ms"] >= 0
     assert prompt_content(reply) == "3 plus 5 is 8."
+
+
+def test_studio_chat_prints_the_answer_on_stdout_and_the_thinking_apart():
+    """`studio chat` against a server that sends reasoning apart: stdout carries the answer alone (so
+    it can be piped), the thinking streams to stderr, and --json gives both parts and the raw reply."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.remote_servers import StandIn
+
+    repo = Path(__file__).resolve().parents[2]
+    server = StandIn()
+    try:
+        def studio_chat(*extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "studio", "chat", "--engine", server.base_url, "--model",
+                                   "reasoner", "--prompt", "What is 3 plus 5?", *extra], cwd=repo,
+                                  capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "PYTHONPATH": str(repo)}, check=False)
+        plain = studio_chat()
+        assert plain.returncode == 0, plain.stderr
+        assert plain.stdout == "3 plus 5 is 8.\n"
+        assert "thinking: I add 3 and 5, which gives 8." in plain.stderr and "<think>" not in plain.stderr
+        as_json = studio_chat("--json")
+        assert as_json.returncode == 0, as_json.stderr
+        reply = json.loads(as_json.stdout.strip().splitlines()[-1])
+        assert reply["reply"] == "<think>I add 3 and 5, which gives 8.</think>3 plus 5 is 8."
+        assert (reply["thinking"], reply["answer"], reply["thinking_closed"]) == \
+            ("I add 3 and 5, which gives 8.", "3 plus 5 is 8.", True)
+        refused = studio_chat("--no-thinking")
+        assert refused.returncode == 2 and "--no-thinking needs a local model" in refused.stderr
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7, 9])
+def test_the_cli_printer_never_splits_a_tag_across_stdout_and_stderr(cut, capsys):
+    from studio.cli.chat import _ReplyPrinter
+
+    text = "<think>plan</think>Answer here."
+    printer = _ReplyPrinter(lambda: False)
+    for start in range(0, len(text), cut):
+        printer.feed(text[start:start + cut])
+    printer.finish()
+    out, err = capsys.readouterr()
+    assert out == "Answer here.\n" and err == "thinking: plan\n"
