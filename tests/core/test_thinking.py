@@ -20,6 +20,7 @@ from studio.core.chat.thinking import (
     thinking_on,
 )
 from studio.core.engine.thinking import (
+    SplitStream,
     ThinkTracker,
     has_switch,
     opens_thinking,
@@ -85,6 +86,27 @@ def test_the_tracker_leaves_replies_without_thinking_alone():
     tracker = ThinkTracker()
     assert [tracker.feed(c) for c in ["<", "b>bold</b>", " and <think>x</think>"]] == [True, False, False]
     assert not tracker.seen and tracker.thinking_chunks == 0
+
+
+@pytest.mark.parametrize("text,opened", [
+    ("<think>I add 3 and 5.</think>It is 8.", False),
+    ("\n <think>\nI add.\n</think>\n\nIt is 8 </think>.", False),
+    ("I add 3 and 5.</think>It is 8.", True),
+    ("<think>still thinking </thi", False),          # stopped mid-thought, mid-tag
+    ("<b>bold</b> and <think>x</think>", False),     # no think block: all answer, tags as written
+    ("\n\nIt is 8.", False),
+    ("<thi", False),
+])
+def test_streamed_pieces_add_up_to_the_split_for_every_way_of_cutting_the_reply(text, opened):
+    whole = split(text, opened)
+    for a, b in itertools.combinations(range(0, len(text) + 1), 2):
+        stream = SplitStream(opened)
+        pieces = [stream.feed(chunk) for chunk in (text[:a], text[a:b], text[b:])] + [stream.finish()]
+        thinking, answer = "".join(p[0] for p in pieces), "".join(p[1] for p in pieces)
+        assert thinking == (whole.thinking or "") and answer == whole.answer, (a, b, pieces)
+        for piece in pieces[:-1]:  # while it streams, a tag or a cut part of one never goes out as text
+            if whole.thinking is not None:
+                assert "<think>" not in piece[0] + piece[1] and "</thi" not in piece[0]
 
 
 def test_live_thinking_counts_and_times_only_the_thinking():

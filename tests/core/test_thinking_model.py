@@ -158,3 +158,35 @@ def test_a_template_with_its_own_switch_that_pre_opens_think(loop, tmp_path, qwe
     finally:
         loop.run_until_complete(engine.close())
         store.close()
+
+
+SUM_SCHEMA = {"type": "object", "properties": {"sum": {"type": "integer"}, "words": {"type": "string"}},
+              "required": ["sum", "words"]}
+
+
+def test_an_output_format_turns_thinking_off_and_the_json_validates(chat, loop, tmp_path, qwen3_style_model,
+                                                                    thinking_adapter):
+    """A grammar holds from the first token, so a model cannot think under it: the engine turns thinking
+    off (an empty think block, or the template's own switch) and the reply is the JSON alone."""
+    import jsonschema
+
+    from studio.core.engine import structured
+
+    fmt = structured.build("json_schema", json.dumps(SUM_SCHEMA))
+    (tmp_path / "qwen3").mkdir()
+    other = open_chat(loop, tmp_path / "qwen3", qwen3_style_model, thinking_adapter)
+    try:
+        for session, _store, _engine in (chat, other):
+            session.update_settings(sampling=SamplingParams(temperature=0.0, max_tokens=80, n_ctx=2048))
+            session.set_output_format(fmt)
+            reply = loop.run_until_complete(session.send("What is 3 plus 5?"))
+            assert reply.status == MessageStatus.COMPLETE and "think>" not in reply.content, reply.content
+            assert split_message(reply).thinking is None and not reply.stats.get("thinking_open")
+            jsonschema.validate(json.loads(reply.content), SUM_SCHEMA)
+            assert structured.check_reply(fmt, reply.content)["valid"], reply.content
+            # the switch itself stays as the user left it: free text thinks again
+            session.set_output_format(None)
+            assert split_message(loop.run_until_complete(session.send("What is 2 plus 4?"))).thinking
+    finally:
+        loop.run_until_complete(other[2].close())
+        other[1].close()

@@ -8,6 +8,10 @@ llama.cpp parses a grammar only when a sampler is made from it, and a grammar it
 llama-cpp-python hand a null sampler to the chain: a segfault. So a grammar is parsed first, with
 llama.cpp's own parser, in the engine worker before it generates and, for a check on entry, in a
 short-lived process of its own (`check_grammar`) so the app never runs the parser itself.
+
+A reasoning model cannot think under a grammar (it holds from the first token, and a think block is
+not JSON): with one, the engine turns thinking off the way the conversation's switch does
+(EngineClient.generate), so the reply is the JSON alone, with no <think> block to split off.
 """
 
 from __future__ import annotations

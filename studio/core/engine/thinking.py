@@ -114,3 +114,42 @@ class ThinkTracker:
         else:
             self._tail = window[-(len(CLOSE) - 1):]
         return True
+
+
+class SplitStream:
+    """A streamed reply handed out as new thinking and new answer text, chunk by chunk, the way an
+    OpenAI-style server sends `reasoning_content` apart from `content`. Each chunk re-reads the reply
+    so far with split(streaming=True), so a tag cut across chunks is held back until it is whole and
+    never shows in either part; the pieces add up to split()'s parts of the whole reply.
+
+    Once answer text has gone out with no think block before it, the reply is plain: later text is
+    answer as it comes (what was sent cannot be taken back, so a stray </think> later stays in it)."""
+
+    def __init__(self, opened: bool = False) -> None:
+        self.opened = opened
+        self.text = ""
+        self._thinking_sent = 0  # characters of split()'s thinking handed out so far
+        self._answer_sent = 0    # characters of its answer (of the raw text, once plain)
+        self._plain = False
+
+    def feed(self, chunk: str) -> tuple[str, str]:
+        """Take the next chunk; returns (new thinking, new answer), either may be ""."""
+        self.text += chunk
+        return self._pieces(split(self.text, self.opened, streaming=True), final=False)
+
+    def finish(self) -> tuple[str, str]:
+        """The end of the reply: whatever was held back as maybe the start of a tag."""
+        return self._pieces(split(self.text, self.opened), final=True)
+
+    def _pieces(self, parts: Split, final: bool) -> tuple[str, str]:
+        if self._plain or (parts.thinking is None and not self._thinking_sent):
+            if not self._plain and not final and not parts.answer.strip():
+                return "", ""  # only whitespace so far: a think block may still open
+            self._plain = True
+            piece, self._answer_sent = self.text[self._answer_sent:], len(self.text)
+            return "", piece
+        thinking, answer = parts.thinking or "", parts.answer
+        new_thinking, new_answer = thinking[self._thinking_sent:], answer[self._answer_sent:]
+        self._thinking_sent = max(self._thinking_sent, len(thinking))
+        self._answer_sent = max(self._answer_sent, len(answer))
+        return new_thinking, new_answer

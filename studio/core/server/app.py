@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Sen
 from studio.core import limits
 from studio.core.engine.client import Generation, GenerationStats, embedding_vectors
 from studio.core.engine import structured
+from studio.core.engine.thinking import SplitStream, split
 from studio.core.engine.sampling import SamplingParams
 from studio.core.server.adapters import ServedAdapter, served_adapters
 from studio.core.server.schemas import (ChatRequest, CompletionRequest, EmbeddingRequest, ResponseFormat,
@@ -153,6 +154,19 @@ def _grammar(fmt: ResponseFormat | None) -> str | None:
         raise ApiError(400, str(exc), param="response_format") from None
 
 
+def _thinking_switch(body: ChatRequest) -> bool | None:
+    """False when the request turns thinking off (chat_template_kwargs.enable_thinking or a top-level
+    enable_thinking); None leaves it to the model's template."""
+    kwargs = body.chat_template_kwargs or {}
+    wanted = kwargs.get("enable_thinking", body.enable_thinking)
+    if wanted is None:
+        return None
+    if not isinstance(wanted, bool):
+        raise ApiError(400, f"enable_thinking must be true or false (got {json.dumps(wanted)}).",
+                       param="chat_template_kwargs.enable_thinking" if "enable_thinking" in kwargs else "enable_thinking")
+    return None if wanted else False
+
+
 def _check(name: str, value: Any, param: str) -> None:
     try:
         limits.check(name, value, param)
@@ -168,6 +182,8 @@ class _Job:
     stop: list[str]
     grammar: str | None
     adapters: list[dict[str, Any]] | None = None   # None: the ones attached now
+    thinking: bool | None = None     # False: a reasoning model answers without thinking
+    split_thinking: bool = False     # a chat reply's thinking goes in reasoning_content, apart from content
 
 
 @dataclass
@@ -262,7 +278,8 @@ class Api:
         if isinstance(body, ChatRequest):
             messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                         for m in body.messages]
-            return _Job(messages, None, sampling, stop, grammar, served.adapters)
+            return _Job(messages, None, sampling, stop, grammar, served.adapters, thinking=_thinking_switch(body),
+                        split_thinking=body.reasoning_format != "none")
         prompt = body.prompt
         if isinstance(prompt, list):
             if len(prompt) != 1:
@@ -282,7 +299,7 @@ class Api:
         generation: Generation | None = None
         try:
             generation = await self.engine.generate(job.messages, job.sampling, grammar=job.grammar,
-                                                    stop=job.stop or None, prompt=job.prompt)
+                                                    stop=job.stop or None, prompt=job.prompt, thinking=job.thinking)
             return slot, generation, []
         except BaseException:
             if generation is not None:
@@ -305,9 +322,21 @@ def _finish(stats: GenerationStats) -> str:
     return "length" if stats.finish_reason == "length" else "stop"
 
 
-def _usage(stats: GenerationStats) -> dict[str, int]:
-    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.tokens,
-            "total_tokens": stats.prompt_tokens + stats.tokens}
+def _usage(stats: GenerationStats) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.tokens,
+                             "total_tokens": stats.prompt_tokens + stats.tokens}
+    if stats.thinking_tokens:  # the engine counts a reply's thinking (its <think> block, tags included)
+        usage["completion_tokens_details"] = {"reasoning_tokens": stats.thinking_tokens}
+    return usage
+
+
+def _message(text: str, stats: GenerationStats, split_thinking: bool) -> dict[str, Any]:
+    """A whole chat reply: the answer in content and a reasoning model's thinking in reasoning_content
+    (raw when not split, or when the reply did not think)."""
+    parts = split(text, stats.thinking_open) if split_thinking else None
+    if parts is None or parts.thinking is None:
+        return {"role": "assistant", "content": text}
+    return {"role": "assistant", "content": parts.answer, "reasoning_content": parts.thinking}
 
 
 class _Stream(StreamingResponse):
@@ -670,7 +699,7 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
                 await slot.release()
         stats = generation.stats
         request.state.record_stats = stats
-        choice: dict[str, Any] = ({"index": 0, "message": {"role": "assistant", "content": generation.text},
+        choice: dict[str, Any] = ({"index": 0, "message": _message(generation.text, stats, job.split_thinking),
                                    "logprobs": None, "finish_reason": _finish(stats)} if chat else
                                   {"index": 0, "text": generation.text, "logprobs": None,
                                    "finish_reason": _finish(stats)})
@@ -679,16 +708,34 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
 
     chunk_kind = "chat.completion.chunk" if chat else "text_completion"
 
-    def chunk(delta_text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+    def chunk(delta_text: str | None, finish: str | None, first: bool = False,
+              key: str = "content") -> dict[str, Any]:
         if chat:
             delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else \
-                ({"content": delta_text} if delta_text is not None else {})
+                ({key: delta_text} if delta_text is not None else {})
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         else:
             choice = {"index": 0, "text": delta_text or "", "logprobs": None, "finish_reason": finish}
         return {"id": ident, "object": chunk_kind, "created": created, "model": served, "choices": [choice]}
 
     response: _Stream
+
+    # A chat reply's thinking streams as delta.reasoning_content, its answer as delta.content; a tag
+    # cut across tokens is held back until it is whole (SplitStream), so neither ever shows it.
+    splitter: SplitStream | None = None
+
+    def pieces(text: str, end: bool = False) -> list[bytes]:
+        nonlocal splitter
+        if not (chat and job.split_thinking):
+            return [_event(chunk(text, None))] if text else []
+        if splitter is None:  # the prompt's event, before the first token, said whether <think> is open
+            splitter = SplitStream(generation.stats.thinking_open)
+        thinking, answer = splitter.feed(text)
+        if end:
+            more = splitter.finish()
+            thinking, answer = thinking + more[0], answer + more[1]
+        return ([_event(chunk(thinking, None, key="reasoning_content"))] if thinking else []) + \
+            ([_event(chunk(answer, None))] if answer else [])
 
     async def events() -> AsyncIterator[bytes]:
         if chat:
@@ -700,19 +747,20 @@ async def _answer(api: Api, job: _Job, served: str, request: Request, *, chat: b
                     pending += value
                     if generation.backlog:  # more has arrived already: one chunk for all of it
                         continue
-                    yield _event(chunk(pending, None))
+                    for data in pieces(pending):
+                        yield data
                     pending = ""
         except WorkerError as exc:
             response.finished = True
-            if pending:
-                yield _event(chunk(pending, None))
+            for data in pieces(pending, end=True):
+                yield data
             error = _engine_error(exc)
             yield _event(error_body(error.message, error.type, error.code))
             yield _event("[DONE]")
             return
         response.finished = True
-        if pending:
-            yield _event(chunk(pending, None))
+        for data in pieces(pending, end=True):
+            yield data
         stats = generation.stats
         request.state.record_stats = stats
         yield _event(chunk(None, _finish(stats)))

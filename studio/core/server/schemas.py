@@ -72,6 +72,12 @@ class ChatRequest(_Sampling):
     messages: list[Message] = Field(min_length=1)
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
+    # Reasoning models, with llama.cpp server's names: "none" answers the raw reply (its <think> block
+    # in content); otherwise the thinking goes apart, in reasoning_content, as DeepSeek and vLLM send it.
+    reasoning_format: Literal["auto", "deepseek", "none"] = "auto"
+    # {"enable_thinking": false} turns thinking off (vLLM's and llama.cpp's way); other keys are ignored
+    chat_template_kwargs: dict[str, Any] | None = None
+    enable_thinking: bool | None = None  # the same switch as a top-level field (as some clients send it)
 
 
 class CompletionRequest(_Sampling):
