@@ -158,6 +158,10 @@
       <source>This model's chat template has no thinking switch. Off: each reply starts after an empty &lt;think&gt;&lt;/think&gt; block, as Qwen3's template does, so a model that thinks goes straight to the answer. Leave it on for models that do not think.</source>
       <translation>此模型的对话模板没有思考开关。关闭：每条回复都从一个空的 &lt;think&gt;&lt;/think&gt; 块之后开始（与 Qwen3 的模板做法相同），会思考的模型便直接给出答案。不会思考的模型请保持开启。</translation>
     </message>
+    <message>
+      <source>With an output format set below, replies never think: the format holds from the reply's first token, so the engine turns thinking off for them.</source>
+      <translation>设置了下方的输出格式时，回复不会思考：格式从回复的第一个词元起就生效，因此引擎会为这些回复关闭思考。</translation>
+    </message>
   </context>
   <context>
     <name>ChatView</name>

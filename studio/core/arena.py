@@ -22,6 +22,10 @@ back).
 `pick(winner)` ("a", "b" or "tie") writes the round's question and the kept answer into the
 conversation (its stats name the engine that wrote it and the arena result) and saves the vote
 (studio.core.chat.arena_votes); `summary()` tallies the votes per pair.
+
+A reasoning model's reply stays raw (its <think> block in the text, thinking_open/_tokens/_ms in its
+stats, counted live while it streams), so the kept answer is split by the chat like any reply;
+`Reply.parts()` splits it for the screen, and later rounds' prompts carry only earlier answers.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ from studio.core.chat.conversation import (
     MessageStatus,
 )
 from studio.core.chat.store import ChatStore, title_from_text
+from studio.core.chat.thinking import LiveThinking, prompt_content, split_reply
 from studio.core.engine.client import EngineClient, Generation
 from studio.core.engine.remote import RemoteEngine, RemoteGeneration
 from studio.core.engine.sampling import SamplingParams
+from studio.core.engine.thinking import Split
 from studio.core.errors import StudioError
 from studio.core.events import Emitter
 from studio.core.limits import check_text
@@ -145,6 +151,11 @@ class Reply:
     @property
     def usable(self) -> bool:
         return self.status in ("done", "stopped") and bool(self.text.strip())
+
+    def parts(self) -> Split:
+        """A reasoning model's thinking and answer (the text stays raw, as the chat stores it); a tag
+        cut off at the end while it streams shows in neither."""
+        return split_reply(self.text, self.stats, streaming=self.status == "streaming")
 
 
 @dataclass
@@ -285,12 +296,13 @@ class Arena(Emitter):
         if conversation is None:
             return turns
         for m in self.store.messages(conversation.id):
-            if m.role not in ("user", "assistant") or not m.content or m.status == MessageStatus.ERROR:
+            content = prompt_content(m)  # a reply's thinking stays out of later prompts, as in the chat
+            if m.role not in ("user", "assistant") or not content or m.status == MessageStatus.ERROR:
                 continue
             if turns and turns[-1]["role"] == m.role:
-                turns[-1] = {"role": m.role, "content": f"{turns[-1]['content']}\n\n{m.content}"}
+                turns[-1] = {"role": m.role, "content": f"{turns[-1]['content']}\n\n{content}"}
             else:
-                turns.append({"role": m.role, "content": m.content})
+                turns.append({"role": m.role, "content": content})
         return turns
 
     async def ask(self, text: str) -> Round:
@@ -423,6 +435,7 @@ class Arena(Emitter):
             return
         self._set_side(reply, "prompt")
         started = time.perf_counter()
+        live: LiveThinking | None = None  # a reasoning model's thinking: its count and time while it streams
         try:
             generation = await engine.generate(current.history, self.sampling)
             self._generations[reply.side] = generation
@@ -431,12 +444,16 @@ class Arena(Emitter):
             async for kind, value in generation:
                 if kind != "token" or self._stop.is_set():
                     continue
+                live = live or LiveThinking(generation.stats.thinking_open)
+                if live.feed(value):
+                    reply.stats = {**reply.stats, **live.stats()}
                 if reply.status != "streaming":
                     self._set_side(reply, "streaming")
                 reply.text += value
                 self.emit("delta", side=reply.side, text=value)
             stats = generation.stats
-            reply.stats = {**stats.to_dict(), **_identity(engine, reply.contestant),
+            # the engine's exact thinking numbers win; a remote engine sends none, so the live ones stay
+            reply.stats = {**(live.stats() if live else {}), **stats.to_dict(), **_identity(engine, reply.contestant),
                            "wall_ms": round((time.perf_counter() - started) * 1000, 1)}
             self._set_side(reply, "stopped" if stats.stopped or self._stop.is_set() else "done")
         except WorkerError as exc:

@@ -1,6 +1,7 @@
 """The Arena window: pick two contestants (local models, the chat's model with or without its adapters,
 remote models), ask once, watch both answers stream side by side with tok/s and TTFT under each, vote,
-and the chat continues with the chosen answer. Everything it shows comes from studio.core.arena."""
+and the chat continues with the chosen answer. A reasoning model's thinking shows folded and dimmed above
+its answer, as in the chat (ThinkingSection). Everything it shows comes from studio.core.arena."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -31,17 +33,34 @@ from PySide6.QtWidgets import (
 from studio.core.arena import SIDES, Arena, Contestant, Plan, Reply, Round
 from studio.core.errors import StudioError
 from studio.core.workspace import normalized_path
+from studio.ui.chat.thinking_view import ThinkingSection
 from studio.ui.tasks import spawn
+
+THINKING_SHARE = 0.45  # of the pane's height at most for unfolded thinking; it scrolls beyond that
 
 
 class ArenaPane(QGroupBox):
-    """One side: the contestant's name, its streamed answer, and its status or stats underneath."""
+    """One side: the contestant's name, a reasoning model's thinking (folded), its streamed answer, and
+    its status or stats underneath."""
 
     def __init__(self, side: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.side = side
         self.setObjectName(f"ArenaPane{side.upper()}")
         column = QVBoxLayout(self)
+        self.thinking = ThinkingSection()
+        self.thinking.toggle.toggled.connect(lambda _on: self._fit_thinking())
+        self.thinking_area = QScrollArea(self)  # unfolded thinking scrolls rather than squeezing the answer
+        self.thinking_area.setObjectName("ArenaThinking")
+        self.thinking_area.setWidget(self.thinking)
+        self.thinking_area.setWidgetResizable(True)
+        self.thinking.setAutoFillBackground(False)  # setWidget turned it on: let the pane's background show
+        self.thinking_area.viewport().setAutoFillBackground(False)
+        self.thinking_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.thinking_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.thinking_area.hide()
+        column.addWidget(self.thinking_area)
+        self._answer = ""  # the answer as shown: streamed text is appended, not set again
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setObjectName("ArenaAnswer")
@@ -57,9 +76,42 @@ class ArenaPane(QGroupBox):
 
     def clear(self) -> None:
         self.text.clear()
+        self._answer = ""
+        self.thinking.set_expanded(False)
+        self.thinking_area.hide()
         self.stats.setText("")
 
+    def show_text(self, reply: Reply) -> None:
+        """The reply so far: its thinking in the folded section, its answer below."""
+        parts = reply.parts()
+        self.thinking.show_thinking(parts, reply.stats, reply.status == "streaming")
+        if self.thinking_area.isHidden() == (parts.thinking is not None):
+            self.thinking_area.setVisible(parts.thinking is not None)
+        self._fit_thinking()
+        if parts.answer.startswith(self._answer):
+            self.append(parts.answer[len(self._answer):])
+        else:
+            self.text.setPlainText(parts.answer)
+        self._answer = parts.answer
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_thinking()
+
+    def _fit_thinking(self) -> None:
+        """The thinking's room: its header when folded, its text up to a share of the pane unfolded."""
+        if self.thinking_area.isHidden():
+            return
+        width = max(self.thinking_area.viewport().width(), 100)
+        layout = self.thinking.layout()
+        need = layout.heightForWidth(width) if layout is not None and layout.hasHeightForWidth() else -1
+        need = need if need > 0 else self.thinking.sizeHint().height()
+        cap = need if not self.thinking.expanded else min(need, int(self.height() * THINKING_SHARE))
+        self.thinking_area.setFixedHeight(max(cap, self.thinking.toggle.sizeHint().height()))
+
     def append(self, text: str) -> None:
+        if not text:
+            return
         bar = self.text.verticalScrollBar()
         following = bar.value() >= bar.maximum() - 4
         cursor = self.text.textCursor()
@@ -69,6 +121,7 @@ class ArenaPane(QGroupBox):
             bar.setValue(bar.maximum())
 
     def show_reply(self, reply: Reply) -> None:
+        self.show_text(reply)
         status = reply.status
         if status == "waiting":
             text = self.tr("Waiting for its turn…")
@@ -264,10 +317,15 @@ class ArenaDialog(QDialog):
     def _subscribe(self, arena: Arena) -> None:
         arena.subscribe("plan", self._show_plan)
         arena.subscribe("side", lambda side, reply: self.panes[side].show_reply(reply))
-        arena.subscribe("delta", lambda side, text: self.panes[side].append(text))
+        arena.subscribe("delta", self._delta)
         arena.subscribe("state", lambda busy: self._set_busy(busy))
         arena.subscribe("round_done", self._round_done)
         arena.subscribe("notice", lambda message: self.result_label.setText(message))
+
+    def _delta(self, side: str, text: str) -> None:
+        current = self.arena.round if self.arena is not None else None
+        if current is not None:
+            self.panes[side].show_text(current.replies[side])
 
     def _show_plan(self, plan: Plan) -> None:
         if plan.mode == "parallel":

@@ -423,6 +423,9 @@ class ChatSettingsPanel(QScrollArea):
             tip = self.tr("This model's chat template has no thinking switch. Off: each reply starts after an "
                           "empty <think></think> block, as Qwen3's template does, so a model that thinks goes "
                           "straight to the answer. Leave it on for models that do not think.")
+        # A grammar holds from the first token: the engine turns thinking off under an output format.
+        tip += "\n\n" + self.tr("With an output format set below, replies never think: the format holds from "
+                                 "the reply's first token, so the engine turns thinking off for them.")
         self.thinking.setToolTip(tip)
 
     def _apply_engine(self) -> None:
