@@ -25,6 +25,7 @@ from studio.core.engine.thinking import (
     has_switch,
     opens_thinking,
     split,
+    under_grammar,
     without_thinking,
 )
 
@@ -125,6 +126,12 @@ def test_template_switch_and_prefill():
     pre_opened = "<｜Assistant｜><think>\n"
     assert opens_thinking(pre_opened) and not opens_thinking(without_thinking(pre_opened))
     assert without_thinking(pre_opened).endswith("<think>\n\n</think>\n\n")
+
+
+def test_under_a_grammar_thinking_is_off_only_where_the_template_would_think():
+    assert under_grammar(True, "<|im_start|>assistant\n") is False     # its own switch, turned off
+    assert under_grammar(False, "<|im_start|>assistant\n<think>\n") is False  # pre-opened: closed
+    assert under_grammar(False, "<|im_start|>assistant\n") is None      # left alone: no empty block added
 
 
 def test_later_prompts_get_the_answer_only():

@@ -486,11 +486,8 @@ class EngineClient(ServiceClient):
                        prompt: str | None = None, thinking: bool | None = None) -> Generation:
         """Stream a reply to `messages` (or, with `prompt`, a continuation of that raw text). `grammar`
         is GBNF text the reply must follow; `stop` adds stop strings to the model's own; `thinking` False
-        turns a reasoning model's thinking off (the template's switch, else an empty think block).
-        A grammar holds from the reply's first token, so a model cannot think under it: with one,
-        thinking is off unless `thinking` is True (a grammar that itself allows a think block)."""
-        if grammar and thinking is None and prompt is None:
-            thinking = False
+        turns a reasoning model's thinking off (the template's switch, else an empty think block); under
+        a grammar the engine turns it off itself (thinking.under_grammar)."""
         sampling = sampling or SamplingParams()
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()

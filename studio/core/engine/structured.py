@@ -10,8 +10,8 @@ llama.cpp's own parser, in the engine worker before it generates and, for a chec
 short-lived process of its own (`check_grammar`) so the app never runs the parser itself.
 
 A reasoning model cannot think under a grammar (it holds from the first token, and a think block is
-not JSON): with one, the engine turns thinking off the way the conversation's switch does
-(EngineClient.generate), so the reply is the JSON alone, with no <think> block to split off.
+not JSON): with one, the engine worker turns thinking off where the template has a switch or pre-opens
+<think> (thinking.under_grammar), so the reply is the JSON alone, with no <think> block to split off.
 """
 
 from __future__ import annotations

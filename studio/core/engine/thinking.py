@@ -40,6 +40,15 @@ def without_thinking(prompt: str) -> str:
     return prompt + EMPTY_BLOCK
 
 
+def under_grammar(thinking_switch: bool, prompt: str) -> bool | None:
+    """The switch for a reply under a grammar (structured output), given the prompt as thinking would
+    leave it. A grammar holds from the first token, so a model cannot think under it: a template with its
+    own switch gets it turned off, and one that pre-opens <think> gets the block closed (else the JSON
+    would be read as thinking). Other prompts stay as they are (None): the grammar alone keeps a think
+    block out, and a model that does not think never sees an empty one."""
+    return False if thinking_switch or opens_thinking(prompt) else None
+
+
 @dataclass(frozen=True)
 class Split:
     thinking: str | None  # None: the reply has no thinking

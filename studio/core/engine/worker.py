@@ -191,6 +191,8 @@ class Engine(RenderOps, Worker):
             cache[len(kept)] = self.prompt_tokens(kept, req.params.thinking)
             return len(cache[len(kept)])
 
+        if req.params.grammar and req.params.thinking is None and req.params.prompt is None:
+            req.params.thinking = thinking.under_grammar(self.thinking_switch, self.render(messages))
         opened = False
         if req.params.prompt is not None:  # a raw continuation: no template, nothing to trim
             tokens = self._text_tokens(req.params.prompt)
