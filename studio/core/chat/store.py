@@ -46,7 +46,6 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from studio.core.chat.attachments import AttachmentsMixin, schema_v3
-from studio.core.chat.arena_votes import schema_arena_votes
 from studio.core.chat.branches import ACTIVE_LEAF, BranchesMixin, Parent, schema_branches
 from studio.core.chat.conversation import Conversation, Message, MessageStatus, SearchHit
 from studio.core.chat.thinking import search_text
@@ -185,9 +184,15 @@ def _schema_v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
 
 
+def _schema_v5(db: sqlite3.Connection) -> None:
+    from studio.core.chat.arena_votes import schema_arena_votes  # its dataclasses load with the Arena, not at start-up
+
+    schema_arena_votes(db)
+
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _schema_v2, schema_v3, _schema_v4,
-                                                      schema_arena_votes, schema_branches]
+                                                      _schema_v5, schema_branches]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,13 +15,18 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypedDict, cast
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, TypedDict, cast
 
 from studio.core.engine.sampling import SamplingParams
 from studio.core.engine.render import RenderParams, RenderResult, render_result
 from studio.core.settings import EngineSettings
 from studio.core.workers.client import Call, OnProgress, ServiceClient, WorkerClient, outcome
 from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
+
+if TYPE_CHECKING:  # at run time, __getattr__ below (the worker imports them from here)
+    from studio.core.engine.requests import (AttentionParams, EmbedParams, GenerateParams, LensParams,  # noqa: F401
+                                             LoadParams, NextLogitsParams, PerplexityParams, SetLoraParams,
+                                             TokenizeParams)
 
 ENGINE_MODULE = "studio.core.engine.worker"
 # How long Stop (or Cancel during a load) waits for the worker to end the request before it ends the
@@ -36,86 +41,18 @@ def unresponsive_note() -> str:
             "the model loads again with the next request.")
 
 
-# -- the operations' requests and results ------------------------------------------------------
-@dataclass
-class LoadParams:
-    path: str
-    n_ctx: int = 4096
-    n_gpu_layers: int = 0
-    n_threads: int | None = None   # None: studio.core.hardware decides
-    n_batch: int = 512
-    flash_attn: bool = False
-    lora: list[dict[str, Any]] = field(default_factory=list)  # [{"path", "scale"}]
+# -- the operations' requests (studio.core.engine.requests) and results -------------------------
+_REQUESTS = frozenset(("LoadParams", "GenerateParams", "TokenizeParams", "SetLoraParams", "PerplexityParams",
+                       "NextLogitsParams", "AttentionParams", "LensParams", "EmbedParams"))
 
 
-@dataclass
-class GenerateParams:
-    messages: list[dict[str, str]]
-    sampling: dict[str, Any]       # SamplingParams.to_dict() without n_ctx
-    grammar: str | None = None     # GBNF text constraining the reply (e.g. JSON for a schema)
-    stop: list[str] | None = None  # extra stop strings, on top of the model's own
-    prompt: str | None = None      # raw text to continue instead of the chat-templated messages
-    lookup: bool = True            # prompt-lookup drafting where it is exact (EngineSettings.prompt_lookup)
-    thinking: bool | None = None   # False: thinking off (render.RenderOps.render); None: as the template decides
+def __getattr__(name: str) -> Any:
+    """The request types, from their module on first use (see studio.core.engine.requests)."""
+    if name in _REQUESTS:
+        from studio.core.engine import requests
 
-
-@dataclass
-class TokenizeParams:
-    text: str
-    add_special: bool = True
-    parse_special: bool = True
-
-
-@dataclass
-class SetLoraParams:
-    adapters: list[dict[str, Any]]
-
-
-@dataclass
-class PerplexityParams:
-    texts: list[str]
-    max_tokens_per_text: int | None = None
-
-
-@dataclass
-class NextLogitsParams:
-    text: str | None = None        # one of text, messages, tokens
-    messages: list[dict[str, str]] | None = None
-    tokens: list[int] | None = None
-    top_k: int = 10
-    ids: list[int] | None = None
-    full: bool = False
-    base: bool = False             # the model without its adapters (the "before" of a fine-tune)
-
-
-@dataclass
-class AttentionParams:
-    text: str | None = None        # the text, or token ids
-    tokens: list[int] | None = None
-    chat: bool = False             # wrap the text as a user turn with the model's chat template
-    max_tokens: int = 512          # longer prompts are cut (truncated_from says from how many)
-    layers: list[int] | None = None  # None: every layer
-    out_dir: str = ""              # where the worker writes the attention .npz
-    n_ubatch: int | None = None    # llama.cpp's micro-batch for the capture context (None: 512)
-    base: bool = False             # the model without its adapters (the "before" of a fine-tune)
-
-
-@dataclass
-class LensParams:
-    text: str | None = None        # the text, or token ids
-    tokens: list[int] | None = None
-    chat: bool = False             # wrap the text as a user turn with the model's chat template
-    top_k: int = 5
-    max_tokens: int = 2048
-    positions: int | None = 16     # the last N positions get top-1 rows (None: every position)
-    n_ubatch: int | None = None
-    base: bool = False
-
-
-@dataclass
-class EmbedParams:
-    texts: list[str] | None = None          # the texts, or token ids (one list per text)
-    tokens: list[list[int]] | None = None
+        return getattr(requests, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AttentionFile(TypedDict, total=False):
@@ -391,6 +328,8 @@ class EngineClient(ServiceClient):
         if lora is None:
             same_model = self._wanted is not None and self._wanted.path == str(path)
             lora = list(self._wanted.lora) if self._wanted is not None and same_model else []
+        from studio.core.engine.requests import LoadParams  # imported on use: see requests.py
+
         params = LoadParams(path=str(path), n_ctx=int(n_ctx or (self._wanted.n_ctx if self._wanted else 4096)),
                             n_gpu_layers=settings.n_gpu_layers, n_threads=settings.n_threads,
                             n_batch=settings.n_batch,
@@ -492,6 +431,8 @@ class EngineClient(ServiceClient):
         await self.ensure_loaded(sampling.n_ctx)
         params = sampling.to_dict()
         params.pop("n_ctx", None)
+        from studio.core.engine.requests import GenerateParams
+
         request = GenerateParams(messages, params, grammar=grammar, stop=list(stop) if stop else None, prompt=prompt,
                                  lookup=self.settings.prompt_lookup, thinking=thinking)
         try:  # the reply streams through Generation, which reads it straight off the call
@@ -510,6 +451,8 @@ class EngineClient(ServiceClient):
 
     async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> dict[str, Any]:
         await self.ensure_loaded()
+        from studio.core.engine.requests import TokenizeParams
+
         return await self._run("tokenize", TokenizeParams(text, add_special, parse_special))
 
     async def render_prompt(self, messages: list[dict[str, str]], thinking: bool | None = None) -> RenderResult:
@@ -534,6 +477,8 @@ class EngineClient(ServiceClient):
             info = await self.load(self._wanted.path, n_ctx=self._wanted.n_ctx, lora=wanted)
             self.emit("lora", adapters=info.lora)
             return info
+        from studio.core.engine.requests import SetLoraParams
+
         result = await self._request("set_lora", SetLoraParams(adapters=wanted))
         self._wanted = replace(self._wanted, lora=wanted)
         self.model_info = ModelInfo.from_dict(result)
@@ -552,6 +497,8 @@ class EngineClient(ServiceClient):
                 on_progress(float(event.get("fraction", 0.0)),
                             f"scoring {event.get('tokens', 0):,} of {event.get('total_tokens', 0):,} tokens")
         try:
+            from studio.core.engine.requests import PerplexityParams
+
             self._analysis_call = await self._send("perplexity", PerplexityParams(list(texts), max_tokens_per_text))
             return await self._finish(self._analysis_call, on_event=on_event)
         except WorkerCancelled:
@@ -576,6 +523,8 @@ class EngineClient(ServiceClient):
         vocabulary's logits, base64 float32 little-endian: studio.core.inspect.next_token reads it).
         base=True: the model without its adapters (the engine keeps them attached)."""
         await self.ensure_loaded()
+        from studio.core.engine.requests import NextLogitsParams
+
         params = NextLogitsParams(top_k=int(top_k), full=bool(full), ids=[int(i) for i in ids] if ids else None,
                                   base=bool(base))
         if tokens is not None:
@@ -602,6 +551,8 @@ class EngineClient(ServiceClient):
             if self._attention_dir is None:
                 self._attention_dir = Path(tempfile.mkdtemp(prefix="studio-engine-attention-"))
             out_dir = self._attention_dir
+        from studio.core.engine.requests import AttentionParams
+
         params = AttentionParams(text=None if tokens is not None else (text or ""),
                                  tokens=[int(t) for t in tokens] if tokens is not None else None, chat=bool(chat),
                                  max_tokens=int(max_tokens), layers=[int(x) for x in layers] if layers else None,
@@ -618,6 +569,8 @@ class EngineClient(ServiceClient):
         the torch analyser's shape; `positions` keeps the top-1 rows of the last N positions (the
         vocabulary-sized projection is most of the cost). Progress stages "forward", "lens"."""
         await self.ensure_loaded()
+        from studio.core.engine.requests import LensParams
+
         params = LensParams(text=None if tokens is not None else (text or ""),
                             tokens=[int(t) for t in tokens] if tokens is not None else None, chat=bool(chat),
                             top_k=int(top_k), max_tokens=int(max_tokens),
@@ -633,6 +586,8 @@ class EngineClient(ServiceClient):
         "bad_request" for an empty one; a cancel (or cancelling the awaiting task) raises
         WorkerCancelled / CancelledError and stops the worker between (and inside) decodes."""
         await self.ensure_loaded()
+        from studio.core.engine.requests import EmbedParams
+
         params = EmbedParams(texts=None if tokens is not None else [str(t) for t in texts or []],
                              tokens=[[int(t) for t in ids] for ids in tokens] if tokens is not None else None)
         call = await self._send("embed", params)
