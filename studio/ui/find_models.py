@@ -28,6 +28,7 @@ from studio.core.settings import AppSettings
 from studio.ui.model_dialogs import _throttled
 from studio.ui.tasks import in_thread, spawn, threadsafe
 from studio.ui.widgets.banner import Banner
+from studio.ui.theme import styled
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 131072)
 COLOURS = {"fits": QColor(46, 125, 50), "tight": QColor(178, 106, 0), "will_not_fit": QColor(198, 40, 40)}
@@ -123,7 +124,7 @@ class FindModelsDialog(QDialog):
         self.context.currentIndexChanged.connect(lambda _i: self._show_verdicts())
         ctx_row.addWidget(self.context)
         self.free_label = QLabel(right)
-        self.free_label.setObjectName("Hint")
+        styled(self.free_label, "Hint")
         ctx_row.addWidget(self.free_label, 1)
         files_col.addLayout(ctx_row)
         self.files = QTreeWidget(right)
@@ -135,7 +136,7 @@ class FindModelsDialog(QDialog):
         files_col.addWidget(self.files, 1)
         self.verdict = QLabel(right)
         self.verdict.setWordWrap(True)
-        self.verdict.setObjectName("Verdict")
+        styled(self.verdict, "Verdict")
         files_col.addWidget(self.verdict)
         split.addWidget(self.results)
         split.addWidget(right)
@@ -172,7 +173,7 @@ class FindModelsDialog(QDialog):
                                          "“Add” lists a model in this app where it lies; nothing is "
                                          "copied. Looked in:\n{folders}").format(folders=folders), page)
         self.local_hint.setWordWrap(True)
-        self.local_hint.setObjectName("Hint")
+        styled(self.local_hint, "Hint")
         column.addWidget(self.local_hint)
         self.local_status = Banner(page, closable=False)
         column.addWidget(self.local_status)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QLabel, QMainWindow, QProgressBar, QPushButton,
                                QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from studio import APP_NAME
@@ -100,11 +100,6 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.drop_overlay = DropOverlay(self)
-        # Text fields accept drops themselves (they would paste the file's path): send .gguf drags
-        # that land on them to the window instead.
-        for target in (self.chat.composer.viewport(), self.chat.sidebar.search_box,
-                       self.chat.settings_panel.system_prompt.viewport()):
-            self.route_drops(target)
 
         # The API server answers with this window's engine; its switch sits in the status bar.
         self.server_dock = install_server_panel(self, self.workspace, settings.server, self.save_settings)
@@ -282,6 +277,12 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
     # -- start-up ---------------------------------------------------------------------------
     async def startup(self) -> None:
         """After the window shows: list the models, then load the last (or the starter) model."""
+        # Text fields accept drops themselves (they would paste the file's path): send .gguf drags
+        # that land on them to the window instead. Done here, not while building: the first
+        # viewport() makes PySide set up ~30 Python classes and their enums (3-8 ms).
+        for target in (self.chat.composer.viewport(), self.chat.sidebar.search_box,
+                       self.chat.settings_panel.system_prompt.viewport()):
+            self.route_drops(target)
         if self.library is None:
             def make_library():
                 from studio.core.models.library import ModelLibrary
@@ -382,6 +383,8 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
 
     # -- adding models ----------------------------------------------------------------------
     def add_model_file(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load on use: their enums cost start-up time
+
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a GGUF model"), str(Path.home()),
                                               self.tr("GGUF models (*.gguf);;All files (*)"))
         if path:
@@ -794,6 +797,8 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         if self._closing:
             return
         if self.finetune is not None and self.finetune.training:
+            from PySide6.QtWidgets import QMessageBox
+
             answer = QMessageBox.question(
                 self, self.tr("Training in progress"),
                 self.tr("A fine-tuning run is still training. Quit anyway? The run stops here and can be "

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QCheckBox, QF
 
 from studio.core.settings import ServerSettings
 from studio.ui.tasks import spawn
+from studio.ui.theme import styled
 
 if TYPE_CHECKING:  # the server modules (FastAPI, uvicorn) load when the panel is first opened
     from studio.core.server.app import RequestRecord
@@ -236,7 +237,7 @@ class ServerPanel(QWidget):
             key_row.addWidget(button)
         form.addRow(self.tr("API key:"), key_row)
         self.key_where = QLabel(form_host)
-        self.key_where.setObjectName("Hint")
+        styled(self.key_where, "Hint")
         self.key_where.setWordWrap(True)
         form.addRow("", self.key_where)
 
@@ -245,7 +246,7 @@ class ServerPanel(QWidget):
         self.allow_remote.toggled.connect(self._on_allow_remote)
         form.addRow("", self.allow_remote)
         self.remote_hint = QLabel(form_host)
-        self.remote_hint.setObjectName("Hint")
+        styled(self.remote_hint, "Hint")
         self.remote_hint.setWordWrap(True)
         form.addRow("", self.remote_hint)
         self.auto_start = QCheckBox(self.tr("Start the server when the app starts"), form_host)
@@ -297,7 +298,7 @@ class ServerPanel(QWidget):
         example_row.addWidget(self.example, 1)
         example_row.addWidget(self.copy_example, 0, Qt.AlignmentFlag.AlignTop)
         self.copied = QLabel(form_host)
-        self.copied.setObjectName("Hint")
+        styled(self.copied, "Hint")
         self._copied_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted label
         self._copied_timer.setSingleShot(True)
         self._copied_timer.setInterval(4000)

@@ -90,11 +90,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 app = QApplication([])
 from studio.ui.i18n import install_translators
 from studio.ui.resources import missing_resources
-from studio.ui.theme import apply_theme
+from studio.ui.theme import apply_theme, split_style_sheet, style_sheets
 
 apply_theme(app)
 qss = (site_packages / "studio" / "resources" / "styles" / "studio.qss").read_text(encoding="utf-8")
-assert qss.strip() and app.styleSheet() == qss
+assert qss.strip() and style_sheets() and style_sheets() == split_style_sheet(qss)
 assert not app.windowIcon().isNull() and not app.windowIcon().pixmap(32, 32).isNull()
 translators = install_translators(app, "zh_CN")
 assert translators

@@ -161,3 +161,40 @@ def test_simplified_chinese_ui(qtbot, run, studio_home, tmp_path, screenshot_dir
             app.removeTranslator(translator)
         run(win.shutdown(), 30)
         win.close()
+
+
+def test_style_sheet_rules_reach_named_widgets_and_follow_the_palette(qtbot):
+    """The studio sheet's rules go to the widgets styled by name (not to the whole window), and their
+    palette() colours follow a switch between light and dark."""
+    from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
+
+    from studio.ui.theme import styled
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(200, 120)
+    column = QVBoxLayout(host)
+    bubble, plain = QFrame(host), QFrame(host)
+    styled(bubble, "MessageBubble")
+    bubble.setProperty("role", "user")
+    column.addWidget(bubble)
+    column.addWidget(plain)
+    host.show()
+    qtbot.waitExposed(host)
+
+    def centre_colour(widget) -> str:
+        image = widget.grab().toImage()
+        return image.pixelColor(image.width() // 2, image.height() // 2).name()
+
+    app = QApplication.instance()
+    light = app.palette()
+    assert centre_colour(bubble) == light.color(QPalette.ColorRole.AlternateBase).name()
+    assert plain.styleSheet() == ""  # an unnamed widget gets no sheet (and no style-sheet style)
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.AlternateBase, QColor("#2a2c30"))
+    try:
+        app.setPalette(dark)
+        qtbot.waitUntil(lambda: centre_colour(bubble) == "#2a2c30", timeout=2000)
+    finally:
+        app.setPalette(light)
+    qtbot.waitUntil(lambda: centre_colour(bubble) == light.color(QPalette.ColorRole.AlternateBase).name(), timeout=2000)

@@ -250,9 +250,12 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
 
 def test_what_waits_until_after_the_window_shows(tmp_path):
     """Start-up work the first window does not need: QtNetwork (the single-instance server listens just
-    after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena."""
+    after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena. And no
+    application style sheet: it would send every widget through Qt's style-sheet style
+    (the studio sheet's rules go to the widgets they name), on plain Fusion."""
     code = (
         "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
         "from studio.ui import main_window\n"
         "show = main_window.MainWindow.show\n"
         "def shown(self):\n"
@@ -260,6 +263,9 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "    print('AT_SHOW', sorted(m for m in ('PySide6.QtNetwork', 'studio.ui.knowledge.candidates', 'numpy',\n"
         "                                      'studio.core.server.app', 'fastapi', 'studio.ui.server_panel',\n"
         "                                      'studio.ui.arena.dialog') if m in sys.modules))\n"
+        "    app = QApplication.instance()\n"
+        "    print('STYLE', app.style().name(), repr(app.styleSheet()), repr(self.styleSheet()),\n"
+        "          repr(self.chat.composer.styleSheet()[:23]))\n"
         "main_window.MainWindow.show = shown\n"
         "from studio.ui.app import run_app\n"
         "rc = run_app(['studio'])\n"
@@ -268,6 +274,7 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     )
     proc = _start_and_quit(code, tmp_path)
     assert "AT_SHOW []" in proc.stdout, proc.stdout
+    assert "STYLE fusion '' '' 'QPlainTextEdit#Composer'" in proc.stdout, proc.stdout
     assert "AFTER True" in proc.stdout  # ...and the single-instance server did start listening afterwards
 
 

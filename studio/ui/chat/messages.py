@@ -18,7 +18,7 @@ from studio.ui.chat.branch_switch import BranchSwitch
 from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
 from studio.ui.chat.output_format import StructuredNote, structured_copy, structured_markdown
 from studio.ui.chat.thinking_view import ThinkingSection
-from studio.ui.theme import is_dark, theme_watcher
+from studio.ui.theme import is_dark, styled, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
 
 RENDER_INTERVAL_MS = 40  # ≤ 25 Markdown renders per second while streaming
@@ -41,7 +41,7 @@ class MessageWidget(QFrame):
         self.text = message.content
         self._dirty = True
         self._drawn_status = None
-        self.setObjectName("MessageBubble")
+        styled(self, "MessageBubble")
         self.setProperty("role", message.role)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -50,7 +50,7 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(12, 8, 12, 6)
         layout.setSpacing(4)
         self.header = QLabel(self.tr("You") if message.role == "user" else self.tr("Assistant"), self)
-        self.header.setObjectName("MessageHeader")
+        styled(self.header, "MessageHeader")
         layout.addWidget(self.header)
         self.thinking = ThinkingSection(self)  # a reasoning model's thinking, folded above the answer
         self.thinking.hide()
@@ -87,7 +87,7 @@ class MessageWidget(QFrame):
         layout.addWidget(self.edit_buttons)
 
         self.marker = QLabel(self)
-        self.marker.setObjectName("MessageMarker")
+        styled(self.marker, "MessageMarker")
         self.marker.setWordWrap(True)
         self.marker.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.marker.hide()
@@ -96,7 +96,7 @@ class MessageWidget(QFrame):
         footer = QHBoxLayout()
         footer.setSpacing(2)
         self.stats_label = QLabel(self)
-        self.stats_label.setObjectName("MessageStats")
+        styled(self.stats_label, "MessageStats")
         footer.addWidget(self.stats_label, 1)
         self.branch_switch = BranchSwitch(self)  # ‹ 2/3 ›, when the message has alternatives
         self.branch_switch.stepped.connect(lambda step: self.branch_requested.emit(self.message_id, step))
@@ -291,13 +291,13 @@ class MessageList(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self._content = QWidget(self)
-        self._content.setObjectName("MessageListContent")
+        styled(self._content, "MessageListContent")
         self._layout = QVBoxLayout(self._content)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(10)
         self.empty_hint = QLabel(self.tr("Start a conversation: type a message below and press Ctrl+Enter."),
                                  self._content)
-        self.empty_hint.setObjectName("EmptyHint")
+        styled(self.empty_hint, "EmptyHint")
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setWordWrap(True)
         self._layout.addWidget(self.empty_hint)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation
 from studio.core.engine import structured
 from studio.ui.tasks import spawn
+from studio.ui.theme import styled
 
 FREE = "free"
 CHECK_DELAY_MS = 400
@@ -66,7 +67,7 @@ class StructuredNote(QLabel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("StructuredNote")
+        styled(self, "StructuredNote")
         self.setWordWrap(True)
         self.hide()
 
@@ -113,13 +114,39 @@ class OutputFormatBox(QGroupBox):
         self.kind.currentIndexChanged.connect(self._kind_changed)
         layout.addWidget(self.kind)
 
+        self.status = QLabel(self)
+        styled(self.status, "OutputFormatStatus")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(CHECK_DELAY_MS)
+        self._timer.timeout.connect(lambda: spawn(self.check()))
+        self._texts: dict[str, str] = {}  # what was typed per kind, so switching kinds loses nothing
+        self._show_kind()
+
+    # The editor row serves a schema or a grammar only, and most conversations are free text: it is
+    # made the first time a kind needs it (or a part is read), not with the window (~5 ms there).
+    _EDITOR_PARTS = frozenset(("editor", "example", "load_button", "buttons"))
+
+    def __getattr__(self, name: str):
+        if name in OutputFormatBox._EDITOR_PARTS and "_editor_built" not in self.__dict__:
+            self._build_editor()
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    def _build_editor(self) -> None:
+        self.__dict__["_editor_built"] = True
+        layout = self.layout()
         self.editor = QPlainTextEdit(self)
         self.editor.setObjectName("OutputFormatEditor")
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.editor.setFixedHeight(140)
+        self.editor.setPlainText(self._texts.get(self.current_kind(), ""))
         self.editor.textChanged.connect(self._text_changed)
-        layout.addWidget(self.editor)
+        layout.insertWidget(1, self.editor)  # under the kind, above the status line
 
         buttons = QHBoxLayout()
         self.example = QComboBox(self)
@@ -132,19 +159,14 @@ class OutputFormatBox(QGroupBox):
         self.buttons = QWidget(self)
         self.buttons.setLayout(buttons)
         buttons.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.buttons)
+        layout.insertWidget(2, self.buttons)
+        self._show_kind()  # shown for a schema or grammar only; the kind's examples
 
-        self.status = QLabel(self)
-        self.status.setObjectName("OutputFormatStatus")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(CHECK_DELAY_MS)
-        self._timer.timeout.connect(lambda: spawn(self.check()))
-        self._texts: dict[str, str] = {}  # what was typed per kind, so switching kinds loses nothing
-        self._show_kind()
+    def _editor_text(self) -> str:
+        """The editor's text; before it exists, what it would show."""
+        if "_editor_built" in self.__dict__:
+            return self.editor.toPlainText()
+        return self._texts.get(self.current_kind(), "")
 
     # -- showing a conversation ---------------------------------------------------------------
     def set_conversation(self, conversation: Conversation | None) -> None:
@@ -159,9 +181,11 @@ class OutputFormatBox(QGroupBox):
         self._loading = True
         try:
             kind = stored["kind"] if stored else FREE
+            text = str(stored.get("text") or "") if stored else ""
+            self._texts[kind] = text
             self.kind.setCurrentIndex(self.kind.findData(kind))
-            self.editor.setPlainText(str(stored.get("text") or "") if stored else "")
-            self._texts[kind] = self.editor.toPlainText()
+            if text or "_editor_built" in self.__dict__:
+                self.editor.setPlainText(text)
         finally:
             self._loading = False
         self._show_kind()
@@ -169,7 +193,7 @@ class OutputFormatBox(QGroupBox):
         self._unenforced = ()
         if stored and kind == "json_schema":  # cheap to check here; a stored grammar is parsed when used
             try:
-                self._unenforced = structured.build(kind, self.editor.toPlainText()).unenforced
+                self._unenforced = structured.build(kind, text).unenforced
             except structured.OutputFormatError as exc:
                 self._problem = str(exc)
         self._show_status()
@@ -187,11 +211,12 @@ class OutputFormatBox(QGroupBox):
             return
         self._loading = True
         try:  # each kind keeps its own text while the user looks around
-            self.editor.setPlainText(self._texts.get(self.current_kind(), ""))
+            if "_editor_built" in self.__dict__:
+                self.editor.setPlainText(self._texts.get(self.current_kind(), ""))
         finally:
             self._loading = False
         self._show_kind()
-        if self.current_kind() in (FREE, "json") or self.editor.toPlainText().strip():
+        if self.current_kind() in (FREE, "json") or self._editor_text().strip():
             self._timer.start(0)  # nothing to type: check (and save) at once
         else:
             self._problem = None
@@ -207,6 +232,8 @@ class OutputFormatBox(QGroupBox):
     def _show_kind(self) -> None:
         kind = self.current_kind()
         editable = kind in ("json_schema", "gbnf")
+        if not editable and "_editor_built" not in self.__dict__:
+            return  # nothing to hide yet
         self.editor.setVisible(editable)
         self.buttons.setVisible(editable)
         self.example.clear()
@@ -234,6 +261,8 @@ class OutputFormatBox(QGroupBox):
         kind = self.current_kind()
         pattern = (self.tr("JSON schemas (*.json);;All files (*)") if kind == "json_schema"
                    else self.tr("GBNF grammars (*.gbnf);;All files (*)"))
+        from PySide6.QtWidgets import QFileDialog  # dialogs load on use: their enums cost start-up time
+
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Load an output format"), str(Path.home()), pattern)
         if path:
             self.load_file(path)
@@ -258,7 +287,7 @@ class OutputFormatBox(QGroupBox):
         self._timer.stop()
         self._checks += 1
         ticket = self._checks
-        kind, text = self.current_kind(), self.editor.toPlainText()
+        kind, text = self.current_kind(), self._editor_text()
         fmt: structured.OutputFormat | None = None
         problem = None
         if kind != FREE:
@@ -312,7 +341,10 @@ class OutputFormatBox(QGroupBox):
         self._style_status(None if kind == FREE else True)
 
     def _style_status(self, ok: bool | None) -> None:
-        self.status.setProperty("ok", "" if ok is None else ("true" if ok else "false"))
+        value = "" if ok is None else ("true" if ok else "false")
+        if value == (self.status.property("ok") or ""):
+            return  # nothing to restyle (and style() while the window is built costs QStyle's enums, ~6 ms)
+        self.status.setProperty("ok", value)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
 

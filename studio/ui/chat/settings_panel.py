@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -24,6 +24,7 @@ from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
 from studio.ui.chat.output_format import OutputFormatBox
+from studio.ui.theme import styled
 
 CUSTOM = "__custom__"
 MAX_GPU_LAYERS = int(limits.limit("n_gpu_layers").maximum)
@@ -64,7 +65,7 @@ class AdaptersBox(QGroupBox):
         self._rows_box.setSpacing(2)
         outer.addLayout(self._rows_box)
         self.empty_label = QLabel(self.tr("No adapter attached."), self)
-        self.empty_label.setObjectName("Hint")
+        styled(self.empty_label, "Hint")
         outer.addWidget(self.empty_label)
         self.attach_button = QPushButton(self.tr("Attach adapter…"), self)
         self.attach_button.setToolTip(self.tr("Attach a LoRA adapter (.gguf) to the loaded model"))
@@ -110,6 +111,8 @@ class AdaptersBox(QGroupBox):
         self.empty_label.setVisible(not self._adapters)
 
     def choose_adapter(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load on use: their enums cost start-up time
+
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Attach a LoRA adapter"), str(Path.home()),
                                               self.tr("GGUF LoRA adapters (*.gguf);;All files (*)"))
         if path:
@@ -219,7 +222,7 @@ class ChatSettingsPanel(QScrollArea):
         note = QLabel(self.tr("Saved with this conversation. A new context length reloads the model "
                               "before the next reply."), chat_box)
         note.setWordWrap(True)
-        note.setObjectName("Hint")
+        styled(note, "Hint")
         form.addRow(note)
         layout.addWidget(chat_box)
 
@@ -252,7 +255,7 @@ class ChatSettingsPanel(QScrollArea):
         self.gpu_hint = QLabel(self.tr("This llama.cpp build has no GPU support: the model runs on the CPU."),
                                engine_box)
         self.gpu_hint.setWordWrap(True)
-        self.gpu_hint.setObjectName("Hint")
+        styled(self.gpu_hint, "Hint")
         self.gpu_hint.hide()
         eform.addRow(self.gpu_hint)
 
@@ -277,7 +280,7 @@ class ChatSettingsPanel(QScrollArea):
 
         self.template_note = QLabel(engine_box)
         self.template_note.setWordWrap(True)
-        self.template_note.setObjectName("TemplateNote")
+        styled(self.template_note, "TemplateNote")
         self.template_note.hide()
         eform.addRow(self.template_note)
         layout.addWidget(engine_box)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
 
 from studio.core.chat.conversation import Conversation, SearchHit
 from studio.core.chat.store import ChatStoreError
+from studio.ui.theme import styled
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -81,7 +82,7 @@ class ConversationSidebar(QWidget):
         layout.addWidget(self.stack, 1)
 
         self.hits_label = QLabel(self)
-        self.hits_label.setObjectName("SearchSummary")
+        styled(self.hits_label, "SearchSummary")
         self.hits_label.hide()
         layout.addWidget(self.hits_label)
 

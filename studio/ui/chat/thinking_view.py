@@ -12,6 +12,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from studio.core.engine.thinking import Split
+from studio.ui.theme import styled
 
 
 class ThinkingSection(QWidget):
@@ -22,7 +23,7 @@ class ThinkingSection(QWidget):
         layout.setContentsMargins(0, 0, 0, 4)
         layout.setSpacing(2)
         self.toggle = QToolButton(self)
-        self.toggle.setObjectName("ThinkingToggle")
+        styled(self.toggle, "ThinkingToggle")
         self.toggle.setCheckable(True)
         self.toggle.setAutoRaise(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -30,7 +31,7 @@ class ThinkingSection(QWidget):
         self.toggle.toggled.connect(self.set_expanded)
         layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
         self.text = QLabel(self)
-        self.text.setObjectName("ThinkingText")
+        styled(self.text, "ThinkingText")
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation, Message, MessageStatus
@@ -31,6 +31,7 @@ from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
 from studio.ui.chat.sidebar import ConversationSidebar
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
+from studio.ui.theme import styled
 
 BUSY = (SessionState.WAITING, SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING,
         SessionState.STOPPING)
@@ -89,7 +90,7 @@ class ChatView(QWidget):
         composer_row = QHBoxLayout()
         composer_row.setContentsMargins(8, 0, 8, 0)
         self.composer = Composer(center)
-        self.composer.setObjectName("Composer")
+        styled(self.composer, "Composer")
         self.composer.setPlaceholderText(self.tr("Message the model… (Ctrl+Enter to send, Esc to stop)"))
         self.composer.setFixedHeight(84)
         self.composer.send_requested.connect(self.send)
@@ -114,16 +115,16 @@ class ChatView(QWidget):
         self.state_label = QLabel(center)
         self.state_label.setObjectName("EngineState")
         self.perf_label = QLabel(center)
-        self.perf_label.setObjectName("PerfLabel")
+        styled(self.perf_label, "PerfLabel")
         self.context_bar = QProgressBar(center)
-        self.context_bar.setObjectName("ContextBar")
+        styled(self.context_bar, "ContextBar")
         self.context_bar.setFixedWidth(170)
         self.context_bar.setRange(0, 1)
         self.context_bar.setValue(0)
         self.context_bar.setFormat("")
         self.context_bar.setToolTip(self.tr("Tokens of the context window used by the last reply"))
         self.adapter_label = QLabel(center)
-        self.adapter_label.setObjectName("AdapterLabel")
+        styled(self.adapter_label, "AdapterLabel")
         self.adapter_label.hide()
         self.remote_label = QLabel(center)  # which remote engine answers, when one does
         self.remote_label.setObjectName("RemoteLabel")
@@ -389,6 +390,8 @@ class ChatView(QWidget):
         self.sidebar.refresh()
 
     def confirm(self, title: str, text: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load on use: their enums cost start-up time
+
         answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes
                                       | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
@@ -424,6 +427,8 @@ class ChatView(QWidget):
             title = self.store.get_conversation(conversation_id).title
             safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in title).strip() or "conversation"
             filters = self.tr("Markdown (*.md)") if fmt == "md" else self.tr("JSON (*.json)")
+            from PySide6.QtWidgets import QFileDialog
+
             path, _ = QFileDialog.getSaveFileName(self, self.tr("Export conversation"),
                                                   str(Path.home() / f"{safe}.{fmt}"), filters)
             if not path:

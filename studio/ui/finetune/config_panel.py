@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 from studio.core.training.config import PRESETS, SCHEDULERS, RunConfig, defaults_for, target_modules_for
 from studio.core.workspace import normalized_path
 from studio.ui.widgets.model_combo import fill_model_combo, index_of_model
+from studio.ui.theme import styled
 
 CUSTOM = "__custom__"
 CHOOSE_GGUF = "__choose_gguf__"
@@ -62,7 +63,7 @@ class ConfigPanel(QScrollArea):
         self.base_model.activated.connect(self._model_activated)
         mform.addRow(self.tr("Model"), self.base_model)
         self.model_hint = QLabel(model_box)
-        self.model_hint.setObjectName("Hint")
+        styled(self.model_hint, "Hint")
         self.model_hint.setWordWrap(True)
         mform.addRow(self.model_hint)
         self.preset = QComboBox(model_box)
@@ -168,7 +169,7 @@ class ConfigPanel(QScrollArea):
         buttons.addStretch(1)
         outer.addLayout(buttons)
         self.problems = QLabel(body)
-        self.problems.setObjectName("ConfigProblems")
+        styled(self.problems, "ConfigProblems")
         self.problems.setWordWrap(True)
         outer.addWidget(self.problems)
         outer.addStretch(1)

@@ -25,6 +25,7 @@ from studio.ui.finetune.preview_model import PreviewModel, location
 from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.model_picker import format_size
+from studio.ui.theme import styled
 
 AUTO = ""
 PREVIEW_ROWS = 200
@@ -41,7 +42,7 @@ class DropZone(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("DropZone")
+        styled(self, "DropZone")
         row = QHBoxLayout(self)
         row.setContentsMargins(12, 8, 12, 8)
         self.label = QLabel(self.tr("Drop dataset files here (.jsonl .json .csv .tsv .txt), several at once, "
@@ -68,7 +69,7 @@ class MappingEditor(QGroupBox):
         self.path = ""
         outer = QVBoxLayout(self)
         self.note = QLabel(self)
-        self.note.setObjectName("Hint")
+        styled(self.note, "Hint")
         self.note.setWordWrap(True)
         outer.addWidget(self.note)
         grid = QGridLayout()
@@ -183,7 +184,7 @@ class DataPanel(QWidget):
 
         scan_row = QHBoxLayout()
         self.counts = QLabel(self.tr("No dataset yet."), self)
-        self.counts.setObjectName("DatasetCounts")
+        styled(self.counts, "DatasetCounts")
         self.counts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
@@ -196,7 +197,7 @@ class DataPanel(QWidget):
         scan_row.addWidget(self.progress)
         scan_row.addWidget(self.cancel_button)
         self.verdict = QLabel(self)
-        self.verdict.setObjectName("Verdict")
+        styled(self.verdict, "Verdict")
         self.verdict.setWordWrap(True)
 
         # -- the examples, their lengths and the problems -------------------------------------

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroup
                                QVBoxLayout, QWidget)
 
 from studio.ui.widgets.banner import Banner
+from studio.ui.theme import styled
 
 MAX_PPL_TEXTS = 64
 
@@ -41,7 +42,7 @@ class EvalPanel(QWidget):
         self.run_combo.currentIndexChanged.connect(self._run_changed)
         top.addWidget(self.run_combo, 1)
         self.run_hint = QLabel(self)
-        self.run_hint.setObjectName("Hint")
+        styled(self.run_hint, "Hint")
         top.addWidget(self.run_hint, 2)
 
         # -- perplexity -----------------------------------------------------------------------
@@ -65,7 +66,7 @@ class EvalPanel(QWidget):
             label.setFont(font)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.ppl_note = QLabel(ppl_box)
-        self.ppl_note.setObjectName("Hint")
+        styled(self.ppl_note, "Hint")
         self.ppl_note.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.ppl_button)
@@ -102,7 +103,7 @@ class EvalPanel(QWidget):
         self.stop_button = QPushButton(self.tr("Stop"), cmp_box)
         self.stop_button.clicked.connect(self.stop_requested)
         self.cmp_status = QLabel(cmp_box)
-        self.cmp_status.setObjectName("Hint")
+        styled(self.cmp_status, "Hint")
         row.addWidget(self.fill_button)
         row.addWidget(QLabel(self.tr("Max tokens"), cmp_box))
         row.addWidget(self.max_tokens)

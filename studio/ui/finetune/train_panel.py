@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPla
 
 from studio.ui.finetune.charts import LossChart
 from studio.ui.widgets.banner import Banner
+from studio.ui.theme import styled
 
 LOG_LINES = 2000
 
@@ -50,7 +51,7 @@ class TrainPanel(QWidget):
         self.resume_button.setToolTip(self.tr("Continue the last run from its last checkpoint"))
         self.resume_button.clicked.connect(self.resume_requested)
         self.stage = QLabel(self.tr("Not started."), self)
-        self.stage.setObjectName("TrainStage")
+        styled(self.stage, "TrainStage")
         self.progress = QProgressBar(self)
         self.progress.setObjectName("TrainProgress")
         self.progress.setRange(0, 1000)
@@ -75,7 +76,7 @@ class TrainPanel(QWidget):
             stats.addWidget(label, 0, i)
         stats.setColumnStretch(5, 1)
         self.run_label = QLabel(self)
-        self.run_label.setObjectName("Hint")
+        styled(self.run_label, "Hint")
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.chart = LossChart(self)

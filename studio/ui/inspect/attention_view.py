@@ -26,6 +26,7 @@ from studio.ui.inspect.heatmap import GridThumbs, HeatmapGrid, prepare_grid
 from studio.ui.inspect.heatmap_zoom import HeatmapView, ZoomArea
 from studio.ui.inspect.token_strip import TokenStrip
 from studio.ui.tasks import in_thread, spawn
+from studio.ui.theme import styled
 
 MAX_TOKENS = 512
 LARGE_JOB_BYTES = 256 << 20   # from here on the cost stays in the note, not only in the stage line
@@ -80,7 +81,7 @@ class AttentionView(QWidget):
         self.progress.setMinimumWidth(160)
         self.progress.setTextVisible(False)
         self.stage = QLabel(self)
-        self.stage.setObjectName("Hint")
+        styled(self.stage, "Hint")
         buttons = QVBoxLayout()
         buttons.addWidget(self.chat_toggle)
         buttons.addWidget(self.compare_toggle)
@@ -139,17 +140,17 @@ class AttentionView(QWidget):
         self.grid = HeatmapGrid(self)
         self.grid.cell_clicked.connect(self._on_cell_clicked)
         self.zoom_title = QLabel(self)
-        self.zoom_title.setObjectName("TrainStage")   # bold, like other section headings
+        styled(self.zoom_title, "TrainStage")   # bold, like other section headings
         self.zoom = HeatmapView(self)
         self.zoom.query_hovered.connect(self._on_query_hovered)
         self.zoom_area = ZoomArea(self.zoom, self)
         zoom_hint = QLabel(self.tr("Ctrl+wheel zooms, double-click fits"), self)
-        zoom_hint.setObjectName("Hint")
+        styled(zoom_hint, "Hint")
         grid_box = QWidget(self)
         grid_layout = QVBoxLayout(grid_box)
         grid_layout.setContentsMargins(0, 0, 0, 0)
         grid_hint = QLabel(self.tr("Layers × heads — click one to zoom"), grid_box)
-        grid_hint.setObjectName("Hint")
+        styled(grid_hint, "Hint")
         grid_layout.addWidget(grid_hint)
         grid_layout.addWidget(self.grid, 1)
         zoom_box = QWidget(self)
@@ -171,7 +172,7 @@ class AttentionView(QWidget):
         self.token_strip.query_hovered.connect(self._on_query_hovered)
         self.token_strip.query_clicked.connect(self._on_query_clicked)
         strip_hint = QLabel(self.tr("Point at a token to see what it attends to (click to keep it)"), self)
-        strip_hint.setObjectName("Hint")
+        styled(strip_hint, "Hint")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)

@@ -21,7 +21,7 @@ from studio.ui.inspect.analyser_status import failure_note, show_fraction, stage
 from studio.ui.inspect.bars import (group_chosen, percent, set_note, visible_piece,
                                     visible_text)
 from studio.ui.tasks import in_thread, spawn
-from studio.ui.theme import ChartPalette, mix_colours, theme_watcher
+from studio.ui.theme import ChartPalette, mix_colours, styled, theme_watcher
 
 LENS_POSITIONS = 16       # the grid shows the last this many positions
 LENS_TOP_K = 5
@@ -294,7 +294,7 @@ class LensPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         title = QLabel(self.tr("Logit lens"), self)
-        title.setObjectName("TrainStage")
+        styled(title, "TrainStage")
         self.button = QPushButton(self.tr("Run logit lens"), self)
         self.button.setObjectName("RunLogitLens")
         self.button.setToolTip(self.tr("Decode every layer's hidden state with the model's final norm and output "
@@ -311,7 +311,7 @@ class LensPanel(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumWidth(220)
         self.stage = QLabel(self)
-        self.stage.setObjectName("Hint")
+        styled(self.stage, "Hint")
         row = QHBoxLayout()
         row.addWidget(title)
         row.addSpacing(8)

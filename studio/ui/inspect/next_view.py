@@ -30,6 +30,7 @@ from studio.ui.inspect.bars import BarRow, group_chosen, percent, set_note, spli
 from studio.ui.inspect.lens_view import LensPanel
 from studio.ui.inspect.step_panel import SamplingPanel, StepPanel
 from studio.ui.tasks import spawn
+from studio.ui.theme import styled
 
 BARS = 15                 # bars in the chart
 TOP_N = 64                # pieces the engine sends per step (labels for the bars and their tooltips)
@@ -93,7 +94,7 @@ class NextTokenView(QWidget):
         buttons.addWidget(self.reset_button)
         side.addLayout(buttons)
         self.status = QLabel(self)
-        self.status.setObjectName("Hint")
+        styled(self.status, "Hint")
         side.addWidget(self.status)
         side.addStretch(1)
         top = QHBoxLayout()

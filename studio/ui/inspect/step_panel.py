@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBu
                                QVBoxLayout, QWidget)
 
 from studio.ui.inspect.bars import BarChart, ContinuationView
+from studio.ui.theme import styled
 
 
 class StepPanel(QWidget):
@@ -26,7 +27,7 @@ class StepPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         so_far = QLabel(self.tr("Text so far"), self)
-        so_far.setObjectName("TrainStage")
+        styled(so_far, "TrainStage")
         self.continuation = ContinuationView(self)
         self.continuation_area = QScrollArea(self)
         self.continuation_area.setWidgetResizable(True)
@@ -49,7 +50,7 @@ class StepPanel(QWidget):
         self.seed_spin.setToolTip(self.tr("Seed of the random draws of \"Take sampled\"; Reset starts it over"))
         self.seed_spin.valueChanged.connect(self.seed_changed)
         self.drawn_label = QLabel(self)
-        self.drawn_label.setObjectName("Hint")
+        styled(self.drawn_label, "Hint")
         self.drawn_label.setWordWrap(True)
         step_row = QHBoxLayout()
         for widget in (self.take_top_button, self.take_sampled_button, self.undo_button):
@@ -58,7 +59,7 @@ class StepPanel(QWidget):
         step_row.addStretch(1)
         hint = QLabel(self.tr("Click a bar to append that token; the black tick on a bar marks the model's own "
                               "probability (temperature 1, nothing cut). Hover a chip to see how likely it was."), self)
-        hint.setObjectName("Hint")
+        styled(hint, "Hint")
         hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -127,7 +128,7 @@ class SamplingPanel(QWidget):
         controls.setColumnStretch(1, 1)
         controls.setColumnMinimumWidth(3, 40)
         self.entropy_label = QLabel(self)
-        self.entropy_label.setObjectName("Hint")
+        styled(self.entropy_label, "Hint")
         self.entropy_label.setWordWrap(True)
         self.bars = BarChart(self)
         self.bars.token_clicked.connect(self.token_clicked)

