@@ -8,6 +8,7 @@ picks, so the ratio measures the worker hop alone (1.00: it costs nothing); goal
 thread choice is worth.
 
     python benchmarks/chat_throughput.py [--rounds 5] [--max-tokens 160]
+    python benchmarks/chat_throughput.py --grounded [--model X.gguf] [--quantize Q4_0]
 
 --grounded runs the prompt-grounded tasks instead (edit a 60-line code file; summarise a page with
 quotes): tokens/s with prompt-lookup drafting ÷ raw llama-cpp-python without it, temperature 0, identical
@@ -20,7 +21,9 @@ import argparse
 import asyncio
 import time
 
-from _common import median, starter_model
+from pathlib import Path
+
+from _common import median, requantized, starter_model
 
 SUBJECTS = ["a lighthouse keeper and a storm", "a clockmaker in Prague", "a fox who learns to sail",
             "two astronomers on a mountain", "a baker's first winter", "a robot tending a garden"]
@@ -68,10 +71,15 @@ async def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--grounded", action="store_true", help="prompt-lookup on prompt-grounded tasks")
     parser.add_argument("--model", default="", help="a GGUF other than the starter")
+    parser.add_argument("--quantize", default="", metavar="TYPE",
+                        help="the model requantized to TYPE (Q4_0, Q8_0, ...), built once under the user cache")
     args = parser.parse_args()
     if args.grounded:
         import grounded_tasks
-        await grounded_tasks.run(args.rounds, max(args.max_tokens, 400), args.ctx, args.model or str(starter_model()))
+        model = Path(args.model) if args.model else starter_model()
+        if args.quantize:
+            model = requantized(model, args.quantize)
+        await grounded_tasks.run(args.rounds, max(args.max_tokens, 400), args.ctx, str(model))
         return
 
     import llama_cpp

@@ -105,3 +105,28 @@ def test_ngram_index_drafts_what_followed_the_latest_match():
     assert index.draft(3) == [4, 5, 9]   # [2, 3] seen before, followed by 4 5 9
     index.append(7)
     assert index.draft(3) == []          # [3, 7] and [2, 3, 7] are new
+
+
+@pytest.fixture(scope="module")
+def k_quant_starter(starter_model, tmp_path_factory):
+    """The starter requantized to Q4_K_M: on the CPU its verify batches take other kernels than its
+    one-token steps, so their logits differ in the last bits."""
+    import ctypes
+
+    import llama_cpp
+    out = tmp_path_factory.mktemp("kquant") / "starter.Q4_K_M.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    params.allow_requantize = True
+    assert llama_cpp.llama_model_quantize(str(starter_model).encode(), str(out).encode(), ctypes.byref(params)) == 0
+    return out
+
+
+def test_greedy_reply_is_plain_where_batches_round_differently(k_quant_starter):
+    async def body(on, off):
+        text_on, stats_on = await on.complete(edit_request(), GREEDY)
+        text_off, _ = await off.complete(edit_request(), GREEDY)
+        assert text_on == text_off
+        # Measured on the model, not assumed: no draft is verified, so no reply can differ.
+        assert stats_on.drafted == 0 and stats_on.lookup_gave_up
+    with_engines(k_quant_starter, body, ON, OFF)

@@ -14,10 +14,12 @@ ones (timed in the reply). It costs nothing when no n-gram repeats.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import llama_cpp
+import numpy as np
 import llama_cpp.llama_cpp as llama_c
 
 NGRAM_MAX = 4       # longest suffix matched: longer matches predict better
@@ -35,11 +37,19 @@ class LookupStats:
     drafted: int = 0
     accepted: int = 0
     gave_up: bool = False  # drafting stopped itself for this reply (it was not paying off)
+    inexact: bool = False  # a greedy reply drew no drafts: this model's batches round unlike its steps
     # Seconds and tokens of plain steps and of drafted steps: the test of whether drafting pays.
     plain_s: float = 0.0
     plain_n: int = 0
     draft_s: float = 0.0
     draft_n: int = 0
+    slower: bool = False  # why it stopped: drafted steps were slower (not the acceptance)
+    judged_from: int = 0  # drafted tokens before the current judging window
+
+    def restart(self) -> None:
+        """Judge drafting afresh (its verify batches now run on other threads)."""
+        self.gave_up = self.slower = False
+        self.judged_from, self.draft_s, self.draft_n = self.drafted, 0.0, 0
 
     def note(self, drafted: int, kept: int, seconds: float) -> None:
         if not drafted:
@@ -50,12 +60,12 @@ class LookupStats:
         self.accepted += kept
         self.draft_s += seconds
         self.draft_n += kept + 1
-        if self.drafted >= PROBE_TOKENS:
+        if self.drafted - self.judged_from >= PROBE_TOKENS:
             low = self.accepted < MIN_ACCEPTANCE * self.drafted
             # A verify batch costs from ~1 step (memory-bound: GPU, big model) to ~0.6 step per token
             # (compute-bound: small model on few cores); the clock says which this is.
-            slower = self.plain_n > 0 and self.draft_n * self.plain_s < self.plain_n * self.draft_s
-            self.gave_up = low or slower
+            self.slower = self.plain_n > 0 and self.draft_n * self.plain_s < self.plain_n * self.draft_s
+            self.gave_up = low or self.slower
 
 
 class NgramIndex:
@@ -98,6 +108,38 @@ def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
     return bool(flash and rollback and (temperature > 0 or llm.context_params.n_threads == 1))
 
 
+# Per model (and LoRA set): whether a verify batch computes a token's logits bit for bit as a one-token
+# step does. On this CPU it does for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights and not for K-quants, IQ4_NL,
+# F16 or BF16 (a batch's later rows come out 0.2-1.7 apart in the logits; greedy picks flipped on Gemma 3
+# Q4_K_M), and other CPUs and builds may differ, so it is measured on the model itself, not listed by type.
+_exact: "weakref.WeakKeyDictionary[llama_cpp.Llama, bool]" = weakref.WeakKeyDictionary()
+
+
+def forget(llm: llama_cpp.Llama) -> None:
+    """The model's weights changed (LoRA adapters): measure batch exactness again."""
+    _exact.pop(llm, None)
+
+
+def _batch_is_exact(llm: llama_cpp.Llama, batch: Any, tokens: list[int], n_past: int) -> bool:
+    """Decode `tokens` (a full verify batch's worth) one at a time after n_past, then as one batch,
+    and compare every row's logits; the cache is left as it was (n_past cells). Costs about
+    MAX_DRAFT + 6 steps, once per model and LoRA set."""
+    if llm not in _exact:
+        ctx, n_vocab = llm._ctx.ctx, llm.n_vocab()
+        tokens = tokens[:max(0, llm.n_ctx() - n_past)]
+        alone = []
+        for i, token in enumerate(tokens):
+            _decode(llm, batch, [token], n_past + i)
+            alone.append(np.ctypeslib.as_array(llama_c.llama_get_logits_ith(ctx, 0), shape=(n_vocab,)).copy())
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        _decode(llm, batch, tokens, n_past)
+        batched = np.ctypeslib.as_array(llama_c.llama_get_logits(ctx), shape=(len(tokens), n_vocab))
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        # Row 0 often matches where later rows do not (K-quants: 0.0, then 0.56-1.1 apart), so all rows.
+        _exact[llm] = bool(np.array_equal(np.stack(alone), batched)) if tokens else False
+    return _exact[llm]
+
+
 def stream(llm: llama_cpp.Llama, tokens: list[int], enabled: bool, stats: LookupStats,
            **sampling: Any) -> Iterator[int]:
     """The engine's token stream: drafted when enabled and exact here, the library's otherwise."""
@@ -129,12 +171,15 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
     index = NgramIndex(list(tokens))
     last = first
     size = START_DRAFT
+    greedy = float(sampling.get("temp", 0.0)) <= 0
     yield first
     batch = llama_cpp.llama_batch_init(MAX_DRAFT + 1, 0, 1)
+    # llama.cpp runs a one-token step on the generation threads and a verify batch on the batch
+    # (prompt) threads: a batch's rows split over the threads with the same sums (bit for bit, measured),
+    # and on idle cores the extra one halves a batch's cost (k=8: 5.5 -> 3.1 steps, starter, 2 cores).
+    # On busy cores it stalls every op at llama.cpp's barrier (k=8 measured at 3.6-6 steps, k=2 at 8):
+    # drafting that is slower than plain steps then tries the generation threads before it stops.
     threads = llm.context_params.n_threads, llm.context_params.n_threads_batch
-    # A verify batch is a generation step: it gets the generation threads, not the prompt's (a
-    # second thread on busy cores stalls every op at llama.cpp's barrier).
-    llama_c.llama_set_n_threads(llm._ctx.ctx, threads[0], threads[0])
     try:
         while True:
             index.append(last)
@@ -144,9 +189,12 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             # The first steps stay plain: they time a step without a draft.
             calibrating = stats.plain_n < CALIBRATION_STEPS
             draft = [] if stats.gave_up or calibrating else index.draft(min(size, room))
+            n_past = llm.n_tokens
+            if draft and greedy and not _batch_is_exact(llm, batch, index.tokens[-MAX_DRAFT - 1:], n_past):
+                stats.inexact = stats.gave_up = True  # drafts could change a greedy reply here
+                draft = []
             started = time.perf_counter()
             run = [last, *draft]
-            n_past = llm.n_tokens
             llm._ctx.kv_cache_seq_rm(-1, n_past, -1)  # nothing stale past the run
             _decode(llm, batch, run, n_past)
             llm.input_ids[n_past:n_past + len(run)] = run
@@ -164,13 +212,17 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             if draft:  # follow the copy: longer after a whole draft matched, shorter after a miss
                 size = min(MAX_DRAFT, size * 2) if kept == len(draft) else max(2, kept + 1)
             stats.note(len(draft), kept, time.perf_counter() - started)
+            if stats.gave_up and stats.slower and threads[1] > threads[0] and not stats.inexact:
+                llama_c.llama_set_n_threads(llm._ctx.ctx, threads[0], threads[0])
+                threads = threads[0], threads[0]
+                stats.restart()
             for token in out[:-1]:
                 index.append(token)
             for token in out:
                 yield token
             last = out[-1]
     finally:
-        llama_c.llama_set_n_threads(llm._ctx.ctx, *threads)
+        llama_c.llama_set_n_threads(llm._ctx.ctx, llm.context_params.n_threads, llm.context_params.n_threads_batch)
         llama_cpp.llama_batch_free(batch)
 
 
