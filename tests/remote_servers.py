@@ -84,13 +84,15 @@ class StandIn:
     """/v1/models lists 'limited', 'broken', 'slow' and 'reasoner'; chat completions for them answer 429
     with Retry-After: 7, 500 with the server's own message, nothing for `slow_s` seconds, or a streamed
     reply whose thinking comes apart as `reasoning_content` (DeepSeek's API, llama.cpp's and vLLM's
-    servers with a reasoning parser) before its content."""
+    servers with a reasoning parser) before its content. `rejects` {field: status} makes it refuse a
+    request body carrying that field, as strict servers refuse unknown ones (OpenAI's API: 400, a
+    pydantic server with extra="forbid": 422); `bodies` keeps every chat request's body."""
 
     MODELS = ["limited", "broken", "slow", "reasoner"]
     REASONING = ["I add ", "3 and 5", ", which gives 8."]
     ANSWER = ["3 plus 5 ", "is 8."]
 
-    def __init__(self, slow_s: float = 5.0) -> None:
+    def __init__(self, slow_s: float = 5.0, rejects: dict[str, int] | None = None) -> None:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,8 +119,14 @@ class StandIn:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                stand_in.bodies.append(body)
                 model = body.get("model")
-                if model == "limited":
+                refused = next((f for f in stand_in.rejects if f in body), None)
+                if refused is not None:
+                    self._json(stand_in.rejects[refused], {"error": {
+                        "message": f"Unrecognized request argument supplied: {refused}",
+                        "type": "invalid_request_error", "param": refused}})
+                elif model == "limited":
                     self._json(429, {"error": {"message": "Rate limit reached", "type": "rate_limit"}},
                                {"retry-after": "7"})
                 elif model == "broken":
@@ -146,6 +154,8 @@ class StandIn:
                     self._json(404, {"error": {"message": f"model {model} not found"}})
 
         self.slow_s = slow_s
+        self.rejects = dict(rejects or {})
+        self.bodies: list[dict] = []
         self.release = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

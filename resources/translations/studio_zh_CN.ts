@@ -147,8 +147,8 @@
       <translation>思考</translation>
     </message>
     <message>
-      <source>A remote engine applies its own chat template: thinking cannot be switched off from here.</source>
-      <translation>远程引擎使用它自己的对话模板：无法在此关闭思考。</translation>
+      <source>A remote engine applies its own chat template, and the template decides whether the model thinks. Off: each request asks the template to leave thinking out (enable_thinking false); a server without that switch answers as it would, and the chat says so.</source>
+      <translation>远程引擎使用它自己的对话模板，由模板决定模型是否思考。关闭时：每个请求都会要求模板不进行思考（enable_thinking false）；没有这个开关的服务器会照常回答，聊天中会说明这一点。</translation>
     </message>
     <message>
       <source>Off: the model's chat template is rendered with its own thinking switch (enable_thinking) turned off.</source>

@@ -1,6 +1,7 @@
 """`studio chat`: one reply from a model, streamed to stdout (or one JSON object with --json).
 A reasoning model's thinking streams to stderr, so stdout carries the answer alone (--json gives both
-parts; --no-thinking turns thinking off where the model's template allows).
+parts; --no-thinking turns thinking off where the model's template allows; with --engine it is sent as
+chat_template_kwargs.enable_thinking false).
 With --engine URL the reply comes from an OpenAI-compatible server instead of a local model.
 With --json-schema FILE (or --grammar FILE) the reply is constrained to that schema (grammar), printed
 as indented JSON and checked; a reply that does not hold exits 1 with the reason.
@@ -54,7 +55,7 @@ def register(subparsers: Any) -> None:
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
     chat.add_argument("--no-thinking", action="store_true",
                       help="a reasoning model answers without thinking (its template's switch, else an empty "
-                           "think block; local models)")
+                           "think block; with --engine, sent as enable_thinking false for the server's template)")
     chat.add_argument("--docs", action="append", default=[], metavar="COLLECTION",
                       help="answer from this knowledge collection (see `studio docs`); repeatable")
     chat.add_argument("--lora", action="append", default=[], metavar="ADAPTER[:SCALE]",
@@ -257,8 +258,6 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
         raise CliError("usage", "--docs works with a local model for now (the prompt is counted with its own template)")
     if args.grammar:
         raise CliError("usage", "--grammar needs a local model: remote engines take --json-schema instead")
-    if args.no_thinking:
-        raise CliError("usage", "--no-thinking needs a local model: a remote server decides its model's thinking")
     key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
     try:
         engine = RemoteEngine(args.engine, key or None)
@@ -280,7 +279,9 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
             raise CliError("usage", f"{engine.base_url} serves {len(models)} models ({', '.join(models)}): "
                                     "choose one with --model")
         response_format = structured.response_format(fmt) if fmt else None
-        generation = await engine.generate(messages, sampling, response_format=response_format)
+        engine.subscribe("notice", lambda message: print(f"note: {message}", file=sys.stderr))
+        generation = await engine.generate(messages, sampling, response_format=response_format,
+                                           thinking=False if args.no_thinking else None)
         printer = _ReplyPrinter(lambda: False)
         async for kind, value in generation:
             if kind == "token" and not args.json and fmt is None:

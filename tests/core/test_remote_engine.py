@@ -301,3 +301,54 @@ def test_cli_chat_with_a_remote_engine(llama_server, studio_server, stand_in):
     assert done.returncode == 1 and "CUDA out of memory" in done.stderr
     done = _studio("chat", "--engine", f"127.0.0.1:{free_port()}", "--prompt", "hi")
     assert done.returncode == 1 and "connection refused — is the server running?" in done.stderr
+
+
+def test_a_server_without_the_thinking_switch_is_asked_again_without_it(loop, tmp_path):
+    """Thinking off sends chat_template_kwargs.enable_thinking false, and only then; a server that
+    refuses the field (400, or 422 from a strict pydantic server) is asked once more without it, the
+    reply comes as the server decides, and the chat says in one sentence that it has no switch."""
+    server = StandIn(rejects={"chat_template_kwargs": 400})
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    remote = RemoteEngine(server.base_url, name="stand-in", model="reasoner")
+    session = ChatSession(store, EngineClient())
+    notices: list[str] = []
+    session.subscribe("notice", lambda message: notices.append(message))
+    session.use_remote(remote)
+    sentence = (f"{server.base_url} has no thinking switch (it refused enable_thinking), so its model thinks "
+                "or not as the server decides.")
+    try:
+        on = loop.run_until_complete(session.send("What is 3 plus 5?"))
+        assert on.status == MessageStatus.COMPLETE and notices == [] and session.last_notice is None
+        assert len(server.bodies) == 1 and "chat_template_kwargs" not in server.bodies[0]  # never by default
+
+        session.set_thinking(False)
+        off = loop.run_until_complete(session.send("And 4 plus 4?"))
+        assert off.status == MessageStatus.COMPLETE and off.content == on.content  # the server's own way
+        asked, again = server.bodies[1:]
+        assert asked["chat_template_kwargs"] == {"enable_thinking": False} and "chat_template_kwargs" not in again
+        assert asked["messages"] == again["messages"]
+        assert notices == [sentence] and session.last_notice == sentence and remote.thinking_switch is False
+
+        # Remembered: the next reply goes without the field at once, and still says why it may think.
+        loop.run_until_complete(session.send("And 2 plus 2?"))
+        assert len(server.bodies) == 4 and "chat_template_kwargs" not in server.bodies[3]
+        assert notices == [sentence, sentence]
+
+        server.rejects = {"chat_template_kwargs": 422}
+        strict = RemoteEngine(server.base_url, model="reasoner")
+        said: list[str] = []
+        strict.subscribe("notice", lambda message: said.append(message))
+        generation = _reply(loop, strict, HELLO)
+        generation_off = loop.run_until_complete(strict.generate(HELLO, thinking=False))
+        assert generation.text == on.content and said == []
+
+        async def drain():
+            async for _ in generation_off:
+                pass
+        loop.run_until_complete(drain())
+        assert generation_off.text == on.content and said == [sentence] and strict.thinking_switch is False
+        loop.run_until_complete(strict.close())
+    finally:
+        loop.run_until_complete(remote.close())
+        server.stop()
+        store.close()

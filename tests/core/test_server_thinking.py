@@ -3,7 +3,8 @@ thinking adapter (tests/thinking_model.py), asked over HTTP by the `openai` pack
 The thinking comes apart from the answer (reasoning_content), whole and streamed, with a tag cut
 across tokens never leaking; "reasoning_format": "none" gives the raw reply; enable_thinking false
 and a response_format turn thinking off; the studio's own RemoteEngine shows the thinking folded
-again; a template that pre-opens <think> streams the same way."""
+again, and its thinking switch (the conversation's and `studio chat --no-thinking`) reaches the
+server; a template that pre-opens <think> streams the same way."""
 
 from __future__ import annotations
 
@@ -177,6 +178,58 @@ def test_the_studios_remote_engine_folds_the_thinking_again(server, tmp_path):
     assert prompt_content(reply) == parts.answer  # the next prompt carries the answer only
     assert reply.stats["thinking_tokens"] > 0  # counted as it streamed
     store.close()
+
+
+def test_the_conversations_switch_turns_a_remote_models_thinking_off(server, tmp_path):
+    """The switch off goes to the server as chat_template_kwargs.enable_thinking false: the reply is the
+    answer alone, no notice; on, the same question is thought about first."""
+    from studio.core.chat.session import ChatSession
+    from studio.core.chat.store import ChatStore
+    from studio.core.chat.thinking import split_message
+    from studio.core.engine.client import EngineClient
+    from studio.core.engine.remote import RemoteEngine
+    from studio.core.engine.sampling import SamplingParams
+
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    remote = RemoteEngine(server.base, KEY, name="studio", model=server.model)
+    session = ChatSession(store, EngineClient())  # the local engine is never started
+    notices: list[str] = []
+    session.subscribe("notice", lambda message: notices.append(message))
+    sampling = SamplingParams(temperature=0.0, max_tokens=60, seed=1, n_ctx=2048)
+
+    async def ask(thinking: bool):
+        session.new_conversation(sampling=sampling)
+        session.set_thinking(thinking)
+        return await session.send("What is 3 plus 5?")
+
+    async def chat():
+        try:
+            return await ask(False), await ask(True)
+        finally:
+            await remote.close()
+    session.use_remote(remote)
+    off, on = asyncio.run(chat())
+    assert "think>" not in off.content and off.content.startswith("3 plus 5 is"), off.content
+    assert split_message(off).thinking is None and not off.stats.get("thinking_tokens")
+    assert split_message(on).thinking.startswith("I add 3 and 5") and on.stats["thinking_tokens"] > 0
+    assert notices == [] and remote.thinking_switch is None  # the server took the switch
+    store.close()
+
+
+def test_studio_chat_no_thinking_with_an_engine(server):
+    """`studio chat --engine URL --no-thinking`: the server's model answers without thinking."""
+    def studio_chat(*extra: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "studio", "chat", "--engine", server.base, "--api-key", KEY,
+                               "--model", server.model,
+                               "--prompt", "What is 3 plus 5?", "--temperature", "0", "--seed", "1",
+                               "--max-tokens", "60", "--json", *extra], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0 and "note:" not in done.stderr, done.stderr
+        return json.loads(done.stdout)
+    off = studio_chat("--no-thinking")
+    assert "thinking" not in off and off["reply"].startswith("3 plus 5 is"), off
+    on = studio_chat()
+    assert on["thinking"].startswith("I add 3 and 5") and on["answer"].startswith("3 plus 5 is"), on
 
 
 def test_a_template_that_pre_opens_think_streams_the_same_way(starter_model, thinking_adapter, tmp_path):

@@ -245,8 +245,16 @@ def test_studio_chat_prints_the_answer_on_stdout_and_the_thinking_apart():
         assert reply["reply"] == "<think>I add 3 and 5, which gives 8.</think>3 plus 5 is 8."
         assert (reply["thinking"], reply["answer"], reply["thinking_closed"]) == \
             ("I add 3 and 5, which gives 8.", "3 plus 5 is 8.", True)
-        refused = studio_chat("--no-thinking")
-        assert refused.returncode == 2 and "--no-thinking needs a local model" in refused.stderr
+        # --no-thinking goes as enable_thinking false; this server refuses the field, so the reply is
+        # asked for again without it and a note says the server has no thinking switch.
+        server.rejects = {"chat_template_kwargs": 400}
+        off = studio_chat("--no-thinking")
+        assert off.returncode == 0, off.stderr
+        assert off.stdout == "3 plus 5 is 8.\n"
+        assert f"note: {server.base_url} has no thinking switch (it refused enable_thinking)" in off.stderr
+        asked, again = server.bodies[-2:]
+        assert asked["chat_template_kwargs"] == {"enable_thinking": False} and "chat_template_kwargs" not in again
+        assert not any("chat_template_kwargs" in body for body in server.bodies[:-2])  # never by default
     finally:
         server.stop()
 

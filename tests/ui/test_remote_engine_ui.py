@@ -8,7 +8,7 @@ import pytest
 
 from studio.core import paths
 from studio.core.settings import load_settings
-from tests.remote_servers import LLAMA_ALIAS, free_port, start_llama_cpp_server
+from tests.remote_servers import LLAMA_ALIAS, StandIn, free_port, start_llama_cpp_server
 from tests.ui.conftest import set_sampling
 
 pytestmark = pytest.mark.slow
@@ -156,6 +156,38 @@ def test_add_remote_engine_then_chat_with_it(qtbot, run, bare_window, llama_serv
     assert win.remotes.entries() == [] and win.remotes.secrets.get("remote-engine:llama lab") is None
     assert KEY not in paths.settings_path().read_text() and load_settings().chat_remote == ""
     assert not win.chat.remote_label.isVisible()
+
+
+def test_the_thinking_switch_goes_to_a_remote_engine(qtbot, run, bare_window, screenshot_dir):
+    """With a remote model the conversation's thinking switch stays usable and says the server's template
+    decides; off, a server that refuses enable_thinking still answers and the chat says it has no switch."""
+    server = StandIn(rejects={"chat_template_kwargs": 400})
+    win = bare_window
+    try:
+        win.remotes.put("strict", server.base_url, "", models=["reasoner"])
+        win.use_remote_model("remote:strict/reasoner")
+        switch = win.chat.settings_panel.thinking
+        assert win.chat.session.remote is not None and switch.isEnabled() and switch.isChecked()
+        assert "the template decides whether the model thinks" in switch.toolTip()
+        assert "enable_thinking false" in switch.toolTip()
+        switch.click()
+        assert win.chat.session.conversation.options["thinking"] is False
+
+        win.chat.composer.setPlainText("What is 3 plus 5?")
+        qtbot.mouseClick(win.chat.send_button, qtbot_button())
+        session = win.chat.session
+        run.until(lambda: len(session.messages) == 2 and session.messages[-1].status.value == "complete", 20)
+        assert [("chat_template_kwargs" in body) for body in server.bodies] == [True, False]
+        banner = win.chat.trimmed_banner
+        assert banner.isVisible() and banner.text() == (
+            f"{server.base_url} has no thinking switch (it refused enable_thinking), so its model thinks or not "
+            "as the server decides.")
+        qtbot.wait(300)
+        win.grab().save(str(screenshot_dir / "chat_remote_no_thinking_switch.png"))
+        win.use_remote_model("remote:strict/reasoner")  # picked again: the switch keeps its state and use
+        assert switch.isEnabled() and not switch.isChecked()
+    finally:
+        server.stop()
 
 
 def qtbot_button():

@@ -9,8 +9,8 @@ message_updated(message, delta), messages_removed(ids) (no longer shown; kept as
 trimmed(ids, note), context(used, n_ctx), error(kind, message, log_tail), branches(positions)
 ({message id: (n, count)}: that shown message is alternative n of count), branch_switched(index,
 messages) (the shown messages from `index` on changed), collections(names), retrieval(message, record) (the reply's retrieval
-record, when knowledge is attached and `ground` is set), notice(message) (e.g. Stop had to restart an engine that did not answer;
-also kept in `last_notice` until the next reply).
+record, when knowledge is attached and `ground` is set), notice(message) (e.g. Stop had to restart an engine that did not answer, or
+a remote server has no thinking switch; also kept in `last_notice` until the next reply).
 A reply holds the workspace's engine lease ("chat"); while another user holds it (an evaluation),
 send/regenerate/edit raise EngineBusy before changing anything. Behind an API request (the server
 holds the engine) the reply waits its turn in the workspace's queue instead: state "waiting"
@@ -151,8 +151,8 @@ class ChatSession(Emitter):
 
     def set_thinking(self, on: bool) -> None:
         """Let a reasoning model think in this conversation's replies, or not (options["thinking"];
-        other options untouched). Off: the template's enable_thinking, else an empty think block. A
-        reply already under way keeps the setting it started with."""
+        other options untouched). Off: the template's enable_thinking, else an empty think block; a
+        remote engine gets enable_thinking false. A reply already under way keeps the setting it started with."""
         conversation = self.conversation or self.new_conversation()
         options = {k: v for k, v in self.store.get_conversation(conversation.id).options.items() if k != THINKING_KEY}
         if not on:
@@ -351,6 +351,7 @@ class ChatSession(Emitter):
         self._reply_ended = asyncio.Event()
         engine: EngineClient | RemoteEngine = self.remote or self.engine
         unsubscribe = engine.subscribe("unresponsive", self._note_unresponsive)
+        unsubscribe_notice = engine.subscribe("notice", self._note_unresponsive)  # a remote's word on the request
         started = time.perf_counter()
         grounding: Grounding | None = None
         live: LiveThinking | None = None
@@ -412,6 +413,7 @@ class ChatSession(Emitter):
                 raise
         finally:
             unsubscribe()
+            unsubscribe_notice()
             self._generation = None
             self._stop_requested = False
             self._reply_ended.set()
@@ -427,14 +429,15 @@ class ChatSession(Emitter):
     @staticmethod
     async def _generate(engine: EngineClient | RemoteEngine, history: list[dict[str, str]],
                         conversation: Conversation, fmt: structured.OutputFormat | None) -> Generation | RemoteGeneration:
-        if isinstance(engine, RemoteEngine):
+        if isinstance(engine, RemoteEngine):  # thinking off goes to the server as enable_thinking
             if fmt is None:
-                return await engine.generate(history, conversation.sampling)
+                return await engine.generate(history, conversation.sampling, **generate_args(conversation))
             try:
                 response_format = structured.response_format(fmt)
             except structured.OutputFormatError as exc:
                 raise WorkerError(exc.kind, str(exc)) from None
-            return await engine.generate(history, conversation.sampling, response_format=response_format)
+            return await engine.generate(history, conversation.sampling, response_format=response_format,
+                                         **generate_args(conversation))
         return await engine.generate(history, conversation.sampling, grammar=fmt.grammar if fmt else None,
                                      **generate_args(conversation))
 

@@ -25,7 +25,7 @@ def thinking_on(conversation: Conversation | None) -> bool:
 
 
 def generate_args(conversation: Conversation) -> dict[str, Any]:
-    """The local engine's generate() arguments for the switch (nothing while thinking is on)."""
+    """The engine's generate() arguments for the switch (nothing while thinking is on), local or remote."""
     return {} if thinking_on(conversation) else {"thinking": False}
 
 

@@ -7,6 +7,11 @@ from the server's usage when it sends one, else one token per streamed chunk); `
 stream at once. Every failure is a `RemoteEngineError` (a WorkerError, so the chat session handles
 it like an engine error) whose message is one specific sentence.
 
+Thinking off (`generate(..., thinking=False)`) goes as `chat_template_kwargs: {"enable_thinking": false}`
+(llama.cpp's server, vLLM, SGLang and the studio's own read it), and only then, so servers that refuse
+unknown fields keep working. A server that answers 400/422 to it is asked again without it, once; the
+engine remembers it and emits notice(message), one sentence saying the server has no thinking switch.
+
 `RemoteRegistry` keeps the engines (name, base URL, the SecretStore name of the key, last models)
 in the settings; the keys themselves go to the SecretStore, never the settings file.
 
@@ -36,6 +41,7 @@ KEY_PREFIX = "remote-engine:"  # SecretStore names of the keys
 DEFAULT_TIMEOUT_S = 60.0
 LIST_TIMEOUT_S = 10.0
 CANCEL_GRACE_S = 1.0
+THINKING_OFF = {"chat_template_kwargs": {"enable_thinking": False}}  # the request body's switch
 
 
 class RemoteEngineError(WorkerError):
@@ -162,9 +168,11 @@ class RemoteGeneration:
     """One streamed reply from a remote engine (the local Generation's interface)."""
 
     def __init__(self, engine: "RemoteEngine", messages: list[dict[str, str]], sampling: SamplingParams,
-                 stop: list[str] | None = None, response_format: dict[str, Any] | None = None) -> None:
+                 stop: list[str] | None = None, response_format: dict[str, Any] | None = None,
+                 thinking: bool | None = None) -> None:
         self.engine = engine
         self._response_format = response_format
+        self._thinking = thinking
         self._reasoning = False  # inside a reasoning block the server sent apart from the content
         self.text = ""
         self.stats = GenerationStats()
@@ -197,7 +205,8 @@ class RemoteGeneration:
         chunks = 0
         usage: Any = None
         try:
-            stream = await engine._create_stream(self._messages, self._sampling, self._stop, self._response_format)
+            stream = await engine._create_stream(self._messages, self._sampling, self._stop, self._response_format,
+                                                 thinking=self._thinking)
             try:
                 async for chunk in stream:
                     if getattr(chunk, "usage", None):
@@ -268,8 +277,8 @@ class RemoteGeneration:
 
 
 class RemoteEngine(Emitter):
-    """One OpenAI-compatible server and the model the chat uses on it. Emits nothing today; it is an
-    Emitter so the chat can subscribe to it as it does to the local engine."""
+    """One OpenAI-compatible server and the model the chat uses on it. Events: notice(message) (the
+    server refused the thinking switch; the reply was asked for without it)."""
 
     def __init__(self, base_url: str, api_key: str | None = None, *, name: str = "", model: str = "",
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -279,6 +288,7 @@ class RemoteEngine(Emitter):
         self.name = name or host_name(self.base_url)
         self.model = model
         self.timeout_s = float(timeout_s)
+        self.thinking_switch: bool | None = None  # False once the server refused enable_thinking
         self._client: Any = None
 
     @property
@@ -312,17 +322,21 @@ class RemoteEngine(Emitter):
         return models
 
     async def generate(self, messages: list[dict[str, str]], sampling: SamplingParams | None = None, *,
-                       stop: list[str] | None = None, response_format: dict[str, Any] | None = None) -> RemoteGeneration:
+                       stop: list[str] | None = None, response_format: dict[str, Any] | None = None,
+                       thinking: bool | None = None) -> RemoteGeneration:
         """A reply to `messages`; it streams (and fails, with a sentence) while iterated. `response_format`
-        is OpenAI's ({"type": "json_object"} or {"type": "json_schema", ...}), for a structured reply."""
+        is OpenAI's ({"type": "json_object"} or {"type": "json_schema", ...}), for a structured reply.
+        `thinking` False asks the server's template to answer without thinking; None leaves it to the server."""
         if not self.model:
             raise RemoteEngineError("no_models", f"No model is chosen on {self.base_url}: pick one of its models.")
-        generation = RemoteGeneration(self, list(messages), sampling or SamplingParams(), stop, response_format)
+        generation = RemoteGeneration(self, list(messages), sampling or SamplingParams(), stop, response_format,
+                                      thinking)
         generation._start()
         return generation
 
     async def _create_stream(self, messages: list[dict[str, str]], sampling: SamplingParams,
-                             stop: list[str] | None, response_format: dict[str, Any] | None = None) -> Any:
+                             stop: list[str] | None, response_format: dict[str, Any] | None = None, *,
+                             thinking: bool | None = None) -> Any:
         import openai
 
         params: dict[str, Any] = {"temperature": sampling.temperature, "top_p": sampling.top_p,
@@ -333,15 +347,34 @@ class RemoteEngine(Emitter):
             params["stop"] = list(stop)
         if response_format:
             params["response_format"] = response_format
+        switch = thinking is False and self.thinking_switch is not False
+        if switch:  # only when asked: a server that refuses unknown fields never sees it otherwise
+            params["extra_body"] = THINKING_OFF
+        elif thinking is False:
+            self._note_no_thinking_switch()  # refused before: each such reply says so again
+        usage: dict[str, Any] = {"stream_options": {"include_usage": True}}
         client = self._openai()
-        try:
-            return await client.chat.completions.create(
-                model=self.model, messages=messages, stream=True, stream_options={"include_usage": True}, **params)
-        except openai.BadRequestError as exc:
-            # A few servers refuse stream_options; ask again without it (tokens are then counted).
-            if "stream_options" not in _server_message(exc) and "include_usage" not in _server_message(exc):
-                raise
-            return await client.chat.completions.create(model=self.model, messages=messages, stream=True, **params)
+        while True:
+            try:
+                stream = await client.chat.completions.create(model=self.model, messages=messages, stream=True,
+                                                              **usage, **params)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                said = _server_message(exc)
+                if usage and ("stream_options" in said or "include_usage" in said):
+                    usage = {}  # a few servers refuse stream_options: tokens are then counted here
+                elif switch and "extra_body" in params:
+                    del params["extra_body"]  # once: a server without the switch may refuse the field
+                else:
+                    raise
+                continue
+            if switch and "extra_body" not in params:  # answered only without the switch
+                self.thinking_switch = False
+                self._note_no_thinking_switch()
+            return stream
+
+    def _note_no_thinking_switch(self) -> None:
+        self.emit("notice", message=f"{self.base_url} has no thinking switch (it refused enable_thinking), so "
+                                    "its model thinks or not as the server decides.")
 
     async def complete(self, messages: list[dict[str, str]],
                        sampling: SamplingParams | None = None) -> tuple[str, GenerationStats]:

@@ -415,11 +415,16 @@ class ChatSettingsPanel(QScrollArea):
 
     def set_thinking_switch(self, template_switch: bool | None) -> None:
         """Say how the thinking switch works for the model answering: True, through its template's
-        own enable_thinking; False, with an empty think block; None (a remote engine), not at all."""
-        self.thinking.setEnabled(template_switch is not None)
-        if template_switch is None:
-            tip = self.tr("A remote engine applies its own chat template: thinking cannot be switched off from here.")
-        elif template_switch:
+        own enable_thinking; False, with an empty think block; None (a remote engine), sent to the
+        server as enable_thinking for its own template."""
+        self.thinking.setEnabled(True)
+        if template_switch is None:  # the server's template decides; an output format is the server's business
+            self.thinking.setToolTip(self.tr(
+                "A remote engine applies its own chat template, and the template decides whether the model "
+                "thinks. Off: each request asks the template to leave thinking out (enable_thinking false); a "
+                "server without that switch answers as it would, and the chat says so."))
+            return
+        if template_switch:
             tip = self.tr("Off: the model's chat template is rendered with its own thinking switch "
                           "(enable_thinking) turned off.")
         else:
