@@ -105,11 +105,13 @@ def _raw_ids(llm: Any, text: str) -> list[int]:
     return ids
 
 
-def _run_tokens(llm: Any, tokens: Any, max_tokens: int) -> tuple[str, float, int]:
-    """(text, tok/s from first to last token, tokens) for a token iterator."""
+def _run_tokens(llm: Any, tokens: Any, max_tokens: int, stops: list[str]) -> tuple[str, float, int]:
+    """(text, tok/s from first to last token, tokens) for a token iterator, ending where the studio's
+    reply ends: an end-of-generation token, or one of its stop strings in the text (cut there)."""
     import llama_cpp.llama_cpp as llama_c
     vocab = llm._model.vocab
     out: list[int] = []
+    text = b""
     first = last = 0.0
     for token in tokens:
         now = time.perf_counter()
@@ -119,10 +121,15 @@ def _run_tokens(llm: Any, tokens: Any, max_tokens: int) -> tuple[str, float, int
             break
         out.append(token)
         last = now
+        text += llm.detokenize([token])
+        cut = min((text.find(s.encode()) for s in stops if s.encode() in text), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+            break
         if len(out) >= max_tokens:
             break
     rate = (len(out) - 1) / (last - first) if len(out) > 1 and last > first else 0.0
-    return llm.detokenize(out).decode("utf-8", errors="replace"), rate, len(out)
+    return text.decode("utf-8", errors="replace"), rate, len(out)
 
 
 def batch_cost(llm: Any, prompt: list[int], sizes: tuple[int, ...] = (2, 4, 8, 16)) -> dict[int, float]:
@@ -170,6 +177,10 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
                           n_batch=studio.settings.n_batch, flash_attn=True, verbose=False)
     print(f"model: {model}, median of {rounds} rounds, {max_tokens} tokens max, {info.n_threads} generation / "
           f"{prompt_threads()} batch thread(s), flash attention on both sides")
+    # The studio's text stop strings: its template's end-of-turn text (ChatML's, for a file without a
+    # template, which models like Gemma 3 270M then write out as plain text) and the end-of-text piece.
+    eos = raw.detokenize([raw.token_eos()], special=True).decode("utf-8", "replace") if raw.token_eos() >= 0 else ""
+    stops = [s for s in {eos, "<|im_end|>" if info.template_source == "fallback" else ""} if s]
     costs = batch_cost(raw, _raw_ids(raw, TASKS["edit a 60-line code file"]))
     print("verify batch cost, in one-token steps (k-batch / k steps): " + ", ".join(
         f"k={k}: {c:.2f} ({c / k:.2f})" for k, c in costs.items()))
@@ -186,7 +197,7 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
             ids = _raw_ids(raw, rendered["prompt"])
             assert len(ids) == rendered["tokens"], "the raw side must read the studio's prompt tokens"
             raw.reset()
-            text, rate, n = _run_tokens(raw, raw.generate(ids, **greedy), max_tokens)
+            text, rate, n = _run_tokens(raw, raw.generate(ids, **greedy), max_tokens, stops)
             raw_rates.append(rate)
             texts[f"raw {len(raw_rates)}"] = text
             generation = await studio.generate(messages, params)
@@ -202,7 +213,7 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
             probe, lookup.PROBE_TOKENS = lookup.PROBE_TOKENS, 10 ** 9  # never stop drafting
             forced = lookup.LookupStats()
             try:
-                text, rate, _ = _run_tokens(raw, lookup.stream(raw, ids, True, forced, **greedy), max_tokens)
+                text, rate, _ = _run_tokens(raw, lookup.stream(raw, ids, True, forced, **greedy), max_tokens, stops)
             finally:
                 lookup.PROBE_TOKENS = probe
             forced_rates.append(rate)
@@ -222,7 +233,9 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
         print(f"  RATIO tokens/s studio/raw = {st_tps / raw_tps:.3f}   always-drafting/raw = {fo_tps / raw_tps:.3f}"
               f"   (goal >= 1.3)")
         if not same:
+            reference = texts["raw 1"]
             for side, text in texts.items():
-                print(f"  {side}: {len(text)} chars: {text[:80]!r} … {text[-80:]!r}")
+                at = next((i for i, (a, b) in enumerate(zip(reference, text)) if a != b), min(len(reference), len(text)))
+                print(f"  {side}: {len(text)} chars, from char {at}: {text[max(0, at - 40):at + 60]!r}")
             raise SystemExit(f"the sides' replies differ on '{name}'")
     await studio.close()

@@ -5,9 +5,9 @@ Verification samples every position with the request's own sampler, in order, an
 token only when it equals the token sampled there. Each sampled token is conditioned on exactly the
 tokens before it, so the output is what plain decoding gives: the same text at temperature 0 and the
 same distribution above it (the RNG and the grammar see one sample per emitted token, as without a
-draft). A batch of k+1 tokens costs more than one step (up to ~0.6 step per token where the model is
-compute-bound, as the starter on one CPU thread), so drafting stops for the rest of a reply whose drafts
-are mostly rejected (open-ended chat) or whose drafted steps yield fewer tokens per second than plain
+draft). A batch of k+1 tokens costs more than one step (~0.3-0.7 step per token where the model is
+compute-bound, as the starter on the CPU), so drafting pauses, for longer each time, where a window of
+drafts is mostly rejected (open-ended chat) or its drafted steps yield fewer tokens per second than plain
 ones (timed in the reply). It costs nothing when no n-gram repeats.
 """
 
@@ -15,41 +15,48 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import llama_cpp
-import numpy as np
 import llama_cpp.llama_cpp as llama_c
+import numpy as np
 
 NGRAM_MAX = 4       # longest suffix matched: longer matches predict better
 NGRAM_MIN = 2       # a single repeated token is too weak a cue (frequent in any reply)
 MAX_DRAFT = 16      # the draft length grows to this while drafts are accepted whole
 START_DRAFT = 4     # a k-token verify costs ~0.6k single steps on a compute-bound CPU (measured, starter,
                     # 1 thread), so long drafts only pay off inside a run that is being copied
-PROBE_TOKENS = 48   # drafted tokens to judge a reply's acceptance by
+PROBE_TOKENS = 48   # drafted tokens per judging window
 CALIBRATION_STEPS = 2
 MIN_ACCEPTANCE = 0.3  # below this, a verify batch costs more than its accepted tokens save
+PAUSE_TOKENS = 64   # plain steps after a window that did not pay; doubled after each further one, since a
+                    # reply's early prose may not copy while its later code or quotes do
+STALL_COST = 0.8    # a batch token costing more steps than this: the batch threads stall (busy cores)
+STALLED = 2.0       # one batch costing this many steps a token: stalled for sure (idle: 0.3-0.7), at once
 
 
 @dataclass
 class LookupStats:
     drafted: int = 0
     accepted: int = 0
-    gave_up: bool = False  # drafting stopped itself for this reply (it was not paying off)
+    gave_up: bool = False  # drafting paused itself in this reply (a window did not pay off)
     inexact: bool = False  # a greedy reply drew no drafts: this model's batches round unlike its steps
-    # Seconds and tokens of plain steps and of drafted steps: the test of whether drafting pays.
+    # Seconds and tokens of plain steps, and of the current window's drafted steps: whether drafting pays.
     plain_s: float = 0.0
     plain_n: int = 0
     draft_s: float = 0.0
-    draft_n: int = 0
-    slower: bool = False  # why it stopped: drafted steps were slower (not the acceptance)
-    judged_from: int = 0  # drafted tokens before the current judging window
+    draft_n: int = 0       # tokens the window's drafted steps emitted
+    batch_n: int = 0       # tokens its verify batches decoded (a batch costs per decoded token)
+    window_drafted: int = 0
+    window_accepted: int = 0
+    paused_until: int = 0  # drafting waits until this many plain steps
+    pauses: int = 0
+    stalled: bool = False  # the last window's batches cost more than STALL_COST steps a token
 
-    def restart(self) -> None:
-        """Judge drafting afresh (its verify batches now run on other threads)."""
-        self.gave_up = self.slower = False
-        self.judged_from, self.draft_s, self.draft_n = self.drafted, 0.0, 0
+    def drafting(self) -> bool:
+        return not self.inexact and self.plain_n >= max(CALIBRATION_STEPS, self.paused_until)
 
     def note(self, drafted: int, kept: int, seconds: float) -> None:
         if not drafted:
@@ -58,14 +65,35 @@ class LookupStats:
             return
         self.drafted += drafted
         self.accepted += kept
+        self.window_drafted += drafted
+        self.window_accepted += kept
         self.draft_s += seconds
         self.draft_n += kept + 1
-        if self.drafted - self.judged_from >= PROBE_TOKENS:
-            low = self.accepted < MIN_ACCEPTANCE * self.drafted
-            # A verify batch costs from ~1 step (memory-bound: GPU, big model) to ~0.6 step per token
-            # (compute-bound: small model on few cores); the clock says which this is.
-            self.slower = self.plain_n > 0 and self.draft_n * self.plain_s < self.plain_n * self.draft_s
-            self.gave_up = low or self.slower
+        self.batch_n += drafted + 1
+        if self.plain_n and seconds > STALLED * (drafted + 1) * self.plain_s / self.plain_n:
+            self.stalled = True  # a stall costs tens of steps: not worth a window to find out
+        if self.window_drafted >= PROBE_TOKENS:
+            self._judge()
+
+    def _judge(self) -> None:
+        # A verify batch costs from ~1 step a token (memory-bound: GPU, big model) to ~0.3 (compute-bound,
+        # small model, idle cores), and far more on busy cores; the clock says which this is.
+        step = self.plain_s / max(self.plain_n, 1)
+        low = self.window_accepted < MIN_ACCEPTANCE * self.window_drafted
+        slower = self.draft_s > self.draft_n * step
+        self.stalled = self.stalled or (slower and self.draft_s > STALL_COST * step * self.batch_n)
+        if low or slower:
+            self.gave_up = True
+            self.paused_until = self.plain_n + PAUSE_TOKENS * 2 ** self.pauses
+            self.pauses += 1
+        self.draft_s, self.draft_n, self.batch_n, self.window_drafted, self.window_accepted = 0.0, 0, 0, 0, 0
+
+    def resume(self) -> None:
+        """Judge afresh, drafting at once: the verify batches now run on other threads."""
+        if self.paused_until > self.plain_n:  # the pause the stall caused
+            self.paused_until, self.pauses = self.plain_n, self.pauses - 1
+        self.stalled = False
+        self.draft_s, self.draft_n, self.batch_n, self.window_drafted, self.window_accepted = 0.0, 0, 0, 0, 0
 
 
 class NgramIndex:
@@ -112,7 +140,7 @@ def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
 # step does. On this CPU it does for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights and not for K-quants, IQ4_NL,
 # F16 or BF16 (a batch's later rows come out 0.2-1.7 apart in the logits; greedy picks flipped on Gemma 3
 # Q4_K_M), and other CPUs and builds may differ, so it is measured on the model itself, not listed by type.
-_exact: "weakref.WeakKeyDictionary[llama_cpp.Llama, bool]" = weakref.WeakKeyDictionary()
+_exact: weakref.WeakKeyDictionary[llama_cpp.Llama, bool] = weakref.WeakKeyDictionary()
 
 
 def forget(llm: llama_cpp.Llama) -> None:
@@ -187,8 +215,7 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             if room < 0:
                 return
             # The first steps stay plain: they time a step without a draft.
-            calibrating = stats.plain_n < CALIBRATION_STEPS
-            draft = [] if stats.gave_up or calibrating else index.draft(min(size, room))
+            draft = index.draft(min(size, room)) if stats.drafting() else []
             n_past = llm.n_tokens
             if draft and greedy and not _batch_is_exact(llm, batch, index.tokens[-MAX_DRAFT - 1:], n_past):
                 stats.inexact = stats.gave_up = True  # drafts could change a greedy reply here
@@ -212,10 +239,10 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             if draft:  # follow the copy: longer after a whole draft matched, shorter after a miss
                 size = min(MAX_DRAFT, size * 2) if kept == len(draft) else max(2, kept + 1)
             stats.note(len(draft), kept, time.perf_counter() - started)
-            if stats.gave_up and stats.slower and threads[1] > threads[0] and not stats.inexact:
+            if stats.stalled and threads[1] > threads[0]:
                 llama_c.llama_set_n_threads(llm._ctx.ctx, threads[0], threads[0])
                 threads = threads[0], threads[0]
-                stats.restart()
+                stats.resume()
             for token in out[:-1]:
                 index.append(token)
             for token in out:
