@@ -316,6 +316,7 @@ class Engine(RenderOps, Worker):
             seen.add(entry["path"])
         self._set_context_adapters(adapters)
         self._forget_prompt_cache()  # the cached prompt was computed with the old weights
+        lookup.forget(llm)  # batch exactness is measured per set of weights
         assert self.info is not None
         self.info.lora = [{"path": e["path"], "scale": e["scale"],
                               "name": os.path.splitext(os.path.basename(e["path"]))[0]} for e in adapters]
