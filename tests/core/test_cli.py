@@ -13,7 +13,7 @@ def studio(*args, timeout=180):
 
 @pytest.mark.slow
 def test_chat_json_reports_reply_and_stats(starter_model):
-    result = studio("chat", "--model", str(starter_model), "--prompt", "What is the capital of France?",
+    result = studio("chat", "--model", str(starter_model), "--prompt", "What is the capital of France? Answer in English.",
                     "--temperature", "0", "--seed", "0", "--max-tokens", "48", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)

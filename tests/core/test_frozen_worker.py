@@ -185,7 +185,7 @@ def test_stop_on_a_frozen_engine_returns_keeps_the_reply_and_restarts(harness):
         assert notices[0] == session.last_notice and "did not answer" in notices[0] and "\n" not in notices[0]
         assert_gone(frozen)
 
-        follow_up = loop.run_until_complete(session.send("What is the capital of France?"))
+        follow_up = loop.run_until_complete(session.send("What is the capital of France? Answer in English."))
         assert follow_up.status == MessageStatus.COMPLETE and "Paris" in follow_up.content
         assert engine.worker.pid != frozen and engine.state == EngineState.READY
         assert session.last_notice is None
@@ -240,7 +240,7 @@ def test_lone_surrogate_in_a_prompt_is_bad_input_and_the_engine_answers_next(sta
                                           "character 3 of message 2, which stands for a byte 0xff that is not UTF-8)")
             assert info.value.__context__ is None
             assert engine.state == EngineState.READY and engine.worker.pid == pid
-            prompt[1] = {"role": "user", "content": "What is the capital of France?"}
+            prompt[1] = {"role": "user", "content": "What is the capital of France? Answer in English."}
             text, _stats = await engine.complete(prompt, PRECISE)
             assert "Paris" in text and engine.worker.pid == pid
         finally:

@@ -19,7 +19,7 @@ def test_send_streams_persists_and_reports_stats(harness):
     session.subscribe("message_updated", lambda message, delta: deltas.append(delta))
     session.subscribe("state", lambda state: states.append(state))
     session.subscribe("context", lambda used, n_ctx: contexts.append((used, n_ctx)))
-    reply = loop.run_until_complete(session.send("What is the capital of France?"))
+    reply = loop.run_until_complete(session.send("What is the capital of France? Answer in English."))
     assert "Paris" in reply.content
     assert len([d for d in deltas if d]) >= 2  # streamed, not delivered in one piece
     assert states[0] in (SessionState.PROMPT, SessionState.LOADING) and states[-1] == SessionState.IDLE
@@ -65,10 +65,10 @@ def test_edit_and_resend_shows_the_new_version_and_keeps_the_old_turns(harness):
     loop.run_until_complete(session.send("What is the capital of Germany?"))
     loop.run_until_complete(session.send("And its population?"))
     first_user = session.messages[0]
-    reply = loop.run_until_complete(session.edit_and_resend(first_user.id, "What is the capital of France?"))
+    reply = loop.run_until_complete(session.edit_and_resend(first_user.id, "What is the capital of France? Answer in English."))
     saved = store.messages(session.conversation.id)
     assert [m.role for m in saved] == ["user", "assistant"]
-    assert saved[0].content == "What is the capital of France?"
+    assert saved[0].content == "What is the capital of France? Answer in English."
     assert "Paris" in reply.content
     kept = [m.content for m in store.all_messages(session.conversation.id)]
     assert kept[:4] == ["What is the capital of Germany?", kept[1], "And its population?", kept[3]]
@@ -93,7 +93,7 @@ def test_worker_killed_mid_stream_keeps_partial_and_next_send_works(harness):
     assert store.get_message(broken.id).content == broken.content
     assert session.state == SessionState.ERROR
     session.update_settings(sampling=PRECISE)
-    reply = loop.run_until_complete(session.send("What is the capital of France?"))
+    reply = loop.run_until_complete(session.send("What is the capital of France? Answer in English."))
     assert "Paris" in reply.content and session.state == SessionState.IDLE
 
 

@@ -70,7 +70,7 @@ def test_precise_preset_knows_paris(qtbot, run, window):
     assert win.chat.settings_panel.preset.currentData() == "Precise"
     assert win.chat.session.conversation.sampling.temperature == 0.0
     set_sampling(win, max_tokens=24)
-    type_and_send(qtbot, win, "What is the capital of France?")
+    type_and_send(qtbot, win, "What is the capital of France? Answer in English.")
     reply = wait_reply_done(run, win)
     assert "Paris" in reply.text, reply.text
 
