@@ -162,6 +162,18 @@
       <source>With an output format set below, replies never think: the format holds from the reply's first token, so the engine turns thinking off for them.</source>
       <translation>设置了下方的输出格式时，回复不会思考：格式从回复的第一个词元起就生效，因此引擎会为这些回复关闭思考。</translation>
     </message>
+    <message>
+      <source>Prompt lookup</source>
+      <translation>提示词查找</translation>
+    </message>
+    <message>
+      <source>Faster replies that repeat the prompt (code edits, quotes, summaries): the next tokens are drafted from the conversation and checked in one step. The reply is the same as without it; the studio drafts only where it pays.</source>
+      <translation>回复会复用提示词内容时（改代码、引用、摘要）更快：从对话中起草接下来的词元，并在一步内核验。回复与关闭时相同；只在划算时才起草。</translation>
+    </message>
+    <message>
+      <source>Prompt lookup needs flash attention: turn that on to use it.</source>
+      <translation>提示词查找需要 Flash Attention：打开它即可使用。</translation>
+    </message>
   </context>
   <context>
     <name>ChatView</name>
@@ -777,6 +789,10 @@
     <message>
       <source>via {engine}</source>
       <translation>来自 {engine}</translation>
+    </message>
+    <message>
+      <source>{kept} by prompt lookup</source>
+      <translation>{kept} 个来自提示词查找</translation>
     </message>
   </context>
   <context>

@@ -52,6 +52,11 @@ def register(subparsers: Any) -> None:
     chat.add_argument("--ctx", type=int, default=4096, help="context length (tokens)")
     chat.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
     chat.add_argument("--threads", type=int, default=None)
+    chat.add_argument("--flash-attn", action="store_true",
+                      help="flash attention (faster prompts; prompt lookup drafts only with it)")
+    chat.add_argument("--no-prompt-lookup", action="store_true",
+                      help="no prompt-lookup drafting (with --flash-attn it drafts where that pays; the reply "
+                           "is the same either way)")
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply and its stats")
     chat.add_argument("--no-thinking", action="store_true",
                       help="a reasoning model answers without thinking (its template's switch, else an empty "
@@ -94,7 +99,8 @@ async def _chat(args: argparse.Namespace) -> int:
     lora = [_lora_arg(text) for text in args.lora]
     model = resolve_model(args.model or "starter")
     _note_gpu_layers(model, args.n_gpu_layers)
-    engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads))
+    engine = EngineClient(EngineSettings(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
+                                         flash_attn=args.flash_attn, prompt_lookup=not args.no_prompt_lookup))
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_tokens=args.max_tokens, seed=args.seed, n_ctx=args.ctx)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
@@ -130,6 +136,7 @@ async def _chat(args: argparse.Namespace) -> int:
             "tokens": stats.tokens, "prompt_tokens": stats.prompt_tokens,
             "tokens_per_s": stats.tokens_per_s, "ttft_ms": stats.ttft_ms,
             "finish_reason": stats.finish_reason, "backend": info.backend,
+            "drafted": stats.drafted, "accepted": stats.accepted,
             "lora": [{"path": a["path"], "scale": a["scale"]} for a in info.lora],
             **({"retrieval": grounding.record, "citations": grounding.cite(generation.text) if grounding.cite else {}}
                if grounding is not None else {}),
@@ -258,6 +265,9 @@ async def _remote_chat(args: argparse.Namespace, prompt: str, fmt: Any = None) -
         raise CliError("usage", "--docs works with a local model for now (the prompt is counted with its own template)")
     if args.grammar:
         raise CliError("usage", "--grammar needs a local model: remote engines take --json-schema instead")
+    if args.flash_attn or args.no_prompt_lookup:
+        raise CliError("usage", "--flash-attn and --no-prompt-lookup set up a local model: a remote engine "
+                                "has its own")
     key = args.api_key if args.api_key is not None else os.environ.get(ENGINE_KEY_ENV)
     try:
         engine = RemoteEngine(args.engine, key or None)

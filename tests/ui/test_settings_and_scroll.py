@@ -177,3 +177,34 @@ def test_cancel_load_keeps_the_previous_model_and_the_app_usable(qtbot, run, win
     reply = chat.session.messages[-1]
     assert reply.status == MessageStatus.COMPLETE and reply.content.strip()
     assert engine.ready and engine.model_info.n_threads == before.n_threads  # reloaded as it was
+
+
+def test_prompt_lookup_switch_speeds_a_code_edit_and_the_reply_says_so(qtbot, run, window):
+    win = window
+    panel = win.chat.settings_panel
+    panel.flash_attn.setChecked(False)
+    assert not panel.prompt_lookup.isEnabled() and "flash attention" in panel.prompt_lookup.toolTip()
+    panel.flash_attn.setChecked(True)
+    assert panel.prompt_lookup.isEnabled() and panel.prompt_lookup.isChecked()  # on by default
+    panel.threads_auto.setChecked(False)
+    panel.threads.setValue(1)  # greedy replies draft with one generation thread (exact there on any CPU)
+    states = []
+    win.engine.subscribe("state", lambda state: states.append(state))
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    run.until(lambda: EngineState.LOADING in states and win.engine.state == EngineState.READY, 60)
+    assert load_settings().engine.flash_attn and load_settings().engine.prompt_lookup
+    set_sampling(win, "Precise", max_tokens=160)
+    code = "".join(f"def scale_{i}(values):\n    total = 0\n    for v in values:\n        total += v * {i}\n"
+                   f"    return total\n" for i in range(8))
+    win.chat.composer.setPlainText(f"Here is a Python file:\n```python\n{code}```\n"
+                                   "Rename the variable `total` to `acc` and return the whole file.")
+    qtbot.mouseClick(win.chat.send_button, Qt.MouseButton.LeftButton)
+    messages = win.chat.session.messages
+    run.until(lambda: len(messages) >= 2 and messages[-1].status == MessageStatus.COMPLETE
+              and win.chat.session.state == SessionState.IDLE, 120)
+    reply = win.chat.session.messages[-1]
+    assert reply.stats["accepted"] > 0
+    label = win.chat.messages.widgets[reply.id].stats_label.text()
+    assert f"{reply.stats['accepted']} by prompt lookup" in label
+    panel.prompt_lookup.setChecked(False)
+    assert panel.engine_settings().prompt_lookup is False  # Apply keeps the user's choice

@@ -201,7 +201,7 @@ class GenerationStats:
     dropped: int = 0
     drafted: int = 0           # prompt-lookup tokens proposed; accepted ones cost no decode step of their own
     accepted: int = 0
-    lookup_gave_up: bool = False  # drafting stopped itself in this reply: too few drafts matched
+    lookup_gave_up: bool = False  # drafting held back at most matches in this reply: too few drafts were kept
     thinking_open: bool = False   # the prompt pre-opened a think block: the reply starts inside thinking
     thinking_tokens: int = 0      # the reply's tokens inside its <think> block (tags included)
     thinking_ms: float = 0.0      # from the first token to the end of the thinking

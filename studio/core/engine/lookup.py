@@ -6,17 +6,20 @@ token only when it equals the token sampled there. Each sampled token is conditi
 tokens before it, so the output is what plain decoding gives: the same text at temperature 0 and the
 same distribution above it (the RNG and the grammar see one sample per emitted token, as without a
 draft). A batch of k+1 tokens costs more than one step (~0.3-0.7 step per token where the model is
-compute-bound, as the starter on the CPU), so drafting pauses, for longer each time, where a window of
-drafts is mostly rejected (open-ended chat) or its drafted steps yield fewer tokens per second than plain
-ones (timed in the reply). It costs nothing when no n-gram repeats.
+compute-bound, as the starter on the CPU; near nothing where it is memory-bound), so each step drafts
+only as many tokens as pay on average: the reply learns how often drafts after each n-gram length are
+kept (a plain step still shows whether a draft's first token would have been) and what its batches cost
+in steps, and verifies the length that yields the most tokens per step, or none. Open-ended chat then
+drafts little; copied code and quotes draft long runs. It costs nothing when no n-gram repeats.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
@@ -25,75 +28,90 @@ import numpy as np
 
 NGRAM_MAX = 4       # longest suffix matched: longer matches predict better
 NGRAM_MIN = 2       # a single repeated token is too weak a cue (frequent in any reply)
-MAX_DRAFT = 16      # the draft length grows to this while drafts are accepted whole
-START_DRAFT = 4     # a k-token verify costs ~0.6k single steps on a compute-bound CPU (measured, starter,
-                    # 1 thread), so long drafts only pay off inside a run that is being copied
-PROBE_TOKENS = 48   # drafted tokens per judging window
-CALIBRATION_STEPS = 2
-MIN_ACCEPTANCE = 0.3  # below this, a verify batch costs more than its accepted tokens save
-PAUSE_TOKENS = 64   # plain steps after a window that did not pay; doubled after each further one, since a
-                    # reply's early prose may not copy while its later code or quotes do
-STALL_COST = 0.8    # a batch token costing more steps than this: the batch threads stall (busy cores)
-STALLED = 2.0       # one batch costing this many steps a token: stalled for sure (idle: 0.3-0.7), at once
+MAX_DRAFT = 16      # the longest draft one verify batch checks
+CALIBRATION_STEPS = 2  # plain steps that time a step before any draft
+PRIOR_KEPT = 0.6    # chance a drafted token is kept, before a reply has shown its own
+KEPT_WEIGHT = 0.1   # how much one drafted token's fate moves that chance
+# A batch of m tokens costs about 1 + EXTRA * (m - 1) one-token steps (a one-token batch is a step). EXTRA is
+# the median of the reply's last RECENT_BATCHES batches, so one batch that a busy moment slowed changes
+# nothing, while two slow ones in three do; before three batches, PRIOR_EXTRA fills in: the starter's on
+# 2 idle CPU cores (0.33-0.52 measured in the benchmark, 0.55-0.95 in tests beside other engines). A GPU
+# or a big model is near 0.05, busy cores above 1.
+PRIOR_EXTRA = 0.45
+RECENT_BATCHES = 7
+STALL_COST = 1.2    # an extra batch token costing more than this: the batch threads stall (busy cores); on
+                    # the generation threads alone it costs about 1 (measured: 0.9-1.0)
 
 
 @dataclass
 class LookupStats:
+    """A reply's drafting: what it drafted and kept, and what it has learned so far of what a draft is
+    worth here (how often each n-gram length's drafts are kept; what a batch costs in steps)."""
     drafted: int = 0
     accepted: int = 0
-    gave_up: bool = False  # drafting paused itself in this reply (a window did not pay off)
     inexact: bool = False  # a greedy reply drew no drafts: this model's batches round unlike its steps
-    # Seconds and tokens of plain steps, and of the current window's drafted steps: whether drafting pays.
+    batches: int = 0       # verify batches run
+    held: int = 0          # steps with a draft at hand that would not have paid (plain steps instead)
+    stalled: bool = False  # batches cost more than STALL_COST steps a token
     plain_s: float = 0.0
     plain_n: int = 0
-    draft_s: float = 0.0
-    draft_n: int = 0       # tokens the window's drafted steps emitted
-    batch_n: int = 0       # tokens its verify batches decoded (a batch costs per decoded token)
-    window_drafted: int = 0
-    window_accepted: int = 0
-    paused_until: int = 0  # drafting waits until this many plain steps
-    pauses: int = 0
-    stalled: bool = False  # the last window's batches cost more than STALL_COST steps a token
+    kept_chance: dict[int, float] = field(default_factory=dict)  # per matched n-gram length
+    extra_costs: list[float] = field(default_factory=list)  # recent batches: steps per extra token
+
+    @property
+    def gave_up(self) -> bool:
+        """Drafting held back at most of the reply's matches: too few drafts would have been kept."""
+        return self.inexact or self.held > self.batches
 
     def drafting(self) -> bool:
-        return not self.inexact and self.plain_n >= max(CALIBRATION_STEPS, self.paused_until)
+        return not self.inexact and self.plain_n >= CALIBRATION_STEPS
 
-    def note(self, drafted: int, kept: int, seconds: float) -> None:
-        if not drafted:
+    def extra_cost(self) -> float:
+        """What one more token in a verify batch costs, in one-token steps."""
+        recent = self.extra_costs[-RECENT_BATCHES:]
+        return statistics.median_low(recent + [PRIOR_EXTRA] * max(0, 3 - len(recent)))
+
+    def plan(self, ngram: int, available: int) -> int:
+        """How many of the `available` drafted tokens to verify after a match of `ngram` tokens: the
+        length that yields the most tokens per step (kept tokens follow a geometric law), 0 where
+        none beats a plain step."""
+        kept = self.kept_chance.get(ngram, PRIOR_KEPT)
+        best, length = 1.0, 0
+        expected, extra = 1.0, self.extra_cost()
+        for k in range(1, available + 1):
+            expected += kept ** k  # tokens out of a (k+1)-token batch, on average
+            rate = expected / (1 + extra * k)
+            if rate > best:
+                best, length = rate, k
+        return length
+
+    def note(self, ngram: int, candidate: list[int], draft: list[int], out: list[int], seconds: float) -> None:
+        """A step done: `candidate` was at hand after an `ngram`-token match, `draft` of it was verified,
+        `out` came out, in `seconds`."""
+        if candidate and ngram:
+            chance = self.kept_chance.get(ngram, PRIOR_KEPT)
+            # A plain step still shows whether the first drafted token would have been kept.
+            fates = [a == b for a, b in zip(draft or candidate[:1], out)]
+            for matched in fates:
+                chance = chance + KEPT_WEIGHT * (1 - chance) if matched else chance * (1 - KEPT_WEIGHT)
+            self.kept_chance[ngram] = min(chance, 0.98)
+        if not draft:
             self.plain_s += seconds
             self.plain_n += 1
+            self.held += int(bool(candidate) and self.drafting())
             return
-        self.drafted += drafted
+        kept = len(out) - 1
+        self.drafted += len(draft)
         self.accepted += kept
-        self.window_drafted += drafted
-        self.window_accepted += kept
-        self.draft_s += seconds
-        self.draft_n += kept + 1
-        self.batch_n += drafted + 1
-        if self.plain_n and seconds > STALLED * (drafted + 1) * self.plain_s / self.plain_n:
-            self.stalled = True  # a stall costs tens of steps: not worth a window to find out
-        if self.window_drafted >= PROBE_TOKENS:
-            self._judge()
-
-    def _judge(self) -> None:
-        # A verify batch costs from ~1 step a token (memory-bound: GPU, big model) to ~0.3 (compute-bound,
-        # small model, idle cores), and far more on busy cores; the clock says which this is.
-        step = self.plain_s / max(self.plain_n, 1)
-        low = self.window_accepted < MIN_ACCEPTANCE * self.window_drafted
-        slower = self.draft_s > self.draft_n * step
-        self.stalled = self.stalled or (slower and self.draft_s > STALL_COST * step * self.batch_n)
-        if low or slower:
-            self.gave_up = True
-            self.paused_until = self.plain_n + PAUSE_TOKENS * 2 ** self.pauses
-            self.pauses += 1
-        self.draft_s, self.draft_n, self.batch_n, self.window_drafted, self.window_accepted = 0.0, 0, 0, 0, 0
+        self.batches += 1
+        cost = seconds / (self.plain_s / self.plain_n)  # in steps
+        self.extra_costs = [*self.extra_costs[-RECENT_BATCHES + 1:], (cost - 1) / len(draft)]
+        self.stalled = self.extra_cost() > STALL_COST
 
     def resume(self) -> None:
-        """Judge afresh, drafting at once: the verify batches now run on other threads."""
-        if self.paused_until > self.plain_n:  # the pause the stall caused
-            self.paused_until, self.pauses = self.plain_n, self.pauses - 1
+        """Learn batch costs afresh: the verify batches now run on other threads."""
         self.stalled = False
-        self.draft_s, self.draft_n, self.batch_n, self.window_drafted, self.window_accepted = 0.0, 0, 0, 0, 0
+        self.extra_costs = []
 
 
 class NgramIndex:
@@ -115,11 +133,16 @@ class NgramIndex:
                 self._after[tuple(self.tokens[end - 1 - n:end - 1])] = end - 1
 
     def draft(self, limit: int) -> list[int]:
+        return self.match(limit)[1]
+
+    def match(self, limit: int) -> tuple[int, list[int]]:
+        """(n, up to `limit` tokens that followed the latest earlier occurrence of the last n tokens),
+        for the longest n that has one; (0, []) when none does."""
         for n in range(min(NGRAM_MAX, len(self.tokens)), NGRAM_MIN - 1, -1):
             at = self._after.get(tuple(self.tokens[-n:]))
             if at is not None:
-                return self.tokens[at:at + limit]
-        return []
+                return n, self.tokens[at:at + limit]
+        return 0, []
 
 
 def usable(llm: llama_cpp.Llama, temperature: float) -> bool:
@@ -198,7 +221,6 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
     vocab = llm._model.vocab
     index = NgramIndex(list(tokens))
     last = first
-    size = START_DRAFT
     greedy = float(sampling.get("temp", 0.0)) <= 0
     yield first
     batch = llama_cpp.llama_batch_init(MAX_DRAFT + 1, 0, 1)
@@ -206,7 +228,8 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
     # (prompt) threads: a batch's rows split over the threads with the same sums (bit for bit, measured),
     # and on idle cores the extra one halves a batch's cost (k=8: 5.5 -> 3.1 steps, starter, 2 cores).
     # On busy cores it stalls every op at llama.cpp's barrier (k=8 measured at 3.6-6 steps, k=2 at 8):
-    # drafting that is slower than plain steps then tries the generation threads before it stops.
+    # batches whose extra tokens cost over STALL_COST steps then move to the generation threads, where
+    # drafting goes on only if it still pays.
     threads = llm.context_params.n_threads, llm.context_params.n_threads_batch
     try:
         while True:
@@ -215,10 +238,11 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             if room < 0:
                 return
             # The first steps stay plain: they time a step without a draft.
-            draft = index.draft(min(size, room)) if stats.drafting() else []
+            ngram, candidate = index.match(min(MAX_DRAFT, room))
+            draft = candidate[:stats.plan(ngram, len(candidate))] if candidate and stats.drafting() else []
             n_past = llm.n_tokens
             if draft and greedy and not _batch_is_exact(llm, batch, index.tokens[-MAX_DRAFT - 1:], n_past):
-                stats.inexact = stats.gave_up = True  # drafts could change a greedy reply here
+                stats.inexact = True  # drafts could change a greedy reply here
                 draft = []
             started = time.perf_counter()
             run = [last, *draft]
@@ -236,9 +260,7 @@ def generate(llm: llama_cpp.Llama, tokens: list[int], stats: LookupStats, **samp
             if kept < len(draft):  # drop the rejected tail from the cache
                 llm.n_tokens = n_past + 1 + kept
                 llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
-            if draft:  # follow the copy: longer after a whole draft matched, shorter after a miss
-                size = min(MAX_DRAFT, size * 2) if kept == len(draft) else max(2, kept + 1)
-            stats.note(len(draft), kept, time.perf_counter() - started)
+            stats.note(ngram, candidate, draft, out, time.perf_counter() - started)
             if stats.stalled and threads[1] > threads[0]:
                 llama_c.llama_set_n_threads(llm._ctx.ctx, threads[0], threads[0])
                 threads = threads[0], threads[0]

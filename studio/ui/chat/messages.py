@@ -131,6 +131,8 @@ class MessageWidget(QFrame):
         text = self.tr("{tokens} tokens · {speed} tok/s · TTFT {ttft} ms").format(
             tokens=int(stats.get("tokens") or 0), speed=f"{float(stats.get('tokens_per_s') or 0):.1f}",
             ttft=f"{float(stats.get('ttft_ms') or 0):.0f}")
+        if int(stats.get("accepted") or 0):  # tokens that came from drafts checked in one step
+            text += " · " + self.tr("{kept} by prompt lookup").format(kept=int(stats["accepted"]))
         engine = str(stats.get("engine") or "")
         if engine.startswith("remote:"):  # a remote engine's reply says which engine and model wrote it
             text += " · " + self.tr("via {engine}").format(engine=engine[len("remote:"):])

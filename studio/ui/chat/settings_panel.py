@@ -274,6 +274,10 @@ class ChatSettingsPanel(QScrollArea):
         eform.addRow(self.tr("Batch size"), self.batch)
         self.flash_attn = QCheckBox(self.tr("Flash attention"), engine_box)
         eform.addRow("", self.flash_attn)
+        self.prompt_lookup = QCheckBox(self.tr("Prompt lookup"), engine_box)
+        eform.addRow("", self.prompt_lookup)
+        # Drafts are verified exactly only with flash attention; the choice is kept while it is off.
+        self.flash_attn.toggled.connect(self._show_lookup_state)
         self.apply_button = QPushButton(self.tr("Apply (reloads the model)"), engine_box)
         self.apply_button.clicked.connect(self._apply_engine)
         eform.addRow(self.apply_button)
@@ -383,13 +387,24 @@ class ChatSettingsPanel(QScrollArea):
         self.threads.setEnabled(bool(settings.n_threads))
         self.batch.setValue(settings.n_batch)
         self.flash_attn.setChecked(settings.flash_attn)
+        self.prompt_lookup.setChecked(settings.prompt_lookup)
+        self._show_lookup_state(settings.flash_attn)
+
+    def _show_lookup_state(self, flash: bool) -> None:
+        self.prompt_lookup.setEnabled(flash)
+        self.prompt_lookup.setToolTip(
+            self.tr("Faster replies that repeat the prompt (code edits, quotes, summaries): the next tokens are "
+                    "drafted from the conversation and checked in one step. The reply is the same as without it; "
+                    "the studio drafts only where it pays.") if flash else
+            self.tr("Prompt lookup needs flash attention: turn that on to use it."))
 
     def engine_settings(self) -> EngineSettings:
         gpu = -1 if self.gpu_all.isChecked() else self.gpu_layers.value()
         if not self._offload_supported:
             gpu = 0
         return EngineSettings(n_gpu_layers=gpu, n_threads=None if self.threads_auto.isChecked() else self.threads.value(),
-                              n_batch=self.batch.value(), flash_attn=self.flash_attn.isChecked())
+                              n_batch=self.batch.value(), flash_attn=self.flash_attn.isChecked(),
+                              prompt_lookup=self.prompt_lookup.isChecked())
 
     def set_model_info(self, info: ModelInfo | None, backend: str | None = None) -> None:
         if info is None:
