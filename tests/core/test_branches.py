@@ -228,11 +228,11 @@ def test_editing_keeps_the_old_turns_as_a_branch(harness):
     old = list(session.messages)
     removed = []
     session.subscribe("messages_removed", lambda ids: removed.append(ids))
-    reply = loop.run_until_complete(session.edit_and_resend(old[2].id, "What is the capital of France?"))
+    reply = loop.run_until_complete(session.edit_and_resend(old[2].id, "What is the capital of France? Answer in English."))
     assert removed == [[old[2].id, old[3].id]]
     shown = store.messages(session.conversation.id)
     assert [m.content for m in shown[:2]] == [old[0].content, old[1].content]
-    assert shown[2].content == "What is the capital of France?" and shown[2].parent_id == old[1].id
+    assert shown[2].content == "What is the capital of France? Answer in English." and shown[2].parent_id == old[1].id
     assert "Paris" in reply.content and session.branches[shown[2].id] == (2, 2)
     assert session.switch_branch(old[3].id) is True  # the old question and its answer are all there
     assert [m.id for m in session.messages] == [m.id for m in old]

@@ -48,12 +48,12 @@ def test_load_reports_model_backend_and_template(starter_model):
 def test_capital_of_france_at_temperature_zero(starter_model):
     async def body(engine):
         await engine.load(str(starter_model), n_ctx=2048)
-        text, stats = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        text, stats = await engine.complete(ask("What is the capital of France? Answer in English."), PRECISE)
         assert "Paris" in text
         assert stats.tokens > 0 and stats.prompt_tokens > 0
         assert stats.tokens_per_s > 0 and stats.ttft_ms > 0
         assert stats.finish_reason == "stop"
-        again, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        again, _ = await engine.complete(ask("What is the capital of France? Answer in English."), PRECISE)
         assert again == text  # temperature 0 + fixed seed is deterministic
     with_engine(body)
 
@@ -95,7 +95,7 @@ def test_killed_worker_is_reported_and_next_request_reloads(starter_model):
         assert info.value.kind == "worker_crashed"
         assert "SIGKILL" in info.value.message
         assert crashes and engine.state == EngineState.ERROR
-        text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        text, _ = await engine.complete(ask("What is the capital of France? Answer in English."), PRECISE)
         assert "Paris" in text
         assert engine.state == EngineState.READY
     with_engine(body)
@@ -146,7 +146,7 @@ def test_bad_file_keeps_previous_model_usable(starter_model, tmp_path):
             await engine.load(str(bogus))
         assert info.value.kind == "not_gguf"
         assert "not a GGUF file" in info.value.message
-        text, _ = await engine.complete(ask("What is the capital of France?"), PRECISE)
+        text, _ = await engine.complete(ask("What is the capital of France? Answer in English."), PRECISE)
         assert "Paris" in text
     with_engine(body)
 
@@ -165,7 +165,7 @@ def test_cancelled_model_switch_keeps_chatting(starter_model):
         with pytest.raises(WorkerError) as info:
             await engine.load(str(starter_model), n_ctx=2048)
         assert info.value.kind == "cancelled"
-        text, _ = await engine.complete(ask("What is the capital of France?"), replace(PRECISE, n_ctx=1024))
+        text, _ = await engine.complete(ask("What is the capital of France? Answer in English."), replace(PRECISE, n_ctx=1024))
         assert "Paris" in text
     with_engine(body)
 
