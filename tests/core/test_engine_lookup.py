@@ -76,10 +76,13 @@ def test_kept_drafts_leave_a_greedy_reply_unchanged(starter_model):
         return out
 
     stats = EveryMatch()
-    drafted = reply(lookup.stream(llm, ids, True, stats, **greedy))
-    llama_c.llama_memory_clear(llama_c.llama_get_memory(llm._ctx.ctx), True)  # a full read of the prompt again
-    llm.reset()
-    plain = reply(llm.generate(ids, **greedy))
+    try:
+        drafted = reply(lookup.stream(llm, ids, True, stats, **greedy))
+        llama_c.llama_memory_clear(llama_c.llama_get_memory(llm._ctx.ctx), True)  # a full read of the prompt again
+        llm.reset()
+        plain = reply(llm.generate(ids, **greedy))
+    finally:
+        llm.close()  # now, not in __del__ at interpreter exit, when llama.cpp's bindings are gone
     assert stats.accepted > 20 and not stats.inexact
     assert drafted == plain
 
