@@ -27,18 +27,22 @@ straight to the next in the queue, so nobody can slip in between.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Union
 
 from studio.core.engine.client import EngineClient, ModelInfo
 from studio.core.errors import StudioError
 from studio.core.events import Emitter
 from studio.core.settings import EngineSettings
 from studio.core.workers.protocol import WorkerError
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 # What each engine user is doing, as the sentence "the engine is busy …" ends.
 USES = {

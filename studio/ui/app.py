@@ -1,10 +1,15 @@
-"""Start the desktop app: QApplication + qasync loop + core objects + the main window.
+"""Start the desktop app: QApplication + core objects + the main window, then the qasync loop.
 
 Start-up is kept short: nothing heavy is imported before the window shows (no torch, no llama.cpp
-in this process, no gguf/numpy); the model library is built and the model loaded afterwards, in
-the background. Set STUDIO_STARTUP_REPORT=1 to print the time to the first shown window (and where
-it went: Qt imported, instance claimed, app modules imported, store opened, window built), and
-STUDIO_EXIT_AFTER_SHOW=1 to quit right after it (for start-up benchmarks).
+in this process, no gguf/numpy, not even asyncio: the modules the window is built from import it on
+first use, see studio.core.lazy_modules); once the window is on screen, the asyncio loop joins Qt's
+running event loop (qasync, already_running) before any input is handled, and the model library is
+built and the model loaded in the background.
+
+Set STUDIO_STARTUP_REPORT=1 to print the time to the first shown window (and where it went: Qt
+imported, instance claimed, app modules imported, store opened, window built), and
+STUDIO_EXIT_AFTER_SHOW=1 to quit right after it (for start-up benchmarks); both also print when the
+asyncio loop runs.
 
 One app at a time per data folder (studio.ui.single_instance): a second launch hands its file
 arguments to the running window and exits 0, before it opens the chat database or starts an engine.
@@ -32,7 +37,6 @@ def _before_t0_ms() -> float | None:
     except (OSError, ValueError, IndexError, AttributeError):
         return None
 
-import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -76,8 +80,6 @@ def run_app(argv: list[str] | None = None) -> int:
     if handoff is Handoff.NO_ANSWER:
         return _say_not_answering(app)
 
-    import qasync
-
     from studio.core.chat.store_recovery import open_chat_store
     from studio.core.engine.client import EngineClient
     from studio.core.settings import load_settings_checked
@@ -91,8 +93,6 @@ def run_app(argv: list[str] | None = None) -> int:
     settings, settings_report = load_settings_checked()  # bad fields fall back, the file is copied first
     app._studio_translators = install_translators(app, settings.language)  # keep them alive
 
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     store = open_chat_store(paths.chat_db_path)  # never raises: a damaged file is set aside, the banner says so
     _stage("store")
     engine = EngineClient(settings.engine)
@@ -105,7 +105,10 @@ def run_app(argv: list[str] | None = None) -> int:
     exit_after_show = os.environ.get("STUDIO_EXIT_AFTER_SHOW")
     report_open = os.environ.get("STUDIO_TEST_REPORT_OPEN")
 
+    loop = None
+
     def shown() -> None:
+        nonlocal loop
         if report or exit_after_show:
             _stage("shown")
             print(f"startup: window shown after {(time.perf_counter() - _T0) * 1000:.0f} ms", file=sys.stderr)
@@ -114,6 +117,16 @@ def run_app(argv: list[str] | None = None) -> int:
             steps += [(name, (at - prev) * 1000) for (name, at), prev in
                       zip(_STAGES, [_T0] + [at for _, at in _STAGES])]
             print("startup: stages " + " ".join(f"{name}={ms:.0f}" for name, ms in steps), file=sys.stderr)
+        # The asyncio loop joins Qt's running one now that the window is on screen: importing asyncio
+        # and qasync is the first thing done in the event loop, before any input is handled.
+        import asyncio
+
+        import qasync
+
+        loop = qasync.QEventLoop(app, already_running=True)
+        asyncio.set_event_loop(loop)
+        if report or exit_after_show:
+            print(f"startup: asyncio loop running after {(time.perf_counter() - _T0) * 1000:.0f} ms", file=sys.stderr)
         if instance is not None and not instance.listen():  # from now on later launches reach this window
             print("note: could not listen for later launches; opening a file again starts a second window",
                   file=sys.stderr)
@@ -154,9 +167,11 @@ def run_app(argv: list[str] | None = None) -> int:
 
     QTimer.singleShot(0, shown)
     try:
-        with loop:
-            loop.run_forever()
+        app.exec()
     finally:
+        if loop is not None:
+            loop.stop()
+            loop.close()
         if instance is not None:
             instance.close()
     return 0

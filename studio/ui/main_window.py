@@ -3,7 +3,8 @@ dataset files open in the Fine-tune screen, which is built the first time it is 
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
+
 import os
 from pathlib import Path
 
@@ -32,6 +33,11 @@ from studio.ui.tasks import in_thread, spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.widgets.drop_overlay import DropOverlay
 from studio.ui.widgets.model_picker import ModelPicker
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 class MainWindow(RemoteEnginesMixin, QMainWindow):
     def __init__(self, settings: AppSettings, store, engine: EngineClient, library=None, *,

@@ -3,14 +3,18 @@ groups, and the add/edit dialogs (the engines themselves live in studio.core.eng
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from studio.core.engine.remote import RemoteEngineError, parse_label
 from studio.ui.tasks import spawn
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 
 class RemoteEnginesMixin:

@@ -20,10 +20,8 @@ launch's side talks to the socket with Python's own `socket` module, so it never
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
-import socket as pysocket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +39,19 @@ LOCK_WAIT_MS = 20000
 _MAX_MESSAGE = 1 << 20  # one message is a list of paths; anything bigger is not ours
 
 
+def _sha256(data: bytes):
+    # CPython's own SHA-256, so that a cold start does not load OpenSSL's libcrypto (4 MB) for one
+    # hash before the window shows; hashlib's (same digest) where the private module is missing.
+    try:
+        from _sha256 import sha256  # Python 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # Python 3.12+
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
 def server_name(data_dir: Path) -> str:
     """A short, stable name for this user's data folder (Unix: a socket in the temp folder)."""
     try:
@@ -48,7 +59,7 @@ def server_name(data_dir: Path) -> str:
     except OSError:
         key = str(data_dir)
     uid = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "")
-    digest = hashlib.sha256(f"{uid}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = _sha256(f"{uid}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"local-llm-studio-{digest}"
 
 
@@ -80,7 +91,7 @@ def send(name: str, paths: list[str], *, activate: bool = True, connect_timeout_
 
     None when nobody listens (no server, or a stale socket file), DELIVERED on an ack, NO_ANSWER when
     the connection was accepted but no ack came in time."""
-    if hasattr(pysocket, "AF_UNIX") and os.name == "posix":
+    if os.name == "posix":
         return _send_unix(name, encode(paths, activate), connect_timeout_ms, ack_timeout_ms)
     from PySide6.QtNetwork import QLocalSocket
 
@@ -118,11 +129,16 @@ def _socket_path(name: str) -> str:
 
 
 def _send_unix(name: str, message: bytes, connect_timeout_ms: int, ack_timeout_ms: int) -> Handoff | None:
+    path = _socket_path(name)
+    if not os.path.exists(path):  # nobody listens; and the first launch does not import socket (~9 ms)
+        return None
+    import socket as pysocket
+
     client = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
     try:
         client.settimeout(connect_timeout_ms / 1000)
         try:
-            client.connect(_socket_path(name))
+            client.connect(path)
         except OSError:  # no socket file, a stale one (refused), or a full backlog
             return None
         deadline = time.monotonic() + ack_timeout_ms / 1000

@@ -8,10 +8,14 @@ event loop; `threadsafe(fn)` wraps a progress callback so a worker thread can ca
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -250,7 +250,9 @@ def test_cold_start_is_fast_and_imports_nothing_heavy(tmp_path):
 
 def test_what_waits_until_after_the_window_shows(tmp_path):
     """Start-up work the first window does not need: QtNetwork (the single-instance server listens just
-    after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena. And no
+    after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena, and
+    asyncio with what it imports (ssl, socket, concurrent.futures: the asyncio loop joins Qt's once the
+    window is on screen), OpenSSL's hashlib, uuid and platform. And no
     application style sheet: it would send every widget through Qt's style-sheet style
     (the studio sheet's rules go to the widgets they name), on plain Fusion."""
     code = (
@@ -262,20 +264,22 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "    show(self)\n"
         "    print('AT_SHOW', sorted(m for m in ('PySide6.QtNetwork', 'studio.ui.knowledge.candidates', 'numpy',\n"
         "                                      'studio.core.server.app', 'fastapi', 'studio.ui.server_panel',\n"
-        "                                      'studio.ui.arena.dialog') if m in sys.modules))\n"
+        "                                      'studio.ui.arena.dialog', 'asyncio', 'qasync', 'ssl', 'socket',\n"
+        "                                      'concurrent.futures', '_hashlib', 'uuid', 'platform')\n"
+        "                  if m in sys.modules))\n"
         "    app = QApplication.instance()\n"
         "    print('STYLE', app.style().name(), repr(app.styleSheet()), repr(self.styleSheet()),\n"
         "          repr(self.chat.composer.styleSheet()[:23]))\n"
         "main_window.MainWindow.show = shown\n"
         "from studio.ui.app import run_app\n"
         "rc = run_app(['studio'])\n"
-        "print('AFTER', 'PySide6.QtNetwork' in sys.modules)\n"
+        "print('AFTER', 'PySide6.QtNetwork' in sys.modules, 'asyncio' in sys.modules)\n"
         "sys.exit(rc)\n"
     )
     proc = _start_and_quit(code, tmp_path)
     assert "AT_SHOW []" in proc.stdout, proc.stdout
     assert "STYLE fusion '' '' 'QPlainTextEdit#Composer'" in proc.stdout, proc.stdout
-    assert "AFTER True" in proc.stdout  # ...and the single-instance server did start listening afterwards
+    assert "AFTER True True" in proc.stdout  # ...and the single-instance server and the asyncio loop started
 
 
 def test_run_app_first_run_loads_starter_and_closes_cleanly(tmp_path, starter_model):

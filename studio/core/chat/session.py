@@ -21,12 +21,11 @@ request …") until it starts; it counts as busy, and Stop ends the wait and kee
 
 from __future__ import annotations
 
-import asyncio
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from studio.core.chat.conversation import DEFAULT_SYSTEM_PROMPT, Conversation, Message, MessageStatus
 from studio.core.engine.sampling import SamplingParams
@@ -41,6 +40,11 @@ from studio.core.limits import check_text
 from studio.core.workers import client as worker_client
 from studio.core.workers.protocol import WorkerError
 from studio.core.workspace import USES, Lease, WaitCancelled, Workspace
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 # Holders a reply waits behind (in the workspace's FIFO queue); behind anyone else it is refused at once.
 WAITS_BEHIND = ("server",)

@@ -7,7 +7,6 @@ worker and loads the same model again before it runs.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -22,6 +21,11 @@ from studio.core.engine.render import RenderParams, RenderResult, render_result
 from studio.core.settings import EngineSettings
 from studio.core.workers.client import Call, OnProgress, ServiceClient, WorkerClient, outcome
 from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 if TYPE_CHECKING:  # at run time, __getattr__ below (the worker imports them from here)
     from studio.core.engine.requests import (AttentionParams, EmbedParams, GenerateParams, LensParams,  # noqa: F401

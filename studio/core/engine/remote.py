@@ -21,11 +21,10 @@ usage, and it is the client these servers are tested against.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from studio.core.engine.client import GenerationStats
@@ -35,6 +34,11 @@ from studio.core.events import Emitter
 from studio.core.secrets import SecretStore
 from studio.core.settings import AppSettings, save_settings
 from studio.core.workers.protocol import WorkerError
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 PREFIX = "remote:"            # conversation/model labels: remote:<engine name>/<model>
 KEY_PREFIX = "remote-engine:"  # SecretStore names of the keys

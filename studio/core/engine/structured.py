@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -271,6 +270,8 @@ def _reason(said: str) -> str:
 def check_grammar(text: str) -> None:
     """Raise OutputFormatError when llama.cpp cannot parse the GBNF grammar; the parser runs in a
     child process, so even a parser crash only costs the child."""
+    import subprocess
+
     from studio.core.workers.client import worker_command
 
     try:

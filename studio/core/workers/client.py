@@ -11,18 +11,22 @@ caller is never held forever.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
 import signal
 import sys
 from collections import deque
-from typing import Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from studio.core.events import Emitter
 from studio.core.workers.protocol import PROTOCOL_VERSION, WorkerCancelled, WorkerError, to_params
 from studio.core.workers.runtime import with_runtime
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 OnProgress = Callable[[float, str], Any]
 OnEvent = Callable[[dict[str, Any]], Any]
@@ -120,7 +124,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._log: deque[str] = deque(maxlen=log_lines)
         self._readers: list[asyncio.Task[None]] = []
-        self._start_lock = asyncio.Lock()
+        self._start_lock: asyncio.Lock | None = None  # made by the first start(): asyncio loads after the window shows
         self._closing = False
         self._ended_reason = ""  # why the client itself ended the current worker, if it did
         self.generation = 0  # bumps each time a fresh worker process starts
@@ -137,6 +141,8 @@ class WorkerClient:
         return "\n".join(list(self._log)[-lines:])
 
     async def start(self) -> None:
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
         async with self._start_lock:
             if self.running:
                 return

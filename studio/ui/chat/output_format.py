@@ -9,7 +9,8 @@ format it had and the box says what is wrong.
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
+
 import json
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from studio.core.chat.conversation import Conversation
 from studio.core.engine import structured
 from studio.ui.tasks import spawn
 from studio.ui.theme import styled
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 FREE = "free"
 CHECK_DELAY_MS = 400
