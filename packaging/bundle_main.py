@@ -7,11 +7,14 @@ Before the usual CLI/GUI entry (studio.cli.main) it does two bundle-only things:
     benchmarks/bundle_start.py, through the same bootloader, unpacking and Python start-up as the app.
   * (the app only) asks the OS to read ahead, in the background, the files inside the bundle that the
     app needs before its window shows and a bare window does not (SQLite for the chat store, the
-    image/icon plugins, the style sheet, the app's own Python modules in the archive; then QtNetwork
-    for the single-instance server): on a cold start the disk reads them while Python and Qt start,
-    instead of one page fault at a time later.
-    (Started after Qt's libraries had loaded instead, it bought less: measured both ways.)
+    image/icon plugins, the style sheet, the app's own Python modules in the archive; then asyncio with
+    OpenSSL and QtNetwork, needed just after the window shows): on a cold start the disk reads them
+    while Python and Qt start, instead of one page fault at a time later.
+    (Started after Qt's libraries had loaded instead, it bought less: measured both ways. On a VM whose
+    disk is fast or cached by the host it measures within the noise: 3 runs of 11 rounds each way.)
     STUDIO_NO_PREFETCH=1 turns it off (to measure it); =archive or =files turns off that part only.
+STUDIO_PROFILE_STARTUP=FILE writes a cProfile of the whole run to FILE (with STUDIO_EXIT_AFTER_SHOW=1:
+of the start-up), since the built bundle ignores -X importtime and the PYTHON* variables.
 Worker processes (`<exe> --run-worker <module>`) skip all three.
 
 `<exe> [-u] -m MODULE ARGS` is read as `<exe> --run-worker MODULE ARGS`: that is how torchrun and
@@ -66,21 +69,25 @@ def _bare_window() -> int:
 
 # Bundle-relative globs, in the order the app first needs them (see the docstring).
 _PREFETCH = (
-    "python3*/lib-dynload/_asyncio.*", "python3*/lib-dynload/_json.*", "python3*/lib-dynload/_contextvars.*",
-    "python3*/lib-dynload/_sqlite3.*", "libsqlite3.so.*", "python3*/lib-dynload/_uuid.*", "libuuid.so.*",
-    "resources/styles/*.qss", "resources/icons/*.svg", "python3*/lib-dynload/resource.*",
-    "PySide6/Qt/plugins/iconengines/*", "libQt6Svg.so.*", "PySide6/Qt/plugins/imageformats/*",
-    # Just after the window shows: the single-instance server (QtNetwork pulls in Kerberos).
+    "python3*/lib-dynload/_json.*", "python3*/lib-dynload/_sha256.*", "python3*/lib-dynload/_sqlite3.*",
+    "libsqlite3.so.*", "python3*/lib-dynload/_datetime.*", "resources/styles/*.qss", "resources/icons/*.svg",
+    "python3*/lib-dynload/resource.*", "PySide6/Qt/plugins/iconengines/*", "libQt6Svg.so.*",
+    "PySide6/Qt/plugins/imageformats/*",
+    # Just after the window shows: the asyncio loop (asyncio imports ssl: OpenSSL) and the
+    # single-instance server (QtNetwork pulls in Kerberos).
+    "python3*/lib-dynload/_asyncio.*", "python3*/lib-dynload/_contextvars.*", "python3*/lib-dynload/_ssl.*",
+    "libssl.so.*", "libcrypto.so.*", "python3*/lib-dynload/_socket.*", "python3*/lib-dynload/select.*",
     "PySide6/QtNetwork.abi3.so", "PySide6/Qt/lib/libQt6Network.so.6", "libgssapi_krb5.so.*", "libkrb5.so.*",
     "libk5crypto.so.*", "libkrb5support.so.*", "libcom_err.so.*", "libkeyutils.so.*",
 )
 
 
 # Top-level names of the Python modules the app imports before its window shows and a bare window
-# does not (measured on the built bundle: sys.modules at show, minus a bare window's). They sit in the
-# PYZ archive that PyInstaller appends to the executable, sorted by name, so each is one short range.
-_PREFETCH_MODULES = frozenset(("studio", "asyncio", "qasync", "platformdirs", "json", "concurrent", "sqlite3",
-                               "html", "uuid", "shlex", "filecmp", "contextvars"))
+# does not (measured on the built bundle: sys.modules at show, minus a bare window's), then asyncio's,
+# needed right after. They sit in the PYZ archive that PyInstaller appends to the executable, sorted
+# by name, so each is one short range.
+_PREFETCH_MODULES = frozenset(("studio", "platformdirs", "json", "sqlite3", "html", "shlex", "filecmp",
+                               "asyncio", "qasync", "concurrent", "ssl", "socket", "selectors"))
 
 
 def _archive_ranges() -> tuple[str | None, list[list[int]]]:
@@ -174,5 +181,18 @@ def main() -> int:
     return studio_main()
 
 
+def _profiled_main(path: str) -> int:
+    """STUDIO_PROFILE_STARTUP=FILE: cProfile the whole run (with STUDIO_EXIT_AFTER_SHOW: start-up) to
+    FILE, for `python -m pstats FILE`. The built bundle ignores -X importtime and PYTHON* variables."""
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(main)
+    finally:
+        profile.dump_stats(path)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _profile_to = os.environ.get("STUDIO_PROFILE_STARTUP")
+    sys.exit(_profiled_main(_profile_to) if _profile_to else main())
