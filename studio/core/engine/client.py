@@ -24,13 +24,13 @@ from studio.core.workers.protocol import WorkerCancelled, WorkerError, to_params
 
 if TYPE_CHECKING:
     import asyncio
-else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
-    from studio.core.lazy_modules import asyncio
 
-if TYPE_CHECKING:  # at run time, __getattr__ below (the worker imports them from here)
+    # at run time, __getattr__ below (the worker imports them from here)
     from studio.core.engine.requests import (AttentionParams, EmbedParams, GenerateParams, LensParams,  # noqa: F401
                                              LoadParams, NextLogitsParams, PerplexityParams, SetLoraParams,
                                              TokenizeParams)
+else:  # asyncio is imported when first used, after the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import asyncio
 
 ENGINE_MODULE = "studio.core.engine.worker"
 # How long Stop (or Cancel during a load) waits for the worker to end the request before it ends the
