@@ -5,6 +5,8 @@ the real module. The modules the window is built from use it, so asyncio's impor
 subprocess, concurrent.futures and logging: about 40 ms, plus OpenSSL's 5 MB read from disk on a cold
 start) happens after the window shows, where studio.ui.app creates the asyncio loop, and not before.
 Those modules keep `import asyncio` under `TYPE_CHECKING`, so mypy sees the real module.
+`html` is the same: its import builds the HTML5 entity tables (html.entities, ~100 kB of bytecode),
+while the window only escapes text once there are messages to show.
 """
 
 from __future__ import annotations
@@ -38,3 +40,4 @@ class OnFirstUse:
 
 
 asyncio = OnFirstUse("asyncio")
+html = OnFirstUse("html")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import filecmp
 import json
 import os
 import shutil
@@ -310,6 +309,8 @@ def _newest_copy(path: Path) -> Path | None:
         if not copies:
             return None
         newest = max(copies)[1]
+        import filecmp  # only after a damaged settings file: not on every start
+
         return newest if filecmp.cmp(path, newest, shallow=False) else None
     except OSError:
         return None

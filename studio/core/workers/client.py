@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
@@ -231,6 +230,8 @@ class WorkerClient:
 
     def _terminate_stopped(self) -> None:
         """SIGTERM, then SIGCONT: a stopped process only acts on SIGTERM once it runs again."""
+        import signal  # here, not at the top: the window imports this module before it shows
+
         assert self._proc is not None
         self._proc.terminate()
         if hasattr(signal, "SIGCONT"):
@@ -319,6 +320,8 @@ class WorkerClient:
         if self._closing:
             return f"the {self.name} worker was shut down"
         if returncode < 0:
+            import signal
+
             try:
                 signame = signal.Signals(-returncode).name
             except ValueError:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import queue
 import sys
 import threading
 import time
@@ -188,6 +187,8 @@ def _claim_stdout() -> TextIO:
 
 def serve(handlers: dict[str, Handler], *, name: str) -> None:
     """Run a worker until stdin closes or a `shutdown` request arrives."""
+    import queue  # the worker's side only: the app's window imports this module before it shows
+
     channel = _Channel(_claim_stdout())
     pending: "queue.Queue[Request[Any] | None]" = queue.Queue()
     active: dict[int, Request[Any]] = {}

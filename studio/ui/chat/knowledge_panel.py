@@ -8,10 +8,9 @@ and the whole prompt exactly as the model received it with its token count again
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,6 +23,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    import html
+else:  # imported on first use: not needed before the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import html
 
 # studio.ui.knowledge.candidates (the candidates table) loads with the first Retrieval panel, not at start-up.
 

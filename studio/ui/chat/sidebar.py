@@ -6,8 +6,8 @@ that changes data (new, rename, delete, export), so the open session always stay
 
 from __future__ import annotations
 
-import html
 import re
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
@@ -16,6 +16,11 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
 from studio.core.chat.conversation import Conversation, SearchHit
 from studio.core.chat.store import ChatStoreError
 from studio.ui.theme import styled
+
+if TYPE_CHECKING:
+    import html
+else:  # imported on first use: not needed before the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import html
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -9,12 +9,15 @@ Raw HTML in the model's text is escaped, never interpreted.
 
 from __future__ import annotations
 
-import html
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily: markdown-it costs ~0.1 s of start-up time
+    import html
+
     from markdown_it import MarkdownIt
+else:  # html on first use too: not needed before the window shows (see studio.core.lazy_modules)
+    from studio.core.lazy_modules import html
 
 _LIGHT = {"style": "default", "code_bg": "#f3f3f3", "code_border": "#d8d8d8", "inline_bg": "#ececec",
           "label": "#777777"}
