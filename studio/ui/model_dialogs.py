@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from studio.core import paths
@@ -68,6 +68,8 @@ class HubDownloadDialog(QDialog):
         layout.addWidget(self.progress)
         self.status = Banner(self, closable=False)
         layout.addWidget(self.status)
+        from PySide6.QtWidgets import QDialogButtonBox  # with the dialog: its enums cost start-up ~1 ms
+
         self.buttons = QDialogButtonBox(self)
         self.download_button = self.buttons.addButton(self.tr("Download"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(self.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole)

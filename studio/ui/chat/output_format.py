@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
@@ -146,6 +145,8 @@ class OutputFormatBox(QGroupBox):
         layout = self.layout()
         self.editor = QPlainTextEdit(self)
         self.editor.setObjectName("OutputFormatEditor")
+        from PySide6.QtGui import QFontDatabase  # with the editor: its enums cost start-up ~1 ms
+
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.editor.setFixedHeight(140)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
 
 
@@ -31,6 +31,9 @@ class DropOverlay(QWidget):
         return False
 
     def paintEvent(self, event) -> None:  # noqa: N802
+        # Imported at the first drag: PySide builds QPainter's enums (~2 ms) when the type is first used.
+        from PySide6.QtGui import QPainter, QPen
+
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
