@@ -213,3 +213,30 @@ def test_finetune_screen_is_built_on_first_show_only(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "BEFORE []" in proc.stdout, proc.stdout
     assert "AFTER True True" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("kind", ["histogram", "loss"])
+def test_charts_show_their_top_axis_label_whole(qtbot, kind):
+    """The y axis's top tick label ("1.0" on an empty chart) sits on the plot's top edge; the chart
+    leaves room above it, so no text touches the widget's top rows (it was cut in half)."""
+    from PySide6.QtGui import QColor
+
+    from studio.ui.finetune.charts import HistogramChart, LossChart
+
+    chart = HistogramChart() if kind == "histogram" else LossChart()
+    qtbot.addWidget(chart)
+    if kind == "histogram":
+        chart.set_histogram([], 512)
+    chart.resize(440, 250)
+    chart.show()
+    qtbot.waitExposed(chart)
+    image = chart.grab().toImage()
+    axis_width = int(chart.getAxis("left").width())
+    text = chart.getAxis("left").textPen().color()
+
+    def inked(y: int) -> bool:  # any pixel of this row, left of the plot, close to the tick text colour
+        return any(abs(QColor(image.pixel(x, y)).lightness() - text.lightness()) < 60 for x in range(axis_width))
+
+    rows_with_text = [y for y in range(image.height() // 3) if inked(y)]
+    assert rows_with_text, "the top tick label should be drawn"
+    assert rows_with_text[0] >= 2, f"text reaches row {rows_with_text[0]}: the top label is cut off"
