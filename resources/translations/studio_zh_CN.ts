@@ -4408,6 +4408,30 @@ top-1 {piece} · id {id} · {prob}</translation>
       <translation>依次回答（同一个模型在同一个引擎上）</translation>
     </message>
     <message>
+      <source>{name} answers from its server.</source>
+      <translation>{name} 由它的服务器回答。</translation>
+    </message>
+    <message>
+      <source>both answer from remote servers.</source>
+      <translation>两边都由远程服务器回答。</translation>
+    </message>
+    <message>
+      <source>{name} writes both answers on one engine, its adapters swapped in between.</source>
+      <translation>{name} 在同一个引擎上写出两边的回答，中间切换适配器。</translation>
+    </message>
+    <message>
+      <source>{name} needs about {need} and {free} is free, so the engine loads each model in turn.</source>
+      <translation>{name} 约需 {need}，可用 {free}，所以引擎轮流加载两个模型。</translation>
+    </message>
+    <message>
+      <source>the two models need about {need} and {free} is free, so the engine loads each in turn.</source>
+      <translation>两个模型约需 {need}，可用 {free}，所以引擎轮流加载它们。</translation>
+    </message>
+    <message>
+      <source>both models fit in memory (about {need} more needed, {free} free).</source>
+      <translation>两个模型都放得进内存（还需约 {need}，可用 {free}）。</translation>
+    </message>
+    <message>
       <source>No conversation is open: the chosen answer starts a new one.</source>
       <translation>没有打开的对话：选中的回答会开始一个新对话。</translation>
     </message>

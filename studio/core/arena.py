@@ -126,8 +126,13 @@ def _adapter_name(path: str) -> str:
 class Plan:
     mode: str                 # "parallel" | "sequential"
     reason: str               # "remote" | "fits" | "same_model" | "memory"
-    detail: str               # why, in one clause
+    detail: str               # why, in one clause (English: the CLI's and the log's; screens build theirs)
     runners: dict[str, str]   # side → MAIN | OWN | REMOTE
+    # What a screen needs to say the same in its own language: the model or server the reason names
+    # ("" for both), and the memory still needed and free, in bytes (fits / memory).
+    name: str = ""
+    need: int = 0
+    free: int = 0
 
     @property
     def parallel(self) -> bool:
@@ -260,7 +265,7 @@ class Arena(Emitter):
             runners.update({s: MAIN for s in local})
             return Plan("sequential", "same_model",
                         f"the same model ({Path(a.path).stem}) writes both answers on one "
-                        "engine, its adapters swapped in between.", runners)
+                        "engine, its adapters swapped in between.", runners, name=Path(a.path).stem)
         loaded = normalized_path(self.workspace.model_path) if self.workspace.engine.ready else ""
         n_ctx = self.sampling.n_ctx
         # Models not loaded anywhere yet, and what they need.
@@ -275,16 +280,16 @@ class Arena(Emitter):
         else:
             runners.update({s: MAIN for s in local})
             if len(local) == 2:
-                label = next(iter(extra.values())).label if len(extra) == 1 else "the two models"
+                name = next(iter(extra.values())).label if len(extra) == 1 else ""
                 return Plan("sequential", "memory",
-                            f"not enough memory for two models ({label} needs about "
+                            f"not enough memory for two models ({name or 'the two models'} needs about "
                             f"{format_size(need)}, {format_size(free)} is free), so the engine loads each in "
-                            "turn.", runners)
+                            "turn.", runners, name=name, need=need, free=free)
         if len(local) == 1:
             remote = next(c for c in self.contestants.values() if c.is_remote)
-            return Plan("parallel", "remote", f"{remote.label} answers from its server.", runners)
+            return Plan("parallel", "remote", f"{remote.label} answers from its server.", runners, name=remote.label)
         return Plan("parallel", "fits", f"both models fit in memory (about {format_size(need)} more "
-                                        f"needed, {format_size(free)} free).", runners)
+                                        f"needed, {format_size(free)} free).", runners, need=need, free=free)
 
     # -- a round ----------------------------------------------------------------------------
     def history(self) -> list[dict[str, str]]:

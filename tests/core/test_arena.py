@@ -65,6 +65,7 @@ def test_two_local_models_stream_at_once_and_the_winner_continues(chat, starter_
     plan = arena.plan()
     assert plan.parallel and plan.reason == "fits" and plan.runners == {"a": MAIN, "b": OWN}
     assert plan.note.startswith("Both at once")
+    assert 0 < plan.need < plan.free  # what a screen needs to say it in its own language
     statuses = _statuses(arena)
     holders: list[str] = []
     arena.subscribe("side", lambda side, reply: holders.append(workspace.holder))
@@ -124,6 +125,7 @@ def test_not_enough_memory_one_after_the_other_on_the_one_engine(chat, starter_m
     plan = arena.plan()
     assert plan.mode == "sequential" and plan.reason == "memory" and plan.runners == {"a": MAIN, "b": MAIN}
     assert "not enough memory for two models" in plan.note and "gemma-3-270m" in plan.note
+    assert plan.name.startswith("gemma-3-270m") and plan.need > plan.free == 64 * 1024 * 1024
     times = _record(arena)
     loaded: list[str] = []
     unsubscribe = workspace.engine.subscribe("loaded", lambda info: loaded.append(info.name))

@@ -4,6 +4,8 @@ the pair; then the same window in Simplified Chinese. Screenshots: arena.png, ar
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -72,6 +74,9 @@ def test_compare_two_models_vote_and_continue_the_chat(qtbot, run, window, gemma
         run.until(lambda: host.send_button.isEnabled(), 20)
         assert host.vote_buttons["b"].text() == "B 更好"
         assert "同时" in host.plan_label.text() or "依次" in host.plan_label.text()
+        # Why, in Chinese too: no English from the core's plan (model names and sizes aside).
+        said = host.plan_label.text()
+        assert "可用" in said and not re.search(r"\b(memory|needed|free|both|turn|engine)\b", said), said
         QApplication.processEvents()
         host.grab().save(str(screenshot_dir / "arena_zh_CN.png"))
         run(host.shutdown())

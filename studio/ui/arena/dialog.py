@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.arena import SIDES, Arena, Contestant, Plan, Reply, Round
 from studio.core.errors import StudioError
+from studio.core.models.gguf_info import format_size
 from studio.core.workspace import normalized_path
 from studio.ui.chat.thinking_view import ThinkingSection
 from studio.ui.tasks import spawn
@@ -334,8 +335,28 @@ class ArenaDialog(QDialog):
             head = self.tr("One after the other (not enough memory for two models)")
         else:
             head = self.tr("One after the other (the same model on one engine)")
-        self.plan_label.setText(f"<b>{html.escape(head)}</b> — {html.escape(plan.detail)}")
-        self.plan_label.setToolTip(plan.note)
+        detail = self._plan_detail(plan)
+        self.plan_label.setText(f"<b>{html.escape(head)}</b> — {html.escape(detail)}")
+        self.plan_label.setToolTip(f"{head} — {detail}")
+
+    def _plan_detail(self, plan: Plan) -> str:
+        """Why, in the screen's language (the core's `plan.detail` is English, for the CLI and logs)."""
+        if plan.reason == "remote":
+            if plan.name:
+                return self.tr("{name} answers from its server.").format(name=plan.name)
+            return self.tr("both answer from remote servers.")
+        if plan.reason == "same_model":
+            return self.tr("{name} writes both answers on one engine, its adapters swapped in between.").format(
+                name=plan.name)
+        need, free = format_size(plan.need), format_size(plan.free)
+        if plan.reason == "memory":
+            if plan.name:
+                return self.tr("{name} needs about {need} and {free} is free, so the engine loads each model in "
+                               "turn.").format(name=plan.name, need=need, free=free)
+            return self.tr("the two models need about {need} and {free} is free, so the engine loads each in "
+                           "turn.").format(need=need, free=free)
+        return self.tr("both models fit in memory (about {need} more needed, {free} free).").format(
+            need=need, free=free)
 
     def _show_conversation(self) -> None:
         cid = self._conversation_id()
