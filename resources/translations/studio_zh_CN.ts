@@ -174,6 +174,14 @@
       <source>Prompt lookup needs flash attention: turn that on to use it.</source>
       <translation>提示词查找需要 Flash Attention：打开它即可使用。</translation>
     </message>
+    <message>
+      <source>Auto: {threads} generation thread(s) (the only physical core)</source>
+      <translation>自动：{threads} 个生成线程（只有一个物理核心）</translation>
+    </message>
+    <message>
+      <source>Auto: {threads} generation thread(s) ({cores} physical cores − 1)</source>
+      <translation>自动：{threads} 个生成线程（{cores} 个物理核心 − 1）</translation>
+    </message>
   </context>
   <context>
     <name>ChatView</name>

@@ -53,15 +53,6 @@ def training_threads() -> int:
     return physical_cores()
 
 
-def generation_threads_note() -> str:
-    """What the settings show for "Auto" threads: the number and why."""
-    cores = physical_cores()
-    threads = generation_threads()
-    if threads == cores:
-        return f"Auto: {threads} thread{'s' if threads != 1 else ''} ({cores} physical core)"
-    return f"Auto: {threads} thread{'s' if threads != 1 else ''} ({cores} physical cores − 1)"
-
-
 def free_ram() -> int:
     """Bytes of memory available to a new process now (page cache counts as free, as the kernel
     gives it back on demand)."""

@@ -144,6 +144,10 @@ def test_simplified_chinese_ui(qtbot, run, studio_home, tmp_path, screenshot_dir
         assert win.tabs.tabText(0) == "对话"
         assert "Ctrl+Enter" in chat.composer.placeholderText() and "发送" in chat.composer.placeholderText()
         assert QCoreApplication.translate("MessageWidget", "Regenerate") == "重新生成"
+        # The stored default title and what "Auto" threads decided read in Chinese too (they came
+        # from the core in English before).
+        assert chat.sidebar.list.item(0).text() == "新对话"
+        assert chat.settings_panel.threads_auto.toolTip().startswith("自动：")
         store = win.store
         cid = chat.session.conversation.id
         store.add_message(cid, "user", "你好！请介绍一下你自己。")

@@ -34,6 +34,7 @@ from studio.core.arena import SIDES, Arena, Contestant, Plan, Reply, Round
 from studio.core.errors import StudioError
 from studio.core.models.gguf_info import format_size
 from studio.core.workspace import normalized_path
+from studio.ui.chat.sidebar import shown_title
 from studio.ui.chat.thinking_view import ThinkingSection
 from studio.ui.tasks import spawn
 
@@ -371,7 +372,7 @@ class ArenaDialog(QDialog):
             return
         self.conversation_label.setText(self.tr("Conversation: “{title}” ({count} messages) — both answer it as it "
                                                 "stands, and the chosen answer joins it.").format(
-            title=conversation.title, count=count))
+            title=shown_title(conversation.title), count=count))
 
     # -- a round ------------------------------------------------------------------------------
     def send(self) -> None:

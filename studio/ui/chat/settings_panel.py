@@ -378,12 +378,20 @@ class ChatSettingsPanel(QScrollArea):
             self.conversation_changed.emit()
 
     # -- engine -----------------------------------------------------------------------------
+    def _auto_threads_note(self) -> str:
+        """What "Auto" picks here and why: every physical core but one, left to the window."""
+        cores, threads = hardware.physical_cores(), hardware.generation_threads()
+        if threads == cores:
+            return self.tr("Auto: {threads} generation thread(s) (the only physical core)").format(threads=threads)
+        return self.tr("Auto: {threads} generation thread(s) ({cores} physical cores − 1)").format(
+            threads=threads, cores=cores)
+
     def set_engine_settings(self, settings: EngineSettings) -> None:
         self.gpu_all.setChecked(settings.n_gpu_layers < 0)
         self.gpu_layers.setValue(max(0, settings.n_gpu_layers))
         self.threads_auto.setChecked(not settings.n_threads)
         self.threads.setValue(settings.n_threads or hardware.generation_threads())
-        self.threads_auto.setToolTip(hardware.generation_threads_note())  # what "Auto" decided, and why
+        self.threads_auto.setToolTip(self._auto_threads_note())  # what "Auto" decided, and why
         self.threads.setEnabled(bool(settings.n_threads))
         self.batch.setValue(settings.n_batch)
         self.flash_attn.setChecked(settings.flash_attn)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
                                QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation, SearchHit
-from studio.core.chat.store import ChatStoreError
+from studio.core.chat.store import DEFAULT_TITLE, ChatStoreError
 from studio.ui.theme import styled
 
 if TYPE_CHECKING:
@@ -32,6 +32,14 @@ def snippet_html(snippet: str) -> str:
     escaped = html.escape(snippet)
     return re.sub(r"\[([^\[\]]*)\]", r"<b>\1</b>", escaped)
 
+
+
+def shown_title(title: str) -> str:
+    """A conversation's title as the screen shows it: the stored default ("New chat", which is what
+    exports and the CLI keep) in the UI's language; any other title as the user or the model wrote it."""
+    if title == DEFAULT_TITLE:
+        return QCoreApplication.translate("ConversationSidebar", "New chat")
+    return title or QCoreApplication.translate("ConversationSidebar", "Untitled")
 
 class ConversationSidebar(QWidget):
     open_requested = Signal(int)
@@ -113,9 +121,9 @@ class ConversationSidebar(QWidget):
         try:
             self.list.clear()
             for conversation in conversations:
-                item = QListWidgetItem(conversation.title or self.tr("Untitled"))
+                item = QListWidgetItem(shown_title(conversation.title))
                 item.setData(ID_ROLE, conversation.id)
-                item.setToolTip(conversation.title)
+                item.setToolTip(shown_title(conversation.title))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.list.addItem(item)
                 if conversation.id == self.current_id:

@@ -28,7 +28,7 @@ from studio.ui.chat.knowledge_panel import KnowledgeAttach, RetrievalPanel
 from studio.ui.chat.messages import MessageList
 from studio.ui.chat.serving_note import ServingNote
 from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
-from studio.ui.chat.sidebar import ConversationSidebar
+from studio.ui.chat.sidebar import ConversationSidebar, shown_title
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.theme import styled
@@ -402,7 +402,7 @@ class ChatView(QWidget):
             self.show_note(self.tr("A reply is still being written: stop it first."))
             return
         try:
-            title = self.store.get_conversation(conversation_id).title
+            title = shown_title(self.store.get_conversation(conversation_id).title)
         except (LookupError, ChatStoreError):
             self.sidebar.refresh()
             return
