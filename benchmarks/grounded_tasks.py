@@ -3,7 +3,8 @@ prompt-lookup drafting (studio.core.engine.lookup) can help. The studio engine (
 against raw llama-cpp-python's Llama.generate on the same prompt tokens, same model, same flash
 attention and threads, temperature 0; the texts must be identical. A third side, the lookup loop in
 process drafting 4 tokens at every n-gram match, shows what the studio's choice of when and how much to
-draft is worth.
+draft is worth; the ceiling line, what a drafter that knew which drafts will be kept would get from the
+same replies at the batch costs measured in the run, shows how much any drafting policy could still win.
 """
 
 from __future__ import annotations
@@ -106,9 +107,9 @@ def _raw_ids(llm: Any, text: str) -> list[int]:
     return ids
 
 
-def _run_tokens(llm: Any, tokens: Any, max_tokens: int, stops: list[str]) -> tuple[str, float, int]:
-    """(text, tok/s from first to last token, tokens) for a token iterator, ending where the studio's
-    reply ends: an end-of-generation token, or one of its stop strings in the text (cut there)."""
+def _run_tokens(llm: Any, tokens: Any, max_tokens: int, stops: list[str]) -> tuple[str, float, list[int]]:
+    """(text, tok/s from first to last token, the token ids) for a token iterator, ending where the
+    studio's reply ends: an end-of-generation token, or one of its stop strings in the text (cut there)."""
     import llama_cpp.llama_cpp as llama_c
     vocab = llm._model.vocab
     out: list[int] = []
@@ -130,7 +131,7 @@ def _run_tokens(llm: Any, tokens: Any, max_tokens: int, stops: list[str]) -> tup
         if len(out) >= max_tokens:
             break
     rate = (len(out) - 1) / (last - first) if len(out) > 1 and last > first else 0.0
-    return text.decode("utf-8", errors="replace"), rate, len(out)
+    return text.decode("utf-8", errors="replace"), rate, out
 
 
 def batch_cost(llm: Any, prompt: list[int], sizes: tuple[int, ...] = (2, 4, 8, 16)) -> dict[int, float]:
@@ -156,6 +157,47 @@ def batch_cost(llm: Any, prompt: list[int], sizes: tuple[int, ...] = (2, 4, 8, 1
         llama_cpp.llama_batch_free(batch)
         llm.reset()
     return {k: best[k] / best[1] for k in sizes}
+
+
+def batch_steps(costs: dict[int, float], size: int) -> float:
+    """What a verify batch of `size` tokens costs in one-token steps, interpolated (and past the
+    largest, extrapolated) from batch_cost's measured sizes; one token is one step."""
+    if size <= 1:
+        return 1.0
+    points = [(1, 1.0), *sorted(costs.items())]
+    for (k0, c0), (k1, c1) in zip(points, points[1:]):
+        if size <= k1:
+            return c0 + (c1 - c0) * (size - k0) / (k1 - k0)
+    (k0, c0), (k1, c1) = points[-2:]
+    return c1 + (c1 - c0) * (size - k1) / (k1 - k0)
+
+
+def ceiling(prompt: list[int], reply: list[int], costs: dict[int, float]) -> float:
+    """Tokens per step of a drafter that knows in advance how much of each draft will be kept: it
+    verifies exactly the kept run of the studio's candidate (the latest earlier match, up to
+    lookup.MAX_DRAFT tokens) where that batch costs fewer steps than the tokens it yields, and takes a
+    plain step otherwise. Python's own overhead aside, no drafting policy can beat it here."""
+    from studio.core.engine import lookup
+    if len(reply) < 2:
+        return 1.0
+    index = lookup.NgramIndex(prompt)
+    index.append(reply[0])  # the first token comes with the prompt's evaluation, as in the timed rate
+    at, steps = 1, 0.0
+    while at < len(reply):
+        _, candidate = index.match(lookup.MAX_DRAFT)
+        kept = 0
+        for drafted, actual in zip(candidate, reply[at:]):
+            if drafted != actual:
+                break
+            kept += 1
+        cost = batch_steps(costs, kept + 1)
+        if not kept or cost >= kept + 1:
+            kept, cost = 0, 1.0
+        steps += cost
+        for token in reply[at:at + kept + 1]:
+            index.append(token)
+        at += kept + 1
+    return (len(reply) - 1) / steps
 
 
 def _every_match_stats() -> Any:
@@ -197,7 +239,7 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
     print("verify batch cost, in one-token steps (k-batch / k steps): " + ", ".join(
         f"k={k}: {c:.2f} ({c / k:.2f})" for k, c in costs.items()))
     for name, request in TASKS.items():
-        raw_rates, studio_rates, forced_rates = [], [], []
+        raw_rates, studio_rates, forced_rates, ceilings = [], [], [], []
         drafted = accepted = forced_drafted = forced_accepted = 0
         texts: dict[str, str] = {}
         gave_up = inexact = 0
@@ -209,7 +251,9 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
             ids = _raw_ids(raw, rendered["prompt"])
             assert len(ids) == rendered["tokens"], "the raw side must read the studio's prompt tokens"
             raw.reset()
-            text, rate, n = _run_tokens(raw, raw.generate(ids, **greedy), max_tokens, stops)
+            text, rate, reply = _run_tokens(raw, raw.generate(ids, **greedy), max_tokens, stops)
+            n = len(reply)
+            ceilings.append(ceiling(ids, reply, costs))
             raw_rates.append(rate)
             texts[f"raw {len(raw_rates)}"] = text
             generation = await studio.generate(messages, params)
@@ -240,6 +284,8 @@ async def run(rounds: int, max_tokens: int, ctx: int, model: str) -> None:
               + (" - no drafts: this model's batches round unlike its one-token steps" if inexact else ""))
         print(f"  RATIO tokens/s studio/raw = {st_tps / raw_tps:.3f}   every-match/raw = {fo_tps / raw_tps:.3f}"
               f"   (goal >= 1.3)")
+        print(f"  ceiling: a drafter that knew which drafts are kept, at this run's batch costs: "
+              f"{statistics.median(ceilings):.3f} (replies: {', '.join(f'{c:.2f}' for c in ceilings)})")
         if not same:
             reference = texts["raw 1"]
             for side, text in texts.items():

@@ -198,3 +198,25 @@ def test_cli_drafts_with_flash_attention_and_reports_it(starter_model):
     assert drafted["reply"] == plain["reply"]
     assert drafted["drafted"] > 0 and plain["drafted"] == 0 and plain["accepted"] == 0
     assert no_flash["drafted"] == 0  # drafts are checked exactly only with flash attention
+
+
+def test_benchmark_ceiling_drafts_exactly_the_runs_that_pay():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import grounded_tasks
+    finally:
+        sys.path.pop(0)
+    costs = {2: 1.1, 4: 1.8, 8: 3.2, 16: 6.2}
+    assert grounded_tasks.batch_steps(costs, 1) == 1.0
+    assert grounded_tasks.batch_steps(costs, 3) == pytest.approx(1.45)
+    assert grounded_tasks.batch_steps(costs, 17) == pytest.approx(6.575)
+    prompt = list(range(100, 130))
+    # A reply that copies 20 prompt tokens after a 2-token cue: 21 tokens in one batch of 21.
+    copied = [7, 100, 101, *range(102, 122)]
+    assert grounded_tasks.ceiling(prompt, copied, costs) > 2.0
+    # Nothing repeats: every step plain, so exactly 1.
+    assert grounded_tasks.ceiling(prompt, list(range(1, 40)), costs) == 1.0
+    # Batches dearer than the tokens they yield are never worth it: plain steps again.
+    assert grounded_tasks.ceiling(prompt, copied, {2: 3.0, 4: 6.0, 8: 12.0, 16: 24.0}) == 1.0
