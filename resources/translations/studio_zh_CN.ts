@@ -1221,6 +1221,38 @@
       <source>Load a model in Chat, or choose one here.</source>
       <translation>请在聊天中加载模型，或在这里选择一个。</translation>
     </message>
+    <message>
+      <source>Choose a base model (a .gguf file or a Hugging Face folder).</source>
+      <translation>请选择基础模型（一个 .gguf 文件或 Hugging Face 模型文件夹）。</translation>
+    </message>
+    <message>
+      <source>The base model {path} does not exist.</source>
+      <translation>基础模型 {path} 不存在。</translation>
+    </message>
+    <message>
+      <source>The base model {name} is not a .gguf file or a model folder.</source>
+      <translation>基础模型 {name} 既不是 .gguf 文件，也不是模型文件夹。</translation>
+    </message>
+    <message>
+      <source>Add at least one training data file.</source>
+      <translation>请至少添加一个训练数据文件。</translation>
+    </message>
+    <message>
+      <source>The training file {path} does not exist.</source>
+      <translation>训练数据文件 {path} 不存在。</translation>
+    </message>
+    <message>
+      <source>The validation file {path} does not exist.</source>
+      <translation>验证数据文件 {path} 不存在。</translation>
+    </message>
+    <message>
+      <source>Target modules is empty: leave it unset to choose them for the architecture.</source>
+      <translation>目标模块为空：不填写即可按模型架构自动选择。</translation>
+    </message>
+    <message>
+      <source>Set a number of epochs above 0 or a maximum number of steps.</source>
+      <translation>请把轮数设为大于 0，或设置最大步数。</translation>
+    </message>
   </context>
   <context>
     <name>DataPanel</name>

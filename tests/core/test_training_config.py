@@ -61,6 +61,11 @@ def test_validation_messages_are_sentences_a_user_can_act_on(tmp_path):
         assert fragment in problems
     with pytest.raises(ConfigError, match="Batch size"):
         bad.check()
+    # The ones the Fine-tune screen can cause carry a code and their values, so it can say them in Chinese.
+    assert [p.code for p in RunConfig().validate()] == ["no_model", "no_data"]
+    coded = {p.code: p.values for p in bad.validate() if getattr(p, "code", "")}
+    assert coded["model_missing"] == {"path": str(tmp_path / "nope.gguf")}
+    assert coded["training_file_missing"] == {"path": str(tmp_path / "missing.jsonl")}
 
 
 def test_target_modules_follow_the_architecture():

@@ -55,3 +55,28 @@ def test_compiled_translation_is_current(tmp_path):
     out = tmp_path / "check.qm"
     subprocess.run([_tool("pyside6-lrelease"), str(TS), "-qm", str(out)], check=True, capture_output=True)
     assert out.read_bytes() == QM.read_bytes(), "run pyside6-lrelease (see resources/translations/README.md)"
+
+
+def test_fine_tune_config_problems_read_in_chinese(qtbot, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.core.training.config import RunConfig
+    from studio.ui.finetune.config_panel import ConfigPanel
+    from studio.ui.i18n import install_translators
+
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    try:
+        panel = ConfigPanel()
+        qtbot.addWidget(panel)
+        panel.show_problems(RunConfig().validate())
+        assert panel.problems.text() == "• 请选择基础模型（一个 .gguf 文件或 Hugging Face 模型文件夹）。\n• 请至少添加一个训练数据文件。"
+        missing = RunConfig(base_model="starter.gguf", data=[str(tmp_path / "gone.jsonl")]).validate()
+        panel.show_problems(missing)
+        assert f"训练数据文件 {tmp_path / 'gone.jsonl'} 不存在。" in panel.problems.text()
+        # A problem the screen has no words for stays as the core wrote it, never blank.
+        panel.show_problems(RunConfig(base_model="x.gguf", data=["d.jsonl"], batch_size=0).validate(check_files=False))
+        assert "Batch size must be at least 1" in panel.problems.text()
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)

@@ -346,8 +346,30 @@ class ConfigPanel(QScrollArea):
         }
 
     def show_problems(self, problems: list[str]) -> None:
-        self.problems.setText("\n".join(f"• {p}" for p in problems))
+        self.problems.setText("\n".join(f"• {self._say(p)}" for p in problems))
         self.problems.setVisible(bool(problems))
+
+    def _say(self, problem: str) -> str:
+        """A problem in the UI's language: the core's English sentence where this screen cannot cause it
+        (its boxes keep numbers in range) or does not know its code."""
+        code, values = getattr(problem, "code", ""), getattr(problem, "values", {})
+        if code == "no_model":
+            return self.tr("Choose a base model (a .gguf file or a Hugging Face folder).")
+        if code == "model_missing":
+            return self.tr("The base model {path} does not exist.").format(**values)
+        if code == "model_not_gguf":
+            return self.tr("The base model {name} is not a .gguf file or a model folder.").format(**values)
+        if code == "no_data":
+            return self.tr("Add at least one training data file.")
+        if code == "training_file_missing":
+            return self.tr("The training file {path} does not exist.").format(**values)
+        if code == "validation_file_missing":
+            return self.tr("The validation file {path} does not exist.").format(**values)
+        if code == "no_targets":
+            return self.tr("Target modules is empty: leave it unset to choose them for the architecture.")
+        if code == "no_length":
+            return self.tr("Set a number of epochs above 0 or a maximum number of steps.")
+        return str(problem)
 
     def _update_enabled(self) -> None:
         self.epochs.setEnabled(self.by_epochs.isChecked())
