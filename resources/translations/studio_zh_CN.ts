@@ -1400,6 +1400,68 @@
       <source>Copied: {problem}</source>
       <translation>已复制：{problem}</translation>
     </message>
+    <message>
+      <source>Alpaca (instruction/input/output)</source>
+      <translation>Alpaca（instruction/input/output 字段）</translation>
+    </message>
+    <message>
+      <source>ShareGPT (conversations with from/value)</source>
+      <translation>ShareGPT（conversations，含 from/value）</translation>
+    </message>
+    <message>
+      <source>OpenAI chat (messages with role/content)</source>
+      <translation>OpenAI 对话（messages，含 role/content）</translation>
+    </message>
+    <message>
+      <source>prompt/completion</source>
+      <translation>prompt/completion（提示/补全）</translation>
+    </message>
+    <message>
+      <source>plain text</source>
+      <translation>纯文本</translation>
+    </message>
+    <message>
+      <source>Usable: {examples} examples ({train} for training, {val} for validation)</source>
+      <translation>可用：{examples} 个样本（{train} 个用于训练，{val} 个用于验证）</translation>
+    </message>
+    <message>
+      <source>{n} record(s) with problems will be skipped</source>
+      <translation>{n} 条有问题的记录将被跳过</translation>
+    </message>
+    <message>
+      <source>{n} example(s) ({share}%) are longer than {max} tokens and will be cut</source>
+      <translation>{n} 个样本（{share}%）超过 {max} 个词元，将被截断</translation>
+    </message>
+    <message>
+      <source>; </source>
+      <comment>joins the parts of the dataset verdict</comment>
+      <translation>；</translation>
+    </message>
+    <message>
+      <source>.</source>
+      <comment>ends the dataset verdict</comment>
+      <translation>。</translation>
+    </message>
+    <message>
+      <source>Not usable: {name}: {why}.</source>
+      <translation>不可用：{name}：{why}。</translation>
+    </message>
+    <message>
+      <source>Not usable: {name}: no usable examples in it.</source>
+      <translation>不可用：{name} 中没有可用的样本。</translation>
+    </message>
+    <message>
+      <source>Not usable: there are no training examples.</source>
+      <translation>不可用：没有训练样本。</translation>
+    </message>
+    <message>
+      <source>Not usable: the validation file holds no examples.</source>
+      <translation>不可用：验证文件中没有样本。</translation>
+    </message>
+    <message>
+      <source>Not usable: {problems} record(s) have problems, more than the {examples} example(s) that could be read — check the format and column mapping.</source>
+      <translation>不可用：{problems} 条记录有问题，比能读出的 {examples} 个样本还多——请检查格式和列映射。</translation>
+    </message>
   </context>
   <context>
     <name>DropZone</name>

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from studio.core.chat.conversation import MessageStatus
 from studio.core.chat.session import SessionState
 from studio.ui.i18n import install_translators
-from tests.ui.conftest import StreamGaps, make_window, set_sampling
+from tests.ui.conftest import StreamGaps, make_window, set_sampling, wait_scan
 
 pytestmark = pytest.mark.slow
 
@@ -244,6 +244,12 @@ def test_chinese_window_shows_no_english_sentences(qtbot, run, studio_home, tmp_
         win.show()
         qtbot.waitExposed(win)
         run(win.startup(), timeout=90)
+        # A dataset with a broken line, so Fine-tune shows its verdict, formats and counts too.
+        data = tmp_path / "chat.jsonl"
+        record = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+        data.write_text(record * 12 + "{broken\n", encoding="utf-8")
+        win.open_datasets([str(data)])
+        wait_scan(run, win.finetune)
 
         def collect(where: str) -> None:
             for widget in win.findChildren(QWidget):

@@ -80,3 +80,35 @@ def test_fine_tune_config_problems_read_in_chinese(qtbot, tmp_path):
     finally:
         for translator in translators:
             app.removeTranslator(translator)
+
+
+def test_dataset_verdict_reads_in_chinese(qtbot, tmp_path):
+    import json
+
+    from PySide6.QtWidgets import QApplication
+
+    from studio.core.datasets import scan_dataset
+    from studio.ui.finetune.data_panel import DataPanel
+    from studio.ui.i18n import install_translators
+
+    good = tmp_path / "chat.jsonl"
+    records = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+               for i in range(20)]
+    good.write_text("".join(json.dumps(r) + "\n" for r in records) + "{broken\n", encoding="utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    usable = scan_dataset([good]).to_dict()
+    broken = scan_dataset([empty]).to_dict()
+    assert usable["verdict"].startswith("Usable: 20 examples") and usable["verdict_code"] == "usable"
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    try:
+        panel = DataPanel(client=None)
+        qtbot.addWidget(panel)
+        assert panel._say_verdict(usable) == "可用：20 个样本（18 个用于训练，2 个用于验证）；1 条有问题的记录将被跳过。"
+        assert panel._say_verdict(broken).startswith("不可用：empty.jsonl")
+        # A report without a code (an older scanner) keeps the core's sentence rather than showing nothing.
+        assert panel._say_verdict({"verdict": "Usable: 3 examples."}) == "Usable: 3 examples."
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)

@@ -89,6 +89,10 @@ class DatasetReport:
     model: str = ""                      # the model whose template/tokenizer were used ("" for none)
     template_note: str = ""
     token_stats: dict[str, float] = field(default_factory=dict)   # min, mean, median, p95, max, total
+    # The verdict as a code and its numbers, for a screen that says it in its own language: usable,
+    # broken_file (name, why), no_training, empty_validation, too_many_problems; values are ints or text.
+    verdict_code: str = ""
+    verdict_values: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -309,37 +313,44 @@ def _report(scan: _Scan, val_ratio: float, val_given: bool, model: str) -> Datas
         sample = [lengths[int(i * step)] for i in range(MAX_LENGTHS)]
     else:
         sample = lengths.tolist()
-    usable, verdict = _verdict(scan.files, n_examples, n_train, n_val, scan.log, scan.n_truncated, scan.max_seq_len,
-                               scan.tokenizer is not None, val_given)
+    usable, verdict, code, values = _verdict(scan.files, n_examples, n_train, n_val, scan.log, scan.n_truncated,
+                                             scan.max_seq_len, scan.tokenizer is not None, val_given)
     return DatasetReport(
         files=scan.files, n_examples=n_examples, n_train=n_train, n_val=n_val, problems=scan.log.kept,
         n_problems=scan.log.total, preview=scan.rows, token_lengths=sample,
         histogram=histogram(lengths, scan.max_seq_len), max_seq_len=scan.max_seq_len, n_truncated=scan.n_truncated,
         usable=usable, verdict=verdict, n_errors=scan.log.errors, model=model,
-        template_note=scan.renderer.note, token_stats=_stats(lengths),
+        template_note=scan.renderer.note, token_stats=_stats(lengths), verdict_code=code, verdict_values=values,
     )
 
 
 def _verdict(files: list[FileReport], n_examples: int, n_train: int, n_val: int, log: _ProblemLog,
-             n_truncated: int, max_seq_len: int, counted: bool, val_given: bool) -> tuple[bool, str]:
+             n_truncated: int, max_seq_len: int, counted: bool,
+             val_given: bool) -> tuple[bool, str, str, dict[str, Any]]:
+    """(usable, the English sentence, its code, the values in it)."""
     broken = [f for f in files if f.error or f.n_examples == 0]
     if broken:
         first = broken[0]
         why = first.error or "no usable examples in it"
-        return False, f"Not usable: {Path(first.path).name}: {why}."
+        return (False, f"Not usable: {Path(first.path).name}: {why}.", "broken_file",
+                {"name": Path(first.path).name, "why": first.error})
     if n_train == 0:
-        return False, "Not usable: there are no training examples."
+        return False, "Not usable: there are no training examples.", "no_training", {}
     if val_given and n_val == 0:
-        return False, "Not usable: the validation file holds no examples."
+        return False, "Not usable: the validation file holds no examples.", "empty_validation", {}
     if log.errors > n_examples:
-        return False, (f"Not usable: {_plural(log.errors, 'record')} have problems, more than the "
-                       f"{_plural(n_examples, 'example')} that could be read — check the format and column mapping.")
+        return (False, f"Not usable: {_plural(log.errors, 'record')} have problems, more than the "
+                       f"{_plural(n_examples, 'example')} that could be read — check the format and column mapping.",
+                "too_many_problems", {"problems": log.errors, "examples": n_examples})
     text = f"Usable: {_plural(n_examples, 'example')} ({n_train:,} for training, {n_val:,} for validation)"
+    values: dict[str, Any] = {"examples": n_examples, "train": n_train, "val": n_val, "skipped": log.errors,
+                              "cut": 0, "cut_share": 0.0, "max_seq_len": max_seq_len}
     extras = []
     if log.errors:
         extras.append(f"{_plural(log.errors, 'record')} with problems will be skipped")
     if counted and n_truncated:
         share = 100 * n_truncated / max(1, n_examples)
+        values.update(cut=n_truncated, cut_share=round(share, 1))
         extras.append(f"{_plural(n_truncated, 'example')} ({share:.1f}%) are longer than {max_seq_len:,} tokens "
                       "and will be cut")
-    return True, text + ("; " + "; ".join(extras) if extras else "") + "."
+    return True, text + ("; " + "; ".join(extras) if extras else "") + ".", "usable", values

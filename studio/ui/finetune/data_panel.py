@@ -512,12 +512,23 @@ class DataPanel(QWidget):
         label = f"{container} · {detected}" if container and detected else (detected or container or "?")
         combo.addItem(self.tr("{detected} (detected)").format(detected=label), AUTO)
         for fmt in FORMATS:
-            combo.addItem(FORMAT_TITLES.get(fmt, fmt), fmt)
+            combo.addItem(self._format_title(fmt, FORMAT_TITLES.get(fmt, fmt)), fmt)
         combo.setCurrentIndex(max(0, combo.findData(self.format_override)))
         combo.setToolTip(self.tr("Detected format; choose another if the detection is wrong (the choice "
                                  "applies to every file of the dataset)"))
         combo.activated.connect(lambda _i, c=combo: self.set_format_override(c.currentData()))
         return combo
+
+    def _format_title(self, fmt: str, english: str) -> str:
+        """A record shape's name in the UI's language; the format names themselves stay as they are."""
+        titles = {
+            "alpaca": self.tr("Alpaca (instruction/input/output)"),
+            "sharegpt": self.tr("ShareGPT (conversations with from/value)"),
+            "openai": self.tr("OpenAI chat (messages with role/content)"),
+            "prompt_completion": self.tr("prompt/completion"),
+            "text": self.tr("plain text"),
+        }
+        return titles.get(fmt, english)
 
     def set_format_override(self, fmt: str) -> None:
         self.format_override = fmt or AUTO
@@ -563,7 +574,7 @@ class DataPanel(QWidget):
                                     "{problems} problem(s)").format(
             examples=f"{int(report.get('n_examples') or 0):,}", train=f"{int(report.get('n_train') or 0):,}",
             val=f"{int(report.get('n_val') or 0):,}", problems=f"{n_problems:,}"))
-        self.verdict.setText(str(report.get("verdict") or ""))
+        self.verdict.setText(self._say_verdict(report))
         self.verdict.setProperty("usable", bool(report.get("usable")))
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
@@ -596,6 +607,37 @@ class DataPanel(QWidget):
         if n_problems > shown:
             title = self.tr("Problems ({n}, first {shown} shown)").format(n=f"{n_problems:,}", shown=shown)
         self.problems_box.setTitle(title)
+
+    def _say_verdict(self, report: dict) -> str:
+        """The scan's verdict in the UI's language, from its code and numbers (the core's English
+        sentence where the code is unknown, e.g. from an older scanner)."""
+        code, v = report.get("verdict_code") or "", report.get("verdict_values") or {}
+        try:
+            if code == "usable":
+                parts = [self.tr("Usable: {examples} examples ({train} for training, {val} for validation)").format(
+                    examples=f"{v['examples']:,}", train=f"{v['train']:,}", val=f"{v['val']:,}")]
+                if v.get("skipped"):
+                    parts.append(self.tr("{n} record(s) with problems will be skipped").format(n=f"{v['skipped']:,}"))
+                if v.get("cut"):
+                    parts.append(self.tr("{n} example(s) ({share}%) are longer than {max} tokens and will be cut").format(
+                        n=f"{v['cut']:,}", share=f"{v['cut_share']:.1f}", max=f"{v['max_seq_len']:,}"))
+                return self.tr("; ", "joins the parts of the dataset verdict").join(parts) + self.tr(
+                    ".", "ends the dataset verdict")
+            if code == "broken_file":
+                if v.get("why"):  # the reader's own reason (encoding, JSON, …) stays as the core wrote it
+                    return self.tr("Not usable: {name}: {why}.").format(name=v["name"], why=v["why"])
+                return self.tr("Not usable: {name}: no usable examples in it.").format(name=v["name"])
+            if code == "no_training":
+                return self.tr("Not usable: there are no training examples.")
+            if code == "empty_validation":
+                return self.tr("Not usable: the validation file holds no examples.")
+            if code == "too_many_problems":
+                return self.tr("Not usable: {problems} record(s) have problems, more than the {examples} example(s) "
+                               "that could be read — check the format and column mapping.").format(
+                    problems=f"{v['problems']:,}", examples=f"{v['examples']:,}")
+        except (KeyError, TypeError, ValueError):
+            pass
+        return str(report.get("verdict") or "")
 
     def _show_example(self, row: int) -> None:
         """The whole rendered example; the spans that carry the loss are highlighted."""
