@@ -70,7 +70,8 @@ def test_fine_tune_config_problems_read_in_chinese(qtbot, tmp_path):
         panel = ConfigPanel()
         qtbot.addWidget(panel)
         panel.show_problems(RunConfig().validate())
-        assert panel.problems.text() == "• 请选择基础模型（一个 .gguf 文件或 Hugging Face 模型文件夹）。\n• 请至少添加一个训练数据文件。"
+        assert panel.problems.text() == ("• 请选择基础模型（一个 .gguf 文件或 Hugging Face 模型文件夹）。\n"
+                                         "• 请至少添加一个训练数据文件。")
         missing = RunConfig(base_model="starter.gguf", data=[str(tmp_path / "gone.jsonl")]).validate()
         panel.show_problems(missing)
         assert f"训练数据文件 {tmp_path / 'gone.jsonl'} 不存在。" in panel.problems.text()
@@ -105,7 +106,8 @@ def test_dataset_verdict_reads_in_chinese(qtbot, tmp_path):
     try:
         panel = DataPanel(client=None)
         qtbot.addWidget(panel)
-        assert panel._say_verdict(usable) == "可用：20 个样本（18 个用于训练，2 个用于验证）；1 条有问题的记录将被跳过。"
+        assert panel._say_verdict(usable) == ("可用：20 个样本（18 个用于训练，2 个用于验证）；"
+                                              "1 条有问题的记录将被跳过。")
         assert panel._say_verdict(broken).startswith("不可用：empty.jsonl")
         # A report without a code (an older scanner) keeps the core's sentence rather than showing nothing.
         assert panel._say_verdict({"verdict": "Usable: 3 examples."}) == "Usable: 3 examples."

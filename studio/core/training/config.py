@@ -78,14 +78,14 @@ class ConfigError(StudioError, ValueError):
         super().__init__("config", message)
 
 
-class Problem(str):
+class ConfigProblem(str):
     """One thing wrong with a config: the English sentence the CLI prints, with a code and the values
     in it, so a screen can say the same in its own language (studio.ui.finetune.config_panel)."""
 
     code: str
     values: dict[str, str]
 
-    def __new__(cls, text: str, code: str = "", **values: str) -> "Problem":
+    def __new__(cls, text: str, code: str = "", **values: str) -> "ConfigProblem":
         problem = super().__new__(cls, text)
         problem.code = code
         problem.values = values
@@ -181,23 +181,25 @@ class RunConfig:
     # --- checks --------------------------------------------------------------------------------
     def validate(self, *, check_files: bool = True) -> list[str]:
         """Everything wrong with this config, as sentences a user can act on ([] when fine); the ones a
-        screen can cause are `Problem`s, whose codes let it say them in its own language."""
+        screen can cause are `ConfigProblem`s, whose codes let it say them in its own language."""
         problems: list[str] = []
         if not self.base_model:
-            problems.append(Problem("Choose a base model (a .gguf file or a Hugging Face folder).", "no_model"))
+            problems.append(ConfigProblem("Choose a base model (a .gguf file or a Hugging Face folder).",
+                                          "no_model"))
         elif check_files and not Path(self.base_model).expanduser().exists():
-            problems.append(Problem(f"The base model {self.base_model} does not exist.", "model_missing",
-                                    path=self.base_model))
+            problems.append(ConfigProblem(f"The base model {self.base_model} does not exist.", "model_missing",
+                                          path=self.base_model))
         elif check_files and Path(self.base_model).is_file() and not self.base_model.lower().endswith(".gguf"):
-            problems.append(Problem(f"The base model {Path(self.base_model).name} is not a .gguf file or a model "
-                                    "folder.", "model_not_gguf", name=Path(self.base_model).name))
+            name = Path(self.base_model).name
+            problems.append(ConfigProblem(f"The base model {name} is not a .gguf file or a model folder.",
+                                          "model_not_gguf", name=name))
         if not self.data:
-            problems.append(Problem("Add at least one training data file.", "no_data"))
+            problems.append(ConfigProblem("Add at least one training data file.", "no_data"))
         for label, files in (("training", self.data), ("validation", self.val_data)):
             for item in files:
                 if check_files and not Path(item).expanduser().is_file():
-                    problems.append(Problem(f"The {label} file {item} does not exist.", f"{label}_file_missing",
-                                            path=item))
+                    problems.append(ConfigProblem(f"The {label} file {item} does not exist.",
+                                                  f"{label}_file_missing", path=item))
         if not 0 <= self.val_ratio < 1:
             problems.append(f"The validation share must be from 0 to under 1 (it is {self.val_ratio}).")
         if self.lora_r < 1 or self.lora_r > 1024:
@@ -207,8 +209,8 @@ class RunConfig:
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"LoRA dropout must be from 0 to under 1 (it is {self.lora_dropout}).")
         if self.target_modules is not None and not self.target_modules:
-            problems.append(Problem("Target modules is empty: leave it unset to choose them for the architecture.",
-                                    "no_targets"))
+            problems.append(ConfigProblem("Target modules is empty: leave it unset to choose them for the "
+                                          "architecture.", "no_targets"))
         if not 0 < self.learning_rate < 1:
             problems.append(f"The learning rate {self.learning_rate} is out of range; try 1e-4 to 3e-4.")
         if self.lr_scheduler not in SCHEDULERS:
@@ -218,7 +220,8 @@ class RunConfig:
         if self.weight_decay < 0:
             problems.append(f"Weight decay cannot be negative (it is {self.weight_decay}).")
         if self.max_steps <= 0 and not self.epochs > 0:
-            problems.append(Problem("Set a number of epochs above 0 or a maximum number of steps.", "no_length"))
+            problems.append(ConfigProblem("Set a number of epochs above 0 or a maximum number of steps.",
+                                          "no_length"))
         if self.max_steps == 0:
             problems.append("Maximum steps is 0: use -1 to train by epochs, or a positive number.")
         if self.batch_size < 1:

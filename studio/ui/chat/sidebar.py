@@ -33,13 +33,13 @@ def snippet_html(snippet: str) -> str:
     return re.sub(r"\[([^\[\]]*)\]", r"<b>\1</b>", escaped)
 
 
-
 def shown_title(title: str) -> str:
     """A conversation's title as the screen shows it: the stored default ("New chat", which is what
     exports and the CLI keep) in the UI's language; any other title as the user or the model wrote it."""
     if title == DEFAULT_TITLE:
         return QCoreApplication.translate("ConversationSidebar", "New chat")
     return title or QCoreApplication.translate("ConversationSidebar", "Untitled")
+
 
 class ConversationSidebar(QWidget):
     open_requested = Signal(int)
