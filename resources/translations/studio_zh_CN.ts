@@ -4345,6 +4345,26 @@ top-1 {piece} · id {id} · {prob}</translation>
       <source>{name} is now in your model list (left where it is).</source>
       <translation>{name} 已加入模型列表（文件仍在原位置）。</translation>
     </message>
+    <message>
+      <source>could not reach {host} ({reason}) — check the connection or choose Hugging Face as the source</source>
+      <translation>无法连接 {host}（{reason}）——请检查网络连接，或把来源换成 Hugging Face</translation>
+    </message>
+    <message>
+      <source>could not reach {host} ({reason}) — check the connection or set a mirror (HF_ENDPOINT) in Settings</source>
+      <translation>无法连接 {host}（{reason}）——请检查网络连接，或设置镜像（HF_ENDPOINT）</translation>
+    </message>
+    <message>
+      <source>could not reach {host}: {reason}; check the network connection</source>
+      <translation>无法连接 {host}：{reason}；请检查网络连接</translation>
+    </message>
+    <message>
+      <source>{host} answered 429: too many requests; wait a minute and try again (a token raises the limit)</source>
+      <translation>{host} 返回 429：请求过多；请等一分钟再试（使用令牌可提高限额）</translation>
+    </message>
+    <message>
+      <source>{what} was not found on {host} (404): the repository may have been renamed, removed or made private</source>
+      <translation>在 {host} 上找不到 {what}（404）：该仓库可能已改名、删除或设为私有</translation>
+    </message>
   </context>
   <context>
     <name>ChatKnowledge</name>

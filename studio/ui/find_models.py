@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSplitter, QTabWidget, QTreeWidget,
@@ -434,7 +434,7 @@ class FindModelsDialog(QDialog):
             self.status.show_message(self.tr("Download cancelled. Download it again to resume where it stopped."),
                                      "info")
         else:
-            self.status.show_message(self.tr("The download failed: {reason}").format(reason=user_message(exc)),
+            self.status.show_message(self.tr("The download failed: {reason}").format(reason=self._say(exc)),
                                      "error")
 
     def cancel(self) -> None:
@@ -446,7 +446,10 @@ class FindModelsDialog(QDialog):
         super().reject()
 
     def _failed(self, exc: BaseException) -> None:
-        self.status.show_message(user_message(exc), "error")
+        self.status.show_message(self._say(exc), "error")
+
+    def _say(self, exc: BaseException) -> str:
+        return say_hub_error(exc)
 
     # -- on this computer -------------------------------------------------------------------
     def _tab_changed(self, index: int) -> None:
@@ -532,6 +535,37 @@ def _stretch_first(tree: QTreeWidget) -> None:
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     for index in range(1, tree.columnCount()):
         header.setSectionResizeMode(index, QHeaderView.ResizeMode.ResizeToContents)
+
+
+
+def say_hub_error(exc: BaseException) -> str:
+    """A hub or download error in the UI's language where the core gave its facts (the hub unreachable,
+    the first thing a user behind a firewall meets; a rate limit; a missing repository); else the
+    core's sentence."""
+    kind, v = getattr(exc, "kind", ""), getattr(exc, "values", {}) or {}
+    try:
+        if kind == "offline" and v.get("source") == "modelscope":
+            return QCoreApplication.translate(
+                "FindModelsDialog", "could not reach {host} ({reason}) — check the connection or choose Hugging "
+                "Face as the source").format(**v)
+        if kind == "offline":
+            return QCoreApplication.translate(
+                "FindModelsDialog", "could not reach {host} ({reason}) — check the connection or set a mirror "
+                "(HF_ENDPOINT) in Settings").format(**v)
+        if kind == "network":
+            return QCoreApplication.translate(
+                "FindModelsDialog", "could not reach {host}: {reason}; check the network connection").format(**v)
+        if kind == "rate_limited":
+            return QCoreApplication.translate(
+                "FindModelsDialog", "{host} answered 429: too many requests; wait a minute and try again (a "
+                "token raises the limit)").format(**v)
+        if kind == "not_found" and v.get("what"):
+            return QCoreApplication.translate(
+                "FindModelsDialog", "{what} was not found on {host} (404): the repository may have been renamed, "
+                "removed or made private").format(**v)
+    except (KeyError, IndexError):
+        pass
+    return user_message(exc)
 
 
 __all__ = ["FindModelsDialog"]

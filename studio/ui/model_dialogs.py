@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineE
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from studio.core import paths
-from studio.core.errors import user_message
 from studio.ui.tasks import in_thread, spawn, threadsafe
 from studio.ui.widgets.banner import Banner
 
@@ -126,7 +125,9 @@ class HubDownloadDialog(QDialog):
         if kind == "cancelled":
             self.status.show_message(self.tr("Download cancelled. Run it again to resume."), "info")
             return
-        message = user_message(exc)
+        from studio.ui.find_models import say_hub_error  # the Find models dialog's words for hub errors
+
+        message = say_hub_error(exc)
         self.status.show_message(self.tr("The download failed: {reason}").format(reason=message), "error")
 
     def cancel(self) -> None:

@@ -177,6 +177,9 @@ def test_offline_sentence(monkeypatch):
     assert caught.value.kind == "offline"
     assert str(caught.value).startswith("could not reach 127.0.0.1:9 (")
     assert str(caught.value).endswith("— check the connection or set a mirror (HF_ENDPOINT) in Settings")
+    # The facts in it, for a screen that says it in its own language.
+    assert caught.value.values["host"] == "127.0.0.1:9" and caught.value.values["source"] == "huggingface"
+    assert caught.value.values["reason"] in str(caught.value)
 
 
 def test_modelscope_search_listing_and_header(hub, starter_model):

@@ -172,6 +172,32 @@ def test_offline_mirror_and_source_are_saved(dialog, qtbot, monkeypatch):
     assert dialog.settings.hub_source == "modelscope" and not dialog.endpoint.isVisible()
 
 
+def test_offline_sentence_in_chinese(qtbot, qloop, tmp_path, monkeypatch, studio_home):
+    """Behind a firewall the hub's failure is the first thing a user reads: in the UI's language, with
+    the host and the mirror to set."""
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.find_models import FindModelsDialog
+    from studio.ui.i18n import install_translators
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    app = QApplication.instance()
+    translators = install_translators(app, "zh_CN")
+    try:
+        dlg = FindModelsDialog(None, settings=AppSettings(), library=ModelLibrary(tmp_path / "m", tmp_path / "r.json"),
+                               dest_dir=tmp_path / "m", n_ctx=4096)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        dlg.query.setText("qwen")
+        dlg.search_button.click()
+        qtbot.waitUntil(lambda: dlg.status.level == "error", timeout=15_000)
+        said = dlg.status.label.text()
+        assert said.startswith("无法连接 127.0.0.1:9（") and said.endswith("或设置镜像（HF_ENDPOINT）"), said
+    finally:
+        for translator in translators:
+            app.removeTranslator(translator)
+
+
 def test_the_picker_opens_find_models(window, qtbot, run):
     from studio.ui.widgets.model_picker import FIND_MODELS
 

@@ -33,8 +33,8 @@ Progress = Callable[[float, int, "int | None"], None]
 class DownloadError(StudioError):
     """A download that did not produce a usable model; `kind` is for code, the text for people."""
 
-    def __init__(self, message: str, kind: str = "failed") -> None:
-        super().__init__(kind, message)
+    def __init__(self, message: str, kind: str = "failed", values: dict[str, str] | None = None) -> None:
+        super().__init__(kind, message, values)
 
 
 class _SameHostAuth(urllib.request.HTTPRedirectHandler):
@@ -144,8 +144,9 @@ def _fetch(url: str, part: Path, repo: str, filename: str, revision: str,
         raise _http_error(exc.code, repo, filename, revision) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"could not reach {urllib.parse.urlsplit(url).netloc}: {reason}; "
-                            "check the network connection", "network") from None
+        host = urllib.parse.urlsplit(url).netloc
+        raise DownloadError(f"could not reach {host}: {reason}; check the network connection", "network",
+                            {"host": host, "reason": str(reason)}) from None
 
     with response:
         if response.status == 206:

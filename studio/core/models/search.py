@@ -158,11 +158,12 @@ class HubClient:
 
     def _offline(self, exc: BaseException) -> HubError:
         reason = getattr(exc, "reason", exc)
+        values = {"host": self.host, "reason": str(reason), "source": self.source}
         if self.source == HUGGINGFACE:
             return HubError("offline", f"could not reach {self.host} ({reason}) — check the connection "
-                                       "or set a mirror (HF_ENDPOINT) in Settings")
+                                       "or set a mirror (HF_ENDPOINT) in Settings", values)
         return HubError("offline", f"could not reach {self.host} ({reason}) — check the connection "
-                                   "or choose Hugging Face as the source")
+                                   "or choose Hugging Face as the source", values)
 
     def _http_error(self, code: int, what: str, error_code: str = "") -> HubError:
         site = "huggingface.co" if self.source == HUGGINGFACE else "modelscope.cn"
@@ -175,10 +176,11 @@ class HubClient:
                                      f"token cannot read it; accept its licence on {site}")
         if code == 404:
             return HubError("not_found", f"{what or 'that'} was not found on {self.host} (404): "
-                                         "the repository may have been renamed, removed or made private")
+                                         "the repository may have been renamed, removed or made private",
+                            {"what": what, "host": self.host})
         if code == 429:
             return HubError("rate_limited", f"{self.host} answered 429: too many requests; wait a "
-                                            "minute and try again (a token raises the limit)")
+                                            "minute and try again (a token raises the limit)", {"host": self.host})
         return HubError("http", f"{self.host} answered {code} for {what or 'the request'}; try again later")
 
     def _json(self, url: str, what: str, *, method: str = "GET", payload: Any = None) -> Any:
