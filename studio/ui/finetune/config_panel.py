@@ -352,24 +352,17 @@ class ConfigPanel(QScrollArea):
     def _say(self, problem: str) -> str:
         """A problem in the UI's language: the core's English sentence where this screen cannot cause it
         (its boxes keep numbers in range) or does not know its code."""
-        code, values = getattr(problem, "code", ""), getattr(problem, "values", {})
-        if code == "no_model":
-            return self.tr("Choose a base model (a .gguf file or a Hugging Face folder).")
-        if code == "model_missing":
-            return self.tr("The base model {path} does not exist.").format(**values)
-        if code == "model_not_gguf":
-            return self.tr("The base model {name} is not a .gguf file or a model folder.").format(**values)
-        if code == "no_data":
-            return self.tr("Add at least one training data file.")
-        if code == "training_file_missing":
-            return self.tr("The training file {path} does not exist.").format(**values)
-        if code == "validation_file_missing":
-            return self.tr("The validation file {path} does not exist.").format(**values)
-        if code == "no_targets":
-            return self.tr("Target modules is empty: leave it unset to choose them for the architecture.")
-        if code == "no_length":
-            return self.tr("Set a number of epochs above 0 or a maximum number of steps.")
-        return str(problem)
+        said = {
+            "no_model": self.tr("Choose a base model (a .gguf file or a Hugging Face folder)."),
+            "model_missing": self.tr("The base model {path} does not exist."),
+            "model_not_gguf": self.tr("The base model {name} is not a .gguf file or a model folder."),
+            "no_data": self.tr("Add at least one training data file."),
+            "training_file_missing": self.tr("The training file {path} does not exist."),
+            "validation_file_missing": self.tr("The validation file {path} does not exist."),
+            "no_targets": self.tr("Target modules is empty: leave it unset to choose them for the architecture."),
+            "no_length": self.tr("Set a number of epochs above 0 or a maximum number of steps."),
+        }.get(getattr(problem, "code", ""))
+        return said.format(**getattr(problem, "values", {})) if said else str(problem)
 
     def _update_enabled(self) -> None:
         self.epochs.setEnabled(self.by_epochs.isChecked())
