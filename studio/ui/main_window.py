@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtCore import QByteArray, QObject, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QLabel, QMainWindow, QProgressBar, QPushButton,
                                QSizePolicy, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
@@ -26,6 +26,7 @@ from studio.ui.finetune import dataset_paths
 from studio.ui.i18n import LANGUAGES
 from studio.ui.knowledge import KnowledgeScreen
 from studio.ui.model_dialogs import HubDownloadDialog, StarterPanel, gguf_paths
+from studio.ui.lazy_qt import QEvent, Qt
 from studio.ui.remote_engines import RemoteEnginesMixin
 from studio.ui.server_switch import install_server_panel
 from studio.ui.tasks import in_thread, spawn
@@ -35,6 +36,9 @@ from studio.ui.widgets.model_picker import ModelPicker
 
 if TYPE_CHECKING:
     import asyncio
+
+    # Annotations only: an event class read as the module loads builds QEvent's enums (studio.ui.lazy_qt).
+    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
 else:  # imported when first used, after the window shows (see studio.core.lazy_modules)
     from studio.core.lazy_modules import asyncio
 
@@ -144,7 +148,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         bar = QToolBar(self.tr("Model"), self)
         bar.setObjectName("ModelToolbar")
         bar.setMovable(False)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.addToolBar(bar)  # at the top; naming the area would build the Qt namespace (studio.ui.lazy_qt)
         bar.addWidget(QLabel(self.tr("Model:") + " ", bar))
         self.model_picker = ModelPicker(bar)
         self.model_picker.model_chosen.connect(self.use_local_model)
@@ -207,7 +211,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         gpu_action.triggered.connect(self._open_gpu_runtime)
         file_menu.addSeparator()
         quit_action = file_menu.addAction(self.tr("&Quit"))
-        quit_action.setShortcut("Ctrl+Q")
+        quit_action.setShortcuts([QKeySequence("Ctrl+Q")])  # see ChatView._make_actions
         quit_action.triggered.connect(self.close)
         edit_menu = menu.addMenu(self.tr("&Edit"))
         edit_menu.addAction(self.chat.search_action)
@@ -221,7 +225,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
                                                 (self.tr("&Inspect"), self.inspect_host),
                                                 (self.knowledge.menu_text(), self.knowledge)), start=1):
             action = view_menu.addAction(label)
-            action.setShortcut(f"Ctrl+{number}")
+            action.setShortcuts([QKeySequence(f"Ctrl+{number}")])
             action.triggered.connect(lambda _=False, w=host: self.tabs.setCurrentWidget(w))
             self.addAction(action)
             self.screen_actions.append(action)
@@ -282,6 +286,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
     # -- start-up ---------------------------------------------------------------------------
     async def startup(self) -> None:
         """After the window shows: list the models, then load the last (or the starter) model."""
+        self.server_dock.dock_into_window()  # where the last session left it, possibly open
         # Text fields accept drops themselves (they would paste the file's path): send .gguf drags
         # that land on them to the window instead. Done here, not while building: the first
         # viewport() makes PySide set up ~30 Python classes and their enums (3-8 ms).
@@ -530,8 +535,10 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         return True
 
     # -- drag and drop ----------------------------------------------------------------------
-    _DRAG_EVENTS = {QEvent.Type.DragEnter: "dragEnterEvent", QEvent.Type.DragMove: "dragMoveEvent",
-                    QEvent.Type.DragLeave: "dragLeaveEvent", QEvent.Type.Drop: "dropEvent"}
+    # By the event type's name: QEvent.Type here would build QEvent's enums as the module loads
+    # (studio.ui.lazy_qt).
+    _DRAG_EVENTS = {"DragEnter": "dragEnterEvent", "DragMove": "dragMoveEvent", "DragLeave": "dragLeaveEvent",
+                    "Drop": "dropEvent"}
 
     @staticmethod
     def _dropped(mime) -> tuple[list[str], list[str]]:
@@ -542,7 +549,7 @@ class MainWindow(RemoteEnginesMixin, QMainWindow):
         return gguf_paths(urls), dataset_paths(urls)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        handler = self._DRAG_EVENTS.get(event.type())
+        handler = self._DRAG_EVENTS.get(event.type().name)
         if handler is None:
             return False
         if event.type() == QEvent.Type.DragLeave:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from studio.core.engine.remote import RemoteEngineError, parse_label
+from studio.ui.lazy_qt import Qt
 from studio.ui.tasks import spawn
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolButton, QWidget
 
 from studio.core.settings import ServerSettings
 from studio.core.workspace import Workspace
+from studio.ui.lazy_qt import Qt
 
 if TYPE_CHECKING:
     from studio.core.server.controller import ServerController
@@ -37,7 +37,26 @@ class ServerDock(QDockWidget):
         self.button.setToolTip(self.tr("The OpenAI-compatible API server: click to open its panel"))
         self.button.setText("○ " + self.tr("Server off"))
         self.button.clicked.connect(self.toggle)
-        self.visibilityChanged.connect(lambda visible: self.ensure_panel() if visible else None)
+        self.visibilityChanged.connect(self._on_visibility)
+        self._docked = False
+
+    def dock_into_window(self) -> None:
+        """Dock it at the bottom, hidden, unless the window's restoreState already put it where the last
+        session left it. The window does this once it shows (MainWindow.startup): naming the area builds
+        PySide's Qt namespace (studio.ui.lazy_qt), which the first window does without."""
+        if self._docked:
+            return
+        self._docked = True
+        window = self.parentWidget()
+        if isinstance(window, QMainWindow) and window.dockWidgetArea(self) == Qt.DockWidgetArea.NoDockWidgetArea:
+            visible = self.isVisibleTo(window)
+            window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self)
+            self.setVisible(visible)
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            self.dock_into_window()  # opened from the View menu before the window finished starting
+            self.ensure_panel()
 
     @property
     def controller(self) -> "ServerController":
@@ -56,6 +75,7 @@ class ServerDock(QDockWidget):
         if self.isVisible():
             self.hide()
         else:
+            self.dock_into_window()
             self.ensure_panel()
             self.show()
             self.raise_()
@@ -71,9 +91,9 @@ class ServerDock(QDockWidget):
 
 def install_server_panel(window: QMainWindow, workspace: Workspace, settings: ServerSettings,
                          save: Callable[[], None]) -> ServerDock:
-    """Add the Server switch (status bar) and its dock, hidden until opened."""
+    """Add the Server switch (status bar) and its dock, hidden until opened; the window docks it once it
+    shows (ServerDock.dock_into_window)."""
     dock = ServerDock(workspace, settings, save, window)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     dock.hide()
     window.statusBar().insertPermanentWidget(0, dock.button)
     return dock

@@ -221,6 +221,36 @@ def test_window_geometry_is_restored(qtbot, run, studio_home, tmp_path):
         second.close()
 
 
+
+def test_server_dock_reopens_where_it_was_left(qtbot, run, studio_home, tmp_path, monkeypatch):
+    """The API server's dock joins the window once it shows (naming its area builds PySide's Qt
+    namespace, which the first window does without): hidden at the bottom on a first start, and open
+    again where the last session left it (here: moved to the right)."""
+    monkeypatch.setenv("STUDIO_SECRETS", "file")
+    first = make_window(tmp_path)
+    first.show()
+    qtbot.waitExposed(first)
+    dock = first.server_dock
+    dock.dock_into_window()  # what startup() does first
+    assert dock.isHidden() and first.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    dock.toggle()  # the status-bar button
+    assert dock.isVisible() and first.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)  # the user drags it to the right
+    run(first.shutdown(), 30)
+    first.close()
+
+    second = make_window(tmp_path / "again")
+    try:
+        second.show()
+        qtbot.waitExposed(second)
+        second.server_dock.dock_into_window()
+        qtbot.waitUntil(second.server_dock.isVisible)
+        assert second.dockWidgetArea(second.server_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+        assert second.server_dock.panel is not None  # built as it opened
+    finally:
+        run(second.shutdown(), 30)
+        second.close()
+
 def _start_and_quit(code: str, tmp_path) -> subprocess.CompletedProcess:
     """Run `code` (which starts the app) in a fresh home; the app quits once its window shows."""
     env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "STUDIO_EXIT_AFTER_SHOW": "1",
@@ -253,11 +283,13 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     after the show), the Retrieval panel's table, numpy, the API server and its panel, the Arena, and
     asyncio with what it imports (ssl, socket, concurrent.futures: the asyncio loop joins Qt's once the
     window is on screen), OpenSSL's hashlib, uuid and platform, subprocess (with selectors and signal),
-    html's entity tables, queue and filecmp. And no
+    html's entity tables, queue and filecmp. PySide's Qt namespace and QEvent, whose enums PySide
+    builds when the type is first read (~30 ms, studio.ui.lazy_qt). And no
     application style sheet: it would send every widget through Qt's style-sheet style
     (the studio sheet's rules go to the widgets they name), on plain Fusion."""
     code = (
         "import sys\n"
+        "import PySide6.QtCore\n"
         "from PySide6.QtWidgets import QApplication\n"
         "from studio.ui import main_window\n"
         "show = main_window.MainWindow.show\n"
@@ -269,6 +301,7 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "                                      'concurrent.futures', '_hashlib', 'uuid', 'platform',\n"
         "                                      'subprocess', 'selectors', 'signal', 'html', 'queue', 'filecmp')\n"
         "                  if m in sys.modules))\n"
+        "    print('TYPES_BUILT', [t for t in ('Qt', 'QEvent') if t in vars(PySide6.QtCore)])\n"
         "    app = QApplication.instance()\n"
         "    print('STYLE', app.style().name(), repr(app.styleSheet()), repr(self.styleSheet()),\n"
         "          repr(self.chat.composer.styleSheet()[:23]))\n"
@@ -280,6 +313,7 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     )
     proc = _start_and_quit(code, tmp_path)
     assert "AT_SHOW []" in proc.stdout, proc.stdout
+    assert "TYPES_BUILT []" in proc.stdout, proc.stdout
     assert "STYLE fusion '' '' 'QPlainTextEdit#Composer'" in proc.stdout, proc.stdout
     assert "AFTER True True" in proc.stdout  # ...and the single-instance server and the asyncio loop started
 

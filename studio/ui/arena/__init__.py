@@ -21,7 +21,7 @@ class ArenaOpener(QObject):
         self.dialog: ArenaDialog | None = None
         self.action = QAction(self.tr("Arena: compare two models…"), window)
         self.action.setObjectName("ArenaAction")
-        self.action.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.action.setShortcuts([QKeySequence("Ctrl+Shift+A")])  # not setShortcut: studio.ui.lazy_qt
         self.action.setToolTip(self.tr("Two models answer the same conversation side by side; pick the better "
                                        "answer and the chat continues with it"))
         self.action.triggered.connect(self.open)

@@ -3,9 +3,10 @@ shown, and a step to the one before or after. Hidden while a message has no alte
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+
+from studio.ui.lazy_qt import QEvent, Qt
 
 
 class BranchSwitch(QWidget):
@@ -62,7 +63,7 @@ class BranchSwitch(QWidget):
         (wanted if wanted.isEnabled() else other).setFocus(Qt.FocusReason.OtherFocusReason)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+        if event.type() == QEvent.Type.KeyPress:  # PySide hands it over as a QKeyEvent
             step = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}.get(Qt.Key(event.key()), 0)
             if step:
                 if (self.previous if step < 0 else self.next).isEnabled():

@@ -7,7 +7,7 @@ The list follows the newest text unless the user has scrolled up.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
@@ -18,6 +18,7 @@ from studio.ui.chat.branch_switch import BranchSwitch
 from studio.ui.chat.knowledge_panel import CITE_SCHEME, link_citations, sources_html
 from studio.ui.chat.output_format import StructuredNote, structured_copy, structured_markdown
 from studio.ui.chat.thinking_view import ThinkingSection
+from studio.ui.lazy_qt import Qt
 from studio.ui.theme import is_dark, styled, theme_watcher
 from studio.ui.widgets.markdown_body import MarkdownBody
 
@@ -290,7 +291,8 @@ class MessageList(QScrollArea):
         super().__init__(parent)
         self.setObjectName("MessageList")
         self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Qt properties by name before the window shows (studio.ui.lazy_qt)
+        self.setProperty("horizontalScrollBarPolicy", "ScrollBarAlwaysOff")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self._content = QWidget(self)
         styled(self._content, "MessageListContent")
@@ -300,7 +302,7 @@ class MessageList(QScrollArea):
         self.empty_hint = QLabel(self.tr("Start a conversation: type a message below and press Ctrl+Enter."),
                                  self._content)
         styled(self.empty_hint, "EmptyHint")
-        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setProperty("alignment", "AlignCenter")
         self.empty_hint.setWordWrap(True)
         self._layout.addWidget(self.empty_hint)
         self._layout.addStretch(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -24,6 +24,7 @@ from studio.core.engine.sampling import PRESETS, SamplingParams
 from studio.core.engine.client import ModelInfo
 from studio.core.settings import EngineSettings
 from studio.ui.chat.output_format import OutputFormatBox
+from studio.ui.lazy_qt import Qt
 from studio.ui.theme import styled
 
 CUSTOM = "__custom__"
@@ -154,7 +155,7 @@ class ChatSettingsPanel(QScrollArea):
         super().__init__(parent)
         self.setObjectName("ChatSettingsPanel")
         self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setProperty("horizontalScrollBarPolicy", "ScrollBarAlwaysOff")  # by name: studio.ui.lazy_qt
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)

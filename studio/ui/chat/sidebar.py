@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPoint, QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
                                QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.chat.conversation import Conversation, SearchHit
 from studio.core.chat.store import DEFAULT_TITLE, ChatStoreError
+from studio.ui.lazy_qt import Qt
 from studio.ui.theme import styled
 
 if TYPE_CHECKING:
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
 else:  # imported on first use: not needed before the window shows (see studio.core.lazy_modules)
     from studio.core.lazy_modules import html
 
-ID_ROLE = Qt.ItemDataRole.UserRole
-MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
-THINKING_ROLE = Qt.ItemDataRole.UserRole + 2  # the hit is inside a reply's thinking
+# Item data roles from Qt.ItemDataRole.UserRole (0x0100) on, as numbers: the list is filled before
+# the window shows, when reading Qt would build its namespace (studio.ui.lazy_qt).
+ID_ROLE = 0x0100
+MESSAGE_ROLE = ID_ROLE + 1
+THINKING_ROLE = ID_ROLE + 2  # the hit is inside a reply's thinking
 
 
 def snippet_html(snippet: str) -> str:
@@ -78,7 +81,7 @@ class ConversationSidebar(QWidget):
         self.list = QListWidget(self)
         self.list.setObjectName("ConversationList")
         self.list.setEditTriggers(QListWidget.EditTrigger.NoEditTriggers)
-        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.setProperty("contextMenuPolicy", "CustomContextMenu")  # by name: see studio.ui.lazy_qt
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
@@ -124,7 +127,6 @@ class ConversationSidebar(QWidget):
                 item = QListWidgetItem(shown_title(conversation.title))
                 item.setData(ID_ROLE, conversation.id)
                 item.setToolTip(shown_title(conversation.title))
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.list.addItem(item)
                 if conversation.id == self.current_id:
                     item.setSelected(True)
@@ -149,6 +151,9 @@ class ConversationSidebar(QWidget):
     def begin_rename(self, item: QListWidgetItem | None = None) -> None:
         item = item or self.list.currentItem()
         if item is not None:
+            # Editable from now on (not when listed: item.flags() builds the Qt namespace, and the list
+            # is filled before the window shows); the flag change is not a rename.
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self._renaming = True
             self.list.editItem(item)
 

@@ -7,11 +7,11 @@ The parsing lives in studio.core.chat.thinking; this only shows it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from studio.core.engine.thinking import Split
+from studio.ui.lazy_qt import Qt
 from studio.ui.theme import styled
 
 

@@ -7,10 +7,10 @@ into session calls (run as asyncio tasks on the qasync loop) and shows the sessi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QSignalBlocker, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -29,9 +29,13 @@ from studio.ui.chat.messages import MessageList
 from studio.ui.chat.serving_note import ServingNote
 from studio.ui.chat.settings_panel import ChatSettingsPanel, adapter_name
 from studio.ui.chat.sidebar import ConversationSidebar, shown_title
+from studio.ui.lazy_qt import Qt
 from studio.ui.tasks import spawn
 from studio.ui.widgets.banner import Banner
 from studio.ui.theme import styled
+
+if TYPE_CHECKING:  # an event class read as the module loads builds QEvent's enums (studio.ui.lazy_qt)
+    from PySide6.QtGui import QKeyEvent
 
 BUSY = (SessionState.WAITING, SessionState.LOADING, SessionState.PROMPT, SessionState.GENERATING,
         SessionState.STOPPING)
@@ -137,14 +141,17 @@ class ChatView(QWidget):
         status_row.addWidget(self.context_bar)
         column.addLayout(status_row)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        # Horizontal, the default. Without arguments: QSplitter(parent) has PySide check the overload that
+        # takes a Qt.Orientation, which builds the Qt namespace before the window shows (studio.ui.lazy_qt);
+        # the layout below gives it its parent.
+        self.splitter = QSplitter()
         self.splitter.setObjectName("ChatSplitter")
         # The Retrieval panel sits beside the messages in a splitter of its own, so the window's
         # saved layout of the outer splitter (sidebar | chat | settings) keeps its meaning. It is built
         # the first time it is wanted (see retrieval_panel), not at start-up.
         self._retrieval_panel: RetrievalPanel | None = None
         self._retrieval_record: dict | None = None  # what it shows once built
-        self.chat_split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.chat_split = QSplitter()  # horizontal; its parent is self.splitter
         self.chat_split.addWidget(center)
         self.chat_split.setCollapsible(0, False)
         self.splitter.addWidget(self.sidebar)
@@ -170,19 +177,21 @@ class ChatView(QWidget):
 
     # -- wiring -----------------------------------------------------------------------------
     def _make_actions(self) -> None:
+        # setShortcuts, not setShortcut (whose overloads include Qt.Key), and the shortcut context by
+        # name: Qt is not read before the window shows (studio.ui.lazy_qt).
         self.send_action = QAction(self.tr("Send"), self)
         self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.send_action.setProperty("shortcutContext", "WidgetWithChildrenShortcut")
         self.send_action.triggered.connect(self.send)
         self.stop_action = QAction(self.tr("Stop"), self)
-        self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.stop_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.stop_action.setShortcuts([QKeySequence("Esc")])
+        self.stop_action.setProperty("shortcutContext", "WindowShortcut")
         self.stop_action.triggered.connect(self.stop)
         self.new_action = QAction(self.tr("New chat"), self)
-        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.setShortcuts(QKeySequence.StandardKey.New)
         self.new_action.triggered.connect(self.new_chat)
         self.search_action = QAction(self.tr("Search messages"), self)
-        self.search_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.search_action.setShortcuts(QKeySequence.StandardKey.Find)
         self.search_action.triggered.connect(self.sidebar.focus_search)
         self.toggle_settings_action = QAction(self.tr("Chat settings panel"), self)
         self.toggle_settings_action.setCheckable(True)

@@ -6,12 +6,14 @@ behind it, the first time it is shown, so the app starts no knowledge worker unt
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.settings import KnowledgeSettings
+
+if TYPE_CHECKING:  # an event class read as the module loads builds QEvent's enums (studio.ui.lazy_qt)
+    from PySide6.QtGui import QShowEvent
 
 
 class KnowledgeScreen(QWidget):

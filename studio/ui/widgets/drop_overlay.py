@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt
+from PySide6.QtCore import QObject, QRectF
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
+
+from studio.ui.lazy_qt import QEvent, Qt
 
 
 class DropOverlay(QWidget):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setObjectName("DropOverlay")
         self.text = ""
         self.accepting = True
-        parent.installEventFilter(self)
+        self._following = False  # the parent's resizes, from the first drag on
         self.hide()
 
     def show_hint(self, text: str, accepting: bool = True) -> None:
         self.text = text
         self.accepting = accepting
+        # At the first drag, not when built: Qt and QEvent are not read before the window shows
+        # (studio.ui.lazy_qt).
+        if not self._following:
+            self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            self.parentWidget().installEventFilter(self)
+            self._following = True
         self.setGeometry(self.parentWidget().rect())
         self.raise_()
         self.show()

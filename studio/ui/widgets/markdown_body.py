@@ -11,10 +11,11 @@ import re
 
 from typing import Callable
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from studio.ui.lazy_qt import Qt
 from studio.ui.widgets.markdown import render_markdown
 
 SEGMENT_CHARS = 1200

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QWidget
+
+from studio.ui.lazy_qt import Qt
 
 ADD_FILE = "__add_file__"
 FROM_HUB = "__from_hub__"
