@@ -13,6 +13,9 @@ Before the usual CLI/GUI entry (studio.cli.main) it does two bundle-only things:
     (Started after Qt's libraries had loaded instead, it bought less: measured both ways. On a VM whose
     disk is fast or cached by the host it measures within the noise: 3 runs of 11 rounds each way.)
     STUDIO_NO_PREFETCH=1 turns it off (to measure it); =archive or =files turns off that part only.
+    The files come from a list the build writes (PREFETCH_LIST, from the patterns in _PREFETCH): the
+    thread runs while the window's modules load and holds the GIL for its Python work, and matching the
+    patterns against the bundle's folders took 10-13 ms of it.
 STUDIO_PROFILE_STARTUP=FILE writes a cProfile of the whole run to FILE (with STUDIO_EXIT_AFTER_SHOW=1:
 of the start-up), since the built bundle ignores -X importtime and the PYTHON* variables.
 Worker processes (`<exe> --run-worker <module>`) skip all three.
@@ -82,6 +85,25 @@ _PREFETCH = (
 )
 
 
+# The build resolves _PREFETCH into this list (paths relative to the bundle's folder, one per line).
+PREFETCH_LIST = "prefetch-files.txt"
+
+
+def resolve_prefetch(base: str) -> list[str]:
+    """The files _PREFETCH names under base, relative to it, in _PREFETCH's order."""
+    import glob
+
+    return [os.path.relpath(path, base) for pattern in _PREFETCH for path in sorted(glob.glob(os.path.join(base, pattern)))]
+
+
+def _prefetch_files(base: str) -> list[str]:
+    try:
+        with open(os.path.join(base, PREFETCH_LIST), encoding="utf-8") as fh:
+            return [os.path.join(base, line) for line in fh.read().splitlines() if line]
+    except OSError:  # a bundle built without the list: match the patterns here
+        return [os.path.join(base, path) for path in resolve_prefetch(base)]
+
+
 # Top-level names of the Python modules the app imports before its window shows and a bare window
 # does not (measured on the built bundle: sys.modules at show, minus a bare window's), then asyncio's,
 # needed right after. They sit in the PYZ archive that PyInstaller appends to the executable, sorted
@@ -118,8 +140,6 @@ def _prefetch_in_background() -> None:
     import threading
 
     def read_ahead() -> None:
-        import glob
-
         archive, ranges = _archive_ranges() if off != "archive" else (None, [])
         if archive and ranges and hasattr(os, "posix_fadvise"):
             try:
@@ -131,20 +151,19 @@ def _prefetch_in_background() -> None:
                     os.close(fd)
             except OSError:
                 pass
-        for pattern in _PREFETCH if off != "files" else ():
-            for path in glob.glob(os.path.join(base, pattern)):
+        for path in _prefetch_files(base) if off != "files" else ():
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                 try:
-                    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-                    try:
-                        if hasattr(os, "posix_fadvise"):  # the kernel reads it; nothing is copied here
-                            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-                        else:
-                            while os.read(fd, 1 << 20):
-                                pass
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    pass
+                    if hasattr(os, "posix_fadvise"):  # the kernel reads it; nothing is copied here
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+                    else:
+                        while os.read(fd, 1 << 20):
+                            pass
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
 
     threading.Thread(target=read_ahead, name="studio-prefetch", daemon=True).start()
 

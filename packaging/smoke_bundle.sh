@@ -48,6 +48,14 @@ else
 fi
 say "Smoke test of $DIST ($(du -sh "$DIST" | cut -f1)); $NET_NOTE"
 
+# The start-up read-ahead list the spec writes (packaging/bundle_main.py): there, and every file it
+# names is in the bundle.
+LIST="$DIST/_internal/prefetch-files.txt"
+[[ -s "$LIST" ]] || die "the bundle has no start-up read-ahead list ($LIST)"
+while IFS= read -r listed; do
+    [[ -f "$DIST/_internal/$listed" ]] || die "the start-up read-ahead list names a missing file: $listed"
+done < "$LIST"
+
 # A clean environment: no venv, no PYTHONPATH, no cached models; one fresh home for the whole test
 # (the GUI step gets its own: the app allows one window per home).
 run_bundle() { # run_bundle HOME CMD...  (offline, fresh environment)
