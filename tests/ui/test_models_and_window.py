@@ -284,7 +284,8 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
     asyncio with what it imports (ssl, socket, concurrent.futures: the asyncio loop joins Qt's once the
     window is on screen), OpenSSL's hashlib, uuid and platform, subprocess (with selectors and signal),
     html's entity tables, queue and filecmp. PySide's Qt namespace and QEvent, whose enums PySide
-    builds when the type is first read (~30 ms, studio.ui.lazy_qt). And no
+    builds when the type is first read (~30 ms, studio.ui.lazy_qt). Python's cyclic garbage
+    collection (its passes over start-up's long-lived objects). And no
     application style sheet: it would send every widget through Qt's style-sheet style
     (the studio sheet's rules go to the widgets they name), on plain Fusion."""
     code = (
@@ -302,6 +303,7 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "                                      'subprocess', 'selectors', 'signal', 'html', 'queue', 'filecmp')\n"
         "                  if m in sys.modules))\n"
         "    print('TYPES_BUILT', [t for t in ('Qt', 'QEvent') if t in vars(PySide6.QtCore)])\n"
+        "    print('GC_AT_SHOW', __import__('gc').isenabled())\n"
         "    app = QApplication.instance()\n"
         "    print('STYLE', app.style().name(), repr(app.styleSheet()), repr(self.styleSheet()),\n"
         "          repr(self.chat.composer.styleSheet()[:23]))\n"
@@ -309,11 +311,14 @@ def test_what_waits_until_after_the_window_shows(tmp_path):
         "from studio.ui.app import run_app\n"
         "rc = run_app(['studio'])\n"
         "print('AFTER', 'PySide6.QtNetwork' in sys.modules, 'asyncio' in sys.modules)\n"
+        "print('GC_AFTER', __import__('gc').isenabled())\n"
         "sys.exit(rc)\n"
     )
     proc = _start_and_quit(code, tmp_path)
     assert "AT_SHOW []" in proc.stdout, proc.stdout
     assert "TYPES_BUILT []" in proc.stdout, proc.stdout
+    # The garbage collector waits until the window shows, and is on again after it.
+    assert "GC_AT_SHOW False" in proc.stdout and "GC_AFTER True" in proc.stdout, proc.stdout
     assert "STYLE fusion '' '' 'QPlainTextEdit#Composer'" in proc.stdout, proc.stdout
     assert "AFTER True True" in proc.stdout  # ...and the single-instance server and the asyncio loop started
 
