@@ -6,11 +6,13 @@ Each start is timed from exec to the moment the "window shown" line arrives (the
 its main window is on screen: STUDIO_EXIT_AFTER_SHOW=1 then closes it). The two sides take turns,
 --starts rounds; the page cache is dropped before every start when that is allowed (root,
 /proc/sys/vm/drop_caches writable), so both are truly cold — else the runs are warm and the output
-says so. Each app start gets a fresh STUDIO_HOME (the first launch: the bundled starter is linked in).
+says so. Each app start gets a fresh STUDIO_HOME (the first launch: the bundled starter is linked in,
+the chat database and settings are created); with --launched-before every app start reuses one home
+that a launch before the rounds set up, as on any later day.
 Goal: app / bare ≤ 1.5 (median).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bundle_start.py [--bundle dist/local-llm-studio] [--starts 5] [--warm]
-        [--app-env STUDIO_NO_PREFETCH=1]   (the app's background read-ahead off, to see what it buys)
+        [--launched-before] [--app-env STUDIO_NO_PREFETCH=1]   (the app's background read-ahead off, to see what it buys)
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=default, help="the built bundle folder")
     parser.add_argument("--starts", type=int, default=5, help="rounds (one app and one bare start each)")
     parser.add_argument("--warm", action="store_true", help="do not drop the page cache between starts")
+    parser.add_argument("--launched-before", action="store_true",
+                        help="the app's starts share one home set up by an earlier launch (not the first launch)")
     parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the app's starts only, e.g. STUDIO_NO_PREFETCH=1 (repeatable)")
     args = parser.parse_args()
@@ -102,12 +106,16 @@ def main() -> None:
     try:
         start_once(exe, {**base_env, "STUDIO_BARE_WINDOW": "1"})  # not counted: the first touch of the files
         BARE_STAGES.clear()
+        if args.launched_before:  # not counted: the first launch creates the home the rounds reuse
+            start_once(exe, {**base_env, **app_env, "STUDIO_HOME": str(work / "home"), "STUDIO_EXIT_AFTER_SHOW": "1"})
+            STAGES.clear()
+            LOOP_AFTER_SHOW.clear()
         for round_ in range(args.starts):
             for side in (("app", "bare") if round_ % 2 == 0 else ("bare", "app")):
                 if cold:
                     drop_caches()
                 if side == "app":
-                    home = work / f"home-{round_}"
+                    home = work / ("home" if args.launched_before else f"home-{round_}")
                     env = {**base_env, **app_env, "STUDIO_HOME": str(home), "STUDIO_EXIT_AFTER_SHOW": "1"}
                     app_ms.append(start_once(exe, env))
                 else:
@@ -119,7 +127,8 @@ def main() -> None:
     ratio = app / bare
     state = "cold (page cache dropped before every start)" if cold else "warm (page cache kept)"
     print(f"bundle: {args.bundle}")
-    print(f"starts: {args.starts} each, {state}" + (f"; app env {app_env}" if app_env else ""))
+    launch = "the app launched before (one home, reused)" if args.launched_before else "each app start a first launch"
+    print(f"starts: {args.starts} each, {state}; {launch}" + (f"; app env {app_env}" if app_env else ""))
     print(f"app  to usable window: median {app:.0f} ms  ({', '.join(f'{v:.0f}' for v in app_ms)})")
     print(f"bare PySide6 window:   median {bare:.0f} ms  ({', '.join(f'{v:.0f}' for v in bare_ms)})")
     print(f"ratio app/bare: {ratio:.2f}  (goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'})")
